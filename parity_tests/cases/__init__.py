@@ -1,0 +1,1 @@
+"""Registry rows, one module per ``ref_numpy`` module; each defines ``CASES``."""

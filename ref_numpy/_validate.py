@@ -1,0 +1,57 @@
+"""Boundary checks shared by the public functions of :mod:`ref_numpy` (private).
+
+Every check raises ``ValueError`` naming the argument, what was expected and what came.
+Inner helpers trust their inputs; only public functions call these.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
+             finite: bool = False, floating: bool = False) -> np.ndarray:
+    """``x`` as an ndarray, checked: trailing dimension, rank, finiteness, floating dtype."""
+    try:
+        a = np.asarray(x)
+    except Exception as exc:  # noqa: BLE001 - anything unconvertible is a bad argument
+        raise ValueError(f"{name}: expected an array, got {type(x).__name__} ({exc})") from exc
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    if floating and a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
+    if last_dim is not None and (a.ndim == 0 or a.shape[-1] != last_dim):
+        raise ValueError(f"{name}: expected shape [..., {last_dim}], got {a.shape}")
+    if finite and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return a
+
+
+def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), finite unless ``finite=False``."""
+    return as_array(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+
+
+def check_format(name: str, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"{name}: unknown box format {fmt!r}, expected one of {FORMATS}")
+    return fmt
+
+
+def check_same_length(name_a: str, a, name_b: str, b) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"{name_a} and {name_b}: lengths differ ({len(a)} vs {len(b)})")
+
+
+def check_image_size(name: str, size) -> tuple:
+    """(height, width), both finite and > 0."""
+    try:
+        h, w = (float(v) for v in size)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{name}: expected (height, width), got {size!r}") from exc
+    if not (np.isfinite(h) and np.isfinite(w) and h > 0 and w > 0):
+        raise ValueError(f"{name}: expected positive finite (height, width), got {size!r}")
+    return tuple(size)

@@ -1,0 +1,49 @@
+"""Boundary checks shared by the public functions of :mod:`torch_impl` (private).
+
+The same messages as :mod:`ref_numpy._validate`. Finiteness checks synchronise with the device;
+they run once per public call, never inside loops.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ref_numpy._validate import FORMATS, check_format, check_same_length  # noqa: F401 (re-export)
+
+
+def as_tensor(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
+              finite: bool = False, floating: bool = False, device=None) -> torch.Tensor:
+    """``x`` as a tensor (NumPy and sequences accepted), checked like ``ref_numpy``'s ``as_array``."""
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, device=device)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"{name}: expected a tensor, got {type(x).__name__} ({exc})") from exc
+    if x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f"{name}: expected a numeric tensor, got dtype {x.dtype}")
+    if floating and not x.is_floating_point():
+        x = x.to(torch.get_default_dtype() if x.dtype != torch.int64 else torch.float64)
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(x.shape)}")
+    if last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim):
+        raise ValueError(f"{name}: expected shape [..., {last_dim}], got {tuple(x.shape)}")
+    if finite and x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return x
+
+
+def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
+    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), finite unless ``finite=False``."""
+    return as_tensor(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+
+
+def check_image_size(name: str, size) -> tuple:
+    """(height, width), both finite and > 0."""
+    try:
+        h, w = (float(v) for v in size)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{name}: expected (height, width), got {size!r}") from exc
+    if not (math.isfinite(h) and math.isfinite(w) and h > 0 and w > 0):
+        raise ValueError(f"{name}: expected positive finite (height, width), got {size!r}")
+    return tuple(size)
