@@ -1,6 +1,6 @@
 """Meta-tests of the strategies: they generate what they promise, and reach the edge cases."""
 import numpy as np
-from hypothesis import find, given
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from parity_tests import strategies as S
@@ -41,13 +41,23 @@ def test_formats_have_positive_sizes(fb):
         assert np.all(b[:, 2] > 0) and np.all(b[:, 3] > 0)
 
 
+# Reachability only: generate until found, no shrinking (shrinking is the slow part of find).
+NO_SHRINK = settings(phases=[Phase.generate], database=None, max_examples=2000)
+
+
 def test_empty_and_degenerate_are_reachable():
-    assert find(S.boxes_xyxy(), lambda b: len(b) == 0).shape == (0, 4)
-    assert find(S.degenerate_boxes_xyxy(min_n=1),
-                lambda b: np.any(b[:, 2] == b[:, 0])).shape[1] == 4
-    assert find(S.degenerate_boxes_xyxy(min_n=1), lambda b: np.any(b[:, 2] < b[:, 0])) is not None
-    inv = find(S.extreme_scale_boxes_xyxy(min_n=1), lambda b: b.max() > 1e6)
-    assert inv.max() > 1e6
+    assert find(S.boxes_xyxy(), lambda b: len(b) == 0, settings=NO_SHRINK).shape == (0, 4)
+    zero_w = find(S.degenerate_boxes_xyxy(min_n=1), lambda b: np.any(b[:, 2] == b[:, 0]),
+                  settings=NO_SHRINK)
+    assert np.any(zero_w[:, 2] == zero_w[:, 0])
+    inverted = find(S.degenerate_boxes_xyxy(min_n=1), lambda b: np.any(b[:, 2] < b[:, 0]),
+                    settings=NO_SHRINK)
+    assert np.any(inverted[:, 2] < inverted[:, 0])
+    huge = find(S.extreme_scale_boxes_xyxy(min_n=1), lambda b: b.max() > 1e6, settings=NO_SHRINK)
+    assert huge.max() > 1e6
+    tiny = find(S.extreme_scale_boxes_xyxy(min_n=1), lambda b: (b[:, 2:] - b[:, :2]).min() < 1e-2,
+                settings=NO_SHRINK)
+    assert (tiny[:, 2:] - tiny[:, :2]).min() < 1e-2
 
 
 @given(st.sampled_from([0.3, 0.5, 0.7]).flatmap(lambda t: st.tuples(st.just(t), S.planted_iou_pair(t))))
@@ -57,7 +67,7 @@ def test_planted_pair_has_requested_iou(tp):
 
 
 def test_score_ties_are_reachable():
-    s = find(S.scores(8), lambda s: len(np.unique(s)) < len(s))
+    s = find(S.scores(8), lambda s: len(np.unique(s)) < len(s), settings=NO_SHRINK)
     assert len(np.unique(s)) < len(s)
 
 

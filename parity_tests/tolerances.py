@@ -39,11 +39,71 @@ DEFAULT: dict[str, Tol] = {
 # (operation name, dtype) -> Tol. Operation names are "module.function" as in the registry.
 OVERRIDES: dict[tuple[str, str], Tol] = {
     # --- boxes ---
+    # Bit for bit at every dtype: the port copies torchvision's (and the reference copies the
+    # port's) order of operations, and max/min, +, -, *, / are correctly rounded in NumPy and torch.
+    **{(f"boxes.{f}", d): EXACT
+       for f in ("box_convert", "box_normalize", "box_denormalize", "box_area",
+                 "clip_boxes_to_image", "remove_small_boxes", "box_iou", "generalized_box_iou",
+                 "distance_box_iou", "box_ioa", "wh_iou")
+       for d in ("float64", "float32")},
+    # CIoU's aspect term: np.arctan and torch.atan differ by up to 1 ulp (1.2e-7 near pi/2 in
+    # float32); squared and scaled by alpha it moves the result by <= 1.8e-7 (measured over 300
+    # examples per row, degenerate and extreme-scale boxes included); float64: 3.3e-16.
+    ("boxes.complete_box_iou", "float32"): Tol(rtol=0.0, atol=1e-6, why="np.arctan vs torch.atan: 1 ulp"),
+    ("boxes.complete_box_iou", "float64"): Tol(rtol=0.0, atol=1e-14, why="np.arctan vs torch.atan: 1 ulp"),
+    ("boxes.aligned_box_iou", "float32"): Tol(rtol=0.0, atol=1e-6,
+                                              why="CIoU kind: np.arctan vs torch.atan, 1 ulp"),
+    ("boxes.aligned_box_iou", "float64"): Tol(rtol=0.0, atol=1e-14,
+                                              why="CIoU kind: np.arctan vs torch.atan, 1 ulp"),
+    # Round trips (format conversions, normalise/denormalise) of arbitrary float64 coordinates
+    # below ~2000: two or three roundings of ulp(2048) = 4.5e-13 each. (On integer coordinates
+    # and power-of-two image sizes the round trips are asserted EXACT.)
+    ("boxes.round_trip", "float64"): Tol(rtol=0.0, atol=2e-12, why="3 roundings at |x| < 2048"),
     # --- coder ---
+    # Ports: float32 corners are centre -/+ size/2, which cancel: the error is a few ulps of the
+    # operands, not of the corner. The rows keep pixels below ~1e3 (v5: centre <= 736 px, size
+    # <= 1.6e3 px; ulp(1024) = 1.2e-4) and ~8e3 for v3 (size = anchor * exp(t_wh <= 3);
+    # ulp(4096) = 4.9e-4). Measured over 300 examples: v5 decode 4.2e-5, v3 decode 3.7e-5.
+    ("coder.yolov5_decode", "float32"): Tol(1e-6, 5e-4, "cx -/+ w/2 cancels; ulps of ~1e3 px"),
+    ("coder.yolov3_decode", "float32"): Tol(1e-6, 2e-3, "cx -/+ w/2 cancels; ulps of ~8e3 px"),
+    # torch's vectorised float32 sqrt is sometimes 1 ulp off NumPy's; logit amplifies an error
+    # in σ = sqrt(size / anchor) / 2 by 1 / (σ(1 - σ)) <= ~270 at a size ratio of 3.97 (the
+    # row's domain edge). Measured: 1.3e-5 over 300 examples.
+    ("coder.yolov5_encode", "float32"): Tol(1e-6, 1e-4, "sqrt 1-ulp, amplified by logit"),
+    # Round trips (test_coder.py), both sides; float64 stays within DEFAULT. At float32 the boxes
+    # pass through xyxy pixel corners (cancellation as above), and the raw side through the
+    # logit of an offset recovered from a pixel centre (ulp(640) / stride, amplified by
+    # 1 / (σ(1 - σ)) <= 22 for |t| <= 3). Measured over 300 examples per side: v1 2.9e-5,
+    # v3 6.2e-5, v5 8.2e-5, v3 raw 1.5e-4, v5 raw 6.5e-5, dist 3.7e-6.
+    ("coder.yolov1_roundtrip", "float32"): Tol(1e-6, 2e-4, "corner cancellation, <= 1e3 px"),
+    ("coder.yolov3_roundtrip", "float32"): Tol(1e-6, 2e-3, "corner cancellation, <= 8e3 px"),
+    ("coder.yolov5_roundtrip", "float32"): Tol(1e-6, 5e-4, "corner cancellation, <= 1.6e3 px"),
+    ("coder.yolov3_raw_roundtrip", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
+    ("coder.yolov5_raw_roundtrip", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
+    # a - (a - d) loses the ulps of the anchor point (<= 80: ulp 7.6e-6) when d is small.
+    ("coder.dist_roundtrip", "float32"): Tol(1e-6, 2e-5, "point - (point - d) cancels"),
     # --- nms ---
     # --- formats ---
+    # YOLO txt written with 6 decimals (Ultralytics' format): each normalised value is rounded
+    # by <= 0.5e-6, so x = cx - w/2 is off by <= 0.75e-6; compared in normalised units.
+    ("formats.read_yolo", "float64"): Tol(rtol=0.0, atol=1e-6,
+                                          why="YOLO txt keeps 6 decimals of normalised values"),
     # --- metrics ---
     # --- assign ---
+    # YOLOv5 / tutorial targets are products by grid sizes, differences with integers and
+    # truncations: correctly rounded IEEE operations in the same order on every side (reference,
+    # port, YOLOv5's own code), so the written targets are asserted bit for bit.
+    ("assign.yolov5_build_targets", "float64"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    ("assign.yolov5_build_targets", "float32"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    ("assign.yolov5_assignment_report", "float64"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    ("assign.yolov5_assignment_report", "float32"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    ("assign.tutorial_assign", "float64"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    ("assign.tutorial_assign", "float32"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
+    # --- loss ---
+    # Port autograd vs central differences of the float64 reference (h = 1e-6, directional):
+    # truncation O(h^2 * f3) plus rounding O(eps * |f| / h), about 1e-9 relative for O(10) losses.
+    ("loss.fd_gradient", "float64"): Tol(rtol=1e-6, atol=1e-6,
+                                         why="central differences, h=1e-6: O(h^2) + O(eps/h)"),
 }
 
 
