@@ -1,0 +1,89 @@
+"""Registry rows for ``boxes``: one per public function of :mod:`ref_numpy.boxes`.
+
+Rows draw valid input, degenerate boxes included (they are inside the functions' domain and
+give NaN exactly where torchvision does, which ``assert_parity`` checks position by position).
+Where torchvision has the op it is the oracle, compared bit for bit (``oracle_tol=EXACT``): the
+port copies torchvision's order of operations. Bad input, integer and half dtypes, invariants
+and gradients are in ``test_boxes.py``.
+"""
+from __future__ import annotations
+
+import torchvision.ops as tvo
+from hypothesis import strategies as st
+
+from parity_tests import strategies as S
+from parity_tests.registry import Call, ParityCase
+from parity_tests.tolerances import EXACT
+
+_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def _pairwise(**kw):
+    return lambda: S.box_pairs_xyxy().map(lambda p: Call(p, kw))
+
+
+def _convert():
+    @st.composite
+    def calls(draw):
+        in_fmt = draw(st.sampled_from(_FORMATS))
+        out_fmt = draw(st.sampled_from(_FORMATS))
+        b = draw(st.one_of(S.boxes_in(in_fmt, max_n=8), S.any_boxes_xyxy()))
+        return Call((b, in_fmt, out_fmt))
+    return calls()
+
+
+def _scaled():
+    @st.composite
+    def calls(draw):
+        fmt = draw(st.sampled_from(_FORMATS))
+        b = draw(S.boxes_in(fmt, max_n=8))
+        size = draw(S.image_sizes())
+        return Call((b, size))
+    return calls()
+
+
+def _clip():
+    return st.tuples(S.boxes_to_clip(), S.image_sizes(hi=1024)).map(lambda t: Call(t))
+
+
+def _remove_small():
+    return st.tuples(S.boxes_to_clip(), S.floats(0.0, 60.0)).map(lambda t: Call(t))
+
+
+def _aligned():
+    @st.composite
+    def calls(draw):
+        kind = draw(st.sampled_from(("iou", "giou", "diou", "ciou")))
+        fmt = draw(st.sampled_from(("xyxy", "cxcywh")))
+        b1, b2 = draw(S.elementwise_box_pairs(fmt=fmt))
+        return Call((b1, b2), {"kind": kind, "fmt": fmt})
+    return calls()
+
+
+CASES = [
+    ParityCase("boxes.box_convert", inputs=_convert, oracle=tvo.box_convert, oracle_tol=EXACT,
+               note="all 9 (in_fmt, out_fmt) pairs, same-format copies included"),
+    ParityCase("boxes.box_normalize", inputs=_scaled),
+    ParityCase("boxes.box_denormalize", inputs=_scaled),
+    ParityCase("boxes.box_area", inputs=lambda: S.any_boxes_xyxy().map(lambda b: Call((b,))),
+               oracle=tvo.box_area, oracle_tol=EXACT),
+    ParityCase("boxes.clip_boxes_to_image", inputs=_clip, oracle=tvo.clip_boxes_to_image,
+               oracle_tol=EXACT, note="NaN and ±inf coordinates included"),
+    ParityCase("boxes.remove_small_boxes", inputs=_remove_small, oracle=tvo.remove_small_boxes,
+               oracle_tol=EXACT, note="int64 indices; NaN sides included (always dropped)"),
+    ParityCase("boxes.box_iou", inputs=_pairwise(), oracle=tvo.box_iou, oracle_tol=EXACT),
+    ParityCase("boxes.generalized_box_iou", inputs=_pairwise(), oracle=tvo.generalized_box_iou,
+               oracle_tol=EXACT),
+    ParityCase("boxes.distance_box_iou", inputs=_pairwise(), oracle=tvo.distance_box_iou,
+               oracle_tol=EXACT),
+    ParityCase("boxes.complete_box_iou", inputs=_pairwise(), oracle=tvo.complete_box_iou,
+               oracle_tol=EXACT,
+               note="port vs torchvision bit for bit (both torch.atan); the reference's np.arctan "
+                    "has its own tolerance entry"),
+    ParityCase("boxes.box_ioa", inputs=_pairwise(),
+               note="no torchvision op; pycocotools' crowd overlap is checked in test_boxes.py"),
+    ParityCase("boxes.wh_iou", inputs=lambda: S.wh_pairs().map(lambda p: Call(p))),
+    ParityCase("boxes.aligned_box_iou", inputs=_aligned,
+               note="YOLOv5 v7.0 bbox_iou; no torchvision op (its *_loss functions place eps "
+                    "differently); a transcription of bbox_iou is the oracle in test_boxes.py"),
+]

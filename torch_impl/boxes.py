@@ -1,0 +1,326 @@
+"""Box formats and the IoU family: the PyTorch port of :mod:`ref_numpy.boxes`.
+
+Same names, arguments, conventions and order of operations as the reference (whose docstrings
+are the contract); torchvision's functions are reproduced operation for operation, so float32
+results agree with ``torchvision.ops`` bit for bit (CIoU up to an ulp of ``atan``).
+
+Every function runs on the device of its input, keeps torchvision's dtype rules (``_upcast``)
+and accepts any leading batch dimensions (``[..., N, 4]`` for pairwise, ``[..., 4]`` for
+element-wise operations). Validation synchronises with the device once per call (finiteness).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from torch_impl import _validate
+
+FORMATS = _validate.FORMATS
+IOU_KINDS = ("iou", "giou", "diou", "ciou")
+ALIGNED_FORMATS = ("xyxy", "cxcywh")
+
+
+# ----------------------------------------------------------------------------- private helpers
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """torchvision ``_upcast``: float16/bfloat16 -> float32; small integers -> int32."""
+    if t.is_floating_point():
+        return t if t.dtype in (torch.float32, torch.float64) else t.float()
+    return t if t.dtype in (torch.int32, torch.int64) else t.int()
+
+
+def _upcast_non_float(t: torch.Tensor) -> torch.Tensor:
+    """torchvision ``_upcast_non_float``: anything but float32/float64 becomes float32."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+def _check_box_tensor(name: str, boxes, *, finite: bool = True, min_ndim: int = 1) -> torch.Tensor:
+    t = _validate.check_boxes(name, boxes, finite=finite)
+    if t.ndim < min_ndim:
+        raise ValueError(f"{name}: expected shape [..., N, 4] (at least {min_ndim} dimensions), "
+                         f"got {tuple(t.shape)}")
+    return t
+
+
+def _check_pair(boxes1, boxes2, *, last_dim: int = 4, names=("boxes1", "boxes2"),
+                nonnegative: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two stacks ``[..., N, last_dim]`` and ``[..., M, last_dim]`` with broadcastable batches."""
+    out = []
+    for name, x in zip(names, (boxes1, boxes2)):
+        t = _validate.as_tensor(name, x, last_dim=last_dim, finite=True)
+        if t.ndim < 2:
+            raise ValueError(f"{name}: expected shape [..., N, {last_dim}], got {tuple(t.shape)}")
+        if nonnegative and t.numel() and bool((t < 0).any()):
+            raise ValueError(f"{name}: expected non-negative sizes, got a negative value")
+        out.append(t)
+    try:
+        torch.broadcast_shapes(out[0].shape[:-2], out[1].shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"{names[0]} and {names[1]}: leading dimensions do not broadcast "
+                         f"({tuple(out[0].shape)} vs {tuple(out[1].shape)})") from None
+    return out[0], out[1]
+
+
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(eps)) or eps < 0:
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
+def _size_scalar(v):
+    """An image-size entry as a Python int or float (integer boxes clip like the reference)."""
+    if isinstance(v, torch.Tensor):
+        v = v.item()
+    return int(v) if isinstance(v, (int, np.integer)) else float(v)
+
+
+def _area(boxes: torch.Tensor) -> torch.Tensor:
+    boxes = _upcast(boxes)
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+def _inter_union(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision ``_box_inter_union``: corners compared in the input dtype, then upcast."""
+    area1 = _area(boxes1)
+    area2 = _area(boxes2)
+    lt = torch.max(boxes1[..., :, None, :2], boxes2[..., None, :, :2])  # [..., N, M, 2]
+    rb = torch.min(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])  # [..., N, M, 2]
+    wh = _upcast(rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]  # [..., N, M]
+    union = area1[..., :, None] + area2[..., None, :] - inter
+    return inter, union
+
+
+def _enclosing_wh(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """Width and height of the smallest box enclosing each pair, ``[..., N, M, 2]``, >= 0."""
+    lti = torch.min(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
+    rbi = torch.max(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
+    return _upcast(rbi - lti).clamp(min=0)
+
+
+def _diou_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float):
+    """torchvision ``_box_diou_iou`` on already upcast boxes: (DIoU, IoU), each ``[..., N, M]``."""
+    inter, union = _inter_union(boxes1, boxes2)
+    iou = inter / union
+    whi = _enclosing_wh(boxes1, boxes2)
+    diag2 = (whi[..., 0] ** 2) + (whi[..., 1] ** 2) + eps
+    x_p = (boxes1[..., 0] + boxes1[..., 2]) / 2
+    y_p = (boxes1[..., 1] + boxes1[..., 3]) / 2
+    x_g = (boxes2[..., 0] + boxes2[..., 2]) / 2
+    y_g = (boxes2[..., 1] + boxes2[..., 3]) / 2
+    centre2 = (x_p[..., :, None] - x_g[..., None, :]) ** 2 + (y_p[..., :, None] - y_g[..., None, :]) ** 2
+    return iou - centre2 / diag2, iou
+
+
+# ----------------------------------------------------------------------------- formats
+
+def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_convert` (torchvision ``box_convert``)."""
+    b = _check_box_tensor("boxes", boxes)
+    _validate.check_format("in_fmt", in_fmt)
+    _validate.check_format("out_fmt", out_fmt)
+    if in_fmt == out_fmt:
+        return b.clone()
+    if in_fmt == "xywh":
+        b = _xywh_to_xyxy(b)
+    elif in_fmt == "cxcywh":
+        b = _cxcywh_to_xyxy(b)
+    if out_fmt == "xywh":
+        b = _xyxy_to_xywh(b)
+    elif out_fmt == "cxcywh":
+        b = _xyxy_to_cxcywh(b)
+    return b
+
+
+def _xywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
+    x, y, w, h = b.unbind(-1)
+    return torch.stack([x, y, x + w, y + h], dim=-1)
+
+
+def _xyxy_to_xywh(b: torch.Tensor) -> torch.Tensor:
+    x1, y1, x2, y2 = b.unbind(-1)
+    return torch.stack([x1, y1, x2 - x1, y2 - y1], dim=-1)
+
+
+def _cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
+    cx, cy, w, h = b.unbind(-1)
+    return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
+
+
+def _xyxy_to_cxcywh(b: torch.Tensor) -> torch.Tensor:
+    x1, y1, x2, y2 = b.unbind(-1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return torch.stack([cx, cy, (x2 - x1).to(cx.dtype), (y2 - y1).to(cx.dtype)], dim=-1)
+
+
+def _image_scale(boxes: torch.Tensor, image_size):
+    b = _upcast_non_float(boxes)
+    height, width = _validate.check_image_size("image_size", image_size)
+    scale = torch.tensor([float(width), float(height), float(width), float(height)],
+                         dtype=b.dtype, device=b.device)
+    return b, scale
+
+
+def box_normalize(boxes, image_size) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_normalize`: x columns / width, y columns / height."""
+    b = _check_box_tensor("boxes", boxes)
+    b, scale = _image_scale(b, image_size)
+    return b / scale
+
+
+def box_denormalize(boxes, image_size) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_denormalize`: x columns * width, y columns * height."""
+    b = _check_box_tensor("boxes", boxes)
+    b, scale = _image_scale(b, image_size)
+    return b * scale
+
+
+# ----------------------------------------------------------------------------- single-box ops
+
+def box_area(boxes) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_area` (torchvision ``box_area``, not clamped)."""
+    return _area(_check_box_tensor("boxes", boxes))
+
+
+def clip_boxes_to_image(boxes, size) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.clip_boxes_to_image` (torchvision, NaN stays NaN)."""
+    b = _check_box_tensor("boxes", boxes, finite=False)
+    height, width = (_size_scalar(v) for v in _validate.check_image_size("size", size))
+    x = b[..., 0::2].clamp(min=0, max=width)
+    y = b[..., 1::2].clamp(min=0, max=height)
+    return torch.stack((x, y), dim=-1).reshape(b.shape)
+
+
+def remove_small_boxes(boxes, min_size: float) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.remove_small_boxes`: int64 indices of boxes with both sides
+    ``>= min_size``."""
+    b = _validate.check_boxes("boxes", boxes, ndim=2, finite=False)
+    if isinstance(min_size, torch.Tensor) and min_size.numel() == 1:
+        min_size = min_size.item()
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(min_size)):
+        raise ValueError(f"min_size: expected a finite number, got {min_size!r}")
+    ws, hs = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    keep = (ws >= min_size) & (hs >= min_size)
+    return torch.where(keep)[0]
+
+
+# ----------------------------------------------------------------------------- pairwise IoU family
+
+def box_iou(boxes1, boxes2) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_iou` (torchvision ``box_iou``, no eps)."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    inter, union = _inter_union(b1, b2)
+    return inter / union
+
+
+def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.generalized_box_iou` (torchvision, no eps)."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    inter, union = _inter_union(b1, b2)
+    iou = inter / union
+    whi = _enclosing_wh(b1, b2)
+    areai = whi[..., 0] * whi[..., 1]
+    return iou - (areai - union) / areai
+
+
+def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.distance_box_iou` (torchvision ``distance_box_iou``)."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    eps = _check_eps(eps)
+    diou, _ = _diou_iou(_upcast(b1), _upcast(b2), eps)
+    return diou
+
+
+def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.complete_box_iou` (torchvision; ``alpha`` without gradient)."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    eps = _check_eps(eps)
+    b1, b2 = _upcast(b1), _upcast(b2)
+    diou, iou = _diou_iou(b1, b2, eps)
+    w_pred = b1[..., :, None, 2] - b1[..., :, None, 0]  # [..., N, 1]
+    h_pred = b1[..., :, None, 3] - b1[..., :, None, 1]
+    w_gt = b2[..., None, :, 2] - b2[..., None, :, 0]  # [..., 1, M]
+    h_gt = b2[..., None, :, 3] - b2[..., None, :, 1]
+    v = (4 / (math.pi ** 2)) * torch.pow(torch.atan(w_pred / h_pred) - torch.atan(w_gt / h_gt), 2)
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    return diou - alpha * v
+
+
+def box_ioa(boxes1, boxes2) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.box_ioa`: intersection over the area of ``boxes1``, no eps."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    inter, _ = _inter_union(b1, b2)
+    return inter / _area(b1)[..., :, None]
+
+
+def wh_iou(wh1, wh2) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.wh_iou`: darknet shape IoU, no eps (YOLOv5 adds 1e-7)."""
+    a, b = _check_pair(wh1, wh2, last_dim=2, names=("wh1", "wh2"), nonnegative=True)
+    a, b = _upcast(a), _upcast(b)
+    m = torch.min(a[..., :, None, :], b[..., None, :, :])  # [..., N, M, 2]
+    inter = m[..., 0] * m[..., 1]
+    area1, area2 = a[..., 0] * a[..., 1], b[..., 0] * b[..., 1]
+    union = area1[..., :, None] + area2[..., None, :] - inter
+    return inter / union
+
+
+# ----------------------------------------------------------------------------- element-wise (YOLO)
+
+def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
+                    eps: float = 1e-7) -> torch.Tensor:
+    """See :func:`ref_numpy.boxes.aligned_box_iou`: YOLOv5 v7.0 ``bbox_iou`` element-wise,
+    broadcasting ``[..., 4]``; autograd-safe (``alpha`` of CIoU without gradient; finite
+    gradients for degenerate boxes in ``'xyxy'`` mode)."""
+    b1, b2 = _check_aligned(boxes1, boxes2, kind, fmt)
+    eps = _check_eps(eps)
+    if fmt == "cxcywh":
+        x1, y1, w1, h1 = b1.unbind(-1)
+        x2, y2, w2, h2 = b2.unbind(-1)
+        w1_, h1_, w2_, h2_ = w1 / 2, h1 / 2, w2 / 2, h2 / 2
+        b1_x1, b1_x2, b1_y1, b1_y2 = x1 - w1_, x1 + w1_, y1 - h1_, y1 + h1_
+        b2_x1, b2_x2, b2_y1, b2_y2 = x2 - w2_, x2 + w2_, y2 - h2_, y2 + h2_
+    else:
+        b1_x1, b1_y1, b1_x2, b1_y2 = b1.unbind(-1)
+        b2_x1, b2_y1, b2_x2, b2_y2 = b2.unbind(-1)
+        w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
+        w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
+    inter = ((torch.min(b1_x2, b2_x2) - torch.max(b1_x1, b2_x1)).clamp(min=0)
+             * (torch.min(b1_y2, b2_y2) - torch.max(b1_y1, b2_y1)).clamp(min=0))
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    if kind == "iou":
+        return iou
+    cw = torch.max(b1_x2, b2_x2) - torch.min(b1_x1, b2_x1)  # enclosing width
+    ch = torch.max(b1_y2, b2_y2) - torch.min(b1_y1, b2_y1)  # enclosing height
+    if kind == "giou":
+        c_area = cw * ch + eps
+        return iou - (c_area - union) / c_area
+    c2 = cw ** 2 + ch ** 2 + eps
+    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2) ** 2 + (b2_y1 + b2_y2 - b1_y1 - b1_y2) ** 2) / 4
+    if kind == "diou":
+        return iou - rho2 / c2
+    v = (4 / math.pi ** 2) * torch.pow(torch.atan(w2 / h2) - torch.atan(w1 / h1), 2)
+    with torch.no_grad():
+        alpha = v / (v - iou + (1 + eps))
+    return iou - (rho2 / c2 + v * alpha)
+
+
+def _check_aligned(boxes1, boxes2, kind, fmt) -> tuple[torch.Tensor, torch.Tensor]:
+    b1 = _check_box_tensor("boxes1", boxes1)
+    b2 = _check_box_tensor("boxes2", boxes2)
+    try:
+        torch.broadcast_shapes(b1.shape, b2.shape)
+    except RuntimeError:
+        raise ValueError(f"boxes1 and boxes2: shapes do not broadcast ({tuple(b1.shape)} vs "
+                         f"{tuple(b2.shape)})") from None
+    if kind not in IOU_KINDS:
+        raise ValueError(f"kind: unknown IoU kind {kind!r}, expected one of {IOU_KINDS}")
+    if fmt not in ALIGNED_FORMATS:
+        raise ValueError(f"fmt: unknown box format {fmt!r}, expected one of {ALIGNED_FORMATS} "
+                         "('cxcywh' is what YOLOv5 calls xywh)")
+    return _upcast_non_float(b1), _upcast_non_float(b2)
