@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ref_numpy._validate import FORMATS, check_format, check_same_length  # noqa: F401 (re-export)
@@ -16,14 +17,15 @@ def as_tensor(name: str, x, *, last_dim: int | None = None, ndim: int | None = N
               finite: bool = False, floating: bool = False, device=None) -> torch.Tensor:
     """``x`` as a tensor (NumPy and sequences accepted), checked like ``ref_numpy``'s ``as_array``."""
     if not isinstance(x, torch.Tensor):
+        # Through NumPy, so that Python lists get NumPy's dtypes (float64, int64) as in ref_numpy.
         try:
-            x = torch.as_tensor(x, device=device)
+            x = torch.from_numpy(np.ascontiguousarray(np.asarray(x))).to(device)
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"{name}: expected a tensor, got {type(x).__name__} ({exc})") from exc
-    if x.dtype == torch.bool or x.is_complex():
+    if x.is_complex():
         raise ValueError(f"{name}: expected a numeric tensor, got dtype {x.dtype}")
     if floating and not x.is_floating_point():
-        x = x.to(torch.get_default_dtype() if x.dtype != torch.int64 else torch.float64)
+        x = x.to(torch.float64)  # as ref_numpy's as_array: integers and bools become float64
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(x.shape)}")
     if last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim):
