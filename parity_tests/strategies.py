@@ -793,7 +793,7 @@ def yolov1_grids(draw, max_s: int = 3, max_b: int = 3, max_c: int = 3) -> tuple[
 
 
 @st.composite
-def yolo_head_outputs(draw, max_levels: int = 3, max_grid: int = 4, max_targets: int = 8,
+def yolo_head_outputs(draw, max_levels: int = 3, max_grid: int = 2, max_targets: int = 8,
                       pixels: bool = False, limit: float = 4.0) -> dict:
     """A multi-level YOLO head batch for the anchor-based losses.
 
@@ -826,7 +826,7 @@ def yolo_head_outputs(draw, max_levels: int = 3, max_grid: int = 4, max_targets:
 
 
 @st.composite
-def yolov8_head_outputs(draw, max_levels: int = 2, max_grid: int = 4, max_targets: int = 6,
+def yolov8_head_outputs(draw, max_levels: int = 2, max_grid: int = 3, max_targets: int = 6,
                         limit: float = 4.0) -> dict:
     """An anchor-free (Ultralytics v8) head batch: ``preds`` list of [bs, 4*reg_max + nc, ny, nx]
     raw values in [-limit, limit], ``targets`` [nt, 6] normalised ``(image, class, cx, cy, w, h)``
@@ -846,3 +846,104 @@ def yolov8_head_outputs(draw, max_levels: int = 2, max_grid: int = 4, max_target
     targets = np.concatenate([img[:, None], cls[:, None], xy, wh], axis=1).astype(np.float64)
     return {"preds": preds, "targets": targets.reshape(nt, 6),
             "strides": [8.0 * 2 ** i for i in range(nl)], "reg_max": reg_max}
+
+
+# --- anchors ---
+# Label sizes and anchor sets in pixels for ``anchors.py`` (YOLOv5 autoanchor). Sizes are
+# positive by construction; ``anchors_and_labels`` plants labels exactly at the fit boundary
+# (label = anchor * 4 or / 4: x == 1/thr, which does NOT count) and exactly on an anchor (x == 1).
+# Powers of two keep the planted ratios exact after a cast to float32.
+
+def label_sizes(max_n: int = 24, min_n: int = 1, lo: float = 1.0,
+                hi: float = 600.0) -> st.SearchStrategy[np.ndarray]:
+    """wh [N, 2] label widths and heights in pixels in [lo, hi], N in [min_n, max_n]; duplicates
+    likely (Hypothesis repeats values)."""
+    return st.integers(min_n, max_n).flatmap(
+        lambda n: hnp.arrays(np.float64, (n, 2), elements=floats(lo, hi)))
+
+
+@st.composite
+def anchor_sets(draw, max_k: int = 9, lo: float = 2.0, hi: float = 600.0) -> np.ndarray:
+    """anchors [K, 2] (K in [1, max_k]) or, one time in three, YOLOv5's [levels, 3, 2] layout."""
+    if draw(st.integers(0, 2)) == 0:
+        shape = (draw(st.integers(1, 3)), 3, 2)
+    else:
+        shape = (draw(st.integers(1, max_k)), 2)
+    return draw(hnp.arrays(np.float64, shape, elements=floats(lo, hi)))
+
+
+@st.composite
+def anchors_and_labels(draw, max_n: int = 24, max_k: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """(wh [N, 2], anchors [..., 2]): random labels, some replaced by an anchor times 1, 4 or 1/4
+    on one or both sides (boundary ties of the ratio metric at thr = 4)."""
+    anchors = draw(anchor_sets(max_k=max_k))
+    wh = draw(label_sizes(max_n=max_n)).copy()
+    flat = anchors.reshape(-1, 2)
+    n_planted = draw(st.integers(0, wh.shape[0]))
+    for i in range(n_planted):
+        a = flat[draw(st.integers(0, flat.shape[0] - 1))]
+        f = np.array([draw(st.sampled_from([1.0, 4.0, 0.25])) for _ in range(2)])
+        wh[i] = a * f
+    return wh, anchors
+
+
+@st.composite
+def yolo_label_sets(draw, max_n: int = 16, max_images: int = 4) -> tuple:
+    """(wh [N, 2] normalised in (0, 1], image_index [N] int64, shapes [M, 2] image (width, height)
+    in pixels) for ``wh_from_labels``."""
+    m = draw(st.integers(1, max_images))
+    n = draw(st.integers(0, max_n))
+    wh = draw(hnp.arrays(np.float64, (n, 2), elements=floats(1e-3, 1.0)))
+    idx = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, m - 1)))
+    shapes = draw(hnp.arrays(np.float64, (m, 2), elements=st.integers(16, 2000).map(float)))
+    return wh, idx, shapes
+
+
+@st.composite
+def fit_label_sizes(draw, max_n: int = 40) -> np.ndarray:
+    """wh [N, 2] for ``kmean_anchors``: half the time a realistic data set (log-normal sizes in
+    pixels, 4 <= N <= max_n, from a drawn seed, median and spread), else :func:`label_sizes`
+    (edge cases: repeated values, sizes below the 2 px / 3 px filters)."""
+    if draw(st.booleans()):
+        return draw(label_sizes(min_n=4, max_n=max_n, lo=1.0, hi=400.0))
+    n = draw(st.integers(4, max_n))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    mu, sigma = draw(floats(1.0, 5.0)), draw(floats(0.1, 1.5))
+    return np.exp(rng.normal(mu, sigma, size=(n, 2))).clip(0.5, 2000.0)
+
+
+# --- data ---
+
+@st.composite
+def uint8_images(draw, lo: int = 8, hi: int = 96) -> np.ndarray:
+    """A noisy RGB image ``[H, W, 3]`` uint8 with ``lo <= H, W <= hi`` (from a drawn seed: cheap
+    to generate and shrink)."""
+    h, w = draw(st.integers(lo, hi)), draw(st.integers(lo, hi))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+@st.composite
+def boxes_inside(draw, height: int, width: int, max_n: int = 6, min_side: float = 0.0):
+    """xyxy float64 boxes ``[N, 4]`` inside ``[0, width] x [0, height]`` with sides >=
+    ``min_side`` (which must fit); N = 0 allowed."""
+    n = draw(st.integers(0, max_n))
+    out = np.zeros((n, 4))
+    for i in range(n):
+        bw = draw(floats(min_side, float(width)))
+        bh = draw(floats(min_side, float(height)))
+        x1 = draw(floats(0.0, width - bw))
+        y1 = draw(floats(0.0, height - bh))
+        out[i] = (x1, y1, min(x1 + bw, width), min(y1 + bh, height))
+    return out
+
+
+@st.composite
+def pixel_rectangles(draw, height: int, width: int, min_side: int = 1):
+    """An integer rectangle ``(x1, y1, x2, y2)`` of whole pixels inside a ``height x width``
+    image, sides >= ``min_side``."""
+    x1 = draw(st.integers(0, width - min_side))
+    y1 = draw(st.integers(0, height - min_side))
+    x2 = draw(st.integers(x1 + min_side, width))
+    y2 = draw(st.integers(y1 + min_side, height))
+    return x1, y1, x2, y2

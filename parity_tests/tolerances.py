@@ -106,6 +106,29 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     # truncation O(h^2 * f3) plus rounding O(eps * |f| / h), about 1e-9 relative for O(10) losses.
     ("loss.fd_gradient", "float64"): Tol(rtol=1e-6, atol=1e-6,
                                          why="central differences, h=1e-6: O(h^2) + O(eps/h)"),
+    # --- anchors ---
+    # BPR and aat are integer counts divided by N; the counts come from the same correctly
+    # rounded ops (w / a, 1 / r, min, max, > 1/thr) in the same order on both sides; label sizes
+    # are products and quotients in upstream's order. Bit for bit at every dtype. (Fitness is a
+    # mean of floats, summed in a different order by NumPy and torch: DEFAULT.)
+    **{(f"anchors.{f}", d): EXACT
+       for f in ("anchor_metrics", "check_anchors", "wh_from_labels")
+       for d in ("float64", "float32")},
+    # --- data ---
+    # Pixels vs boxes (test_data.py): a filled rectangle is resampled bilinearly (Pillow, with
+    # antialiasing when shrinking), so its edges blur over about a pixel; a pixel counts as
+    # coloured when it is nearer the colour than half-way to the background, and the letterbox
+    # pads by round(dw -/+ 0.1) while boxes shift by dw (YOLOv5): up to 0.5 px more.
+    ("data.pixel_box", "float64"): Tol(rtol=0.0, atol=2.0,
+                                       why="bilinear edge blur + letterbox pad rounding, in px"),
+    # The three fixture formats hold the same boxes up to YOLO's 6 decimals (0.75e-6 of the
+    # image size) and labels are float32 (6e-8): compared in normalised units.
+    ("data.fixture_formats", "float32"): Tol(rtol=0.0, atol=2e-6,
+                                             why="YOLO txt 6 decimals + float32 labels"),
+    # Labels (float32, normalised) mapped back through shapes to original pixels: float32
+    # rounding of values <= 1 (6e-8) times img_size / ratio (<= 1000 px here).
+    ("data.label_roundtrip", "float32"): Tol(rtol=0.0, atol=1e-4,
+                                             why="float32 normalised labels, back to pixels"),
 }
 
 

@@ -1,0 +1,94 @@
+"""Registry rows for ``loss.py``: torchvision's four losses against their oracle, the YOLO losses
+reference against port (gradients, degenerate inputs and autocast in ``test_loss.py``)."""
+from hypothesis import strategies as st
+
+from parity_tests import strategies as S
+from parity_tests.registry import Call, ParityCase
+
+_REDUCTION = st.sampled_from(["none", "mean", "sum"])
+
+
+def _tv(name):
+    def oracle(*args, **kwargs):
+        import torchvision.ops
+
+        return getattr(torchvision.ops, name)(*args, **kwargs)
+    oracle.__name__ = f"torchvision.ops.{name}"
+    return oracle
+
+
+def _box_loss_calls():
+    return st.builds(lambda pair, red, eps: Call(pair, {"reduction": red, "eps": eps}),
+                     S.aligned_box_pairs(), _REDUCTION, st.sampled_from([1e-7, 1e-3, 0.5]))
+
+
+def _focal_calls():
+    return st.builds(lambda xy, alpha, gamma, red: Call(xy, {"alpha": alpha, "gamma": gamma,
+                                                             "reduction": red}),
+                     S.logits_and_labels(), st.sampled_from([0.25, 0.5, 0.0, 1.0, -1]),
+                     st.sampled_from([0, 1, 2, 0.5, 3.5]), _REDUCTION)
+
+
+def _yolov1_calls():
+    return st.builds(lambda pt, lc, ln, g: Call(pt, {"lambda_coord": lc, "lambda_noobj": ln,
+                                                     "noobj_gamma": g}),
+                     S.yolov1_grids(), st.sampled_from([5.0, 1.0]), st.sampled_from([0.5, 2.0]),
+                     st.sampled_from([0.0, 1.0, 2.0, 0.5]))
+
+
+def _lesson_calls():
+    def make(h):
+        return Call((h["preds"][0], h["targets"], h["anchors"][0], h["strides"][0]))
+    return S.yolo_head_outputs(max_levels=1, pixels=True).map(make)
+
+
+def _scratch_pytorch_calls():
+    def make(h):
+        return Call((h["preds"], h["targets"], h["anchors"], h["strides"]))
+    return S.yolo_head_outputs(pixels=True).map(make)
+
+
+def _yolov5_calls():
+    def make(h, ls, pw, fl, t):
+        return Call((h["preds"], h["targets"], h["anchors"]),
+                    {"label_smoothing": ls, "cls_pw": pw, "obj_pw": pw, "fl_gamma": fl,
+                     "anchor_t": t})
+    return st.builds(make, S.yolo_head_outputs(), st.sampled_from([0.0, 0.1]),
+                     st.sampled_from([1.0, 2.5]), st.sampled_from([0.0, 1.5]),
+                     st.sampled_from([4.0, 2.0]))
+
+
+def _scale_hyp_calls():
+    hyp = st.fixed_dictionaries({"box": S.floats(0.0, 1.0), "cls": S.floats(0.0, 1.0),
+                                 "obj": S.floats(0.0, 2.0), "lr0": st.just(0.01)})
+    return st.builds(lambda h, nl, nc, sz: Call((h, nl, nc, sz)), hyp, st.integers(1, 5),
+                     st.integers(1, 1000), st.integers(32, 1280))
+
+
+CASES = [
+    ParityCase("loss.generalized_box_iou_loss", inputs=_box_loss_calls,
+               oracle=_tv("generalized_box_iou_loss"),
+               note="valid boxes; degenerate pairs vs torchvision in test_loss.py"),
+    ParityCase("loss.distance_box_iou_loss", inputs=_box_loss_calls,
+               oracle=_tv("distance_box_iou_loss")),
+    ParityCase("loss.complete_box_iou_loss", inputs=_box_loss_calls,
+               oracle=_tv("complete_box_iou_loss"),
+               note="eps drawn up to 0.5 so torchvision's DIoU-part-uses-1e-7 quirk is exercised"),
+    ParityCase("loss.sigmoid_focal_loss", inputs=_focal_calls, oracle=_tv("sigmoid_focal_loss")),
+    ParityCase("loss.yolov1_loss", inputs=_yolov1_calls),
+    ParityCase("loss.yolo_scratch_lesson_loss", inputs=_lesson_calls),
+    ParityCase("loss.yolo_scratch_pytorch_loss", inputs=_scratch_pytorch_calls),
+    ParityCase("loss.yolov5_loss", inputs=_yolov5_calls),
+    ParityCase("loss.yolov5_scale_hyp", inputs=_scale_hyp_calls, dtypes=("float64",),
+               note="plain Python arithmetic; float32 would not change anything"),
+]
+
+
+def _yolov8_calls():
+    def make(h, topk):
+        return Call((h["preds"], h["targets"], h["strides"]), {"reg_max": h["reg_max"], "topk": topk})
+    return st.builds(make, S.yolov8_head_outputs(), st.sampled_from([10, 3, 1]))
+
+
+CASES.append(ParityCase("loss.yolov8_loss", inputs=_yolov8_calls,
+                        note="assignment by assign.task_aligned_assign on both sides"))

@@ -1,0 +1,732 @@
+"""Detection losses: torchvision's box and focal losses, YOLOv1, the two seed tutorials' losses,
+YOLOv5 v7.0 ``ComputeLoss`` and the Ultralytics 8.3 ``v8DetectionLoss``.
+
+Values only (NumPy has no autograd). Every place where the PyTorch port stops the gradient
+(``.detach()``, ``torch.no_grad()``) goes through :func:`_stop_gradient` here, so that the
+finite-difference tests can hold exactly those quantities fixed and compare the port's autograd
+gradient with the derivative of this specification.
+
+Conventions shared by the YOLO losses:
+- each returns ``(total, parts)``: a 0-d array and a dict of 0-d arrays whose keys are the loss
+  terms of that family (``box``, ``obj``, ``noobj``, ``cls``, ``dfl``), gains already applied;
+- duplicate writes to one target cell: the last target (in input order) wins;
+- predicted widths and heights that pass through an exp or a square are kept inside
+  ``[_MIN_WH, exp(_MAX_LOG_WH)]`` (see those constants) so that saturated sigmoids and
+  overflowing exponentials give finite values and gradients; the originals give NaN or inf
+  there and are identical everywhere else.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.assign import task_aligned_assign, yolov5_build_targets
+from ref_numpy.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
+
+_REDUCTIONS = ("none", "mean", "sum")
+_MIN_WH = 1e-9  # smallest predicted w, h (grid units) fed to CIoU; below it v7.0 gives 0/0
+_MAX_LOG_WH = 10.0  # largest exponent of an exp() width decode (exp(10) ~ 2.2e4 anchors)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _stop_gradient(x):
+    """Identity. Marks a value the port computes without gradient (``detach`` / ``no_grad``)."""
+    return x
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: np.ndarray, reduction: str, empty_mean: float) -> np.ndarray:
+    """'none' | 'mean' | 'sum'; ``empty_mean`` is what 'mean' gives on an empty input."""
+    if reduction == "mean":
+        return np.asarray(loss.mean() if loss.size else loss.dtype.type(empty_mean))
+    if reduction == "sum":
+        return np.asarray(loss.sum())
+    return loss
+
+
+def _upcast_non_float(x: np.ndarray) -> np.ndarray:
+    """Integer boxes become float32, as torchvision's ``_upcast_non_float``."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _softplus_neg(x):
+    """``-log(sigmoid(x)) = log(1 + exp(-x))``, stable for any x."""
+    return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _bce_with_logits(x, y, pos_weight=None):
+    """Element-wise ``-[pw*y*log σ(x) + (1-y)*log(1-σ(x))]``, in torch's order of operations:
+    ``(1-y)*x + (1 + (pw-1)*y) * softplus(-x)``."""
+    if pos_weight is None:
+        return (1 - y) * x + _softplus_neg(x)
+    return (1 - y) * x + ((pos_weight - 1) * y + 1) * _softplus_neg(x)
+
+
+def _last_wins(keys: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``keys`` [N] keeping, for each distinct key, only its last occurrence."""
+    n = keys.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    _, first_in_reversed = np.unique(keys[::-1], return_index=True)
+    keep = np.zeros(n, dtype=bool)
+    keep[n - 1 - first_in_reversed] = True
+    return keep
+
+
+def _shape_iou(wh1: np.ndarray, wh2: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``(0, 0, w, h)`` [..., 2] broadcast: ``min w * min h / (w1h1 + w2h2 - inter)``."""
+    inter = np.minimum(wh1[..., 0], wh2[..., 0]) * np.minimum(wh1[..., 1], wh2[..., 1])
+    return inter / (wh1[..., 0] * wh1[..., 1] + wh2[..., 0] * wh2[..., 1] - inter)
+
+
+def _bbox_ciou(box1: np.ndarray, box2: np.ndarray, eps: float = 1e-7,
+               xywh: bool = True) -> np.ndarray:
+    """Element-wise CIoU of boxes [..., 4], YOLOv5 v7.0 / Ultralytics ``bbox_iou(CIoU=True)``:
+    cxcywh (``xywh``) takes w, h as given; xyxy uses ``h = y2 - y1 + eps``;
+    ``union = w1h1 + w2h2 - inter + eps``, ``c2 = cw² + ch² + eps``,
+    ``alpha = v / (v - iou + (1 + eps))`` with alpha gradient-free."""
+    if xywh:
+        x1, y1, w1, h1 = np.moveaxis(box1, -1, 0)
+        x2, y2, w2, h2 = np.moveaxis(box2, -1, 0)
+        w1_, h1_, w2_, h2_ = w1 / 2, h1 / 2, w2 / 2, h2 / 2
+        b1_x1, b1_x2, b1_y1, b1_y2 = x1 - w1_, x1 + w1_, y1 - h1_, y1 + h1_
+        b2_x1, b2_x2, b2_y1, b2_y2 = x2 - w2_, x2 + w2_, y2 - h2_, y2 + h2_
+    else:
+        b1_x1, b1_y1, b1_x2, b1_y2 = np.moveaxis(box1, -1, 0)
+        b2_x1, b2_y1, b2_x2, b2_y2 = np.moveaxis(box2, -1, 0)
+        w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
+        w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
+    inter = (np.clip(np.minimum(b1_x2, b2_x2) - np.maximum(b1_x1, b2_x1), 0, None)
+             * np.clip(np.minimum(b1_y2, b2_y2) - np.maximum(b1_y1, b2_y1), 0, None))
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    cw = np.maximum(b1_x2, b2_x2) - np.minimum(b1_x1, b2_x1)
+    ch = np.maximum(b1_y2, b2_y2) - np.minimum(b1_y1, b2_y1)
+    c2 = cw ** 2 + ch ** 2 + eps
+    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2) ** 2 + (b2_y1 + b2_y2 - b1_y1 - b1_y2) ** 2) / 4
+    v = (4 / math.pi ** 2) * (np.arctan(w2 / h2) - np.arctan(w1 / h1)) ** 2
+    alpha = _stop_gradient(v / (v - iou + (1 + eps)))
+    return iou - (rho2 / c2 + v * alpha)
+
+
+# ----------------------------------------------------------------------------- torchvision
+
+def _check_box_pair(boxes1, boxes2):
+    b1 = _upcast_non_float(check_boxes("boxes1", boxes1))
+    b2 = _upcast_non_float(check_boxes("boxes2", boxes2))
+    if b1.shape != b2.shape:
+        raise ValueError(f"boxes1 and boxes2: expected the same shape, got {b1.shape} and {b2.shape}")
+    return b1, b2
+
+
+def _loss_inter_union(boxes1, boxes2):
+    """Element-wise intersection (0 unless both overlaps are strictly positive) and union."""
+    x1, y1, x2, y2 = np.moveaxis(boxes1, -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(boxes2, -1, 0)
+    xk1, yk1 = np.maximum(x1, x1g), np.maximum(y1, y1g)
+    xk2, yk2 = np.minimum(x2, x2g), np.minimum(y2, y2g)
+    overlap = (yk2 > yk1) & (xk2 > xk1)
+    inter = np.where(overlap, (xk2 - xk1) * (yk2 - yk1), 0).astype(x1.dtype)
+    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    return inter, union
+
+
+def _enclosing(boxes1, boxes2):
+    x1, y1, x2, y2 = np.moveaxis(boxes1, -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(boxes2, -1, 0)
+    return np.minimum(x1, x1g), np.minimum(y1, y1g), np.maximum(x2, x2g), np.maximum(y2, y2g)
+
+
+def _diou_iou_loss(boxes1, boxes2, eps):
+    inter, union = _loss_inter_union(boxes1, boxes2)
+    iou = inter / (union + eps)
+    xc1, yc1, xc2, yc2 = _enclosing(boxes1, boxes2)
+    diag2 = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
+    x1, y1, x2, y2 = np.moveaxis(boxes1, -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(boxes2, -1, 0)
+    centre2 = (((x2 + x1) / 2 - (x1g + x2g) / 2) ** 2) + (((y2 + y1) / 2 - (y1g + y2g) / 2) ** 2)
+    return 1 - iou + (centre2 / diag2), iou
+
+
+def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """GIoU loss ``1 - GIoU`` of aligned pairs of boxes (torchvision semantics).
+
+    Args:
+        boxes1 (ndarray[N, 4] or ndarray[4]): xyxy boxes, expected ``x1 < x2``, ``y1 < y2``.
+        boxes2 (ndarray, same shape as boxes1): xyxy boxes.
+        reduction (str): 'none' | 'mean' | 'sum'.
+        eps (float): added to the union and to the enclosing area.
+
+    Returns:
+        ndarray[N] (or 0-d when reduced): ``1 - (iou - (C - union) / (C + eps))`` with
+        ``iou = inter / (union + eps)`` and ``C`` the (unclamped) enclosing-box area.
+
+    Edge cases: integer boxes are computed in float32; the intersection is 0 unless both overlaps
+    are strictly positive; the pair ``[0,0,0,0]`` gives 1; 'mean' of an empty input gives 0.
+    Bad shape, non-finite boxes or an unknown reduction: ValueError.
+    Convention: torchvision.ops.generalized_box_iou_loss (0.29).
+    """
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    inter, union = _loss_inter_union(b1, b2)
+    iou = inter / (union + eps)
+    xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
+    area_c = (xc2 - xc1) * (yc2 - yc1)
+    loss = 1 - (iou - ((area_c - union) / (area_c + eps)))
+    return _reduce(loss, reduction, empty_mean=0.0)
+
+
+def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """DIoU loss ``1 - iou + d²/c²`` of aligned pairs of boxes (torchvision semantics).
+
+    Args:
+        boxes1, boxes2 (ndarray[N, 4] or ndarray[4]): xyxy boxes of one shape.
+        reduction (str): 'none' | 'mean' | 'sum'.
+        eps (float): added to the union and to the squared enclosing diagonal ``c²``.
+
+    Returns:
+        ndarray[N] (or 0-d): ``1 - inter/(union+eps) + d²/(c²+eps)``, ``d`` the distance of the
+        centres ``(x1+x2)/2``.
+
+    Edge cases: the point pair gives 1; 'mean' of an empty input gives 0.
+    Convention: torchvision.ops.distance_box_iou_loss (0.29).
+    """
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    loss, _ = _diou_iou_loss(b1, b2, eps)
+    return _reduce(loss, reduction, empty_mean=0.0)
+
+
+def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """CIoU loss ``DIoU loss + alpha * v`` of aligned pairs of boxes (torchvision semantics).
+
+    Args:
+        boxes1, boxes2 (ndarray[N, 4] or ndarray[4]): xyxy boxes of one shape.
+        reduction (str): 'none' | 'mean' | 'sum'.
+        eps (float): used ONLY in ``alpha = v / (1 - iou + v + eps)``; the DIoU part always uses
+            1e-7 (torchvision's quirk, reproduced: eps=0.5 on the sheet's pair gives 1.31732).
+
+    Returns:
+        ndarray[N] (or 0-d): ``v = 4/π² (atan(w2/h2) - atan(w1/h1))²``, alpha gradient-free.
+
+    Edge cases: zero height gives a finite value (atan(±inf)) but a NaN gradient in the port;
+    the point pair gives NaN (0/0 in both atans), as torchvision. 'mean' of empty gives 0.
+    Convention: torchvision.ops.complete_box_iou_loss (0.29).
+    """
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    diou_loss, iou = _diou_iou_loss(b1, b2, 1e-7)
+    x1, y1, x2, y2 = np.moveaxis(b1, -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(b2, -1, 0)
+    v = (4 / (math.pi ** 2)) * (np.arctan((x2g - x1g) / (y2g - y1g))
+                                - np.arctan((x2 - x1) / (y2 - y1))) ** 2
+    alpha = _stop_gradient(v / (1 - iou + v + eps))
+    return _reduce(diou_loss + alpha * v, reduction, empty_mean=0.0)
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
+    """RetinaNet focal loss on logits, element-wise (torchvision semantics).
+
+    Args:
+        inputs (ndarray[...]): logits.
+        targets (ndarray, same shape): labels in [0, 1] (soft labels allowed).
+        alpha (float): weight of positives in [0, 1], or -1 for no weighting.
+        gamma (float): focusing exponent >= 0.
+        reduction (str): 'none' | 'mean' | 'sum'.
+
+    Returns:
+        ndarray (inputs' shape, or 0-d): ``alpha_t * BCE(x, y) * (1 - p_t)^gamma`` with
+        ``p = σ(x)``, ``p_t = p*y + (1-p)*(1-y)``, ``alpha_t = alpha*y + (1-alpha)*(1-y)``.
+
+    Edge cases: 'mean' of an empty input gives NaN (as torchvision). alpha outside [0, 1] and
+    not -1, mismatched shapes, unknown reduction: ValueError.
+    Convention: torchvision.ops.sigmoid_focal_loss (0.29).
+    """
+    if not (0 <= alpha <= 1) and alpha != -1:
+        raise ValueError(f"alpha: expected a value in [0, 1] or -1, got {alpha!r}")
+    _check_reduction(reduction)
+    x = as_array("inputs", inputs, floating=True)
+    y = as_array("targets", targets, floating=True).astype(x.dtype, copy=False)
+    if x.shape != y.shape:
+        raise ValueError(f"inputs and targets: expected the same shape, got {x.shape} and {y.shape}")
+    p = _sigmoid(x)
+    ce = _bce_with_logits(x, y)
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return _reduce(loss, reduction, empty_mean=np.nan)
+
+
+# ----------------------------------------------------------------------------- YOLOv1
+
+def _yolov1_iou(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Plain IoU of cxcywh boxes [..., 4] broadcast; 0 where the union is 0 (no eps)."""
+    px, py, pw, ph = np.moveaxis(p, -1, 0)
+    tx, ty, tw, th = np.moveaxis(t, -1, 0)
+    iw = np.clip(np.minimum(px + pw / 2, tx + tw / 2) - np.maximum(px - pw / 2, tx - tw / 2), 0, None)
+    ih = np.clip(np.minimum(py + ph / 2, ty + th / 2) - np.maximum(py - ph / 2, ty - th / 2), 0, None)
+    inter = iw * ih
+    union = pw * ph + tw * th - inter
+    ok = union > 0
+    return np.where(ok, inter / np.where(ok, union, 1), 0)
+
+
+def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
+    """YOLOv1 sum-of-squares loss (darknet ``detection_layer`` with rescore, sqrt w/h).
+
+    Args:
+        preds (ndarray[N, S, S, B*5 + C]): per cell, B times ``(x, y, sqrt_w, sqrt_h, conf)``
+            then C class scores, all linear (no activation). x, y are offsets in the cell,
+            sqrt_w, sqrt_h square roots of the size relative to the image.
+        targets (ndarray[N, S, S, 5 + C]): per cell ``(x, y, w, h, obj, class one-hot...)``,
+            x, y offsets in the cell, w, h relative to the image (>= 0; > 0 where obj), obj in
+            {0, 1} (one object per cell).
+        lambda_coord (float): weight of the coordinate terms (5).
+        lambda_noobj (float): weight of the background confidence term (0.5).
+        noobj_gamma (float): focal exponent >= 0 of the background term:
+            ``lambda_noobj * |Ĉ|^γ * Ĉ²``; 0 is the paper's plain MSE. The seed "YOLOv1 from
+            Scratch" used γ = 2 (``Ĉ⁴``): its gradient ``∝ Ĉ^(γ+1)`` vanishes for small Ĉ.
+
+    Returns:
+        (total, parts): total = box + obj + noobj + cls, summed over the batch;
+        parts {"box": λcoord Σ_resp [(x-x̂)² + (y-ŷ)² + (√w-√ŵ)² + (√h-√ĥ)²],
+        "obj": Σ_resp (IoU - Ĉ)², "noobj": λnoobj Σ_other |Ĉ|^γ Ĉ², "cls": Σ_obj cells Σ_c (p-p̂)²}.
+
+    The responsible predictor of an object cell is the box of highest IoU with the truth
+    (predicted w, h = sqrt_w², sqrt_h², centres ``(x + col) / S``); if every IoU is 0, the box of
+    smallest squared distance in (cx, cy, w, h) (the same as smallest RMSE); ties go to the
+    lower index. The IoU confidence target and the choice are gradient-free. An IoU whose union
+    is 0 is taken as 0. "Other" boxes are all boxes of empty cells and the non-responsible ones
+    of object cells.
+    Convention: darknet detection_layer (yolov1.cfg: sqrt=1, rescore=1, coord 5, noobj 0.5).
+    """
+    p = as_array("preds", preds, ndim=4, finite=True, floating=True)
+    t = as_array("targets", targets, ndim=4, finite=True, floating=True).astype(p.dtype, copy=False)
+    if p.shape[:3] != t.shape[:3]:
+        raise ValueError(f"preds and targets: expected the same [N, S, S], got {p.shape} and {t.shape}")
+    n_cls = t.shape[-1] - 5
+    n_box = (p.shape[-1] - n_cls) // 5
+    if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
+        raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
+                         f"got {p.shape[-1]}")
+    if noobj_gamma < 0:
+        raise ValueError(f"noobj_gamma: expected >= 0, got {noobj_gamma!r}")
+    obj = t[..., 4]
+    if not np.all((obj == 0) | (obj == 1)):
+        raise ValueError("targets: expected obj (channel 4) in {0, 1}")
+    if np.any(t[..., 2:4] < 0) or np.any((obj[..., None] == 1) & (t[..., 2:4] <= 0)):
+        raise ValueError("targets: expected w, h >= 0, and > 0 in object cells")
+
+    n, sy, sx, _ = p.shape
+    boxes = p[..., : 5 * n_box].reshape(n, sy, sx, n_box, 5)  # [N, S, S, B, 5]
+    col = np.arange(sx, dtype=p.dtype)[None, None, :]
+    row = np.arange(sy, dtype=p.dtype)[None, :, None]
+    true_img = np.stack([(t[..., 0] + col) / sx, (t[..., 1] + row) / sy, t[..., 2], t[..., 3]], -1)
+    pred_img = np.stack([(boxes[..., 0] + col[..., None]) / sx, (boxes[..., 1] + row[..., None]) / sy,
+                         boxes[..., 2] ** 2, boxes[..., 3] ** 2], -1)  # [N, S, S, B, 4]
+    iou = _stop_gradient(_yolov1_iou(pred_img, true_img[..., None, :]))  # [N, S, S, B]
+    dist = ((pred_img - true_img[..., None, :]) ** 2).sum(-1)
+    best = np.where(iou.max(-1) > 0, iou.argmax(-1), dist.argmin(-1))  # [N, S, S]
+    is_obj = obj == 1
+    resp = (np.arange(n_box) == best[..., None]) & is_obj[..., None]  # [N, S, S, B]
+
+    tb = t[..., None, :]
+    coord = ((boxes[..., 0] - tb[..., 0]) ** 2 + (boxes[..., 1] - tb[..., 1]) ** 2
+             + (boxes[..., 2] - np.sqrt(tb[..., 2])) ** 2 + (boxes[..., 3] - np.sqrt(tb[..., 3])) ** 2)
+    conf = boxes[..., 4]
+    lbox = lambda_coord * np.where(resp, coord, 0).sum()
+    lobj = np.where(resp, (iou - conf) ** 2, 0).sum()
+    lnoobj = lambda_noobj * np.where(resp, 0, np.abs(conf) ** (noobj_gamma + 2)).sum()
+    lcls = np.where(is_obj[..., None], (p[..., 5 * n_box:] - t[..., 5:]) ** 2, 0).sum()
+    parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "noobj": np.asarray(lnoobj),
+             "cls": np.asarray(lcls)}
+    return np.asarray(lbox + lobj + lnoobj + lcls), parts
+
+
+# ----------------------------------------------------------------------------- seed tutorials
+
+def _check_targets6(targets, dtype, bs: int, nc: int) -> np.ndarray:
+    """(image, class, cx, cy, w, h) rows: image in [0, bs), class in [0, nc), w, h > 0."""
+    t = as_array("targets", targets, ndim=2, finite=True, floating=True).astype(dtype, copy=False)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6], got {t.shape}")
+    img, cls = t[:, 0], t[:, 1]
+    if np.any((img != np.floor(img)) | (img < 0) | (img >= bs)):
+        raise ValueError(f"targets: image index (column 0) must be an integer in [0, {bs})")
+    if np.any((cls != np.floor(cls)) | (cls < 0) | (cls >= nc)):
+        raise ValueError(f"targets: class (column 1) must be an integer in [0, {nc})")
+    if np.any(t[:, 4:6] <= 0):
+        raise ValueError("targets: expected w, h > 0 (columns 4, 5)")
+    return t
+
+
+def _check_preds(name: str, p, na: int | None = None) -> np.ndarray:
+    p = as_array(name, p, ndim=5, finite=True, floating=True)
+    if p.shape[-1] < 6 or (na is not None and p.shape[1] != na):
+        raise ValueError(f"{name}: expected shape [bs, {na or 'na'}, ny, nx, 5 + nc], got {p.shape}")
+    return p
+
+
+def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, lambda_obj=1.0,
+                             lambda_noobj=0.5, lambda_cls=1.0):
+    """The "Object Detection — YOLO from Scratch" lesson loss (one level, v3-style targets).
+
+    Args:
+        preds (ndarray[bs, na, ny, nx, 5 + nc]): raw head outputs (t_x, t_y, t_w, t_h, obj, cls).
+        targets (ndarray[nt, 6]): ``(image, class, cx, cy, w, h)`` in pixels.
+        anchors (ndarray[na, 2]): anchor w, h in pixels.
+        stride (float): pixels per cell.
+        lambda_box, lambda_obj, lambda_noobj, lambda_cls (float): gains 5, 1, 0.5, 1.
+
+    Returns:
+        (total, parts) with parts {"box": λbox Σ_pos Σ (t̂ - t)², "obj": λobj Σ_pos BCE(obj, 1),
+        "noobj": λnoobj Σ_neg BCE(obj, 0), "cls": λcls Σ_pos Σ_c BCE(cls, one-hot)}; sums over the
+        batch. Predicted box ``(σ(t_x), σ(t_y), t_w, t_h)``; target ``(cx/stride - gx,
+        cy/stride - gy, log(w/aw + 1e-8), log(h/ah + 1e-8))``.
+
+    Assignment: the single anchor of highest shape IoU (lower index on ties), the cell
+    ``floor(c/stride)`` clamped into the grid; two targets on one (image, anchor, cell): the last
+    wins. Negatives are all other cells.
+    """
+    p = _check_preds("preds", preds)
+    bs, na, ny, nx, no = p.shape
+    anc = as_array("anchors", anchors, finite=True, floating=True).astype(p.dtype, copy=False)
+    if anc.shape != (na, 2) or np.any(anc <= 0):
+        raise ValueError(f"anchors: expected positive [na={na}, 2], got {anc.shape}")
+    if not stride > 0:
+        raise ValueError(f"stride: expected > 0, got {stride!r}")
+    t = _check_targets6(targets, p.dtype, bs, no - 5)
+
+    a = _shape_iou(t[:, None, 4:6], anc[None]).argmax(1) if len(t) else np.zeros(0, np.int64)
+    gxy = t[:, 2:4] / stride
+    gi = np.clip(np.floor(gxy[:, 0]), 0, nx - 1).astype(np.int64)
+    gj = np.clip(np.floor(gxy[:, 1]), 0, ny - 1).astype(np.int64)
+    b = t[:, 0].astype(np.int64)
+    keep = _last_wins(((b * na + a) * ny + gj) * nx + gi)
+    b, a, gj, gi, t, gxy = b[keep], a[keep], gj[keep], gi[keep], t[keep], gxy[keep]
+    offset = gxy - np.stack([gi, gj], 1).astype(gxy.dtype)
+    tbox = np.concatenate([offset, np.log(t[:, 4:6] / anc[a] + 1e-8)], 1)
+
+    ps = p[b, a, gj, gi]  # [n, 5 + nc]
+    pbox = np.concatenate([_sigmoid(ps[:, :2]), ps[:, 2:4]], 1)
+    pos = np.zeros((bs, na, ny, nx), dtype=bool)
+    pos[b, a, gj, gi] = True
+    tcls = (np.arange(no - 5) == t[:, 1:2].astype(np.int64)).astype(p.dtype)
+    lbox = lambda_box * ((pbox - tbox) ** 2).sum()
+    lobj = lambda_obj * _bce_with_logits(ps[:, 4], 1).sum()
+    lnoobj = lambda_noobj * np.where(pos, 0, _bce_with_logits(p[..., 4], 0)).sum()
+    lcls = lambda_cls * _bce_with_logits(ps[:, 5:], tcls).sum()
+    parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "noobj": np.asarray(lnoobj),
+             "cls": np.asarray(lcls)}
+    return np.asarray(lbox + lobj + lnoobj + lcls), parts
+
+
+def _decode_wh_exp(t_wh: np.ndarray, anchor_wh: np.ndarray) -> np.ndarray:
+    """``anchor * exp(t)`` with t capped at ``_MAX_LOG_WH`` and the result floored at ``_MIN_WH``."""
+    return np.maximum(anchor_wh * np.exp(np.minimum(t_wh, _MAX_LOG_WH)), _MIN_WH)
+
+
+def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, lambda_obj=1.0,
+                              lambda_cls=1.0, noobj_weight=0.5):
+    """The "Implementing YOLO from Scratch in PyTorch" loss (three levels, v3 decode, CIoU).
+
+    Args:
+        preds (list of ndarray[bs, na, ny, nx, 5 + nc]): raw head outputs per level.
+        targets (ndarray[nt, 6]): ``(image, class, cx, cy, w, h)`` in pixels.
+        anchors (ndarray[nl, na, 2]): anchor w, h in pixels.
+        strides (sequence of nl floats): pixels per cell per level.
+        lambda_box, lambda_obj, lambda_cls (float): gains 7.5, 1, 1.
+        noobj_weight (float): BCE weight of negative cells (0.5; positives weigh 1).
+
+    Returns:
+        (total, parts) with parts {"box": λbox Σ_l mean_pos(1 - CIoU),
+        "obj": λobj Σ_l mean_cells(w * BCE(obj, pos)), "cls": λcls Σ_l mean_pos,c BCE(cls, one-hot)}
+        (a level without positives adds 0 to box and cls).
+
+    Assignment: on EVERY level, the anchor of highest shape IoU with the target (pixels; lower
+    index on ties), cell ``floor(min(c/stride, S - 1e-3))`` (and >= 0); the last target wins a
+    duplicated (image, anchor, cell). Boxes in grid units: predicted ``(σ(t_x) + gx,
+    σ(t_y) + gy, a_w/stride * exp(t_w), a_h/stride * exp(t_h))`` (exp argument capped at
+    ``_MAX_LOG_WH``, w, h floored at ``_MIN_WH``: departures that only remove inf/NaN), target
+    ``(cx, cy, w, h) / stride``; CIoU as YOLOv5's ``bbox_iou``.
+    """
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [_check_preds(f"preds[{i}]", p) for i, p in enumerate(preds)]
+    dtype = ps_all[0].dtype
+    bs, na, no = ps_all[0].shape[0], ps_all[0].shape[1], ps_all[0].shape[-1]
+    nl = len(ps_all)
+    anc = as_array("anchors", anchors, ndim=3, finite=True, floating=True).astype(dtype, copy=False)
+    if anc.shape != (nl, na, 2) or np.any(anc <= 0):
+        raise ValueError(f"anchors: expected positive [{nl}, {na}, 2], got {anc.shape}")
+    if len(strides) != nl or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {nl} positive values, got {strides!r}")
+    for i, p in enumerate(ps_all):
+        if p.shape[:2] != (bs, na) or p.shape[-1] != no:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {no}], got {p.shape}")
+    t = _check_targets6(targets, dtype, bs, no - 5)
+
+    lbox = lobj = lcls = dtype.type(0)
+    b_all = t[:, 0].astype(np.int64)
+    for p, anc_l, s in zip(ps_all, anc, strides):
+        _, _, ny, nx, _ = p.shape
+        a = _shape_iou(t[:, None, 4:6], anc_l[None]).argmax(1) if len(t) else np.zeros(0, np.int64)
+        gxy = t[:, 2:4] / s
+        gi = np.maximum(np.floor(np.minimum(gxy[:, 0], nx - 1e-3)), 0).astype(np.int64)
+        gj = np.maximum(np.floor(np.minimum(gxy[:, 1], ny - 1e-3)), 0).astype(np.int64)
+        keep = _last_wins(((b_all * na + a) * ny + gj) * nx + gi)
+        b, a, gj, gi, tk = b_all[keep], a[keep], gj[keep], gi[keep], t[keep]
+        ps = p[b, a, gj, gi]
+        pxy = _sigmoid(ps[:, :2]) + np.stack([gi, gj], 1).astype(dtype)
+        pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
+        if len(b):
+            lbox = lbox + (1 - _bbox_ciou(np.concatenate([pxy, pwh], 1), tk[:, 2:6] / s)).mean()
+            tcls = (np.arange(no - 5) == tk[:, 1:2].astype(np.int64)).astype(dtype)
+            lcls = lcls + _bce_with_logits(ps[:, 5:], tcls).mean()
+        pos = np.zeros(p.shape[:4], dtype=bool)
+        pos[b, a, gj, gi] = True
+        weight = np.where(pos, 1, noobj_weight).astype(dtype)
+        lobj = lobj + (weight * _bce_with_logits(p[..., 4], pos.astype(dtype))).mean()
+    lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
+    parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "cls": np.asarray(lcls)}
+    return np.asarray(lbox + lobj + lcls), parts
+
+
+# ----------------------------------------------------------------------------- YOLOv5
+
+def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
+    """``BCEWithLogitsLoss(pos_weight)`` mean, optionally wrapped in YOLOv5's ``FocalLoss``:
+    ``bce * (y*α + (1-y)(1-α)) * |y - σ(x)|^γ`` (mean)."""
+    loss = _bce_with_logits(x, y, pos_weight)
+    if fl_gamma > 0:
+        p = _sigmoid(x)
+        p_t = y * p + (1 - y) * (1 - p)
+        loss = loss * ((y * alpha + (1 - y) * (1 - alpha)) * (1.0 - p_t) ** fl_gamma)
+    return loss.mean()
+
+
+def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=(4.0, 1.0, 0.4),
+                anchor_t=4.0, label_smoothing=0.0, cls_pw=1.0, obj_pw=1.0, fl_gamma=0.0):
+    """YOLOv5 v7.0 training loss (``utils/loss.py::ComputeLoss.__call__``).
+
+    Args:
+        preds (list of ndarray[bs, na, ny, nx, 5 + nc]): raw head outputs per level (pre-sigmoid).
+        targets (ndarray[nt, 6]): ``(image, class, x, y, w, h)``, x, y, w, h normalised to [0, 1]
+            (w, h > 0).
+        anchors (ndarray[nl, na, 2]): anchor w, h in grid units of each level (pixels / stride).
+        box, obj, cls (float): gains (hyp.scratch-low; see :func:`yolov5_scale_hyp` for the
+            scaling train.py applies).
+        balance (sequence of >= nl floats): objectness weight per level.
+        anchor_t (float): anchor-ratio threshold of the target assignment.
+        label_smoothing (float): ε; class targets ``1 - ε/2`` and ``ε/2``.
+        cls_pw, obj_pw (float): BCE ``pos_weight``.
+        fl_gamma (float): > 0 wraps both BCEs in YOLOv5's ``FocalLoss`` (α = 0.25):
+            ``bce * (t*α + (1-t)(1-α)) * (1 - p_t)^γ``, ``p_t = t*σ + (1-t)(1-σ)``. (The form
+            ``|t - σ|^γ`` is YOLOv5's ``QFocalLoss``; the two agree only for hard targets,
+            and the objectness target here is a soft IoU.)
+
+    Returns:
+        (total, parts): ``total = (box*lbox + obj*lobj + cls*lcls) * bs``; parts {"box", "obj",
+        "cls"} the gained terms before the batch factor. ``lbox = Σ_l mean(1 - CIoU)`` over the
+        level's matches (decoded ``pxy = 2σ - 0.5``, ``pwh = (2σ)² * anchor``), ``lobj =
+        Σ_l balance[l] * mean BCE(obj, tobj)`` with ``tobj`` the detached CIoU clamped at 0 on
+        matched cells (gr = 1; a cell matched twice keeps the last), 0 elsewhere;
+        ``lcls = Σ_l mean BCE(cls, smoothed one-hot)``, only when nc > 1.
+
+    Departure from v7.0: predicted w, h are floored at ``_MIN_WH`` grid units before the CIoU,
+    where v7.0 gives NaN (0/0 in atan(w/h)) once a w/h sigmoid saturates; identical elsewhere.
+    Target assignment: :func:`ref_numpy.assign.yolov5_build_targets` (g = 0.5).
+    """
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [_check_preds(f"preds[{i}]", p) for i, p in enumerate(preds)]
+    dtype = ps_all[0].dtype
+    bs, na, no = ps_all[0].shape[0], ps_all[0].shape[1], ps_all[0].shape[-1]
+    nl, nc = len(ps_all), no - 5
+    for i, p in enumerate(ps_all):
+        if p.shape[:2] != (bs, na) or p.shape[-1] != no:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {no}], got {p.shape}")
+    anc = as_array("anchors", anchors, ndim=3, finite=True, floating=True).astype(dtype, copy=False)
+    if anc.shape != (nl, na, 2) or np.any(anc <= 0):
+        raise ValueError(f"anchors: expected positive [{nl}, {na}, 2], got {anc.shape}")
+    if len(balance) < nl:
+        raise ValueError(f"balance: expected at least {nl} values, got {balance!r}")
+    t = _check_targets6(targets, dtype, bs, nc)
+    if np.any((t[:, 2:4] < 0) | (t[:, 2:4] > 1)):
+        raise ValueError("targets: expected normalised x, y in [0, 1]")
+
+    cp, cn = 1.0 - 0.5 * label_smoothing, 0.5 * label_smoothing
+    built = zip(*yolov5_build_targets(t, anc, [p.shape[2:4] for p in ps_all], anchor_t=anchor_t))
+    lbox = lobj = lcls = dtype.type(0)
+    for p, bal, (tcls, tbox, (b, a, gj, gi), anch) in zip(ps_all, balance, built):
+        tobj = np.zeros(p.shape[:4], dtype=dtype)
+        if len(b):
+            ps = p[b, a, gj, gi]  # [n, 5 + nc]
+            pxy = _sigmoid(ps[:, :2]) * 2 - 0.5
+            pwh = np.maximum((_sigmoid(ps[:, 2:4]) * 2) ** 2 * anch, _MIN_WH)
+            iou = _bbox_ciou(np.concatenate([pxy, pwh], 1), tbox)
+            lbox = lbox + (1.0 - iou).mean()
+            keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
+            tobj[b[keep], a[keep], gj[keep], gi[keep]] = _stop_gradient(np.clip(iou[keep], 0, None))
+            if nc > 1:
+                tc = np.where(np.arange(nc) == tcls[:, None], cp, cn).astype(dtype)
+                lcls = lcls + _bce_mean(ps[:, 5:], tc, cls_pw, fl_gamma)
+        lobj = lobj + bal * _bce_mean(p[..., 4], tobj, obj_pw, fl_gamma)
+    lbox, lobj, lcls = box * lbox, obj * lobj, cls * lcls
+    parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "cls": np.asarray(lcls)}
+    return np.asarray((lbox + lobj + lcls) * bs), parts
+
+
+def yolov5_scale_hyp(hyp, nl, nc, imgsz):
+    """The loss-gain scaling YOLOv5 v7.0 ``train.py`` applies before building ``ComputeLoss``.
+
+    Args:
+        hyp (dict): hyperparameters with at least "box", "cls", "obj" (other keys pass through).
+        nl (int): number of detection levels (3 for the P3-P5 models).
+        nc (int): number of classes.
+        imgsz (int): training image size in pixels.
+
+    Returns:
+        dict: a new dict with ``box *= 3/nl``, ``cls *= nc/80 * 3/nl``,
+        ``obj *= (imgsz/640)² * 3/nl``; the input is not modified.
+    """
+    for key in ("box", "cls", "obj"):
+        if key not in hyp:
+            raise ValueError(f"hyp: missing key {key!r}")
+    if nl < 1 or nc < 1 or imgsz <= 0:
+        raise ValueError(f"nl, nc, imgsz: expected positive values, got {nl}, {nc}, {imgsz}")
+    out = dict(hyp)
+    out["box"] = hyp["box"] * (3 / nl)  # ``x *= e`` multiplies by the evaluated e
+    out["cls"] = hyp["cls"] * (nc / 80 * 3 / nl)
+    out["obj"] = hyp["obj"] * ((imgsz / 640) ** 2 * 3 / nl)
+    return out
+
+
+# ----------------------------------------------------------------------------- Ultralytics v8
+
+def _v8_gt_tensors(t: np.ndarray, bs: int, img_hw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ultralytics ``v8DetectionLoss.preprocess``: targets [nt, 6] normalised cxcywh to padded
+    per-image ``gt_labels [bs, n, 1]``, ``gt_bboxes [bs, n, 4]`` xyxy pixels (input order within
+    an image, n the largest count) and ``mask_gt = sum(box) > 0`` as 0.0 / 1.0."""
+    nt = t.shape[0]
+    img = t[:, 0].astype(np.int64)
+    counts = np.bincount(img, minlength=bs)
+    n = int(counts.max()) if nt else 0
+    order = np.argsort(img, kind="stable")
+    slot = np.empty(nt, dtype=np.int64)
+    slot[order] = np.arange(nt) - (np.cumsum(counts) - counts)[img[order]]
+    h, w = img_hw
+    cx, cy, bw, bh = t[:, 2] * w, t[:, 3] * h, t[:, 4] * w, t[:, 5] * h
+    xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
+    labels = np.zeros((bs, n, 1), dtype=t.dtype)
+    boxes = np.zeros((bs, n, 4), dtype=t.dtype)
+    labels[img, slot, 0] = t[:, 1]
+    boxes[img, slot] = xyxy
+    return labels, boxes, (boxes.sum(2, keepdims=True) > 0).astype(t.dtype)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _dfl_loss(pred_dist: np.ndarray, target: np.ndarray, reg_max: int) -> np.ndarray:
+    """Ultralytics ``DFLoss``: pred_dist [n*4, reg_max] logits, target [n, 4] distances; per row
+    of target the mean over sides of ``CE(bin tl) * (tl + 1 - t) + CE(bin tl + 1) * (t - tl)``."""
+    target = np.clip(target, 0, reg_max - 1 - 0.01)
+    tl = target.astype(np.int64)  # target >= 0: truncation is floor
+    tr = tl + 1
+    wl = tr.astype(target.dtype) - target  # float - long stays float, as torch
+    wr = 1 - wl
+    logp = _log_softmax(pred_dist)  # [n*4, reg_max]
+    rows = np.arange(logp.shape[0])
+    ce_l = -logp[rows, tl.reshape(-1)].reshape(tl.shape)
+    ce_r = -logp[rows, tr.reshape(-1)].reshape(tl.shape)
+    return (ce_l * wl + ce_r * wr).mean(-1)
+
+
+def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=16, topk=10,
+                alpha=0.5, beta=6.0):
+    """Ultralytics v8 detection loss (``v8DetectionLoss``, ultralytics 8.3): BCE classes against
+    task-aligned soft targets, target-score-weighted CIoU and DFL.
+
+    Args:
+        preds (list of ndarray[bs, 4*reg_max + nc, ny, nx]): raw head outputs per level (NCHW as
+            the Detect head emits them): DFL bin logits (side-major l, t, r, b) then class logits.
+        targets (ndarray[nt, 6]): ``(image, class, cx, cy, w, h)``, box normalised to the image
+            ``(ny_0 * strides[0], nx_0 * strides[0])``.
+        strides (sequence of nl floats): pixels per cell of each level.
+        box, cls, dfl (float): gains (7.5, 0.5, 1.5).
+        reg_max (int): DFL bins per side.
+        topk, alpha, beta (int, float, float): the loss's ``TaskAlignedAssigner`` settings.
+
+    Returns:
+        (total, parts): ``total = (box*lbox + cls*lcls + dfl*ldfl) * bs``, parts {"box", "cls",
+        "dfl"} gained, before the batch factor. With ``T = max(Σ target_scores, 1)``:
+        ``lcls = Σ BCE(class logits, target_scores) / T``; over foreground anchors with weight
+        ``w = Σ_c target_scores``: ``lbox = Σ (1 - CIoU(pred, gt)) w / T`` (xyxy grid units,
+        Ultralytics ``bbox_iou`` eps placement), ``ldfl = Σ DFL(bins, bbox2dist(gt)) w / T``;
+        box and dfl are 0 without foreground.
+
+    Predicted boxes: ``dist2bbox(dfl_decode(bins), make_anchors(...))`` (grid units); the
+    assigner (:func:`ref_numpy.assign.task_aligned_assign`, 8.3 candidate rule) sees sigmoid
+    scores and boxes in pixels, all gradient-free; GTs are padded per image in input order.
+    """
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [as_array(f"preds[{i}]", p, ndim=4, finite=True, floating=True)
+              for i, p in enumerate(preds)]
+    dtype = ps_all[0].dtype
+    bs, no = ps_all[0].shape[:2]
+    nc = no - 4 * reg_max
+    for i, p in enumerate(ps_all):
+        if p.shape[:2] != (bs, no) or nc < 1:
+            raise ValueError(f"preds[{i}]: expected [{bs}, 4*reg_max + nc (nc >= 1), ny, nx], "
+                             f"got {p.shape}")
+    if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    t = _check_targets6(targets, dtype, bs, nc)
+    if np.any((t[:, 2:4] < 0) | (t[:, 2:4] > 1)):
+        raise ValueError("targets: expected normalised x, y in [0, 1]")
+
+    flat = np.concatenate([p.reshape(bs, no, -1) for p in ps_all], 2)  # [bs, no, A]
+    pred_distri = flat[:, : 4 * reg_max].transpose(0, 2, 1)  # [bs, A, 4*reg_max]
+    pred_scores = flat[:, 4 * reg_max:].transpose(0, 2, 1)  # [bs, A, nc]
+    sizes = [p.shape[2:] for p in ps_all]
+    anchor_points, stride_t = make_anchors(sizes, np.asarray(strides, dtype=dtype))
+    img_hw = (sizes[0][0] * strides[0], sizes[0][1] * strides[0])
+    gt_labels, gt_bboxes, mask_gt = _v8_gt_tensors(t, bs, img_hw)
+    pred_bboxes = dist2bbox(dfl_decode(pred_distri, reg_max), anchor_points, xywh=False)
+
+    _, target_bboxes, target_scores, fg, _ = task_aligned_assign(
+        _sigmoid(pred_scores), pred_bboxes * stride_t, anchor_points * stride_t, gt_labels,
+        gt_bboxes, mask_gt, topk=topk, num_classes=nc, alpha=alpha, beta=beta)
+    target_scores = _stop_gradient(target_scores.astype(dtype, copy=False))
+    tss = max(target_scores.sum(), 1)
+    lcls = _bce_with_logits(pred_scores, target_scores).sum() / tss
+    lbox = ldfl = dtype.type(0)
+    if fg.any():
+        target_bboxes = target_bboxes.astype(dtype, copy=False) / stride_t
+        weight = target_scores.sum(-1)[fg]  # [n_fg]
+        iou = _bbox_ciou(pred_bboxes[fg], target_bboxes[fg], xywh=False)
+        lbox = ((1.0 - iou) * weight).sum() / tss
+        target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
+        ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)
+                * weight).sum() / tss
+    lbox, lcls, ldfl = box * lbox, cls * lcls, dfl * ldfl
+    parts = {"box": np.asarray(lbox), "cls": np.asarray(lcls), "dfl": np.asarray(ldfl)}
+    return np.asarray((lbox + lcls + ldfl) * bs), parts

@@ -1,0 +1,558 @@
+"""PyTorch port of :mod:`ref_numpy.loss`: the same functions, names and defaults, autograd-safe.
+
+Where the reference marks a value with ``_stop_gradient`` the port detaches it (or computes it
+under ``torch.no_grad``). The YOLO losses compute in float32 when given float16 / bfloat16
+predictions (autocast heads), float64 stays float64. No Python loop runs over boxes or targets;
+the only loops are over detection levels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from torch_impl._validate import as_tensor, check_boxes
+from torch_impl.assign import task_aligned_assign, yolov5_build_targets
+from torch_impl.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
+
+_REDUCTIONS = ("none", "mean", "sum")
+_MIN_WH = 1e-9  # as ref_numpy.loss: smallest predicted w, h fed to CIoU
+_MAX_LOG_WH = 10.0  # as ref_numpy.loss: largest exponent of an exp() width decode
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: torch.Tensor, reduction: str, empty_mean: float) -> torch.Tensor:
+    if reduction == "mean":
+        if loss.numel():
+            return loss.mean()
+        return loss.sum() * 0.0 if empty_mean == 0.0 else loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _upcast_non_float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.float()
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.Tensor:
+    """float16 / bfloat16 predictions are computed in float32; float32/64 as given."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _bce_with_logits(x, y, pos_weight=None):
+    """Element-wise BCE on logits (torch's kernel; same formula as the reference)."""
+    if not isinstance(y, torch.Tensor):
+        y = torch.full_like(x, float(y))
+    if pos_weight is None or pos_weight == 1:  # weight 1: the same numbers, one pass less
+        return F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    pw = torch.tensor([float(pos_weight)], dtype=x.dtype, device=x.device)
+    return F.binary_cross_entropy_with_logits(x, y, pos_weight=pw, reduction="none")
+
+
+def _last_wins(keys: torch.Tensor) -> torch.Tensor:
+    """Boolean mask over ``keys`` [N] keeping only the last occurrence of each key."""
+    n = keys.shape[0]
+    if n == 0:
+        return torch.zeros(0, dtype=torch.bool, device=keys.device)
+    order = torch.arange(n, device=keys.device)
+    _, inv = torch.unique(keys, return_inverse=True)
+    last = torch.full((n,), -1, dtype=order.dtype, device=keys.device)
+    last = last.scatter_reduce(0, inv, order, reduce="amax")
+    return last[inv] == order
+
+
+def _shape_iou(wh1: torch.Tensor, wh2: torch.Tensor) -> torch.Tensor:
+    inter = torch.minimum(wh1[..., 0], wh2[..., 0]) * torch.minimum(wh1[..., 1], wh2[..., 1])
+    return inter / (wh1[..., 0] * wh1[..., 1] + wh2[..., 0] * wh2[..., 1] - inter)
+
+
+def _bbox_ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7,
+               xywh: bool = True) -> torch.Tensor:
+    """Element-wise CIoU (cxcywh or xyxy), YOLOv5 / Ultralytics ``bbox_iou``; alpha under no_grad."""
+    if xywh:
+        x1, y1, w1, h1 = box1.unbind(-1)
+        x2, y2, w2, h2 = box2.unbind(-1)
+        w1_, h1_, w2_, h2_ = w1 / 2, h1 / 2, w2 / 2, h2 / 2
+        b1_x1, b1_x2, b1_y1, b1_y2 = x1 - w1_, x1 + w1_, y1 - h1_, y1 + h1_
+        b2_x1, b2_x2, b2_y1, b2_y2 = x2 - w2_, x2 + w2_, y2 - h2_, y2 + h2_
+    else:
+        b1_x1, b1_y1, b1_x2, b1_y2 = box1.unbind(-1)
+        b2_x1, b2_y1, b2_x2, b2_y2 = box2.unbind(-1)
+        w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
+        w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
+    inter = ((torch.minimum(b1_x2, b2_x2) - torch.maximum(b1_x1, b2_x1)).clamp(0)
+             * (torch.minimum(b1_y2, b2_y2) - torch.maximum(b1_y1, b2_y1)).clamp(0))
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    cw = torch.maximum(b1_x2, b2_x2) - torch.minimum(b1_x1, b2_x1)
+    ch = torch.maximum(b1_y2, b2_y2) - torch.minimum(b1_y1, b2_y1)
+    c2 = cw ** 2 + ch ** 2 + eps
+    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2) ** 2 + (b2_y1 + b2_y2 - b1_y1 - b1_y2) ** 2) / 4
+    v = (4 / math.pi ** 2) * (torch.atan(w2 / h2) - torch.atan(w1 / h1)) ** 2
+    with torch.no_grad():
+        alpha = v / (v - iou + (1 + eps))
+    return iou - (rho2 / c2 + v * alpha)
+
+
+# ----------------------------------------------------------------------------- torchvision
+
+def _check_box_pair(boxes1, boxes2):
+    b1 = _upcast_non_float(check_boxes("boxes1", boxes1))
+    b2 = _upcast_non_float(check_boxes("boxes2", boxes2, ))
+    if b1.shape != b2.shape:
+        raise ValueError(f"boxes1 and boxes2: expected the same shape, got {tuple(b1.shape)} "
+                         f"and {tuple(b2.shape)}")
+    return b1, b2
+
+
+def _loss_inter_union(boxes1, boxes2):
+    x1, y1, x2, y2 = boxes1.unbind(-1)
+    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    xk1, yk1 = torch.maximum(x1, x1g), torch.maximum(y1, y1g)
+    xk2, yk2 = torch.minimum(x2, x2g), torch.minimum(y2, y2g)
+    overlap = (yk2 > yk1) & (xk2 > xk1)
+    inter = torch.where(overlap, (xk2 - xk1) * (yk2 - yk1), torch.zeros_like(x1))
+    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    return inter, union
+
+
+def _enclosing(boxes1, boxes2):
+    x1, y1, x2, y2 = boxes1.unbind(-1)
+    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    return (torch.minimum(x1, x1g), torch.minimum(y1, y1g),
+            torch.maximum(x2, x2g), torch.maximum(y2, y2g))
+
+
+def _diou_iou_loss(boxes1, boxes2, eps):
+    inter, union = _loss_inter_union(boxes1, boxes2)
+    iou = inter / (union + eps)
+    xc1, yc1, xc2, yc2 = _enclosing(boxes1, boxes2)
+    diag2 = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
+    x1, y1, x2, y2 = boxes1.unbind(-1)
+    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    centre2 = (((x2 + x1) / 2 - (x1g + x2g) / 2) ** 2) + (((y2 + y1) / 2 - (y1g + y2g) / 2) ** 2)
+    return 1 - iou + (centre2 / diag2), iou
+
+
+def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """See :func:`ref_numpy.loss.generalized_box_iou_loss` (torchvision semantics)."""
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    inter, union = _loss_inter_union(b1, b2)
+    iou = inter / (union + eps)
+    xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
+    area_c = (xc2 - xc1) * (yc2 - yc1)
+    loss = 1 - (iou - ((area_c - union) / (area_c + eps)))
+    return _reduce(loss, reduction, empty_mean=0.0)
+
+
+def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """See :func:`ref_numpy.loss.distance_box_iou_loss` (torchvision semantics)."""
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    loss, _ = _diou_iou_loss(b1, b2, eps)
+    return _reduce(loss, reduction, empty_mean=0.0)
+
+
+def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+    """See :func:`ref_numpy.loss.complete_box_iou_loss` (torchvision semantics, including the
+    DIoU part's fixed 1e-7)."""
+    _check_reduction(reduction)
+    b1, b2 = _check_box_pair(boxes1, boxes2)
+    diou_loss, iou = _diou_iou_loss(b1, b2, 1e-7)
+    x1, y1, x2, y2 = b1.unbind(-1)
+    x1g, y1g, x2g, y2g = b2.unbind(-1)
+    v = (4 / (math.pi ** 2)) * (torch.atan((x2g - x1g) / (y2g - y1g))
+                                - torch.atan((x2 - x1) / (y2 - y1))) ** 2
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    return _reduce(diou_loss + alpha * v, reduction, empty_mean=0.0)
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
+    """See :func:`ref_numpy.loss.sigmoid_focal_loss` (torchvision semantics)."""
+    if not (0 <= alpha <= 1) and alpha != -1:
+        raise ValueError(f"alpha: expected a value in [0, 1] or -1, got {alpha!r}")
+    _check_reduction(reduction)
+    x = as_tensor("inputs", inputs, floating=True)
+    y = as_tensor("targets", targets, floating=True, device=x.device).to(x.dtype)
+    if x.shape != y.shape:
+        raise ValueError(f"inputs and targets: expected the same shape, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return _reduce(loss, reduction, empty_mean=math.nan)
+
+
+# ----------------------------------------------------------------------------- YOLOv1
+
+def _yolov1_iou(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    px, py, pw, ph = p.unbind(-1)
+    tx, ty, tw, th = t.unbind(-1)
+    iw = (torch.minimum(px + pw / 2, tx + tw / 2) - torch.maximum(px - pw / 2, tx - tw / 2)).clamp(0)
+    ih = (torch.minimum(py + ph / 2, ty + th / 2) - torch.maximum(py - ph / 2, ty - th / 2)).clamp(0)
+    inter = iw * ih
+    union = pw * ph + tw * th - inter
+    ok = union > 0
+    safe_union = torch.where(ok, union, torch.ones_like(union))
+    return torch.where(ok, inter / safe_union, torch.zeros_like(union))
+
+
+def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
+    """See :func:`ref_numpy.loss.yolov1_loss` (darknet YOLOv1, rescore, sqrt w/h, focal option).
+
+    The responsible-box choice and the IoU confidence target carry no gradient.
+    """
+    p = _compute_dtype(as_tensor("preds", preds, ndim=4, finite=True, floating=True))
+    t = as_tensor("targets", targets, ndim=4, finite=True, floating=True, device=p.device).to(p.dtype)
+    if p.shape[:3] != t.shape[:3]:
+        raise ValueError(f"preds and targets: expected the same [N, S, S], got {tuple(p.shape)} "
+                         f"and {tuple(t.shape)}")
+    n_cls = t.shape[-1] - 5
+    n_box = (p.shape[-1] - n_cls) // 5
+    if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
+        raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
+                         f"got {p.shape[-1]}")
+    if noobj_gamma < 0:
+        raise ValueError(f"noobj_gamma: expected >= 0, got {noobj_gamma!r}")
+    obj = t[..., 4]
+    if not bool(((obj == 0) | (obj == 1)).all()):
+        raise ValueError("targets: expected obj (channel 4) in {0, 1}")
+    if bool((t[..., 2:4] < 0).any()) or bool(((obj[..., None] == 1) & (t[..., 2:4] <= 0)).any()):
+        raise ValueError("targets: expected w, h >= 0, and > 0 in object cells")
+
+    n, sy, sx, _ = p.shape
+    boxes = p[..., : 5 * n_box].reshape(n, sy, sx, n_box, 5)  # [N, S, S, B, 5]
+    is_obj = obj == 1
+    with torch.no_grad():
+        col = torch.arange(sx, dtype=p.dtype, device=p.device)[None, None, :]
+        row = torch.arange(sy, dtype=p.dtype, device=p.device)[None, :, None]
+        true_img = torch.stack([(t[..., 0] + col) / sx, (t[..., 1] + row) / sy,
+                                t[..., 2], t[..., 3]], -1)
+        pred_img = torch.stack([(boxes[..., 0] + col[..., None]) / sx,
+                                (boxes[..., 1] + row[..., None]) / sy,
+                                boxes[..., 2] ** 2, boxes[..., 3] ** 2], -1)
+        iou = _yolov1_iou(pred_img, true_img[..., None, :])  # [N, S, S, B]
+        dist = ((pred_img - true_img[..., None, :]) ** 2).sum(-1)
+        best = torch.where(iou.amax(-1) > 0, iou.argmax(-1), dist.argmin(-1))
+        resp = (torch.arange(n_box, device=p.device) == best[..., None]) & is_obj[..., None]
+
+    tb = t[..., None, :]
+    coord = ((boxes[..., 0] - tb[..., 0]) ** 2 + (boxes[..., 1] - tb[..., 1]) ** 2
+             + (boxes[..., 2] - tb[..., 2].sqrt()) ** 2 + (boxes[..., 3] - tb[..., 3].sqrt()) ** 2)
+    conf = boxes[..., 4]
+    zero = conf.new_zeros(())
+    lbox = lambda_coord * torch.where(resp, coord, zero).sum()
+    lobj = torch.where(resp, (iou - conf) ** 2, zero).sum()
+    lnoobj = lambda_noobj * torch.where(resp, zero, conf.abs() ** (noobj_gamma + 2)).sum()
+    lcls = torch.where(is_obj[..., None], (p[..., 5 * n_box:] - t[..., 5:]) ** 2, zero).sum()
+    parts = {"box": lbox, "obj": lobj, "noobj": lnoobj, "cls": lcls}
+    return lbox + lobj + lnoobj + lcls, parts
+
+
+# ----------------------------------------------------------------------------- seed tutorials
+
+def _check_targets6(targets, dtype, device, bs: int, nc: int) -> torch.Tensor:
+    t = as_tensor("targets", targets, ndim=2, finite=True, floating=True, device=device)
+    t = t.to(device=device, dtype=dtype)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6], got {tuple(t.shape)}")
+    img, cls = t[:, 0], t[:, 1]
+    if bool(((img != img.floor()) | (img < 0) | (img >= bs)).any()):
+        raise ValueError(f"targets: image index (column 0) must be an integer in [0, {bs})")
+    if bool(((cls != cls.floor()) | (cls < 0) | (cls >= nc)).any()):
+        raise ValueError(f"targets: class (column 1) must be an integer in [0, {nc})")
+    if bool((t[:, 4:6] <= 0).any()):
+        raise ValueError("targets: expected w, h > 0 (columns 4, 5)")
+    return t
+
+
+def _check_finite(name: str, x: torch.Tensor) -> None:
+    """Same contract as ``as_tensor(finite=True)`` in one pass: min and max are finite iff every
+    element is (NaN propagates through ``aminmax``)."""
+    if x.numel():
+        lo, hi = torch.aminmax(x)
+        if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
+            raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+def _check_preds(name: str, p, na: int | None = None, check_finite: bool = True) -> torch.Tensor:
+    p = _compute_dtype(as_tensor(name, p, ndim=5, floating=True))
+    if check_finite:
+        _check_finite(name, p)
+    if p.shape[-1] < 6 or (na is not None and p.shape[1] != na):
+        raise ValueError(f"{name}: expected shape [bs, {na or 'na'}, ny, nx, 5 + nc], "
+                         f"got {tuple(p.shape)}")
+    return p
+
+
+def _one_hot(cls: torch.Tensor, nc: int, dtype) -> torch.Tensor:
+    return (torch.arange(nc, device=cls.device) == cls[:, None]).to(dtype)
+
+
+def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, lambda_obj=1.0,
+                             lambda_noobj=0.5, lambda_cls=1.0):
+    """See :func:`ref_numpy.loss.yolo_scratch_lesson_loss`."""
+    p = _check_preds("preds", preds)
+    bs, na, ny, nx, no = p.shape
+    anc = as_tensor("anchors", anchors, finite=True, floating=True, device=p.device).to(p.dtype)
+    if tuple(anc.shape) != (na, 2) or bool((anc <= 0).any()):
+        raise ValueError(f"anchors: expected positive [na={na}, 2], got {tuple(anc.shape)}")
+    if not stride > 0:
+        raise ValueError(f"stride: expected > 0, got {stride!r}")
+    t = _check_targets6(targets, p.dtype, p.device, bs, no - 5)
+
+    a = _shape_iou(t[:, None, 4:6], anc[None]).argmax(1)
+    gxy = t[:, 2:4] / stride
+    gi = gxy[:, 0].floor().clamp(0, nx - 1).long()
+    gj = gxy[:, 1].floor().clamp(0, ny - 1).long()
+    b = t[:, 0].long()
+    keep = _last_wins(((b * na + a) * ny + gj) * nx + gi)
+    b, a, gj, gi, t, gxy = b[keep], a[keep], gj[keep], gi[keep], t[keep], gxy[keep]
+    tbox = torch.cat([gxy - torch.stack([gi, gj], 1), torch.log(t[:, 4:6] / anc[a] + 1e-8)], 1)
+
+    ps = p[b, a, gj, gi]
+    pbox = torch.cat([ps[:, :2].sigmoid(), ps[:, 2:4]], 1)
+    pos = torch.zeros((bs, na, ny, nx), dtype=torch.bool, device=p.device)
+    pos[b, a, gj, gi] = True
+    tcls = _one_hot(t[:, 1].long(), no - 5, p.dtype)
+    lbox = lambda_box * ((pbox - tbox) ** 2).sum()
+    lobj = lambda_obj * _bce_with_logits(ps[:, 4], 1.0).sum()
+    lnoobj = lambda_noobj * torch.where(pos, p.new_zeros(()), _bce_with_logits(p[..., 4], 0.0)).sum()
+    lcls = lambda_cls * _bce_with_logits(ps[:, 5:], tcls).sum()
+    parts = {"box": lbox, "obj": lobj, "noobj": lnoobj, "cls": lcls}
+    return lbox + lobj + lnoobj + lcls, parts
+
+
+def _decode_wh_exp(t_wh: torch.Tensor, anchor_wh: torch.Tensor) -> torch.Tensor:
+    return (anchor_wh * torch.exp(t_wh.clamp(max=_MAX_LOG_WH))).clamp(min=_MIN_WH)
+
+
+def _check_levels(preds, anchors, check_finite: bool = True):
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [_check_preds(f"preds[{i}]", p, check_finite=check_finite) for i, p in enumerate(preds)]
+    p0 = ps_all[0]
+    bs, na, no = p0.shape[0], p0.shape[1], p0.shape[-1]
+    nl = len(ps_all)
+    for i, p in enumerate(ps_all):
+        if tuple(p.shape[:2]) != (bs, na) or p.shape[-1] != no or p.dtype != p0.dtype:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {no}] of {p0.dtype}, "
+                             f"got {tuple(p.shape)} {p.dtype}")
+    anc = as_tensor("anchors", anchors, ndim=3, finite=True, floating=True, device=p0.device)
+    anc = anc.to(device=p0.device, dtype=p0.dtype)
+    if tuple(anc.shape) != (nl, na, 2) or bool((anc <= 0).any()):
+        raise ValueError(f"anchors: expected positive [{nl}, {na}, 2], got {tuple(anc.shape)}")
+    return ps_all, anc
+
+
+def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, lambda_obj=1.0,
+                              lambda_cls=1.0, noobj_weight=0.5):
+    """See :func:`ref_numpy.loss.yolo_scratch_pytorch_loss`."""
+    ps_all, anc = _check_levels(preds, anchors)
+    if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    p0 = ps_all[0]
+    na, no = p0.shape[1], p0.shape[-1]
+    t = _check_targets6(targets, p0.dtype, p0.device, p0.shape[0], no - 5)
+
+    lbox = lobj = lcls = p0.new_zeros(())
+    b_all = t[:, 0].long()
+    for p, anc_l, s in zip(ps_all, anc, strides):
+        _, _, ny, nx, _ = p.shape
+        a = _shape_iou(t[:, None, 4:6], anc_l[None]).argmax(1)
+        gxy = t[:, 2:4] / s
+        gi = gxy[:, 0].clamp(max=nx - 1e-3).floor().clamp(min=0).long()
+        gj = gxy[:, 1].clamp(max=ny - 1e-3).floor().clamp(min=0).long()
+        keep = _last_wins(((b_all * na + a) * ny + gj) * nx + gi)
+        b, a, gj, gi, tk = b_all[keep], a[keep], gj[keep], gi[keep], t[keep]
+        ps = p[b, a, gj, gi]
+        pxy = ps[:, :2].sigmoid() + torch.stack([gi, gj], 1).to(p.dtype)
+        pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
+        if len(b):
+            lbox = lbox + (1 - _bbox_ciou(torch.cat([pxy, pwh], 1), tk[:, 2:6] / s)).mean()
+            lcls = lcls + _bce_with_logits(ps[:, 5:], _one_hot(tk[:, 1].long(), no - 5, p.dtype)).mean()
+        pos = torch.zeros(p.shape[:4], dtype=torch.bool, device=p.device)
+        pos[b, a, gj, gi] = True
+        weight = torch.full(p.shape[:4], noobj_weight, dtype=p.dtype, device=p.device)
+        weight[pos] = 1.0
+        lobj = lobj + (weight * _bce_with_logits(p[..., 4], pos.to(p.dtype))).mean()
+    lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
+    parts = {"box": lbox, "obj": lobj, "cls": lcls}
+    return lbox + lobj + lcls, parts
+
+
+# ----------------------------------------------------------------------------- YOLOv5
+
+def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
+    loss = _bce_with_logits(x, y, pos_weight)
+    if fl_gamma > 0:
+        p = x.sigmoid()
+        p_t = y * p + (1 - y) * (1 - p)
+        loss = loss * ((y * alpha + (1 - y) * (1 - alpha)) * (1.0 - p_t) ** fl_gamma)
+    return loss.mean()
+
+
+def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=(4.0, 1.0, 0.4),
+                anchor_t=4.0, label_smoothing=0.0, cls_pw=1.0, obj_pw=1.0, fl_gamma=0.0,
+                check_finite=True):
+    """See :func:`ref_numpy.loss.yolov5_loss` (YOLOv5 v7.0 ``ComputeLoss``).
+
+    The objectness target (CIoU) is detached and the CIoU alpha computed under no_grad, as v7.0.
+    ``check_finite=False`` (port only) skips the NaN/inf check of ``preds``: one full pass over
+    the head outputs (about 10 ms of a 640 px batch of 16 on one CPU core) in a training loop.
+    """
+    ps_all, anc = _check_levels(preds, anchors, check_finite=check_finite)
+    p0 = ps_all[0]
+    bs, na, no = p0.shape[0], p0.shape[1], p0.shape[-1]
+    nl, nc = len(ps_all), no - 5
+    if len(balance) < nl:
+        raise ValueError(f"balance: expected at least {nl} values, got {balance!r}")
+    t = _check_targets6(targets, p0.dtype, p0.device, bs, nc)
+    if bool(((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any()):
+        raise ValueError("targets: expected normalised x, y in [0, 1]")
+
+    cp, cn = 1.0 - 0.5 * label_smoothing, 0.5 * label_smoothing
+    built = zip(*yolov5_build_targets(t, anc, [tuple(p.shape[2:4]) for p in ps_all],
+                                      anchor_t=anchor_t))
+    lbox = lobj = lcls = p0.new_zeros(())
+    for p, bal, (tcls, tbox, (b, a, gj, gi), anch) in zip(ps_all, balance, built):
+        tobj = torch.zeros(p.shape[:4], dtype=p.dtype, device=p.device)
+        if len(b):
+            ps = p[b, a, gj, gi]
+            pxy = ps[:, :2].sigmoid() * 2 - 0.5
+            pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * anch).clamp(min=_MIN_WH)
+            iou = _bbox_ciou(torch.cat([pxy, pwh], 1), tbox)
+            lbox = lbox + (1.0 - iou).mean()
+            keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
+            tobj[b[keep], a[keep], gj[keep], gi[keep]] = iou[keep].detach().clamp(0)
+            if nc > 1:
+                tc = torch.full((len(b), nc), cn, dtype=p.dtype, device=p.device)
+                tc[torch.arange(len(b), device=p.device), tcls] = cp
+                lcls = lcls + _bce_mean(ps[:, 5:], tc, cls_pw, fl_gamma)
+        # a contiguous copy of the objectness channel: BCE on the stride-(5 + nc) view is ~3x slower
+        lobj = lobj + bal * _bce_mean(p[..., 4].contiguous(), tobj, obj_pw, fl_gamma)
+    lbox, lobj, lcls = box * lbox, obj * lobj, cls * lcls
+    parts = {"box": lbox, "obj": lobj, "cls": lcls}
+    return (lbox + lobj + lcls) * bs, parts
+
+
+def yolov5_scale_hyp(hyp, nl, nc, imgsz):
+    """See :func:`ref_numpy.loss.yolov5_scale_hyp` (plain Python; nothing to port)."""
+    for key in ("box", "cls", "obj"):
+        if key not in hyp:
+            raise ValueError(f"hyp: missing key {key!r}")
+    if nl < 1 or nc < 1 or imgsz <= 0:
+        raise ValueError(f"nl, nc, imgsz: expected positive values, got {nl}, {nc}, {imgsz}")
+    out = dict(hyp)
+    out["box"] = hyp["box"] * (3 / nl)
+    out["cls"] = hyp["cls"] * (nc / 80 * 3 / nl)
+    out["obj"] = hyp["obj"] * ((imgsz / 640) ** 2 * 3 / nl)
+    return out
+
+
+# ----------------------------------------------------------------------------- Ultralytics v8
+
+def _v8_gt_tensors(t: torch.Tensor, bs: int, img_hw):
+    """See ``ref_numpy.loss._v8_gt_tensors`` (Ultralytics ``preprocess``), without a loop."""
+    nt = t.shape[0]
+    img = t[:, 0].long()
+    counts = torch.bincount(img, minlength=bs)
+    n = int(counts.max()) if nt else 0
+    order = torch.argsort(img, stable=True)
+    slot = torch.empty(nt, dtype=torch.long, device=t.device)
+    slot[order] = torch.arange(nt, device=t.device) - (torch.cumsum(counts, 0) - counts)[img[order]]
+    h, w = img_hw
+    cx, cy, bw, bh = t[:, 2] * w, t[:, 3] * h, t[:, 4] * w, t[:, 5] * h
+    xyxy = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
+    labels = torch.zeros((bs, n, 1), dtype=t.dtype, device=t.device)
+    boxes = torch.zeros((bs, n, 4), dtype=t.dtype, device=t.device)
+    labels[img, slot, 0] = t[:, 1]
+    boxes[img, slot] = xyxy
+    return labels, boxes, (boxes.sum(2, keepdim=True) > 0).to(t.dtype)
+
+
+def _dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> torch.Tensor:
+    """Ultralytics ``DFLoss`` (see the reference)."""
+    target = target.clamp(0, reg_max - 1 - 0.01)
+    tl = target.long()
+    tr = tl + 1
+    wl = tr - target
+    wr = 1 - wl
+    ce_l = F.cross_entropy(pred_dist, tl.reshape(-1), reduction="none").reshape(tl.shape)
+    ce_r = F.cross_entropy(pred_dist, tr.reshape(-1), reduction="none").reshape(tl.shape)
+    return (ce_l * wl + ce_r * wr).mean(-1)
+
+
+def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=16, topk=10,
+                alpha=0.5, beta=6.0):
+    """See :func:`ref_numpy.loss.yolov8_loss` (Ultralytics 8.3 ``v8DetectionLoss``).
+
+    The assigner runs on detached sigmoid scores and pixel boxes; its target scores carry no
+    gradient.
+    """
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [_compute_dtype(as_tensor(f"preds[{i}]", p, ndim=4, floating=True))
+              for i, p in enumerate(preds)]
+    for i, p in enumerate(ps_all):
+        _check_finite(f"preds[{i}]", p)
+    p0 = ps_all[0]
+    dtype, device = p0.dtype, p0.device
+    bs, no = p0.shape[:2]
+    nc = no - 4 * reg_max
+    for i, p in enumerate(ps_all):
+        if tuple(p.shape[:2]) != (bs, no) or nc < 1 or p.dtype != dtype:
+            raise ValueError(f"preds[{i}]: expected [{bs}, 4*reg_max + nc (nc >= 1), ny, nx], "
+                             f"got {tuple(p.shape)}")
+    if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    t = _check_targets6(targets, dtype, device, bs, nc)
+    if bool(((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any()):
+        raise ValueError("targets: expected normalised x, y in [0, 1]")
+
+    # Autocast would run dfl_decode's matmul in half precision: the loss stays in float32/64.
+    with torch.autocast(device_type=device.type, enabled=False):
+        flat = torch.cat([p.reshape(bs, no, -1) for p in ps_all], 2)  # [bs, no, A]
+        pred_distri = flat[:, : 4 * reg_max].permute(0, 2, 1)  # [bs, A, 4*reg_max]
+        pred_scores = flat[:, 4 * reg_max:].permute(0, 2, 1)  # [bs, A, nc]
+        sizes = [tuple(p.shape[2:]) for p in ps_all]
+        strides_t = torch.tensor(strides, dtype=dtype, device=device)
+        anchor_points, stride_t = make_anchors(sizes, strides_t, dtype=dtype, device=device)
+        img_hw = (sizes[0][0] * strides[0], sizes[0][1] * strides[0])
+        gt_labels, gt_bboxes, mask_gt = _v8_gt_tensors(t, bs, img_hw)
+        pred_bboxes = dist2bbox(dfl_decode(pred_distri, reg_max), anchor_points, xywh=False)
+
+        with torch.no_grad():
+            _, target_bboxes, target_scores, fg, _ = task_aligned_assign(
+                pred_scores.detach().sigmoid(), pred_bboxes.detach() * stride_t,
+                anchor_points * stride_t, gt_labels, gt_bboxes, mask_gt, topk=topk,
+                num_classes=nc, alpha=alpha, beta=beta)
+        target_scores = target_scores.to(dtype)
+        tss = max(target_scores.sum(), 1)
+        lcls = _bce_with_logits(pred_scores, target_scores).sum() / tss
+        lbox = ldfl = p0.new_zeros(())
+        if bool(fg.any()):
+            target_bboxes = target_bboxes.to(dtype) / stride_t
+            weight = target_scores.sum(-1)[fg]
+            iou = _bbox_ciou(pred_bboxes[fg], target_bboxes[fg], xywh=False)
+            lbox = ((1.0 - iou) * weight).sum() / tss
+            target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
+            ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)
+                    * weight).sum() / tss
+        lbox, lcls, ldfl = box * lbox, cls * lcls, dfl * ldfl
+        parts = {"box": lbox, "cls": lcls, "dfl": ldfl}
+    return (lbox + lcls + ldfl) * bs, parts
