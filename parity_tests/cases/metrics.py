@@ -1,0 +1,75 @@
+"""Registry rows for ``metrics``: COCO (pycocotools), PASCAL VOC and Ultralytics AP.
+
+The COCO rows and the incremental evaluator are covered by dedicated tests in
+``test_metrics.py`` that compare both sides with the real pycocotools bit for bit (the generic
+harness cannot express dict/JSON inputs, classes or the external oracle). The array functions
+run through the generic harness at float64 and float32 as well.
+"""
+from hypothesis import strategies as st
+
+from parity_tests import strategies as S
+from parity_tests.registry import Call, ParityCase
+
+
+@st.composite
+def _voc_ap(draw):
+    rec, prec = draw(S.pr_curves())
+    return Call((rec, prec), {"use_07_metric": draw(st.booleans())})
+
+
+@st.composite
+def _compute_ap(draw):
+    rec, prec = draw(S.pr_curves())
+    return Call((rec, prec), {"method": draw(st.sampled_from(["interp", "continuous"])),
+                              "version": draw(st.sampled_from(["8.3", "8.4"]))})
+
+
+@st.composite
+def _voc_evaluate(draw):
+    kw = draw(S.voc_datasets())
+    kw["use_07_metric"] = draw(st.booleans())
+    return Call((), kw)
+
+
+@st.composite
+def _ap_per_class(draw):
+    return Call(draw(S.ultralytics_stats()), {"version": draw(st.sampled_from(["8.3", "8.4"]))})
+
+
+@st.composite
+def _match(draw):
+    return Call(draw(S.class_iou_problems()))
+
+
+@st.composite
+def _confusion(draw):
+    det, lab = draw(S.yolo_detections_and_labels())
+    return Call((det, lab, 3), {"conf": draw(st.sampled_from([0.0, 0.25, 0.5])),
+                                "iou_thres": draw(st.sampled_from([0.45, 0.5]))})
+
+
+CASES = [
+    ParityCase("metrics.coco_evaluate", covered_by="test_metrics.py::test_coco_matches_pycocotools",
+               note="dict/JSON inputs; both sides equal pycocotools exactly (stats, precision, "
+                    "recall, scores); custom params, empty results, no GT, id 0, JSON paths in "
+                    "sibling tests"),
+    ParityCase("metrics.COCOEvalResult", covered_by="test_metrics.py::test_coco_matches_pycocotools",
+               note="the result container of coco_evaluate"),
+    ParityCase("metrics.DetectionEvaluator",
+               covered_by="test_metrics.py::test_detection_evaluator_merge_equals_single_process",
+               note="stateful: merge == single process == pycocotools"),
+    ParityCase("metrics.voc_ap", inputs=_voc_ap),
+    ParityCase("metrics.voc_evaluate", inputs=_voc_evaluate,
+               covered_by="test_metrics.py::test_voc_matches_devkit",
+               note="oracle: a transcription of py-faster-rcnn voc_eval.py in the test"),
+    ParityCase("metrics.compute_ap", inputs=_compute_ap,
+               covered_by="test_metrics.py::test_compute_ap_sheet_example"),
+    ParityCase("metrics.ap_per_class", inputs=_ap_per_class,
+               covered_by="test_metrics.py::test_ap_per_class_pr_f1_exact"),
+    ParityCase("metrics.match_predictions", inputs=_match,
+               covered_by="test_metrics.py::test_match_predictions_matches_yolov5",
+               note="oracle: yolov5 v7.0 process_batch transcribed (stable sort for ties)"),
+    ParityCase("metrics.confusion_matrix", inputs=_confusion,
+               covered_by="test_metrics.py::test_confusion_matrix_matches_yolov5",
+               note="oracle: yolov5 v7.0 ConfusionMatrix.process_batch transcribed"),
+]

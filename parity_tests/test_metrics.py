@@ -1,0 +1,438 @@
+"""Parity of ``metrics``: COCO against the real pycocotools (bit for bit), VOC against a direct
+transcription of py-faster-rcnn's ``voc_eval.py``, Ultralytics against transcriptions of yolov5
+v7.0 (``process_batch``, ``ConfusionMatrix``) and the sheet's ``compute_ap`` example, and the
+incremental evaluator (merge == single process == ``coco_evaluate``).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+import ref_numpy.metrics as R
+import torch_impl.metrics as P
+from parity_tests import strategies as S
+from parity_tests.registry import to_port
+from parity_tests.tolerances import EXACT, assert_parity
+
+# ----------------------------------------------------------------------------- COCO helpers
+
+
+def _pycocotools(gt: dict, results: list) -> COCOeval:
+    """pycocotools evaluate + accumulate + summarize, silenced. An empty results list (which
+    ``loadRes`` crashes on) is given as a results COCO object with no annotations."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        else:
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt["images"]), "categories": list(gt["categories"]),
+                               "annotations": []}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+def _assert_coco_equal(ours, ev, inputs):
+    """All 12 stats, precision, recall and scores exactly equal to pycocotools'."""
+    desired = {"stats": np.asarray(ev.stats, dtype=np.float64), "precision": ev.eval["precision"],
+               "recall": ev.eval["recall"], "scores": ev.eval["scores"]}
+    actual = {k: getattr(ours, k) for k in desired}
+    assert_parity(actual, desired, name="metrics.coco_evaluate", tol=EXACT, inputs=inputs)
+
+
+def _both(gt, results, **kw):
+    return R.coco_evaluate(gt, results, **kw), P.coco_evaluate(gt, results, **kw)
+
+
+# One data set with every edge case at once (always run as an @example): GT areas exactly 32^2
+# and 96^2, a crowd GT overlapping a normal one, an image with only a crowd GT, an image without
+# GT, a category without GT, IoU exactly 0.5 and 0.75, a score tie, more than 100 detections.
+def _ann(i, img, cat, bbox, area, crowd):
+    return {"id": i, "image_id": img, "category_id": cat, "bbox": bbox, "area": area,
+            "iscrowd": crowd}
+
+
+_EDGE_GT = {"images": [{"id": 1}, {"id": 2}, {"id": 3}],
+            "categories": [{"id": 1}, {"id": 2}, {"id": 3}],
+            "annotations": [_ann(1, 1, 1, [0, 0, 32, 32], 1024.0, 0),
+                            _ann(2, 1, 1, [40, 0, 96, 96], 9216.0, 0),
+                            _ann(3, 2, 2, [0, 0, 50, 50], 2500.0, 1),
+                            _ann(4, 1, 1, [0, 0, 32, 32], 1024.0, 1)]}
+_EDGE_RES = ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 16, 32], "score": 0.5},   # IoU 0.5
+              {"image_id": 1, "category_id": 1, "bbox": [0, 0, 32, 32], "score": 0.5},   # tie
+              {"image_id": 1, "category_id": 1, "bbox": [40, 0, 72, 96], "score": 0.9},  # IoU 0.75
+              {"image_id": 2, "category_id": 2, "bbox": [0, 0, 10, 10], "score": 0.5},   # in crowd
+              {"image_id": 3, "category_id": 3, "bbox": [0, 0, 10, 10], "score": 0.5}]   # no GT cat
+             + [{"image_id": 1, "category_id": 1, "bbox": [float(i), 0, 32, 32], "score": 0.25}
+                for i in range(105)])                                                 # > 100 dets
+
+
+# ----------------------------------------------------------------------------- COCO tests
+
+
+@settings(max_examples=40)
+@given(data=S.coco_datasets())
+@example(data=(_EDGE_GT, _EDGE_RES))
+@example(data=({"images": [{"id": 5}], "categories": [{"id": 1}],
+                "annotations": [{"id": 1, "image_id": 5, "category_id": 1, "bbox": [0, 0, 10, 10],
+                                 "area": 100.0, "iscrowd": 1}]},
+               [{"image_id": 5, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 1.0}]))
+def test_coco_matches_pycocotools(data):
+    gt, results = data
+    ev = _pycocotools(gt, results)
+    ref, port = _both(gt, results)
+    _assert_coco_equal(ref, ev, data)
+    _assert_coco_equal(port, ev, data)
+    assert ref.per_class == port.per_class
+    assert set(ref.per_class) == {c["id"] for c in gt["categories"]}
+
+
+@settings(max_examples=10)
+@given(data=S.coco_datasets(max_images=3), thrs=st.sampled_from([[0.5], [0.3, 0.5, 0.75]]),
+       max_dets=st.sampled_from([(1, 5, 100), (2, 3, 4)]))
+def test_coco_custom_params_match_pycocotools(data, thrs, max_dets):
+    gt, results = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        if not results:
+            results = [{"image_id": gt["images"][0]["id"], "category_id": gt["categories"][0]["id"],
+                        "bbox": [0, 0, 1, 1], "score": 0.5}]
+        ev = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(results)), "bbox")
+        ev.params.iouThrs = np.array(thrs)
+        ev.params.maxDets = list(max_dets)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    for ours in _both(gt, results, iou_thrs=thrs, max_dets=max_dets):
+        _assert_coco_equal(ours, ev, data)
+
+
+@given(data=S.coco_datasets(max_images=3))
+@settings(max_examples=10)
+def test_coco_empty_results_is_no_detections(data):
+    """pycocotools' loadRes crashes on []: ours answers as a results set with no detections."""
+    gt, _ = data
+    ev = _pycocotools(gt, [])
+    for ours in _both(gt, []):
+        _assert_coco_equal(ours, ev, data)
+
+
+def test_coco_no_gt_annotations_gives_minus_one():
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": []}
+    res = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]
+    ev = _pycocotools(gt, res)
+    for ours in _both(gt, res):
+        _assert_coco_equal(ours, ev, (gt, res))
+        assert_parity(ours.stats, -np.ones(12), name="metrics.coco_evaluate", tol=EXACT)
+        assert ours.per_class == {1: -1.0}
+
+
+def test_coco_annotation_id_zero_is_handled():
+    """An annotation id of 0 matches like any other id here (pycocotools counts a detection
+    matched to it as a false positive); the result does not depend on the ids."""
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}],
+          "annotations": [{"id": 0, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10],
+                           "area": 100.0, "iscrowd": 0}]}
+    res = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
+    shifted = copy.deepcopy(gt)
+    shifted["annotations"][0]["id"] = 1
+    ev = _pycocotools(shifted, res)
+    buggy = _pycocotools(gt, res).stats[0]  # pycocotools on id 0: the match counts as a miss
+    for ours in _both(gt, res):
+        _assert_coco_equal(ours, ev, (gt, res))
+        assert float(ours.stats[0]) > buggy
+
+
+def test_coco_reads_json_paths(tmp_path):
+    gt, res = _EDGE_GT, _EDGE_RES
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    ev = _pycocotools(gt, res)
+    for ours in (R.coco_evaluate(str(tmp_path / "gt.json"), tmp_path / "res.json"),
+                 P.coco_evaluate(tmp_path / "gt.json", str(tmp_path / "res.json"))):
+        _assert_coco_equal(ours, ev, "json")
+
+
+@pytest.mark.parametrize("gt,res,what", [
+    (_EDGE_GT, [{"image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}], "image_id"),
+    (_EDGE_GT, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}], "bbox"),
+    (_EDGE_GT, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": float("nan")}], "score"),
+    ({"images": []}, [], "gt"),
+    (_EDGE_GT, {"not": "a list"}, "results"),
+])
+def test_coco_bad_input_raises(gt, res, what):
+    for fn in (R.coco_evaluate, P.coco_evaluate):
+        with pytest.raises(ValueError, match=what):
+            fn(gt, res)
+    with pytest.raises(ValueError, match="max_dets"):
+        R.coco_evaluate(_EDGE_GT, _EDGE_RES, max_dets=(1, 10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_coco_port_on_cuda_equals_pycocotools():
+    ev = _pycocotools(_EDGE_GT, _EDGE_RES)
+    ours = P.coco_evaluate(_EDGE_GT, _EDGE_RES, device="cuda")
+    assert ours.precision.device.type == "cuda"
+    _assert_coco_equal(ours, ev, "cuda")
+
+
+def test_bad_input_raises_on_both_sides():
+    box = np.zeros((1, 4))
+    for mod in (R, P):
+        with pytest.raises(ValueError, match="pred_scores"):
+            mod.DetectionEvaluator().update([box], [], [np.zeros(1)], [box], [np.zeros(1)])
+        with pytest.raises(ValueError, match="det_image_ids"):
+            mod.voc_evaluate([box], [np.zeros(1, np.int64)], box, np.ones(1), np.zeros(1, np.int64),
+                             np.array([3]))
+        with pytest.raises(ValueError, match="version"):
+            mod.compute_ap(np.array([0.5]), np.array([1.0]), version="9")
+        with pytest.raises(ValueError, match="iou"):
+            mod.match_predictions(np.zeros(2), np.zeros(1), np.zeros((2, 1)), np.array([0.5]))
+        with pytest.raises(ValueError, match="detections"):
+            mod.confusion_matrix(np.zeros((1, 5)), np.zeros((1, 5)), 3)
+
+
+def _to_batches(gt, results):
+    """COCO dicts as per-image arrays (xyxy), in sorted image id order."""
+    imgs = sorted(im["id"] for im in gt["images"])
+    out = []
+    for img in imgs:
+        a = [x for x in gt["annotations"] if x["image_id"] == img]
+        r = [x for x in results if x["image_id"] == img]
+        def xyxy(items):
+            b = np.array([x["bbox"] for x in items], dtype=np.float64).reshape(-1, 4)
+            return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], 1)
+        out.append(dict(pred_boxes=xyxy(r), pred_scores=np.array([x["score"] for x in r], dtype=np.float64),
+                        pred_labels=np.array([x["category_id"] for x in r], dtype=np.int64),
+                        gt_boxes=xyxy(a), gt_labels=np.array([x["category_id"] for x in a], dtype=np.int64),
+                        gt_iscrowd=np.array([bool(x["iscrowd"]) for x in a]),
+                        gt_areas=np.array([x["area"] for x in a], dtype=np.float64)))
+    return out
+
+
+def _feed(ev, images, convert):
+    keys = ("pred_boxes", "pred_scores", "pred_labels", "gt_boxes", "gt_labels", "gt_iscrowd", "gt_areas")
+    for i in range(0, len(images), 2):  # batches of 2 images
+        batch = images[i:i + 2]
+        ev.update(*[[convert(b[k]) for b in batch] for k in keys])
+
+
+@settings(max_examples=15)
+@given(data=S.coco_datasets(max_images=5), split=st.integers(0, 5))
+def test_detection_evaluator_merge_equals_single_process(data, split):
+    gt, results = data
+    # boxes as xyxy and back lose nothing on the 1/4-pixel grid, so the evaluator sees the same
+    # boxes; detections of a category outside the GT's list have no counterpart there: drop them
+    cats = {c["id"] for c in gt["categories"]}
+    results = [r for r in results if r["category_id"] in cats]
+    gt = dict(gt, categories=[{"id": c} for c in sorted(cats)])
+    images = _to_batches(gt, results)
+    split = min(split, len(images))
+    for mod, convert in ((R, np.asarray), (P, lambda a: to_port(a, "float64"))):
+        single = mod.DetectionEvaluator()
+        _feed(single, images, convert)
+        a, b = mod.DetectionEvaluator(), mod.DetectionEvaluator()
+        _feed(a, images[:split], convert)
+        _feed(b, images[split:], convert)
+        merged = a.merge(b.state())
+        r_single, r_merged = single.compute(), merged.compute()
+        assert_parity({"stats": r_merged.stats, "precision": r_merged.precision},
+                      {"stats": r_single.stats, "precision": r_single.precision},
+                      name="metrics.DetectionEvaluator", tol=EXACT, inputs=data)
+        # equal to coco_evaluate on the same data when every category appears somewhere
+        labels = {r["category_id"] for r in results} | {a["category_id"] for a in gt["annotations"]}
+        if labels == cats:
+            ev = _pycocotools(gt, results)
+            _assert_coco_equal(r_single, ev, data)
+
+
+# ----------------------------------------------------------------------------- VOC
+
+
+def _devkit_voc(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
+                gt_difficult, iou_threshold=0.5, use_07_metric=False):
+    """py-faster-rcnn ``voc_eval.py``, transcribed (stable sort for ties)."""
+    def voc_ap(rec, prec, use_07):
+        if use_07:
+            ap = 0.0
+            for t in np.arange(0.0, 1.1, 0.1):
+                p = 0 if np.sum(rec >= t) == 0 else np.max(prec[rec >= t])
+                ap = ap + p / 11.0
+            return ap
+        mrec = np.concatenate(([0.0], rec, [1.0]))
+        mpre = np.concatenate(([0.0], prec, [0.0]))
+        for i in range(mpre.size - 1, 0, -1):
+            mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+        i = np.where(mrec[1:] != mrec[:-1])[0]
+        return np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+
+    labels = sorted({int(c) for l, d in zip(gt_labels, gt_difficult) for c in l[~d]})
+    aps = []
+    for c in labels:
+        class_recs, npos = {}, 0
+        for i, (b, l, d) in enumerate(zip(gt_boxes, gt_labels, gt_difficult)):
+            sel = l == c
+            class_recs[i] = {"bbox": b[sel], "difficult": d[sel], "det": [False] * int(sel.sum())}
+            npos += int(np.sum(~d[sel]))
+        sel = det_labels == c
+        order = np.argsort(-det_scores[sel], kind="stable")
+        bbs, ids = det_boxes[sel][order], det_image_ids[sel][order]
+        tp, fp = np.zeros(len(ids)), np.zeros(len(ids))
+        for d in range(len(ids)):
+            rec, bb, ovmax = class_recs[int(ids[d])], bbs[d], -np.inf
+            bbgt = rec["bbox"]
+            if bbgt.size > 0:
+                ixmin = np.maximum(bbgt[:, 0], bb[0])
+                iymin = np.maximum(bbgt[:, 1], bb[1])
+                ixmax = np.minimum(bbgt[:, 2], bb[2])
+                iymax = np.minimum(bbgt[:, 3], bb[3])
+                iw = np.maximum(ixmax - ixmin + 1.0, 0.0)
+                ih = np.maximum(iymax - iymin + 1.0, 0.0)
+                inters = iw * ih
+                uni = ((bb[2] - bb[0] + 1.0) * (bb[3] - bb[1] + 1.0)
+                       + (bbgt[:, 2] - bbgt[:, 0] + 1.0) * (bbgt[:, 3] - bbgt[:, 1] + 1.0) - inters)
+                overlaps = inters / uni
+                ovmax, jmax = np.max(overlaps), np.argmax(overlaps)
+            if ovmax > iou_threshold:
+                if not rec["difficult"][jmax]:
+                    if not rec["det"][jmax]:
+                        tp[d] = 1.0
+                        rec["det"][jmax] = True
+                    else:
+                        fp[d] = 1.0
+            else:
+                fp[d] = 1.0
+        fp, tp = np.cumsum(fp), np.cumsum(tp)
+        rec = tp / float(npos)
+        prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        aps.append(voc_ap(rec, prec, use_07_metric))
+    return {"classes": np.array(labels, dtype=np.int64), "ap": np.array(aps, dtype=np.float64),
+            "map": np.float64(np.mean(aps)) if aps else np.float64(np.nan)}
+
+
+@settings(max_examples=40)
+@given(data=S.voc_datasets(), use_07=st.booleans(), thr=st.sampled_from([0.5, 0.3]))
+def test_voc_matches_devkit(data, use_07, thr):
+    desired = _devkit_voc(**data, iou_threshold=thr, use_07_metric=use_07)
+    ref = R.voc_evaluate(**data, iou_threshold=thr, use_07_metric=use_07)
+    assert_parity(ref, desired, name="metrics.voc_evaluate", tol=EXACT, inputs=data)
+    port = P.voc_evaluate(**to_port(data, "float64"), iou_threshold=thr, use_07_metric=use_07)
+    assert_parity(port, desired, name="metrics.voc_evaluate", dtype="float64", inputs=data)
+
+
+# ----------------------------------------------------------------------------- Ultralytics
+
+
+@pytest.mark.parametrize("version,expected", [("8.3", 0.75), ("8.4", 0.495)])
+def test_compute_ap_sheet_example(version, expected):
+    """recall [0.5], precision [1.0]: yolov5 / 8.3 give 0.750, 8.4 gives 0.495."""
+    rec, prec = np.array([0.5]), np.array([1.0])
+    for ap in (R.compute_ap(rec, prec, version=version)[0],
+               P.compute_ap(torch.tensor(rec), torch.tensor(prec), version=version)[0]):
+        assert_parity(ap, np.float64(expected), name="metrics.compute_ap", dtype="float64")
+
+
+def _yolov5_process_batch(pred_classes, true_classes, iou, thresholds):
+    """yolov5 v7.0 ``val.process_batch`` on a given IoU matrix (stable sort for ties)."""
+    correct = np.zeros((len(pred_classes), len(thresholds)), dtype=bool)
+    correct_class = true_classes[:, None] == pred_classes[None, :]
+    for i, t in enumerate(thresholds):
+        x = np.nonzero((iou >= t) & correct_class)
+        if x[0].shape[0]:
+            matches = np.concatenate((np.stack(x, 1), iou[x[0], x[1]][:, None]), 1)
+            if x[0].shape[0] > 1:
+                matches = matches[np.argsort(-matches[:, 2], kind="stable")]
+                matches = matches[np.unique(matches[:, 1], return_index=True)[1]]
+                matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
+            correct[matches[:, 1].astype(int), i] = True
+    return correct
+
+
+@settings(max_examples=60)
+@given(problem=S.class_iou_problems())
+def test_match_predictions_matches_yolov5(problem):
+    desired = _yolov5_process_batch(*problem)
+    assert_parity(R.match_predictions(*problem), desired, name="metrics.match_predictions",
+                  tol=EXACT, inputs=problem)
+    assert_parity(P.match_predictions(*to_port(problem, "float64")), desired,
+                  name="metrics.match_predictions", tol=EXACT, inputs=problem)
+
+
+def _yolov5_confusion(detections, labels, nc, conf=0.25, iou_thres=0.45):
+    """yolov5 v7.0 ``ConfusionMatrix.process_batch`` for one image (stable sorts for ties)."""
+    matrix = np.zeros((nc + 1, nc + 1))
+    detections = detections[detections[:, 4] > conf]
+    gt_classes = labels[:, 0].astype(int)
+    detection_classes = detections[:, 5].astype(int)
+    a, b = labels[:, 1:], detections[:, :4]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = np.clip(np.minimum(a[:, None, 2:], b[None, :, 2:])
+                 - np.maximum(a[:, None, :2], b[None, :, :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    iou = inter / (area_a[:, None] + area_b[None, :] - inter)
+    x = np.nonzero(iou > iou_thres)
+    if x[0].shape[0]:
+        matches = np.concatenate((np.stack(x, 1), iou[x[0], x[1]][:, None]), 1)
+        if x[0].shape[0] > 1:
+            matches = matches[np.argsort(-matches[:, 2], kind="stable")]
+            matches = matches[np.unique(matches[:, 1], return_index=True)[1]]
+            matches = matches[np.argsort(-matches[:, 2], kind="stable")]
+            matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
+    else:
+        matches = np.zeros((0, 3))
+    n = matches.shape[0] > 0
+    m0, m1, _ = matches.transpose().astype(int)
+    for i, gc in enumerate(gt_classes):
+        j = m0 == i
+        if n and sum(j) == 1:
+            matrix[detection_classes[m1[j]], gc] += 1
+        else:
+            matrix[nc, gc] += 1
+    if n:
+        for i, dc in enumerate(detection_classes):
+            if not any(m1 == i):
+                matrix[dc, nc] += 1
+    return matrix
+
+
+@settings(max_examples=60)
+@given(problem=S.yolo_detections_and_labels())
+def test_confusion_matrix_matches_yolov5(problem):
+    det, lab = problem
+    desired = _yolov5_confusion(det, lab, 3)
+    assert_parity(R.confusion_matrix(det, lab, 3), desired, name="metrics.confusion_matrix",
+                  tol=EXACT, inputs=problem)
+    assert_parity(P.confusion_matrix(*to_port(problem, "float64"), 3), desired,
+                  name="metrics.confusion_matrix", tol=EXACT, inputs=problem)
+
+
+@settings(max_examples=30)
+@given(stats=S.ultralytics_stats())
+def test_ap_per_class_pr_f1_exact(stats):
+    """P, R, F1 and the counts at the chosen confidence are bit-equal (so the argmax agrees);
+    the trapezoid sums go through the tolerance table."""
+    ref = R.ap_per_class(*stats)
+    port = P.ap_per_class(*to_port(stats, "float64"))
+    assert_parity(port[:5] + port[6:], ref[:5] + ref[6:], name="metrics.ap_per_class",
+                  tol=EXACT, inputs=stats)
+    assert_parity(port[5], ref[5], name="metrics.ap_per_class", dtype="float64", inputs=stats)
+

@@ -1,0 +1,783 @@
+"""Detection metrics in PyTorch: the port of :mod:`ref_numpy.metrics`, name for name.
+
+COCO evaluation runs fully vectorised on any device: IoU of all (detection, GT) pairs of an
+(image, category) group at once, the greedy matching for all groups, area ranges and IoU
+thresholds together stepping over the detection rank (the matches kept as a sparse list), and
+the accumulation for all categories, area ranges and thresholds together, visiting only the
+true positives (integer counts, an exact integer form of ``searchsorted`` and block maxima for
+the precision envelope; see :func:`_accumulate`). Input parsing (JSON / Python dicts) is shared
+with the reference; the 12 summary means use NumPy's pairwise sum so that ``stats`` is
+bit-equal. Ultralytics and VOC functions keep float64 where the reference does (``np.interp``
+computes in float64) and fix summation orders where an argmax depends on them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ref_numpy._validate import check_same_length
+from ref_numpy.metrics import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
+                               COCO_REC_THRS, _check_params, _MAX_IOU_THR, _parse_coco,
+                               _per_class, _summarize)
+from torch_impl._validate import as_tensor, check_boxes
+
+_F64 = torch.float64
+
+
+def _dev(device):
+    return torch.device(device) if device is not None else torch.device("cpu")
+
+
+# ============================================================================ COCO: IoU
+
+def _coco_iou(dt, gt, crowd):
+    """pycocotools' ``bbIou`` for broadcastable xywh boxes (see the reference)."""
+    dx, dy, dw, dh = dt.unbind(-1)
+    gx, gy, gw, gh = gt.unbind(-1)
+    w = torch.minimum(dw + dx, gw + gx) - torch.maximum(dx, gx)
+    h = torch.minimum(dh + dy, gh + gy) - torch.maximum(dy, gy)
+    inter = w * h
+    da = dw * dh
+    union = torch.where(crowd, da, da + (gw * gh) - inter)
+    return torch.where((w > 0) & (h > 0), inter / union, torch.zeros((), dtype=inter.dtype,
+                                                                        device=inter.device))
+
+
+# ============================================================================ COCO: matching
+
+def _stable_lexsort(minor, major):
+    """Indices sorting by (major, minor), ties by position (``np.lexsort((minor, major))``)."""
+    o = torch.sort(minor, stable=True).indices
+    return o[torch.sort(major[o], stable=True).indices]
+
+
+def _ragged_arange(counts):
+    total = int(counts.sum())
+    starts = torch.cumsum(counts, 0) - counts
+    return torch.arange(total, device=counts.device) - torch.repeat_interleave(starts, counts)
+
+
+def _sort_detections(dt_group, dt_score, max_det):
+    order = _stable_lexsort(-dt_score, dt_group)
+    g = dt_group[order]
+    _, counts = torch.unique_consecutive(g, return_counts=True)
+    rank = _ragged_arange(counts)
+    keep = rank < max_det
+    return order[keep], rank[keep]
+
+
+def _index_of(ids, sorted_ids):
+    if len(sorted_ids) == 0:
+        return torch.full_like(ids, -1)
+    pos = torch.searchsorted(sorted_ids, ids).clamp(0, len(sorted_ids) - 1)
+    return torch.where(sorted_ids[pos] == ids, pos, -1)
+
+
+def _last_best(mask, iou):
+    """Largest ``iou`` among ``mask`` over the last axis, the LAST index on ties; -1 if none."""
+    vals = torch.where(mask, iou, torch.tensor(-torch.inf, dtype=iou.dtype, device=iou.device))
+    g = mask.shape[-1]
+    idx = g - 1 - torch.argmax(vals.flip(-1), dim=-1)
+    return torch.where(mask.any(-1), idx, -1)
+
+
+def _greedy_match(iou_fn, det_tab, gt_tab, crowd, gt_ig, thr):
+    """All groups, area ranges and thresholds at once, stepping over the detection rank
+    (the reference's ``_greedy_match``)."""
+    b, c = det_tab.shape
+    a, t, g = gt_ig.shape[1], len(thr), gt_tab.shape[1]
+    valid = gt_tab >= 0
+    matched = torch.zeros((b, a, t, g), dtype=torch.bool, device=gt_tab.device)
+    out = torch.full((b, c, a, t), -1, dtype=torch.int64, device=gt_tab.device)
+    alive = (det_tab >= 0).sum(0).tolist()
+    cols = torch.arange(g, device=gt_tab.device)
+    for r in range(c):
+        n = alive[r]
+        iou = iou_fn(det_tab[:n, r], gt_tab[:n])[:, None, None, :]                # [n, 1, 1, G]
+        avail = (~matched[:n] | crowd[:n, None, None, :]) & valid[:n, None, None, :]
+        ok = avail & (iou >= thr[None, None, :, None])                             # [n, A, T, G]
+        ig = gt_ig[:n, :, None, :]
+        m = _last_best(ok & ~ig, iou)
+        m = torch.where(m >= 0, m, _last_best(ok & ig, iou))                      # [n, A, T]
+        matched[:n] |= cols == m[..., None]
+        out[:n, r] = m
+    return out
+
+
+def _evaluate(data, iou_thrs, area_rng, max_dets):
+    """The reference's ``_evaluate`` on tensors, with the matches as a sparse list.
+
+    Returns dict with ``order``, ``rank`` (as the reference), ``match_a``, ``match_t``,
+    ``match_d`` (position in ``order``), ``match_g`` (GT index): one entry per (area range,
+    threshold, detection) that matched; ``d_out [A, N]`` (detection area outside the range) and
+    ``gt_ignore [A, G]``. The reference's ``dt_ignore`` is ``gt_ignore[a, g]`` for a matched
+    detection and ``d_out`` for an unmatched one.
+    """
+    dev = data["gt_box"].device
+    n_img = len(data["img_ids"])
+    gt_group = data["gt_cat"] * n_img + data["gt_img"]
+    dt_group = data["dt_cat"] * n_img + data["dt_img"]
+    order, rank = _sort_detections(dt_group, data["dt_score"], max_dets[-1])
+    lo, hi = area_rng[:, 0], area_rng[:, 1]
+    gt_ig = data["gt_crowd"][None, :] | (data["gt_area"][None, :] < lo[:, None]) | (
+        data["gt_area"][None, :] > hi[:, None])                                      # [A, G]
+    a_n, t_n, n = len(area_rng), len(iou_thrs), len(order)
+    found = []  # (a, t, d, g) per bucket
+
+    gt_order = torch.sort(gt_group, stable=True).indices
+    groups, g_count = torch.unique_consecutive(gt_group[gt_order], return_counts=True)
+    g_start = torch.cumsum(g_count, 0) - g_count
+    d_group = dt_group[order]
+    slot = _index_of(d_group, groups)
+    thr = torch.clamp(iou_thrs, max=_MAX_IOU_THR)
+
+    has_gt = torch.nonzero(slot >= 0).flatten()
+    cnt = g_count[slot[has_gt]]
+    pair_d = torch.repeat_interleave(has_gt, cnt)
+    pair_g = gt_order[torch.repeat_interleave(g_start[slot[has_gt]], cnt) + _ragged_arange(cnt)]
+    pair_iou = _coco_iou(data["dt_box"][order[pair_d]], data["gt_box"][pair_g],
+                         data["gt_crowd"][pair_g])
+    best = torch.full((n,), -torch.inf, dtype=_F64, device=dev)
+    best.scatter_reduce_(0, pair_d, pair_iou, reduce="amax")
+    cand = torch.nonzero(best >= thr.min()).flatten()
+
+    if len(cand):
+        c_groups, c_count = torch.unique_consecutive(slot[cand], return_counts=True)
+        c_start = torch.cumsum(c_count, 0) - c_count
+        bucket = torch.ceil(torch.log2(g_count[c_groups].to(_F64))).long()
+        for bk in torch.unique(bucket).tolist():
+            sel = torch.nonzero(bucket == bk).flatten()
+            sel = sel[torch.sort(-c_count[sel], stable=True).indices]
+            gsel = c_groups[sel]
+            gpad = int(g_count[gsel].max())
+            cpad = int(c_count[sel].max())
+            col = torch.arange(gpad, device=dev)
+            gt_tab = torch.where(col < g_count[gsel][:, None],
+                                 gt_order[torch.clamp(g_start[gsel][:, None] + col,
+                                                      max=len(gt_order) - 1)], -1)
+            row = torch.arange(cpad, device=dev)
+            det_tab = torch.where(row < c_count[sel][:, None],
+                                  cand[torch.clamp(c_start[sel][:, None] + row, max=len(cand) - 1)], -1)
+            safe = gt_tab.clamp(min=0)
+            crowd = data["gt_crowd"][safe] & (gt_tab >= 0)
+            ig_tab = gt_ig[:, safe].movedim(0, 1)                                     # [B, A, G]
+
+            def iou_fn(d, gtab, _crowd=crowd):
+                dbox = data["dt_box"][order[d]][:, None, :]
+                return _coco_iou(dbox, data["gt_box"][gtab.clamp(min=0)], _crowd[: len(d)])
+
+            m = _greedy_match(iou_fn, det_tab, gt_tab, crowd, ig_tab, thr)         # [B, C, A, T]
+            rows, cols = torch.nonzero(det_tab >= 0, as_tuple=True)
+            mcol = m[rows, cols]                                                     # [K, A, T]
+            e, a_i, t_i = torch.nonzero(mcol >= 0, as_tuple=True)
+            found.append((a_i, t_i, det_tab[rows[e], cols[e]], gt_tab[rows[e], mcol[e, a_i, t_i]]))
+
+    empty = torch.zeros(0, dtype=torch.int64, device=dev)
+    ma, mt, md, mg = (torch.cat(v) for v in zip(*found)) if found else (empty,) * 4
+    d_area = data["dt_area"][order]
+    d_out = (d_area[None, :] < lo[:, None]) | (d_area[None, :] > hi[:, None])      # [A, N]
+    return dict(order=order, rank=rank, match_a=ma, match_t=mt, match_d=md, match_g=mg,
+                d_out=d_out, gt_ignore=gt_ig)
+
+
+# ============================================================================ COCO: accumulate
+
+def _min_count(npig, thr):
+    """Smallest integer c with ``fl(c / npig) >= thr`` for [K] counts and [R] thresholds: the
+    recall ``tp / npig`` of a detection reaches ``thr`` exactly when ``tp >= c``, which turns
+    ``np.searchsorted(rc, thr, 'left')`` into an exact integer search. [K, R] int64."""
+    n = npig.to(_F64)[:, None]
+    c0 = torch.ceil(thr[None, :] * n).long()
+    cand = c0[..., None] + torch.arange(-2, 2, device=c0.device)                  # [K, R, 4]
+    ok = (cand.to(_F64) / n[..., None]) >= thr[None, :, None]
+    return c0 - 2 + (~ok).sum(-1)
+
+
+def _segment_cumsum(x, seg_start, seg_of):
+    """Inclusive cumulative sum of integer ``x [..., N]`` restarting at each segment, where
+    segment ``s`` starts at ``seg_start[s]`` and ``seg_of [N]`` is each element's segment."""
+    cs = torch.cumsum(x, dim=-1)
+    pad = torch.zeros(cs.shape[:-1] + (1,), dtype=cs.dtype, device=cs.device)
+    before = torch.cat([pad, cs], -1)[..., seg_start]
+    return cs - before[..., seg_of]
+
+
+def _accumulate(data, ev, iou_thrs, max_dets):
+    """pycocotools ``accumulate`` for all categories, area ranges and thresholds at once.
+
+    Only true positives are visited. Within a category, sorted by score, ``pr = tp / (fp + tp
+    + eps)`` drops at a false positive and stays at an ignored detection, so the envelope
+    ``max(pr[idx:])`` is the largest ``pr`` among the true positives at or after ``idx`` (0 if
+    none); ``searchsorted(rc, thr, 'left')`` lands on the ``c``-th true positive, where ``c`` is
+    the smallest count with ``fl(c / npig) >= thr`` (:func:`_min_count`; on the first detection
+    when ``c = 0``). ``fp + tp`` at a true positive is its rank in the category minus the
+    ignored detections up to it: unmatched ones outside the area range (a prefix sum per area
+    range) plus matched ones of an ignored GT (from the sparse match list). All counts are
+    integers, so every ``pr`` and ``rc`` is the same float division as pycocotools'.
+    """
+    dev = iou_thrs.device
+    rec_thrs = torch.as_tensor(COCO_REC_THRS, device=dev)
+    t_n, r_n, k_n = len(iou_thrs), len(rec_thrs), len(data["cat_ids"])
+    a_n, m_n = ev["gt_ignore"].shape[0], len(max_dets)
+    precision = -torch.ones((t_n, r_n, k_n, a_n, m_n), dtype=_F64, device=dev)
+    recall = -torch.ones((t_n, k_n, a_n, m_n), dtype=_F64, device=dev)
+    scores = -torch.ones((t_n, r_n, k_n, a_n, m_n), dtype=_F64, device=dev)
+    order, rank = ev["order"], ev["rank"]
+    cat, score = data["dt_cat"][order], data["dt_score"][order]
+    npig = torch.stack([torch.bincount(data["gt_cat"][~ev["gt_ignore"][a]], minlength=k_n)
+                        for a in range(a_n)])                                        # [A, K]
+    has = npig > 0
+    cstar = torch.stack([_min_count(npig[a].clamp(min=1), rec_thrs) for a in range(a_n)])
+    ma, mt, md, mg = ev["match_a"], ev["match_t"], ev["match_d"], ev["match_g"]
+    m_ig = ev["gt_ignore"][ma, mg] if len(mg) else torch.zeros(0, dtype=torch.bool, device=dev)
+    n_all = len(order)
+    zero = torch.zeros((), dtype=_F64, device=dev)
+    n_grp = a_n * t_n * k_n
+    # One sort for every maxDet: (category, -score, image, rank); each maxDet keeps a subsequence.
+    glob = _stable_lexsort(-score, cat)
+    gpos = torch.empty(n_all, dtype=torch.int64, device=dev)
+    gpos[glob] = torch.arange(n_all, device=dev)
+    s_m = torch.sort((ma * t_n + mt) * max(n_all, 1) + gpos[md]).indices          # (a, t, pos)
+    ma, mt, md, m_ig = ma[s_m], mt[s_m], md[s_m], m_ig[s_m]
+    for m, max_det in enumerate(max_dets):
+        kept = rank[glob] < max_det
+        srt = glob[kept]                                                              # [N]
+        k_of = cat[srt]
+        n_k = torch.bincount(k_of, minlength=k_n)
+        start = torch.cumsum(n_k, 0) - n_k
+        n = len(srt)
+        new_pos = torch.cumsum(kept.to(torch.int64), 0) - 1                          # glob -> srt
+        s_sorted = score[srt]
+        # ignored-by-area count per position (unmatched outside the range, before corrections)
+        out_cs = _segment_cumsum(ev["d_out"][:, srt].to(torch.int64), start, k_of)   # [A, N]
+        # matches of the kept detections, in (a, t, position) order: groups (a, t, k) contiguous
+        ok = kept[gpos[md]]
+        ea, et, e_ig = ma[ok], mt[ok], m_ig[ok]
+        ej = new_pos[gpos[md[ok]]]
+        ek = k_of[ej]
+        grp = (ea * t_n + et) * k_n + ek                                              # sorted
+        g_cnt = torch.bincount(grp, minlength=n_grp)
+        g_start = torch.cumsum(g_cnt, 0) - g_cnt
+        e_out = ev["d_out"][ea, srt[ej]]
+        c_out = _segment_cumsum(e_out.to(torch.int64), g_start, grp)                 # matched & out
+        c_ig = _segment_cumsum(e_ig.to(torch.int64), g_start, grp)                   # matched & ig
+        c_tp = _segment_cumsum((~e_ig).to(torch.int64), g_start, grp)                # TP ordinal
+        ignored = out_cs[ea, ej] - c_out + c_ig
+        nv = ej - start[ek] + 1 - ignored                                             # fp + tp
+        tp_e = ~e_ig
+        o, pr = c_tp[tp_e], c_tp[tp_e].to(_F64) / (nv[tp_e].to(_F64) + np.spacing(1))
+        tg, tk, ta, tj = grp[tp_e], ek[tp_e], ea[tp_e], ej[tp_e]
+        total = torch.bincount(tg, minlength=n_grp)                                   # TPs per group
+        tg_start = torch.cumsum(total, 0) - total
+        # block of a TP: #{r : cstar[a, k, r] <= o}; q[r] = max over blocks > r
+        row = ta * k_n + tk
+        big = int(max(n, int(cstar.max()) if cstar.numel() else 0)) + 2
+        ckey = ((torch.arange(a_n * k_n, device=dev)[:, None] * big)
+                + cstar.reshape(a_n * k_n, r_n)).reshape(-1)
+        block = torch.searchsorted(ckey, row * big + o, right=True) - row * r_n
+        bmax = torch.zeros(n_grp * (r_n + 1), dtype=_F64, device=dev)
+        bmax.scatter_reduce_(0, tg * (r_n + 1) + block, pr, reduce="amax")
+        bmax = bmax.reshape(a_n, t_n, k_n, r_n + 1)[..., 1:]
+        q = torch.flip(torch.cummax(torch.flip(bmax, [-1]), -1).values, [-1])      # [A, T, K, R]
+        # score at idx: the c-th TP of the group, or the category's first detection when c = 0
+        total = total.reshape(a_n, t_n, k_n, 1)
+        c = cstar[:, None]                                                            # [A, 1, K, R]
+        inside = torch.where(c == 0, (n_k > 0)[None, None, :, None], c <= total)
+        tp_pos = (tg_start.reshape(a_n, t_n, k_n, 1) + c - 1).clamp(0, max(len(tj) - 1, 0))
+        j_at = torch.where(c == 0, start[None, None, :, None],
+                           tj[tp_pos] if len(tj) else torch.zeros_like(tp_pos))
+        ss = torch.where(inside, s_sorted[j_at.clamp(max=max(n - 1, 0))] if n else zero, zero)
+        rc_last = torch.where(n_k > 0, total[..., 0].to(_F64) / npig.clamp(min=1).to(_F64)[:, None],
+                              zero)                                                   # [A, T, K]
+        keep_k = has[:, None, :, None]                                               # [A, 1, K, 1]
+        precision[..., m] = torch.where(keep_k, q, -1.0).permute(1, 3, 2, 0)
+        scores[..., m] = torch.where(keep_k, ss, -1.0).permute(1, 3, 2, 0)
+        recall[..., m] = torch.where(has[:, None, :], rc_last, -1.0).permute(1, 2, 0)
+    return precision, recall, scores
+
+
+# ============================================================================ COCO: result
+
+class COCOEvalResult:
+    """What :func:`coco_evaluate` returns; the reference's class with tensors (float64, on the
+    evaluation device) for ``stats``, ``precision``, ``recall``, ``scores``."""
+
+    def __init__(self, stats, precision, recall, scores, per_class, iou_thrs, rec_thrs,
+                 area_rng, max_dets, cat_ids, img_ids):
+        self.stats = stats
+        self.precision = precision
+        self.recall = recall
+        self.scores = scores
+        self.per_class = per_class
+        self.iou_thrs = iou_thrs
+        self.rec_thrs = rec_thrs
+        self.area_rng = area_rng
+        self.max_dets = max_dets
+        self.cat_ids = cat_ids
+        self.img_ids = img_ids
+
+    def __repr__(self) -> str:
+        return f"COCOEvalResult(stats={[round(float(v), 4) for v in self.stats]})"
+
+
+def _to_device(data, device):
+    out = {}
+    for k, v in data.items():
+        out[k] = torch.as_tensor(v, device=device)
+    return out
+
+
+def _coco_from_data(data, iou_thrs, area_rng, max_dets, device) -> COCOEvalResult:
+    tdata = _to_device(data, device)
+    ti = torch.as_tensor(iou_thrs, dtype=_F64, device=device)
+    ta = torch.as_tensor(area_rng, dtype=_F64, device=device)
+    ev = _evaluate(tdata, ti, ta, max_dets)
+    precision, recall, scores = _accumulate(tdata, ev, ti, max_dets)
+    # The 12 means over a few thousand entries: NumPy's pairwise sum, as pycocotools.
+    p_np, r_np = precision.cpu().numpy(), recall.cpu().numpy()
+    stats = torch.as_tensor(_summarize(p_np, r_np, np.asarray(iou_thrs), max_dets), device=device)
+    return COCOEvalResult(stats, precision, recall, scores,
+                          _per_class(p_np, data["cat_ids"], max_dets), iou_thrs,
+                          COCO_REC_THRS.copy(), area_rng, max_dets, data["cat_ids"],
+                          data["img_ids"])
+
+
+def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None,
+                  device=None) -> COCOEvalResult:
+    """COCO bbox evaluation equal to pycocotools (see :func:`ref_numpy.metrics.coco_evaluate`).
+
+    Args:
+        gt, results, iou_thrs, area_rng, max_dets: as the reference.
+        device: where the evaluation runs (default CPU).
+
+    Returns:
+        COCOEvalResult with float64 tensors on ``device``.
+    """
+    if isinstance(iou_thrs, torch.Tensor):
+        iou_thrs = iou_thrs.detach().cpu().numpy()
+    iou_thrs, area_rng, max_dets = _check_params(iou_thrs, area_rng, max_dets)
+    return _coco_from_data(_parse_coco(gt, results), iou_thrs, area_rng, max_dets, _dev(device))
+
+
+# ============================================================================ COCO: incremental
+
+def _xyxy_to_xywh(b):
+    x1, y1, x2, y2 = b.unbind(-1)
+    return torch.stack([x1, y1, x2 - x1, y2 - y1], dim=-1)
+
+
+_STATE_KEYS = ("dt_img", "dt_box", "dt_score", "dt_label", "gt_img", "gt_box", "gt_label",
+               "gt_crowd", "gt_area")
+
+
+class DetectionEvaluator:
+    """Incremental COCO evaluation (the reference's class on tensors; ``state()`` holds tensors
+    on ``device``, so it can go through ``torch.distributed`` collectives).
+
+    Args:
+        iou_thrs, area_rng, max_dets: as :func:`coco_evaluate`.
+        device: where the state is kept and the evaluation runs (default: CPU).
+    """
+
+    def __init__(self, iou_thrs=None, area_rng=None, max_dets=None, device=None):
+        if isinstance(iou_thrs, torch.Tensor):
+            iou_thrs = iou_thrs.detach().cpu().numpy()
+        self.iou_thrs, self.area_rng, self.max_dets = _check_params(iou_thrs, area_rng, max_dets)
+        self.device = _dev(device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every image seen so far."""
+        self.n_images = 0
+        self._parts = {k: [] for k in _STATE_KEYS}
+
+    def update(self, pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd=None,
+               gt_areas=None) -> None:
+        """Add one batch (per-image sequences of tensors; see the reference)."""
+        n = len(pred_boxes)
+        for name, seq in (("pred_scores", pred_scores), ("pred_labels", pred_labels),
+                          ("gt_boxes", gt_boxes), ("gt_labels", gt_labels)):
+            check_same_length("pred_boxes", pred_boxes, name, seq)
+        dev = self.device
+        for i in range(n):
+            db = check_boxes(f"pred_boxes[{i}]", pred_boxes[i], ndim=2).detach().to(dev, _F64)
+            ds = as_tensor(f"pred_scores[{i}]", pred_scores[i], ndim=1, finite=True).detach().to(dev, _F64)
+            dl = as_tensor(f"pred_labels[{i}]", pred_labels[i], ndim=1).to(dev, torch.int64)
+            gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2).detach().to(dev, _F64)
+            gl = as_tensor(f"gt_labels[{i}]", gt_labels[i], ndim=1).to(dev, torch.int64)
+            check_same_length(f"pred_boxes[{i}]", db, f"pred_scores[{i}]", ds)
+            check_same_length(f"pred_boxes[{i}]", db, f"pred_labels[{i}]", dl)
+            check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
+            gc = (torch.zeros(len(gb), dtype=torch.bool, device=dev) if gt_iscrowd is None
+                  else torch.as_tensor(gt_iscrowd[i], device=dev).reshape(-1).bool())
+            gb = _xyxy_to_xywh(gb)
+            ga = (gb[:, 2] * gb[:, 3] if gt_areas is None else as_tensor(
+                f"gt_areas[{i}]", gt_areas[i], ndim=1, finite=True).detach().to(dev, _F64))
+            check_same_length(f"gt_boxes[{i}]", gb, f"gt_iscrowd[{i}]", gc)
+            check_same_length(f"gt_boxes[{i}]", gb, f"gt_areas[{i}]", ga)
+            img = self.n_images
+            for k, v in (("dt_img", torch.full((len(db),), img, dtype=torch.int64, device=dev)),
+                         ("dt_box", _xyxy_to_xywh(db)), ("dt_score", ds), ("dt_label", dl),
+                         ("gt_img", torch.full((len(gb),), img, dtype=torch.int64, device=dev)),
+                         ("gt_box", gb), ("gt_label", gl), ("gt_crowd", gc), ("gt_area", ga)):
+                self._parts[k].append(v)
+            self.n_images += 1
+
+    def state(self) -> dict:
+        """The accumulated state as flat tensors (plus ``n_images``)."""
+        dev = self.device
+        empty = {"dt_box": torch.zeros((0, 4), dtype=_F64, device=dev),
+                 "gt_box": torch.zeros((0, 4), dtype=_F64, device=dev),
+                 "gt_crowd": torch.zeros(0, dtype=torch.bool, device=dev),
+                 "dt_score": torch.zeros(0, dtype=_F64, device=dev),
+                 "gt_area": torch.zeros(0, dtype=_F64, device=dev)}
+        out = {"n_images": self.n_images}
+        for k in _STATE_KEYS:
+            parts = self._parts[k]
+            out[k] = (torch.cat(parts) if parts
+                      else empty.get(k, torch.zeros(0, dtype=torch.int64, device=dev)))
+        return out
+
+    def merge(self, other) -> "DetectionEvaluator":
+        """Append ``other``'s images (an evaluator or a :meth:`state` dict) after this one's."""
+        st = other.state() if isinstance(other, DetectionEvaluator) else other
+        for k in _STATE_KEYS:
+            v = torch.as_tensor(st[k], device=self.device)
+            if k in ("dt_img", "gt_img"):
+                v = v + self.n_images
+            self._parts[k].append(v)
+        self.n_images += int(st["n_images"])
+        return self
+
+    def compute(self) -> COCOEvalResult:
+        """COCO evaluation of everything seen (see :func:`coco_evaluate`)."""
+        s = self.state()
+        cat_t = torch.unique(torch.cat([s["gt_label"], s["dt_label"]]))
+        order = torch.sort(s["gt_img"], stable=True).indices
+        data = dict(img_ids=np.arange(s["n_images"], dtype=np.int64), cat_ids=cat_t.cpu().numpy(),
+                    gt_img=s["gt_img"][order], gt_cat=torch.searchsorted(cat_t, s["gt_label"][order]),
+                    gt_box=s["gt_box"][order], gt_area=s["gt_area"][order],
+                    gt_crowd=s["gt_crowd"][order],
+                    dt_img=s["dt_img"], dt_cat=torch.searchsorted(cat_t, s["dt_label"]),
+                    dt_box=s["dt_box"], dt_score=s["dt_score"],
+                    dt_area=s["dt_box"][:, 2] * s["dt_box"][:, 3])
+        return _coco_from_data(data, self.iou_thrs, self.area_rng, self.max_dets, self.device)
+
+
+# ============================================================================ PASCAL VOC
+
+_VOC07_THRS = np.arange(0.0, 1.1, 0.1)
+
+
+def voc_ap(rec, prec, use_07_metric=False):
+    """AP of a recall/precision curve, as ``voc_eval.py`` (see the reference). 0-d tensor."""
+    rec = as_tensor("rec", rec, ndim=1, floating=True)
+    prec = as_tensor("prec", prec, ndim=1, floating=True)
+    check_same_length("rec", rec, "prec", prec)
+    if use_07_metric:
+        t = torch.as_tensor(_VOC07_THRS, device=rec.device)                          # [11]
+        sel = rec[None, :] >= t[:, None]                                               # [11, N]
+        p = torch.where(sel, prec[None, :], torch.zeros((), dtype=prec.dtype, device=prec.device))
+        p = p.amax(-1) if len(rec) else torch.zeros(11, dtype=prec.dtype, device=prec.device)
+        return torch.sum(p / 11.0)
+    z = torch.zeros(1, dtype=rec.dtype, device=rec.device)
+    mrec = torch.cat([z, rec, z + 1.0])
+    mpre = torch.cat([z.to(prec.dtype), prec, z.to(prec.dtype)])
+    mpre = torch.flip(torch.cummax(torch.flip(mpre, [0]), 0).values, [0])
+    i = torch.nonzero(mrec[1:] != mrec[:-1]).flatten()
+    return torch.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+
+
+def _voc_iou(det, gt):
+    """py-faster-rcnn overlaps with the +1 pixel convention."""
+    ixmin = torch.maximum(gt[..., 0], det[..., 0])
+    iymin = torch.maximum(gt[..., 1], det[..., 1])
+    ixmax = torch.minimum(gt[..., 2], det[..., 2])
+    iymax = torch.minimum(gt[..., 3], det[..., 3])
+    iw = torch.clamp(ixmax - ixmin + 1.0, min=0.0)
+    ih = torch.clamp(iymax - iymin + 1.0, min=0.0)
+    inters = iw * ih
+    uni = ((det[..., 2] - det[..., 0] + 1.0) * (det[..., 3] - det[..., 1] + 1.0)
+           + (gt[..., 2] - gt[..., 0] + 1.0) * (gt[..., 3] - gt[..., 1] + 1.0) - inters)
+    return inters / uni
+
+
+def _group_table(d_key, g_key):
+    """[N, Gmax] indices of the GTs whose key equals each detection's key, -1 padded."""
+    g_order = torch.sort(g_key, stable=True).indices
+    keys, g_count = torch.unique_consecutive(g_key[g_order], return_counts=True)
+    g_start = torch.cumsum(g_count, 0) - g_count
+    slot = _index_of(d_key, keys)
+    found = slot >= 0
+    cnt = torch.where(found, g_count[slot.clamp(min=0)], 0) if len(keys) else torch.zeros_like(d_key)
+    start = g_start[slot.clamp(min=0)] if len(keys) else torch.zeros_like(d_key)
+    col = torch.arange(int(cnt.max()) if len(cnt) else 0, device=d_key.device)
+    pos = torch.clamp(start[:, None] + col, max=max(len(g_order) - 1, 0))
+    return torch.where(col < cnt[:, None], g_order[pos], -1)
+
+
+def voc_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
+                 gt_difficult=None, iou_threshold=0.5, use_07_metric=False):
+    """PASCAL VOC AP per class and mAP (see the reference). Matching is vectorised: a
+    detection's best GT does not depend on earlier matches, so the TP of a GT is simply its
+    first claimant in score order."""
+    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
+    if gt_difficult is not None:
+        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
+    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
+    det_scores = as_tensor("det_scores", det_scores, ndim=1, finite=True)
+    det_labels = as_tensor("det_labels", det_labels, ndim=1, device=det_boxes.device).long()
+    det_image_ids = as_tensor("det_image_ids", det_image_ids, ndim=1, device=det_boxes.device).long()
+    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
+                    ("det_image_ids", det_image_ids)):
+        check_same_length("det_boxes", det_boxes, name, v)
+    if len(det_image_ids) and (int(det_image_ids.min()) < 0
+                               or int(det_image_ids.max()) >= len(gt_boxes)):
+        raise ValueError(f"det_image_ids: expected indices into gt_boxes (0..{len(gt_boxes) - 1})")
+    dev = det_boxes.device
+    dtype = torch.promote_types(torch.promote_types(det_boxes.dtype, det_scores.dtype), torch.float32)
+    gb = [check_boxes(f"gt_boxes[{i}]", b, ndim=2).to(dev, dtype) for i, b in enumerate(gt_boxes)]
+    g_box = torch.cat(gb) if gb else torch.zeros((0, 4), dtype=dtype, device=dev)
+    g_lab = (torch.cat([torch.as_tensor(v, device=dev).reshape(-1).long() for v in gt_labels])
+             if len(gt_labels) else torch.zeros(0, dtype=torch.int64, device=dev))
+    g_img = torch.repeat_interleave(torch.arange(len(gb), device=dev),
+                                    torch.tensor([len(b) for b in gb], dtype=torch.int64, device=dev))
+    check_same_length("gt_boxes (all images)", g_box, "gt_labels (all images)", g_lab)
+    g_dif = (torch.zeros(len(g_box), dtype=torch.bool, device=dev) if gt_difficult is None else
+             torch.cat([torch.as_tensor(v, device=dev).reshape(-1).bool() for v in gt_difficult])
+             if len(gt_difficult) else torch.zeros(0, dtype=torch.bool, device=dev))
+    check_same_length("gt_boxes (all images)", g_box, "gt_difficult (all images)", g_dif)
+    classes = torch.unique(g_lab[~g_dif])
+    det_boxes, det_scores = det_boxes.to(dtype), det_scores.to(dtype)
+
+    n_img = max(len(gb), 1)
+    tab = _group_table(det_labels * n_img + det_image_ids, g_lab * n_img + g_img)
+    ninf = torch.tensor(-torch.inf, dtype=dtype, device=dev)
+    ov = torch.where(tab >= 0, _voc_iou(det_boxes[:, None, :], g_box[tab.clamp(min=0)])
+                     if len(g_box) else ninf, ninf)
+    if tab.shape[1]:
+        ovmax, arg = ov.max(-1)
+        # torch.max's index on ties is unspecified: take the first maximal column explicitly
+        arg = torch.argmax((ov == ovmax[:, None]).to(torch.uint8), -1)
+        jmax = tab.gather(1, arg[:, None]).squeeze(1)
+    else:
+        ovmax = ninf.expand(len(tab))
+        jmax = torch.full((len(tab),), -1, dtype=torch.int64, device=dev)
+    hit = ovmax > iou_threshold
+    difficult = hit & g_dif[jmax.clamp(min=0)] if len(g_dif) else torch.zeros_like(hit)
+
+    # score order within each class (stable), all classes at once
+    order = _stable_lexsort(-det_scores, det_labels)
+    lab, hit_o, dif_o, j_o = det_labels[order], hit[order], difficult[order], jmax[order]
+    claim = torch.where(hit_o & ~dif_o, j_o, -1)
+    pos = torch.arange(len(order), device=dev)
+    first_pos = torch.full((len(g_box) + 1,), len(order), dtype=torch.int64, device=dev)
+    first_pos.scatter_reduce_(0, claim.clamp(min=-1) + 1, pos, reduce="amin")
+    first = (claim >= 0) & (first_pos[claim + 1] == pos)
+    tp_f = first.to(dtype)
+    fp_f = (~hit_o | ((claim >= 0) & ~first)).to(dtype)
+    aps = torch.zeros(len(classes), dtype=dtype, device=dev)
+    eps = float(np.finfo(np.float64).eps)
+    for c_i, c in enumerate(classes.tolist()):
+        sel = lab == c
+        tp, fp = torch.cumsum(tp_f[sel], 0), torch.cumsum(fp_f[sel], 0)
+        npos = int(((g_lab == c) & ~g_dif).sum())
+        rec = tp / torch.tensor(float(npos), dtype=dtype, device=dev)
+        prec = tp / torch.clamp(tp + fp, min=eps)
+        aps[c_i] = voc_ap(rec, prec.to(dtype), use_07_metric)
+    m = aps.mean() if len(aps) else torch.tensor(float("nan"), dtype=dtype, device=dev)
+    return {"classes": classes, "ap": aps, "map": m}
+
+
+# ============================================================================ Ultralytics
+
+def _interp(x, xp, fp, left=None, right=None):
+    """``np.interp`` (NumPy's exact C rules) for 1-d float64 tensors; ``xp`` non-decreasing."""
+    n = len(xp)
+    lv = fp[0] if left is None else torch.as_tensor(left, dtype=fp.dtype, device=fp.device)
+    rv = fp[-1] if right is None else torch.as_tensor(right, dtype=fp.dtype, device=fp.device)
+    j = torch.searchsorted(xp, x, right=True) - 1             # last j with xp[j] <= x
+    jc = j.clamp(0, n - 1)
+    if n > 1:
+        j0 = j.clamp(0, n - 2)
+        slope = (fp[j0 + 1] - fp[j0]) / (xp[j0 + 1] - xp[j0])
+        val = slope * (x - xp[j0]) + fp[j0]
+        alt = slope * (x - xp[j0 + 1]) + fp[j0 + 1]          # NumPy's retry on NaN
+        alt = torch.where(torch.isnan(alt) & (fp[j0] == fp[j0 + 1]), fp[j0], alt)
+        val = torch.where(torch.isnan(val), alt, val)
+    else:
+        val = fp[jc]
+    res = torch.where((j == n - 1) | (xp[jc] == x), fp[jc], val)
+    res = torch.where(x < xp[0], lv, res)
+    return torch.where(x > xp[-1], rv, res)
+
+
+def _smooth(y, f=0.05):
+    """The reference's box filter, summed in the same order."""
+    nf = round(len(y) * f * 2) // 2 + 1
+    p = torch.ones(nf // 2, dtype=y.dtype, device=y.device)
+    yp = torch.cat((p * y[0], y, p * y[-1]))
+    w = 1.0 / nf
+    acc = yp[0:len(y)] * w
+    for k in range(1, nf):
+        acc = acc + yp[k:k + len(y)] * w
+    return acc
+
+
+def compute_ap(recall, precision, method="interp", version="8.3"):
+    """AP of one recall/precision curve, as Ultralytics ``compute_ap`` (see the reference)."""
+    recall = as_tensor("recall", recall, ndim=1, floating=True).to(_F64)
+    precision = as_tensor("precision", precision, ndim=1, floating=True).to(_F64)
+    check_same_length("recall", recall, "precision", precision)
+    if method not in ("interp", "continuous"):
+        raise ValueError(f"method: expected 'interp' or 'continuous', got {method!r}")
+    if version not in ("8.3", "8.4"):
+        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    dev = recall.device
+    one = torch.ones(1, dtype=_F64, device=dev)
+    if version == "8.3":
+        mrec = torch.cat([one * 0, recall, one])
+        mpre = torch.cat([one, precision, one * 0])
+    else:
+        last = recall[-1:] if len(recall) else one * 0
+        mrec = torch.cat([one * 0, recall, last, one])
+        mpre = torch.cat([one, precision, one * 0, one * 0])
+    mpre = torch.flip(torch.cummax(torch.flip(mpre, [0]), 0).values, [0])
+    if method == "interp":
+        x = torch.as_tensor(np.linspace(0, 1, 101), device=dev)  # NumPy's exact grid
+        ap = torch.trapezoid(_interp(x, mrec, mpre), x)
+    else:
+        i = torch.nonzero(mrec[1:] != mrec[:-1]).flatten()
+        ap = torch.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+    return ap, mpre, mrec
+
+
+def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
+    """Per-class AP and P/R/F1 at the best mean-F1 confidence (see the reference)."""
+    if isinstance(tp, torch.Tensor) and tp.dtype == torch.bool:
+        tp = tp.to(torch.uint8)  # as_tensor refuses bool; the flags are cast to float below
+    tp = as_tensor("tp", np.asarray(tp, dtype=np.uint8) if isinstance(tp, np.ndarray)
+                   and tp.dtype == bool else tp, ndim=2)
+    conf = as_tensor("conf", conf, ndim=1, finite=True, floating=True).to(_F64)
+    dev = conf.device
+    pred_cls = as_tensor("pred_cls", pred_cls, ndim=1, device=dev).long()
+    target_cls = as_tensor("target_cls", target_cls, ndim=1, device=dev).long()
+    check_same_length("tp", tp, "conf", conf)
+    check_same_length("tp", tp, "pred_cls", pred_cls)
+    i = torch.sort(-conf, stable=True).indices
+    tp, conf, pred_cls = tp[i].to(_F64), conf[i], pred_cls[i]
+    classes, nt = torch.unique(target_cls, return_counts=True)
+    nc, n_thr = len(classes), tp.shape[1]
+    px = torch.as_tensor(np.linspace(0, 1, 1000), device=dev)  # torch.linspace rounds differently
+    ap = torch.zeros((nc, n_thr), dtype=_F64, device=dev)
+    p_curve = torch.zeros((nc, 1000), dtype=_F64, device=dev)
+    r_curve = torch.zeros((nc, 1000), dtype=_F64, device=dev)
+    for ci, c in enumerate(classes.tolist()):
+        sel = pred_cls == c
+        n_l, n_p = int(nt[ci]), int(sel.sum())
+        if n_p == 0 or n_l == 0:
+            continue
+        tpc = torch.cumsum(tp[sel], 0)
+        fpc = torch.cumsum(1 - tp[sel], 0)
+        recall = tpc / (n_l + eps)
+        precision = tpc / (tpc + fpc)
+        r_curve[ci] = _interp(-px, -conf[sel], recall[:, 0], left=0.0)
+        p_curve[ci] = _interp(-px, -conf[sel], precision[:, 0], left=1.0)
+        for j in range(n_thr):
+            ap[ci, j] = compute_ap(recall[:, j], precision[:, j], version=version)[0]
+    f1 = 2 * p_curve * r_curve / (p_curve + r_curve + eps)
+    if nc == 0:
+        e = torch.zeros(0, dtype=_F64, device=dev)
+        return e, e, e, e, e, ap, classes
+    total = f1[0]
+    for row in f1[1:]:
+        total = total + row
+    k = int(torch.argmax(_smooth(total / nc, 0.1)))
+    p, r, f = p_curve[:, k], r_curve[:, k], f1[:, k]
+    tp_n = torch.round(r * nt)
+    fp_n = torch.round(tp_n / (p + eps) - tp_n)
+    return tp_n, fp_n, p, r, f, ap, classes
+
+
+def match_predictions(pred_classes, true_classes, iou, iou_thresholds):
+    """yolov5 ``process_batch`` matching, all thresholds at once (see the reference).
+
+    Per threshold: each prediction's label is the valid label of largest IoU (the first on
+    ties, which is the stable order's choice); a label keeps its lowest-index prediction.
+    """
+    iou = as_tensor("iou", iou, ndim=2)
+    dev = iou.device
+    pred_classes = as_tensor("pred_classes", pred_classes, ndim=1, device=dev)
+    true_classes = as_tensor("true_classes", true_classes, ndim=1, device=dev)
+    thr = as_tensor("iou_thresholds", iou_thresholds, ndim=1, device=dev)
+    m, n = len(true_classes), len(pred_classes)
+    if tuple(iou.shape) != (m, n):
+        raise ValueError(f"iou: expected shape ({m}, {n}), got {tuple(iou.shape)}")
+    t = len(thr)
+    if m == 0 or n == 0 or t == 0:
+        return torch.zeros((n, t), dtype=torch.bool, device=dev)
+    valid = (iou[None] >= thr[:, None, None]) & (true_classes[:, None] == pred_classes[None, :])
+    masked = torch.where(valid, iou[None], torch.tensor(-torch.inf, dtype=iou.dtype, device=dev))
+    best = masked.amax(1)                                                          # [T, N]
+    has = valid.any(1)
+    l_star = torch.argmax((valid & (masked == best[:, None, :])).to(torch.uint8), 1)  # [T, N]
+    j = torch.arange(n, device=dev).expand(t, n)
+    first = torch.full((t, m), n, dtype=torch.int64, device=dev)
+    first.scatter_reduce_(1, l_star, torch.where(has, j, n), reduce="amin")
+    correct = has & (first.gather(1, l_star) == j)
+    return correct.T.contiguous()
+
+
+def _box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = torch.clamp(rb - lt, min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def confusion_matrix(detections, labels, nc, conf=0.25, iou_thres=0.45):
+    """One image's yolov5 ``ConfusionMatrix`` contribution (see the reference), vectorised:
+    each detection keeps its best label (first on ties), each label its best surviving
+    detection (lowest index on ties)."""
+    detections = as_tensor("detections", detections, ndim=2, floating=True)
+    dev = detections.device
+    labels = as_tensor("labels", labels, ndim=2, floating=True, device=dev)
+    if detections.shape[1] != 6 or labels.shape[1] != 5:
+        raise ValueError(f"detections, labels: expected [N, 6] and [M, 5], got "
+                         f"{tuple(detections.shape)} and {tuple(labels.shape)}")
+    matrix = torch.zeros((nc + 1, nc + 1), dtype=_F64, device=dev)
+    detections = detections[detections[:, 4] > conf]
+    gt_classes = labels[:, 0].long()
+    det_classes = detections[:, 5].long()
+    m, n = len(labels), len(detections)
+    one = torch.ones((), dtype=_F64, device=dev)
+    if m == 0 or n == 0:
+        matrix.index_put_((torch.full_like(gt_classes, nc), gt_classes), one.expand(m), accumulate=True)
+        return matrix
+    iou = _box_iou(labels[:, 1:], detections[:, :4])                                # [M, N]
+    valid = iou > iou_thres
+    ninf = torch.tensor(-torch.inf, dtype=iou.dtype, device=dev)
+    masked = torch.where(valid, iou, ninf)
+    best = masked.amax(0)                                                          # [N]
+    has = valid.any(0)
+    l_star = torch.argmax((valid & (masked == best[None])).to(torch.uint8), 0)    # [N]
+    # per label: the surviving detection of largest IoU, lowest index on ties
+    lab_best = torch.full((m,), -torch.inf, dtype=iou.dtype, device=dev)
+    lab_best.scatter_reduce_(0, l_star[has], best[has], reduce="amax")
+    j = torch.arange(n, device=dev)
+    cand = has & (best == lab_best[l_star])
+    first = torch.full((m,), n, dtype=torch.int64, device=dev)
+    first.scatter_reduce_(0, l_star, torch.where(cand, j, n), reduce="amin")
+    matched_lab = first < n                                                        # [M]
+    any_match = bool(matched_lab.any())
+    pred_row = torch.where(matched_lab, det_classes[first.clamp(max=n - 1)], nc)
+    matrix.index_put_((pred_row, gt_classes), one.expand(m), accumulate=True)
+    if any_match:
+        det_matched = torch.zeros(n, dtype=torch.bool, device=dev)
+        det_matched[first[matched_lab]] = True
+        um = det_classes[~det_matched]
+        matrix.index_put_((um, torch.full_like(um, nc)), one.expand(len(um)), accumulate=True)
+    return matrix
