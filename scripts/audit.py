@@ -277,6 +277,198 @@ def stage_nms(samples, root):
     return rows
 
 
+def _coco_from_samples(samples, dets):
+    """COCO GT dict and results list for the audit set and synthetic detections (ids from 1)."""
+    images, anns, results = [], [], []
+    for i, (s, (b, sc, cls)) in enumerate(zip(samples, dets), start=1):
+        images.append({"id": i, "file_name": s.name, "width": s.width, "height": s.height})
+        gt = _pixels_xyxy([s])
+        for c, g in zip(s.classes, gt):
+            w, h = float(g[2] - g[0]), float(g[3] - g[1])
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c),
+                         "bbox": [float(g[0]), float(g[1]), w, h], "area": w * h, "iscrowd": 0})
+        for c, d, p in zip(cls, b, sc):
+            results.append({"image_id": i, "category_id": int(c), "score": float(p),
+                            "bbox": [float(d[0]), float(d[1]), float(d[2] - d[0]), float(d[3] - d[1])]})
+    n_cls = int(max((int(s.classes.max()) for s in samples if len(s.classes)), default=0)) + 1
+    cats = [{"id": k, "name": str(k)} for k in range(n_cls)]
+    return {"images": images, "annotations": anns, "categories": cats}, results
+
+
+def _pycocotools_eval(gt, results):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(results), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+@stage("map")
+def stage_map(samples, root):
+    from ref_numpy import metrics as rm
+    from torch_impl import metrics as tm
+    dets = _synthetic_detections(samples, per_gt=2, seed=1)
+    gt, results = _coco_from_samples(samples, dets)
+    oracle = _pycocotools_eval(gt, results)
+    ref = rm.coco_evaluate(gt, results)
+    port = tm.coco_evaluate(gt, results)
+    n = len(results)
+    rows = [
+        _row("map", "COCO 12 stats ref=pycocotools", n, ref.stats, oracle.stats, "metrics.coco_evaluate",
+             "float64", tol=EXACT),
+        _row("map", "COCO 12 stats port=pycocotools", n, port.stats, oracle.stats, "metrics.coco_evaluate",
+             "float64", tol=EXACT),
+        _row("map", "COCO precision[T,R,K,A,M] ref=pycocotools", n, ref.precision,
+             oracle.eval["precision"], "metrics.coco_evaluate", "float64", tol=EXACT),
+        _row("map", "COCO precision[T,R,K,A,M] port=pycocotools", n, port.precision,
+             oracle.eval["precision"], "metrics.coco_evaluate", "float64", tol=EXACT),
+        _row("map", "COCO recall[T,K,A,M] port=pycocotools", n, port.recall, oracle.eval["recall"],
+             "metrics.coco_evaluate", "float64", tol=EXACT),
+    ]
+    # VOC (2010+ all-point and 07 11-point): reference vs port on the same detections.
+    gtb = [_pixels_xyxy([s]) for s in samples]
+    gtl = [s.classes for s in samples]
+    db = np.concatenate([d[0] for d in dets])
+    ds = np.concatenate([d[1] for d in dets])
+    dl = np.concatenate([d[2] for d in dets])
+    di = np.concatenate([np.full(len(d[0]), i) for i, d in enumerate(dets)])
+    for use07 in (False, True):
+        r = rm.voc_evaluate(gtb, gtl, db, ds, dl, di, use_07_metric=use07)
+        p = tm.voc_evaluate([_t(x) for x in gtb], [_t(x, "int64") for x in gtl], _t(db), _t(ds),
+                            _t(dl, "int64"), _t(di, "int64"), use_07_metric=use07)
+        rows.append(_row("map", f"VOC{'07' if use07 else '12'} per-class AP ref=port", len(db), p["ap"], r["ap"],
+                         "metrics.voc_evaluate", "float64"))
+    return rows
+
+
+def _fixture_batch(samples, bs: int = 4):
+    """(bs images of the set) as YOLOv5 targets rows (image, class, cx, cy, w, h) normalised."""
+    rows = [np.concatenate([np.full((len(s.classes), 1), i), s.classes[:, None], s.boxes_cxcywh_norm], 1)
+            for i, s in enumerate(samples[:bs])]
+    return np.concatenate(rows) if rows else np.zeros((0, 6))
+
+
+V5_ANCHORS_GRID = np.array([[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]],
+                            [[116, 90], [156, 198], [373, 326]]], dtype=np.float64) / np.array(
+    [8.0, 16.0, 32.0])[:, None, None]
+
+
+@stage("assign")
+def stage_assign(samples, root):
+    from ref_numpy import assign as ra
+    from torch_impl import assign as ta
+    size = 320
+    grids = [(size // s, size // s) for s in (8, 16, 32)]
+    targets = np.concatenate([
+        np.concatenate([np.full((len(s.classes), 1), i), s.classes[:, None], s.boxes_cxcywh_norm], 1)
+        for i, s in enumerate(samples)])
+    ref = ra.yolov5_build_targets(targets, V5_ANCHORS_GRID, grids)
+    port = ta.yolov5_build_targets(_t(targets), _t(V5_ANCHORS_GRID), grids)
+    n = len(targets)
+    tcls_r, tbox_r, ind_r, anch_r = ref
+    tcls_p, tbox_p, ind_p, anch_p = port
+    rows = [
+        _row("assign", "yolov5_build_targets indices ref=port", n, ind_p, ind_r,
+             "assign.yolov5_build_targets", "float64", tol=EXACT),
+        _row("assign", "yolov5_build_targets classes ref=port", n, tcls_p, tcls_r,
+             "assign.yolov5_build_targets", "float64", tol=EXACT),
+        _row("assign", "yolov5_build_targets tbox, anchors ref=port", n, [tbox_p, anch_p], [tbox_r, anch_r],
+             "assign.yolov5_build_targets", "float64"),
+    ]
+    rep = ra.yolov5_assignment_report(targets, V5_ANCHORS_GRID, grids)
+    rep_p = ta.yolov5_assignment_report(_t(targets), _t(V5_ANCHORS_GRID), grids)
+    same = _report_equal(rep, rep_p)
+    un, col = _report_counts(rep)
+    rows.append(Row("assign", f"v5 report ref=port: {un} GTs unassigned, {col} collisions", n,
+                    0.0 if same else float("inf"), "exact", same))
+    return rows
+
+
+def _report_equal(a, b) -> bool:
+    from parity_tests.tolerances import to_numpy
+    try:
+        assert_parity(to_numpy(b), to_numpy(a), name="assign.yolov5_assignment_report", dtype="float64")
+        return True
+    except AssertionError:
+        return False
+
+
+def _report_counts(rep) -> tuple[int, int]:
+    unassigned = rep.get("unassigned", []) if isinstance(rep, dict) else []
+    collisions = rep.get("collisions", []) if isinstance(rep, dict) else []
+    return len(unassigned), len(collisions)
+
+
+@stage("loss")
+def stage_loss(samples, root):
+    from ref_numpy import loss as rl
+    from torch_impl import loss as tl
+    rng = np.random.default_rng(0)
+    bs, nc, size = 4, 3, 320
+    targets = _fixture_batch(samples, bs)
+    preds = [rng.normal(0, 1.5, (bs, 3, size // s, size // s, 5 + nc)) for s in (8, 16, 32)]
+    rows = []
+    for dtype in ("float64", "float32"):
+        ref_total, ref_parts = rl.yolov5_loss([p.astype(dtype) for p in preds], targets.astype(dtype),
+                                              V5_ANCHORS_GRID.astype(dtype))
+        port_total, port_parts = tl.yolov5_loss([_t(p, dtype) for p in preds], _t(targets, dtype),
+                                                _t(V5_ANCHORS_GRID, dtype))
+        for k in sorted(ref_parts):
+            rows.append(_row("loss", f"yolov5_loss {k} ref=port {dtype}", len(targets), port_parts[k],
+                             ref_parts[k], "loss.yolov5_loss", dtype))
+        rows.append(_row("loss", f"yolov5_loss total ref=port {dtype}", len(targets), port_total, ref_total,
+                         "loss.yolov5_loss", dtype))
+    reg_max = 16
+    preds8 = [rng.normal(0, 1.0, (bs, 4 * reg_max + nc, size // s, size // s)) for s in (8, 16, 32)]
+    ref_total, ref_parts = rl.yolov8_loss(preds8, targets, (8, 16, 32))
+    port_total, port_parts = tl.yolov8_loss([_t(p) for p in preds8], _t(targets), (8, 16, 32))
+    for k in sorted(ref_parts):
+        rows.append(_row("loss", f"yolov8_loss {k} ref=port float64", len(targets), port_parts[k],
+                         ref_parts[k], "loss.yolov8_loss", "float64"))
+    return rows
+
+
+@stage("train")
+def stage_train(samples, root):
+    """One batch through the YOLOv5n port model; the port's and the reference's loss on the same
+    head output agree (and the backward pass gives finite gradients)."""
+    from ref_numpy import loss as rl
+    from torch_impl import loss as tl
+    from torch_impl.models import yolov5
+    from PIL import Image
+    torch.manual_seed(0)
+    bs, nc, size = 2, 3, 320
+    model = yolov5("n", nc=nc).train()
+    imgs = []
+    for s in samples[:bs]:
+        path = next(iter(sorted(root.rglob(f"{s.name}.*"))))
+        with Image.open(path) as im:
+            imgs.append(np.asarray(im.convert("RGB").resize((size, size)), dtype=np.float32) / 255.0)
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+    targets = _fixture_batch(samples, bs)
+    anchors = model.anchors_grid_units.detach()
+    preds = model(x)
+    total, parts = tl.yolov5_loss(preds, _t(targets, "float32"), anchors)
+    total.backward()
+    grads_finite = all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+    ref_total, ref_parts = rl.yolov5_loss([p.detach().double().numpy() for p in preds], targets,
+                                          anchors.double().numpy())
+    rows = [_row("train", f"yolov5n head output: port loss {k} = ref (f32 vs f64)", len(targets),
+                 parts[k], ref_parts[k], "loss.yolov5_loss", "float32") for k in sorted(ref_parts)]
+    rows.append(Row("train", "backward through the model: finite gradients", sum(p.numel() for p in model.parameters()),
+                    0.0 if grads_finite else float("inf"), "finite", grads_finite))
+    return rows
+
+
 def run(samples, root, names) -> list[Row]:
     rows = []
     for name in names:
@@ -288,12 +480,12 @@ def run(samples, root, names) -> list[Row]:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"{'stage':<10} {'check':<46} {'cases':>7} {'max dev':>10} {'tol':>8}  result"
+    head = f"{'stage':<10} {'check':<56} {'cases':>7} {'max dev':>10} {'tol':>8}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
         dev = "inf" if not np.isfinite(r.max_dev) else f"{r.max_dev:.2e}"
-        print(f"{r.stage:<10} {r.check[:46]:<46} {r.cases:>7} {dev:>10} {r.tol:>8}  "
+        print(f"{r.stage:<10} {r.check[:56]:<56} {r.cases:>7} {dev:>10} {r.tol:>8}  "
               f"{'PASS' if r.ok else 'FAIL'}")
 
 
