@@ -5,12 +5,12 @@ they run once per public call, never inside loops.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from ref_numpy._validate import FORMATS, check_format, check_same_length  # noqa: F401 (re-export)
+# Checks on metadata (formats, lengths, sizes) need no tensor math: one definition serves both sides.
+from ref_numpy._validate import (  # noqa: F401 (re-export)
+    FORMATS, check_format, check_image_size, check_same_length)
 
 
 def as_tensor(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
@@ -45,14 +45,3 @@ def _all_finite(x: torch.Tensor) -> bool:
 def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
     """Boxes ``[..., 4]`` (``ndim`` fixes the rank), finite unless ``finite=False``."""
     return as_tensor(name, boxes, last_dim=4, ndim=ndim, finite=finite)
-
-
-def check_image_size(name: str, size) -> tuple:
-    """(height, width), both finite and > 0."""
-    try:
-        h, w = (float(v) for v in size)
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{name}: expected (height, width), got {size!r}") from exc
-    if not (math.isfinite(h) and math.isfinite(w) and h > 0 and w > 0):
-        raise ValueError(f"{name}: expected positive finite (height, width), got {size!r}")
-    return tuple(size)
