@@ -1,0 +1,526 @@
+"""Dedicated tests of ``nms``: what the generic registry harness cannot express.
+
+- kept indices of the reference and the port IDENTICAL to ``torchvision.ops.nms`` in float32 and
+  float64: ties, NaN scores, degenerate boxes, N = 0 / 1, planted pairs at IoU = thr +- eps and
+  = thr, the float64 threshold comparison, thresholds outside [0, 1] and NaN;
+- larger N (clustered and uniform boxes, fixed seeds): the blocked path equals torchvision,
+  also with tiny blocks and chunks so that every code path of the blocked loop runs;
+- invariants: subset in score order, kept pairwise IoU <= thr, every suppressed box overlapped by
+  a kept higher-ranked box, idempotence;
+- ``batched_nms`` against torchvision on both of its paths (exact on the offset path, sets and
+  order up to ties on the per-class path); ``nms_padded`` against per-image torchvision;
+- ``soft_nms`` and ``diou_nms``: reference == port and values by hand;
+- ``non_max_suppression``: reference == port == a transcription of YOLOv5 v7.0's (and
+  Ultralytics 8's) procedure written here with ``torchvision.ops.nms``;
+- bad input raising ValueError naming the argument, on both sides; the port on CUDA.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision.ops as tvo
+from hypothesis import example, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import ref_numpy.nms as R
+import torch_impl.nms as T
+from parity_tests import strategies as S
+from parity_tests.registry import to_port, to_ref
+from parity_tests.tolerances import EXACT, assert_parity, to_numpy
+
+IMPLS = ("ref", "port")
+DTYPES = ("float64", "float32")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Run this module's torch work on one thread, restored afterwards. Results do not depend on
+    it (element-wise ops and max reductions are exact); it keeps the runtime sane on a shared,
+    oversubscribed CPU, where torch's OpenMP threads stall on every op of the blocked loop."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(impl: str, fname: str, *args, dtype: str = "float64", **kwargs):
+    """``fname`` of the reference or the port on NumPy ``args`` cast to ``dtype``, as NumPy."""
+    if impl == "ref":
+        return getattr(R, fname)(*to_ref(args, dtype), **kwargs)
+    return to_numpy(getattr(T, fname)(*to_port(args, dtype), **kwargs))
+
+
+def tv(fname: str, *args, dtype: str = "float64", **kwargs):
+    """torchvision.ops on the same NumPy args, as NumPy."""
+    return to_numpy(getattr(tvo, fname)(*to_port(args, dtype), **kwargs))
+
+
+def assert_same_as_torchvision(boxes, scores, thr, dtype):
+    want = tv("nms", boxes, scores, thr, dtype=dtype)
+    for impl in IMPLS:
+        got = run(impl, "nms", boxes, scores, thr, dtype=dtype)
+        assert_parity(got, want, name="nms.nms", tol=EXACT, inputs=(boxes, scores, thr, impl))
+
+
+def random_boxes(rng, n, span=640.0, lo=10.0, hi=100.0, clusters=0):
+    """Uniform centres in [0, span]^2 (or around ``clusters`` centres), sizes in [lo, hi]."""
+    if clusters:
+        centres = rng.uniform(50, span - 50, (clusters, 2))[rng.integers(0, clusters, n)]
+        c = centres + rng.normal(0, 4.0, (n, 2))
+    else:
+        c = rng.uniform(0, span, (n, 2))
+    s = rng.uniform(lo, hi, (n, 2))
+    return np.concatenate([c - s / 2, c + s / 2], axis=1)
+
+
+UNIT = [0.0, 0.0, 10.0, 10.0]
+POINT = [5.0, 5.0, 5.0, 5.0]
+ZERO_W = [2.0, 2.0, 2.0, 8.0]
+INVERTED = [8.0, 8.0, 2.0, 2.0]
+
+
+# ----------------------------------------------------------------------------- the strategies
+
+@settings(max_examples=30)
+@given(b=S.grid_boxes_xyxy(n=8), p5=S.yolo_predictions("v5"), p8=S.yolo_predictions("v8"))
+def test_nms_strategies_are_what_they_claim(b, p5, p8):
+    assert np.all(b >= 0) and np.all(b[:, 2:] > b[:, :2]) and np.all(b * 4 == np.round(b * 4))
+    assert p5.ndim == 3 and p5.shape[2] >= 6 and np.all((p5[..., 4:] >= 0) & (p5[..., 4:] <= 1))
+    assert p8.ndim == 3 and p8.shape[1] >= 5 and np.all(p8[:, 2:4] > 0)
+
+
+def test_nms_scores_reach_nan_and_ties():
+    find(S.nms_scores(6), lambda s: np.isnan(s).any())
+    find(S.nms_scores(6), lambda s: len(np.unique(s)) < len(s) and not np.isnan(s).any())
+
+
+# ----------------------------------------------------------------------------- nms vs torchvision
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=60)
+@given(bs=S.nms_boxes_and_scores(max_n=40), thr=S.nms_thresholds())
+@example(bs=(np.zeros((0, 4)), np.zeros(0)), thr=0.5)
+@example(bs=(np.array([UNIT]), np.array([0.3])), thr=0.5)
+@example(bs=(np.array([UNIT] * 4), np.array([0.5, 0.5, 0.9, 0.5])), thr=0.5)  # identical, ties
+@example(bs=(np.array([POINT, POINT, ZERO_W, ZERO_W, INVERTED, UNIT]), np.full(6, 0.5)), thr=0.0)
+@example(bs=(np.array([UNIT, UNIT, [20.0, 0, 30, 10]]), np.array([0.5, np.nan, 0.9])), thr=0.5)
+@example(bs=(np.array([UNIT, [0.0, 0, 5, 10]]), np.array([0.9, 0.8])), thr=0.5)  # IoU == thr
+def test_nms_identical_to_torchvision(dtype, bs, thr):
+    """Same kept indices, same order: stable ties, NaN first, strict >, degenerate boxes."""
+    assert_same_as_torchvision(*bs, thr, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=60)
+@given(pair=S.planted_iou_pair(0.5), ties=st.booleans(), extra=S.boxes_xyxy(max_n=6))
+def test_planted_pair_at_threshold(dtype, pair, ties, extra):
+    """A pair planted at IoU = 0.5 + {-1e-4, 0, +1e-4} among other boxes: all three agree; in
+    float64 the +eps pair loses its lower-scored box and the -eps pair keeps both."""
+    (boxes, delta), thr = pair, 0.5
+    all_boxes = np.concatenate([boxes, extra + 3000.0])  # the extras are far away
+    scores = np.concatenate([[0.5, 0.5] if ties else [0.9, 0.4], np.linspace(0.1, 0.3, len(extra))])
+    assert_same_as_torchvision(all_boxes, scores, thr, dtype)
+    if dtype == "float64" and delta != 0.0:
+        kept = run("ref", "nms", all_boxes, scores, thr)
+        assert (1 in kept) == (delta < 0), (delta, kept)
+
+
+@pytest.mark.parametrize("impl", IMPLS + ("torchvision",))
+def test_threshold_compared_in_float64(impl):
+    """A float32 IoU is compared with the threshold as a double: a threshold just below the
+    IoU (which rounds to it in float32) suppresses, the IoU itself and just above keep."""
+    boxes = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.1, 1.0]], dtype=np.float32)
+    iou32 = R._iou_one_to_many(boxes, R._areas(boxes), 0, np.array([1]))[0]
+    ulp = float(np.spacing(iou32))
+    scores = np.array([0.9, 0.8], dtype=np.float32)
+    fn = tvo.nms if impl == "torchvision" else getattr({"ref": R, "port": T}[impl], "nms")
+    conv = (lambda a: a) if impl == "ref" else torch.from_numpy
+    cases = [(float(iou32) - ulp / 4, 1), (float(iou32), 2), (float(iou32) + ulp / 4, 2)]
+    for thr, n_kept in cases:
+        assert np.float32(thr) == iou32  # all three round to the IoU in float32
+        kept = to_numpy(fn(conv(boxes), conv(scores), thr))
+        assert len(kept) == n_kept, (impl, thr, float(iou32), kept)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("thr", [-0.5, -0.0, 1.0, 1.5, math.nan, math.inf, -math.inf])
+def test_thresholds_outside_unit_interval(dtype, thr):
+    """Negative thresholds suppress every non-NaN pair (degenerate ones included), NaN never."""
+    boxes = np.array([UNIT, POINT, POINT, ZERO_W, INVERTED, [20.0, 20, 30, 30], UNIT])
+    scores = np.array([0.1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
+    assert_same_as_torchvision(boxes, scores, thr, dtype)
+
+
+def test_nan_scores_sort_first():
+    boxes = np.array([UNIT, [20.0, 0, 30, 10], [40.0, 0, 50, 10], [60.0, 0, 70, 10]])
+    scores = np.array([0.5, np.nan, 0.9, np.nan])
+    for impl in IMPLS:
+        np.testing.assert_array_equal(run(impl, "nms", boxes, scores, 0.5), [1, 3, 2, 0])
+
+
+def test_empty_input_gives_int64():
+    for impl in IMPLS:
+        out = run(impl, "nms", np.zeros((0, 4)), np.zeros(0), 0.5)
+        assert out.shape == (0,) and out.dtype == np.int64
+
+
+# ----------------------------------------------------------------------------- larger N
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_n_blocked_path_equals_torchvision(seed, dtype):
+    """N = 3000 clustered boxes (long suppression chains, many blocks) and uniform ones."""
+    rng = np.random.default_rng(seed)
+    for boxes in (random_boxes(rng, 3000, clusters=12, lo=20, hi=40), random_boxes(rng, 3000)):
+        scores = rng.choice([0.2, 0.4, 0.6, 0.8], 3000) if seed == 2 else rng.uniform(0, 1, 3000)
+        want = tv("nms", boxes, scores, 0.45, dtype=dtype)
+        got = run("port", "nms", boxes, scores, 0.45, dtype=dtype)
+        assert_parity(got, want, name="nms.nms", tol=EXACT)
+    if seed == 0:  # the reference's loop is the slow part: once per dtype is enough
+        assert_parity(run("ref", "nms", boxes, scores, 0.45, dtype=dtype), want,
+                      name="nms.nms", tol=EXACT)
+
+
+@pytest.mark.parametrize("block,chunk", [(1, 1), (3, 2), (7, 5), (64, 16)])
+def test_tiny_blocks_and_chunks(monkeypatch, block, chunk):
+    """Every block/chunk boundary case of the blocked loop, on nms, batched_nms and nms_padded."""
+    monkeypatch.setattr(T, "BLOCK", block)
+    monkeypatch.setattr(T, "CHUNK", chunk)
+    rng = np.random.default_rng(block)
+    boxes = random_boxes(rng, 200, span=200, clusters=4 if block % 2 else 0)
+    scores = rng.choice([0.3, 0.6, np.nan], 200)
+    idxs = rng.integers(0, 3, 200)
+    assert_parity(run("port", "nms", boxes, scores, 0.5), tv("nms", boxes, scores, 0.5),
+                  name="nms.nms", tol=EXACT)
+    assert_parity(run("port", "batched_nms", boxes, scores, idxs, 0.5),
+                  run("ref", "batched_nms", boxes, scores, idxs, 0.5),
+                  name="nms.batched_nms", tol=EXACT)
+    padded = (boxes.reshape(4, 50, 4), scores.reshape(4, 50), 0.5)
+    assert_parity(run("port", "nms_padded", *padded), run("ref", "nms_padded", *padded),
+                  name="nms.nms_padded", tol=EXACT)
+    assert_parity(run("port", "diou_nms", boxes, scores, 0.3),
+                  run("ref", "diou_nms", boxes, scores, 0.3), name="nms.diou_nms", tol=EXACT)
+
+
+# ----------------------------------------------------------------------------- invariants
+
+def _suppresses(boxes, i, js, thr):
+    return R._above(R._iou_one_to_many(boxes, R._areas(boxes), i, np.asarray(js)), thr)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=40)
+@given(bs=S.nms_boxes_and_scores(max_n=30), thr=S.nms_thresholds())
+def test_nms_invariants(impl, bs, thr):
+    boxes, scores = bs
+    keep = run(impl, "nms", boxes, scores, thr)
+    order = list(R._score_order(scores))
+    ranks = [order.index(k) for k in keep]
+    assert ranks == sorted(ranks), "kept boxes must come in score order"
+    for a, i in enumerate(keep):  # kept pairwise IoU <= thr (or NaN)
+        assert not _suppresses(boxes, i, keep[a + 1:], thr).any(), (i, keep)
+    for j in set(range(len(boxes))) - set(keep.tolist()):  # suppressed: by a kept, earlier box
+        earlier = [i for i in keep if order.index(i) < order.index(j)]
+        assert earlier and any(_suppresses(boxes, i, [j], thr)[0] for i in earlier), j
+    again = run(impl, "nms", boxes[keep], scores[keep], thr)
+    np.testing.assert_array_equal(again, np.arange(len(keep)))  # idempotent
+
+
+# ----------------------------------------------------------------------------- batched_nms, padded
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batched_nms_torchvision_per_class_path(dtype, seed):
+    """N = 1500 (numel 6000 > 4000): torchvision runs per class and re-sorts unstably; the kept
+    set is the same and the order agrees up to tied scores."""
+    rng = np.random.default_rng(seed)
+    boxes = random_boxes(rng, 1500, span=300)
+    scores = rng.choice([0.25, 0.5, 0.75], 1500) if seed else rng.uniform(0, 1, 1500)
+    idxs = rng.integers(0, 5, 1500)
+    want = tv("batched_nms", boxes, scores, idxs, 0.5, dtype=dtype)
+    for impl in IMPLS:
+        got = run(impl, "batched_nms", boxes, scores, idxs, 0.5, dtype=dtype)
+        assert sorted(got.tolist()) == sorted(want.tolist())
+        np.testing.assert_array_equal(scores[got], scores[want])  # order up to ties
+        if not seed:
+            assert_parity(got, want, name="nms.batched_nms", tol=EXACT)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30)
+@given(data=st.data())
+def test_batched_nms_negative_coordinates(dtype, data):
+    """Negative coordinates break torchvision's offset path; the reference's definition (per
+    category nms) still holds: compare with per-category torchvision.ops.nms."""
+    n = data.draw(st.integers(0, 20))
+    boxes = data.draw(S.boxes_xyxy(n=n, max_coord=50.0)) - 40.0
+    scores = data.draw(S.nms_scores(n))
+    idxs = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 2)))
+    kept = np.zeros(n, dtype=bool)
+    for c in np.unique(idxs):
+        members = np.flatnonzero(idxs == c)
+        kept[members[tv("nms", boxes[members], scores[members], 0.5, dtype=dtype)]] = True
+    order = R._score_order(scores.astype(dtype))  # float32 may create ties
+    want = order[kept[order]]
+    for impl in IMPLS:
+        assert_parity(run(impl, "batched_nms", boxes, scores, idxs, 0.5, dtype=dtype), want,
+                      name="nms.batched_nms", tol=EXACT, inputs=(boxes, scores, idxs))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nms_padded_equals_per_image_torchvision(dtype):
+    rng = np.random.default_rng(3)
+    b, n = 6, 400
+    boxes = np.stack([random_boxes(rng, n, span=300) for _ in range(b)])
+    scores = rng.uniform(0, 1, (b, n))
+    valid = rng.uniform(size=(b, n)) < 0.7
+    boxes[~valid] = np.nan  # padding may hold anything
+    for impl in IMPLS:
+        mask = run(impl, "nms_padded", boxes, scores, 0.5, valid=valid, dtype=dtype)
+        for i in range(b):
+            members = np.flatnonzero(valid[i])
+            want = members[tv("nms", boxes[i, members], scores[i, members], 0.5, dtype=dtype)]
+            np.testing.assert_array_equal(np.flatnonzero(mask[i]), np.sort(want))
+    leading = run("port", "nms_padded", boxes.reshape(2, 3, n, 4), scores.reshape(2, 3, n), 0.5,
+                  dtype=dtype, valid=torch.from_numpy(valid.reshape(2, 3, n)))
+    np.testing.assert_array_equal(leading.reshape(b, n), mask)
+
+
+# ----------------------------------------------------------------------------- soft / DIoU
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", ["linear", "gaussian"])
+@settings(max_examples=30)
+@given(bs=S.boxes_and_scores(max_n=16), thr=S.nms_thresholds(), sigma=S.floats(0.05, 1.0))
+@example(bs=(np.zeros((0, 4)), np.zeros(0)), thr=0.3, sigma=0.5)
+@example(bs=(np.array([UNIT, UNIT, POINT, POINT]), np.array([0.5, 0.5, 0.5, 0.4])), thr=0.3,
+         sigma=0.5)
+def test_soft_nms_reference_equals_port(dtype, method, bs, thr, sigma):
+    kw = {"iou_threshold": thr, "sigma": sigma, "method": method}
+    want = run("ref", "soft_nms", *bs, dtype=dtype, **kw)
+    got = run("port", "soft_nms", *bs, dtype=dtype, **kw)
+    assert_parity(got, want, name="nms.soft_nms", dtype=dtype, inputs=(bs, kw))
+    assert np.all(np.diff(want[1]) <= 0), "selected scores are non-increasing"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_soft_nms_by_hand(impl):
+    """Two boxes with IoU 1/2 and a far one: gaussian decays by exp(-0.25 / sigma), linear by
+    (1 - 0.5) only above the threshold; a decay below score_threshold drops the box."""
+    boxes = np.array([UNIT, [0.0, 0.0, 10.0, 5.0], [50.0, 50, 60, 60]])
+    scores = np.array([0.9, 0.8, 0.3])
+    def check(got, keep, scores, tol=None):
+        assert_parity(got, (np.array(keep), np.array(scores)), name="nms.soft_nms",
+                      dtype="float64", tol=tol)
+
+    check(run(impl, "soft_nms", boxes, scores, sigma=0.5), [0, 1, 2],
+          [0.9, 0.8 * np.exp(-0.5), 0.3])
+    check(run(impl, "soft_nms", boxes, scores, iou_threshold=0.4, method="linear"), [0, 1, 2],
+          [0.9, 0.4, 0.3], tol=EXACT)
+    check(run(impl, "soft_nms", boxes, scores, iou_threshold=0.5, method="linear"), [0, 1, 2],
+          [0.9, 0.8, 0.3], tol=EXACT)  # IoU == threshold: no decay
+    keep, _ = run(impl, "soft_nms", boxes, scores, score_threshold=0.35)
+    np.testing.assert_array_equal(keep, [0, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40)
+@given(bs=S.nms_boxes_and_scores(max_n=30), thr=S.nms_thresholds(),
+       beta=st.sampled_from([0.6, 1.0, 2.0]))
+def test_diou_nms_reference_equals_port(dtype, bs, thr, beta):
+    want = run("ref", "diou_nms", *bs, thr, dtype=dtype, beta=beta)
+    got = run("port", "diou_nms", *bs, thr, dtype=dtype, beta=beta)
+    assert_parity(got, want, name="nms.diou_nms", tol=EXACT, inputs=(bs, thr, beta))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_diou_nms_by_hand(impl):
+    """Same-size boxes shifted by 2 (IoU 8/12 = 0.667): the centre penalty d^2/c^2 = 4/(144+100)
+    keeps DIoU above 0.6 but below 0.66, where plain NMS at 0.66 would still suppress."""
+    boxes = np.array([UNIT, [2.0, 0.0, 12.0, 10.0]])
+    scores = np.array([0.9, 0.8])
+    assert len(run(impl, "diou_nms", boxes, scores, 0.6)) == 1
+    assert len(run(impl, "diou_nms", boxes, scores, 0.66)) == 2
+    assert len(run(impl, "nms", boxes, scores, 0.66)) == 1
+
+
+# ----------------------------------------------------------------------------- YOLO post-processing
+
+def _xywh2xyxy(x):
+    y = x.clone()
+    y[..., 0] = x[..., 0] - x[..., 2] / 2
+    y[..., 1] = x[..., 1] - x[..., 3] / 2
+    y[..., 2] = x[..., 0] + x[..., 2] / 2
+    y[..., 3] = x[..., 1] + x[..., 3] / 2
+    return y
+
+
+def yolov5_transcription(prediction, conf_thres=0.25, iou_thres=0.45, classes=None,
+                         agnostic=False, multi_label=False, max_det=300):
+    """YOLOv5 v7.0 ``utils/general.py::non_max_suppression``, written out step by step (no masks,
+    merge, time limit or labels); the one change: ``argsort(..., stable=True)``."""
+    nc = prediction.shape[2] - 5
+    xc = prediction[..., 4] > conf_thres
+    max_wh, max_nms = 7680, 30000
+    multi_label &= nc > 1
+    output = [torch.zeros((0, 6), dtype=prediction.dtype)] * prediction.shape[0]
+    for xi, x in enumerate(prediction):
+        x = x[xc[xi]].clone()
+        if not x.shape[0]:
+            continue
+        x[:, 5:] *= x[:, 4:5]
+        box = _xywh2xyxy(x[:, :4])
+        if multi_label:
+            i, j = (x[:, 5:] > conf_thres).nonzero(as_tuple=False).T
+            x = torch.cat((box[i], x[i, 5 + j, None], j[:, None].to(x.dtype)), 1)
+        else:
+            conf, j = x[:, 5:].max(1, keepdim=True)
+            x = torch.cat((box, conf, j.to(x.dtype)), 1)[conf.view(-1) > conf_thres]
+        if classes is not None:
+            x = x[(x[:, 5:6] == torch.tensor(classes)).any(1)]
+        if not x.shape[0]:
+            continue
+        x = x[x[:, 4].argsort(descending=True, stable=True)[:max_nms]]
+        c = x[:, 5:6] * (0 if agnostic else max_wh)
+        i = tvo.nms(x[:, :4] + c, x[:, 4], iou_thres)[:max_det]
+        output[xi] = x[i]
+    return output
+
+
+def ultralytics_transcription(prediction, conf_thres=0.25, iou_thres=0.45, classes=None,
+                              agnostic=False, multi_label=False, max_det=300):
+    """Ultralytics 8 ``ops.non_max_suppression`` for [B, 4 + nc, A] outputs, step by step."""
+    nc = prediction.shape[1] - 4
+    xc = prediction[:, 4:].amax(1) > conf_thres
+    prediction = prediction.transpose(-1, -2)
+    prediction = torch.cat((_xywh2xyxy(prediction[..., :4]), prediction[..., 4:]), -1)
+    max_wh, max_nms = 7680, 30000
+    multi_label &= nc > 1
+    output = [torch.zeros((0, 6), dtype=prediction.dtype)] * prediction.shape[0]
+    for xi, x in enumerate(prediction):
+        x = x[xc[xi]]
+        if not x.shape[0]:
+            continue
+        box, cls = x.split((4, nc), 1)
+        if multi_label:
+            i, j = torch.where(cls > conf_thres)
+            x = torch.cat((box[i], x[i, 4 + j, None], j[:, None].to(x.dtype)), 1)
+        else:
+            conf, j = cls.max(1, keepdim=True)
+            x = torch.cat((box, conf, j.to(x.dtype)), 1)[conf.view(-1) > conf_thres]
+        if classes is not None:
+            x = x[(x[:, 5:6] == torch.tensor(classes)).any(1)]
+        n = x.shape[0]
+        if not n:
+            continue
+        if n > max_nms:
+            x = x[x[:, 4].argsort(descending=True, stable=True)[:max_nms]]
+        c = x[:, 5:6] * (0 if agnostic else max_wh)
+        i = tvo.nms(x[:, :4] + c, x[:, 4], iou_thres)[:max_det]
+        output[xi] = x[i]
+    return output
+
+
+@pytest.mark.parametrize("version", ["v5", "v8"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40)
+@given(data=st.data())
+def test_non_max_suppression_equals_transcription(version, dtype, data):
+    """Reference == port == the upstream procedure (multi_label or not, agnostic or not, class
+    filter, max_det), tied scores included (the transcription's argsort is made stable)."""
+    pred = data.draw(S.yolo_predictions(version, max_a=40), label="prediction")
+    kw = {"conf_thres": data.draw(st.sampled_from([0.001, 0.25, 0.5])),
+          "iou_thres": data.draw(st.sampled_from([0.3, 0.45, 0.6, 0.7])),
+          "classes": data.draw(st.none() | st.lists(st.integers(0, 3), min_size=1, max_size=2)),
+          "agnostic": data.draw(st.booleans()), "multi_label": data.draw(st.booleans()),
+          "max_det": data.draw(st.sampled_from([300, 3]))}
+    fn = yolov5_transcription if version == "v5" else ultralytics_transcription
+    want = to_numpy(fn(to_port(pred, dtype), **kw))
+    for impl in IMPLS:
+        got = run(impl, "non_max_suppression", pred, dtype=dtype, version=version, **kw)
+        assert_parity(got, want, name="nms.non_max_suppression", tol=EXACT, inputs=(pred, kw))
+
+
+def test_non_max_suppression_multi_label_order_and_limits():
+    """multi_label emits (box, class) pairs; max_det and max_nms cut after sorting."""
+    pred = np.zeros((1, 3, 8))
+    pred[0, :, :4] = [[10, 10, 4, 4], [50, 50, 4, 4], [90, 90, 4, 4]]
+    pred[0, :, 4] = [1.0, 0.9, 0.8]
+    pred[0, :, 5:] = [[0.6, 0.0, 0.7], [0.2, 0.9, 0.0], [0.5, 0.0, 0.55]]
+    for impl in IMPLS:
+        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True)[0]
+        assert_parity(out[:, 4], np.array([0.9 * 0.9, 0.7, 0.6, 0.8 * 0.55, 0.8 * 0.5]),
+                      name="nms.non_max_suppression", tol=EXACT)
+        np.testing.assert_array_equal(out[:, 5], [1, 2, 0, 2, 0])
+        np.testing.assert_array_equal(out[0, :4], [48, 48, 52, 52])
+        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_det=2)[0]
+        np.testing.assert_array_equal(out[:, 5], [1, 2])
+        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_nms=3)[0]
+        np.testing.assert_array_equal(out[:, 5], [1, 2, 0])
+        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, classes=[0, 2])[0]
+        np.testing.assert_array_equal(out[:, 5], [2, 2])  # best class only: no box's is 0
+
+
+# ----------------------------------------------------------------------------- bad input
+
+GOOD_BOXES = np.array([UNIT, [1.0, 1, 9, 9]])
+GOOD_SCORES = np.array([0.5, 0.4])
+NAN_BOXES = np.array([UNIT, [1.0, np.nan, 9, 9]])
+BAD = [
+    ("nms", (np.zeros((2, 3)), GOOD_SCORES, 0.5), {}, "boxes"),
+    ("nms", (GOOD_BOXES, np.zeros(3), 0.5), {}, "scores"),
+    ("nms", (NAN_BOXES, GOOD_SCORES, 0.5), {}, "boxes"),
+    ("nms", (GOOD_BOXES, GOOD_SCORES, "high"), {}, "iou_threshold"),
+    ("batched_nms", (GOOD_BOXES, GOOD_SCORES, np.array([0.0, 1.0]), 0.5), {}, "idxs"),
+    ("batched_nms", (GOOD_BOXES, GOOD_SCORES, np.array([0]), 0.5), {}, "idxs"),
+    ("batched_nms", (NAN_BOXES, GOOD_SCORES, np.array([0, 1]), 0.5), {}, "boxes"),
+    ("nms_padded", (GOOD_BOXES[None], GOOD_SCORES, 0.5), {}, "scores"),
+    ("nms_padded", (GOOD_BOXES[None], GOOD_SCORES[None], 0.5), {"valid": np.ones((1, 2))}, "valid"),
+    ("nms_padded", (NAN_BOXES[None], GOOD_SCORES[None], 0.5), {}, "boxes"),
+    ("nms_padded", (np.zeros(4), np.zeros(()), 0.5), {}, "boxes"),
+    ("soft_nms", (GOOD_BOXES, np.array([0.5, np.nan])), {}, "scores"),
+    ("soft_nms", (GOOD_BOXES, GOOD_SCORES), {"method": "hard"}, "method"),
+    ("soft_nms", (GOOD_BOXES, GOOD_SCORES), {"sigma": 0.0}, "sigma"),
+    ("soft_nms", (np.zeros((2, 5)), GOOD_SCORES), {}, "boxes"),
+    ("diou_nms", (GOOD_BOXES, GOOD_SCORES[:1], 0.5), {}, "scores"),
+    ("diou_nms", (NAN_BOXES, GOOD_SCORES, 0.5), {}, "boxes"),
+    ("non_max_suppression", (np.zeros((3, 6)),), {}, "prediction"),
+    ("non_max_suppression", (np.zeros((1, 3, 5)),), {}, "prediction"),
+    ("non_max_suppression", (np.full((1, 3, 6), np.nan),), {}, "prediction"),
+    ("non_max_suppression", (np.zeros((1, 3, 6)),), {"conf_thres": 1.5}, "conf_thres"),
+    ("non_max_suppression", (np.zeros((1, 3, 6)),), {"iou_thres": -0.1}, "iou_thres"),
+    ("non_max_suppression", (np.zeros((1, 3, 6)),), {"version": "v9"}, "version"),
+    ("non_max_suppression", (np.zeros((1, 3, 6)),), {"max_det": -1}, "max_det"),
+    ("non_max_suppression", (np.zeros((1, 4, 6)),), {"version": "v8"}, "prediction"),
+]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("fname,args,kwargs,argname", BAD,
+                         ids=[f"{b[0]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_raises_value_error_naming_argument(impl, fname, args, kwargs, argname):
+    with pytest.raises(ValueError, match=argname):
+        run(impl, fname, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- devices
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_port_on_cuda_equals_cpu():
+    rng = np.random.default_rng(0)
+    boxes = torch.from_numpy(random_boxes(rng, 3000)).float()
+    scores = torch.from_numpy(rng.uniform(0, 1, 3000)).float()
+    idxs = torch.from_numpy(rng.integers(0, 4, 3000))
+    cpu = T.nms(boxes, scores, 0.5)
+    gpu = T.nms(boxes.cuda(), scores.cuda(), 0.5)
+    assert gpu.device.type == "cuda"
+    assert torch.equal(gpu.cpu(), cpu)
+    assert torch.equal(T.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), 0.5).cpu(),
+                       T.batched_nms(boxes, scores, idxs, 0.5))
+    mask = T.nms_padded(boxes.cuda().reshape(3, 1000, 4), scores.cuda().reshape(3, 1000), 0.5)
+    assert torch.equal(mask.cpu(), T.nms_padded(boxes.reshape(3, 1000, 4),
+                                                scores.reshape(3, 1000), 0.5))
