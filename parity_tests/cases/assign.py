@@ -1,0 +1,88 @@
+"""Registry rows for ``assign``: the YOLO target assigners.
+
+The generic harness compares reference and port on valid inputs at float64 and float32
+(indices, classes and masks exactly; targets through the tolerance table). The external
+oracles (a line-by-line transcription of YOLOv5 v7.0 ``build_targets`` and of Ultralytics 8.3
+``TaskAlignedAssigner``) and the properties live in ``test_assign.py``.
+"""
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from parity_tests import strategies as S
+from parity_tests.registry import Call, ParityCase
+
+
+@st.composite
+def _v5(draw, report: bool = False):
+    anchors, grids = draw(S.yolo_anchor_levels())
+    t = draw(S.yolo_targets(bs=3))
+    kw = {}
+    if draw(st.booleans()):
+        kw["anchor_t"] = draw(st.sampled_from([2.0, 4.0, 8.0]))
+    if draw(st.booleans()):
+        kw["g"] = draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+    if report and len(t):  # the report also explains centres outside the image
+        shift = draw(hnp.arrays(np.float64, (len(t), 2), elements=st.sampled_from([0.0, 0.0, -0.75, 0.5])))
+        t = t.copy()
+        t[:, 2:4] += shift
+    return Call((t, anchors, grids), kw)
+
+
+@st.composite
+def _v3(draw):
+    p = draw(S.yolov3_problem())
+    mode = draw(st.sampled_from(["pred_iou", "anchor_iou", "none"]))
+    kw = {"ignore_mode": mode, "ignore_thresh": draw(st.sampled_from([0.5, 0.7]))}
+    if mode == "pred_iou" or draw(st.booleans()):
+        kw["pred_boxes"] = p["pred_boxes"]
+    else:
+        kw["batch_size"] = p["pred_boxes"][0].shape[0]
+    return Call((p["targets"], p["anchors"], p["grid_sizes"]), kw)
+
+
+@st.composite
+def _tutorial(draw):
+    anchors, grids = draw(S.yolo_anchor_levels())
+    return Call((draw(S.yolo_targets(bs=3)), anchors, grids))
+
+
+def _tal():
+    def call(p):
+        args = tuple(p[k] for k in ("pd_scores", "pd_bboxes", "anc_points", "gt_labels",
+                                    "gt_bboxes", "mask_gt"))
+        kw = {k: p[k] for k in ("topk", "num_classes", "small_object_stride")}
+        return Call(args, kw)
+    return S.tal_problem().map(call)
+
+
+def _v1():
+    return S.yolov1_problem().map(lambda p: Call((p["pred_boxes"], p["targets"]),
+                                                 {"sqrt": True}))
+
+
+CASES = [
+    ParityCase(
+        "assign.yolov5_build_targets", inputs=_v5,
+        covered_by="test_assign.py::test_yolov5_equals_transcription",
+        note="oracle: a line-by-line torch transcription of YOLOv5 v7.0 build_targets in the test"),
+    ParityCase(
+        "assign.yolov5_assignment_report", inputs=lambda: _v5(report=True),
+        covered_by="test_assign.py::test_report_collisions_last_writer_wins",
+        note="plain dict/list output; the port must return the identical structure"),
+    ParityCase(
+        "assign.task_aligned_assign", inputs=_tal,
+        covered_by="test_assign.py::test_tal_equals_transcription",
+        note="oracle: a torch transcription of ultralytics 8.3 utils/tal.py (ties in topk broken "
+             "by the lower anchor index on all three sides)"),
+    ParityCase(
+        "assign.task_aligned_report", inputs=_tal,
+        covered_by="test_assign.py::test_tal_report_matches_assignment",
+        note="plain dict/list output; the port must return the identical structure"),
+    ParityCase("assign.yolov1_assign", inputs=_v1,
+               covered_by="test_assign.py::test_yolov1_properties"),
+    ParityCase("assign.yolov3_assign", inputs=_v3,
+               covered_by="test_assign.py::test_yolov3_properties"),
+    ParityCase("assign.tutorial_assign", inputs=_tutorial,
+               covered_by="test_assign.py::test_tutorial_one_positive_per_level"),
+]

@@ -1,0 +1,775 @@
+"""Dedicated tests of ``assign.py``: external oracles, properties, bad input.
+
+- YOLOv5: both sides equal a statement-by-statement torch transcription of YOLOv5 v7.0
+  ``ComputeLoss.build_targets`` (the oracle), exactly; every positive passes the ratio test and
+  lies within one cell of the GT centre; the written targets decode back to the GT; a
+  horizontal flip mirrors the assignment (the exact rule at integer positions is stated in
+  :func:`test_yolov5_horizontal_flip_mirrors`); the report's collisions and "won" flags are
+  those of a sequential write.
+- TAL: both sides equal a torch transcription of Ultralytics 8.3 ``TaskAlignedAssigner``
+  (with 8.4's small-object rule as the option); positives lie inside a real GT, and GT-exclusive
+  positives are at most topk per GT.
+- YOLOv1: equal to a transcription of darknet's ``detection_layer`` loop.
+- YOLOv3 / tutorial: one best anchor over all levels / one positive per GT per level.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import Phase, example, given, settings
+from hypothesis import strategies as st
+
+from parity_tests import strategies as S
+from parity_tests.registry import to_port
+from parity_tests.tolerances import EXACT, assert_parity, to_numpy
+from ref_numpy import assign as R
+from torch_impl import assign as T
+
+V5 = "assign.yolov5_build_targets"
+TAL = "assign.task_aligned_assign"
+DEFAULT_ANCHORS = np.array([[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]],
+                            [[116, 90], [156, 198], [373, 326]]], dtype=np.float64) / np.array(
+    [8.0, 16.0, 32.0])[:, None, None]
+DEFAULT_GRIDS = [(8, 8), (4, 4), (2, 2)]
+
+
+# ============================================================================ oracles
+
+def _yolov5_transcription(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+    """YOLOv5 v7.0 ``ComputeLoss.build_targets``, statement by statement (torch). Only the
+    inputs are adapted: ``p[i].shape`` comes from ``grid_sizes``, ``self.hyp['anchor_t']`` and
+    the bias ``g`` are arguments."""
+    na, nt = anchors.shape[1], targets.shape[0]
+    nl = anchors.shape[0]
+    tcls, tbox, indices, anch = [], [], [], []
+    gain = torch.ones(7, dtype=targets.dtype)
+    ai = torch.arange(na).float().view(na, 1).repeat(1, nt).to(targets.dtype)
+    targets = torch.cat((targets.repeat(na, 1, 1), ai[..., None]), 2)
+    off = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]]).float() * g
+    for i in range(nl):
+        shape = (1, na, grid_sizes[i][0], grid_sizes[i][1], 6)
+        gain[2:6] = torch.tensor(shape)[[3, 2, 3, 2]]
+        t = targets * gain
+        if nt:
+            r = t[..., 4:6] / anchors[i][:, None]
+            j = torch.max(r, 1 / r).max(2)[0] < anchor_t
+            t = t[j]
+            gxy = t[:, 2:4]
+            gxi = gain[[2, 3]] - gxy
+            j, k = ((gxy % 1 < g) & (gxy > 1)).T
+            l, m = ((gxi % 1 < g) & (gxi > 1)).T
+            j = torch.stack((torch.ones_like(j), j, k, l, m))
+            t = t.repeat((5, 1, 1))[j]
+            offsets = (torch.zeros_like(gxy)[None] + off[:, None])[j]
+        else:
+            t = targets[0]
+            offsets = 0
+        bc, gxy, gwh, a = t.chunk(4, 1)
+        a, (b, c) = a.long().view(-1), bc.long().T
+        gij = (gxy - offsets).long()
+        gi, gj = gij.T
+        indices.append((b, a, gj.clamp_(0, shape[2] - 1), gi.clamp_(0, shape[3] - 1)))
+        tbox.append(torch.cat((gxy - gij, gwh), 1))
+        anch.append(anchors[i][a])
+        tcls.append(c)
+    return tcls, tbox, indices, anch
+
+
+def _ultralytics_bbox_ciou(box1, box2, eps=1e-7):
+    """ultralytics 8.3 ``utils/metrics.py::bbox_iou(box1, box2, xywh=False, CIoU=True)``."""
+    b1_x1, b1_y1, b1_x2, b1_y2 = box1.chunk(4, -1)
+    b2_x1, b2_y1, b2_x2, b2_y2 = box2.chunk(4, -1)
+    w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
+    w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
+    inter = (b1_x2.minimum(b2_x2) - b1_x1.maximum(b2_x1)).clamp_(0) * (
+        b1_y2.minimum(b2_y2) - b1_y1.maximum(b2_y1)).clamp_(0)
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    cw = b1_x2.maximum(b2_x2) - b1_x1.minimum(b2_x1)
+    ch = b1_y2.maximum(b2_y2) - b1_y1.minimum(b2_y1)
+    c2 = cw.pow(2) + ch.pow(2) + eps
+    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2).pow(2) + (b2_y1 + b2_y2 - b1_y1 - b1_y2).pow(2)) / 4
+    v = (4 / math.pi ** 2) * ((w2 / h2).atan() - (w1 / h1).atan()).pow(2)
+    with torch.no_grad():
+        alpha = v / (v - iou + (1 + eps))
+    return iou - (rho2 / c2 + v * alpha)
+
+
+class _UltralyticsTAL:
+    """ultralytics 8.3 ``utils/tal.py::TaskAlignedAssigner`` transcribed (forward, get_pos_mask,
+    get_box_metrics, select_topk_candidates, get_targets, select_candidates_in_gts,
+    select_highest_overlaps), with two changes: ``torch.topk`` is replaced by a stable
+    descending sort (its order among equal metrics is unspecified), and the 8.4
+    ``select_candidates_in_gts`` enlargement is applied when ``stride`` is given."""
+
+    def __init__(self, topk, num_classes, alpha, beta, eps=1e-9, stride=None):
+        self.topk, self.num_classes, self.bg_idx = topk, num_classes, num_classes
+        self.alpha, self.beta, self.eps, self.stride = alpha, beta, eps, stride
+
+    def __call__(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt):
+        self.bs = pd_scores.shape[0]
+        self.n_max_boxes = gt_bboxes.shape[1]
+        if self.n_max_boxes == 0:
+            return (torch.full_like(pd_scores[..., 0], self.bg_idx), torch.zeros_like(pd_bboxes),
+                    torch.zeros_like(pd_scores), torch.zeros_like(pd_scores[..., 0]),
+                    torch.zeros_like(pd_scores[..., 0]))
+        mask_pos, align_metric, overlaps = self.get_pos_mask(
+            pd_scores, pd_bboxes, gt_labels, gt_bboxes, anc_points, mask_gt)
+        target_gt_idx, fg_mask, mask_pos = self.select_highest_overlaps(mask_pos, overlaps, self.n_max_boxes)
+        target_labels, target_bboxes, target_scores = self.get_targets(gt_labels, gt_bboxes, target_gt_idx, fg_mask)
+        align_metric *= mask_pos
+        pos_align_metrics = align_metric.amax(dim=-1, keepdim=True)
+        pos_overlaps = (overlaps * mask_pos).amax(dim=-1, keepdim=True)
+        norm_align_metric = (align_metric * pos_overlaps / (pos_align_metrics + self.eps)).amax(-2).unsqueeze(-1)
+        target_scores = target_scores * norm_align_metric
+        return target_labels, target_bboxes, target_scores, fg_mask.bool(), target_gt_idx
+
+    def get_pos_mask(self, pd_scores, pd_bboxes, gt_labels, gt_bboxes, anc_points, mask_gt):
+        mask_in_gts = self.select_candidates_in_gts(anc_points, gt_bboxes, mask_gt)
+        align_metric, overlaps = self.get_box_metrics(pd_scores, pd_bboxes, gt_labels, gt_bboxes, mask_in_gts * mask_gt)
+        mask_topk = self.select_topk_candidates(align_metric, topk_mask=mask_gt.expand(-1, -1, self.topk).bool())
+        mask_pos = mask_topk * mask_in_gts * mask_gt
+        return mask_pos, align_metric, overlaps
+
+    def get_box_metrics(self, pd_scores, pd_bboxes, gt_labels, gt_bboxes, mask_gt):
+        na = pd_bboxes.shape[-2]
+        mask_gt = mask_gt.bool()
+        overlaps = torch.zeros([self.bs, self.n_max_boxes, na], dtype=pd_bboxes.dtype)
+        bbox_scores = torch.zeros([self.bs, self.n_max_boxes, na], dtype=pd_scores.dtype)
+        ind = torch.zeros([2, self.bs, self.n_max_boxes], dtype=torch.long)
+        ind[0] = torch.arange(end=self.bs).view(-1, 1).expand(-1, self.n_max_boxes)
+        ind[1] = gt_labels.squeeze(-1)
+        bbox_scores[mask_gt] = pd_scores[ind[0], :, ind[1]][mask_gt]
+        pd_boxes = pd_bboxes.unsqueeze(1).expand(-1, self.n_max_boxes, -1, -1)[mask_gt]
+        gt_boxes = gt_bboxes.unsqueeze(2).expand(-1, -1, na, -1)[mask_gt]
+        overlaps[mask_gt] = _ultralytics_bbox_ciou(gt_boxes, pd_boxes).squeeze(-1).clamp_(0)
+        align_metric = bbox_scores.pow(self.alpha) * overlaps.pow(self.beta)
+        return align_metric, overlaps
+
+    def select_topk_candidates(self, metrics, largest=True, topk_mask=None):
+        # torch.topk(metrics, self.topk, dim=-1, largest=largest), ties to the lower index:
+        topk_idxs = torch.sort(metrics, dim=-1, descending=largest, stable=True).indices[..., :self.topk]
+        topk_idxs.masked_fill_(~topk_mask, 0)
+        count_tensor = torch.zeros(metrics.shape, dtype=torch.int8)
+        ones = torch.ones_like(topk_idxs[:, :, :1], dtype=torch.int8)
+        for k in range(self.topk):
+            count_tensor.scatter_add_(-1, topk_idxs[:, :, k:k + 1], ones)
+        count_tensor.masked_fill_(count_tensor > 1, 0)
+        return count_tensor.to(metrics.dtype)
+
+    def get_targets(self, gt_labels, gt_bboxes, target_gt_idx, fg_mask):
+        batch_ind = torch.arange(end=self.bs, dtype=torch.int64)[..., None]
+        target_gt_idx = target_gt_idx + batch_ind * self.n_max_boxes
+        target_labels = gt_labels.long().flatten()[target_gt_idx]
+        target_bboxes = gt_bboxes.view(-1, gt_bboxes.shape[-1])[target_gt_idx]
+        target_labels.clamp_(0)
+        target_scores = torch.zeros((target_labels.shape[0], target_labels.shape[1], self.num_classes),
+                                    dtype=torch.int64)
+        target_scores.scatter_(2, target_labels.unsqueeze(-1), 1)
+        fg_scores_mask = fg_mask[:, :, None].repeat(1, 1, self.num_classes)
+        target_scores = torch.where(fg_scores_mask > 0, target_scores, 0)
+        return target_labels, target_bboxes, target_scores
+
+    def select_candidates_in_gts(self, xy_centers, gt_bboxes, mask_gt, eps=1e-9):
+        if self.stride is not None:  # ultralytics 8.4
+            c = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
+            wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
+            xywh = torch.cat([c, wh], -1)
+            wh_mask = xywh[..., 2:] < self.stride[0]
+            xywh[..., 2:] = torch.where((wh_mask * mask_gt).bool(),
+                                        torch.tensor(self.stride[1], dtype=xywh.dtype), xywh[..., 2:])
+            dw = xywh[..., 2:] / 2
+            gt_bboxes = torch.cat([xywh[..., :2] - dw, xywh[..., :2] + dw], -1)
+        n_anchors = xy_centers.shape[0]
+        bs, n_boxes, _ = gt_bboxes.shape
+        lt, rb = gt_bboxes.reshape(-1, 1, 4).chunk(2, 2)
+        bbox_deltas = torch.cat((xy_centers[None] - lt, rb - xy_centers[None]), dim=2).view(bs, n_boxes, n_anchors, -1)
+        return bbox_deltas.amin(3).gt_(eps)
+
+    @staticmethod
+    def select_highest_overlaps(mask_pos, overlaps, n_max_boxes):
+        fg_mask = mask_pos.sum(-2)
+        if fg_mask.max() > 1:
+            mask_multi_gts = (fg_mask.unsqueeze(1) > 1).expand(-1, n_max_boxes, -1)
+            max_overlaps_idx = overlaps.argmax(1)
+            is_max_overlaps = torch.zeros(mask_pos.shape, dtype=mask_pos.dtype)
+            is_max_overlaps.scatter_(1, max_overlaps_idx.unsqueeze(1), 1)
+            mask_pos = torch.where(mask_multi_gts, is_max_overlaps, mask_pos).float()
+            fg_mask = mask_pos.sum(-2)
+        target_gt_idx = mask_pos.argmax(-2)
+        return target_gt_idx, fg_mask, mask_pos
+
+
+def _darknet_v1(pred, targets, sqrt=True):
+    """darknet ``data.c fill_truth_region`` + ``detection_layer.c`` responsible-box loop, in
+    plain Python floats. Returns (gt_index [bs, S, S], responsible index [bs, S, S] or -1)."""
+    bs, S, _, B, _ = pred.shape
+    gt_index = -np.ones((bs, S, S), np.int64)
+    truth = {}
+    for i, (b, _, x, y, w, h) in enumerate(targets.tolist()):
+        col, row = min(int(x * S), S - 1), min(int(y * S), S - 1)  # clamp: see the reference
+        if (int(b), row, col) in truth:
+            continue
+        truth[(int(b), row, col)] = (x * S - col, y * S - row, w, h)
+        gt_index[int(b), row, col] = i
+
+    def box_iou(a, t):
+        def overlap(x1, w1, x2, w2):
+            return min(x1 + w1 / 2, x2 + w2 / 2) - max(x1 - w1 / 2, x2 - w2 / 2)
+        ow, oh = overlap(a[0], a[2], t[0], t[2]), overlap(a[1], a[3], t[1], t[3])
+        inter = 0.0 if ow < 0 or oh < 0 else ow * oh
+        union = a[2] * a[3] + t[2] * t[3] - inter
+        return inter / union if union != 0 else float("nan")
+
+    best = -np.ones((bs, S, S), np.int64)
+    for (b, row, col), (tx, ty, tw, th) in truth.items():
+        tb = (tx / S, ty / S, tw, th)
+        best_index, best_iou, best_rmse = -1, 0.0, 20.0
+        for j in range(B):
+            px, py, pw, ph = pred[b, row, col, j].tolist()
+            out = (px / S, py / S, pw * pw if sqrt else pw, ph * ph if sqrt else ph)
+            iou = box_iou(out, tb)
+            rmse = math.sqrt(sum((o - t) ** 2 for o, t in zip(out, tb)))
+            if best_iou > 0 or iou > 0:
+                if iou > best_iou:
+                    best_iou, best_index = iou, j
+            elif rmse < best_rmse:
+                best_rmse, best_index = rmse, j
+        best[b, row, col] = best_index
+    return gt_index, best
+
+
+# ============================================================================ helpers
+
+def _both(fn_name, *args, dtype="float64", **kwargs):
+    """(reference output, port output) of ``fn_name`` on the same (NumPy) inputs."""
+    def cast(x):
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            return x.astype(dtype)
+        if isinstance(x, list) and x and isinstance(x[0], np.ndarray):
+            return [cast(v) for v in x]
+        return x
+    rargs = [cast(a) for a in args]
+    rkw = {k: cast(v) for k, v in kwargs.items()}
+    ref = getattr(R, fn_name)(*rargs, **rkw)
+    port = getattr(T, fn_name)(*to_port(rargs, dtype), **to_port(rkw, dtype))
+    return ref, port
+
+
+def _v5_problem(dyadic=False, pow2=False):
+    return st.tuples(S.yolo_targets(bs=3, dyadic=dyadic), S.yolo_anchor_levels(pow2=pow2))
+
+
+# ============================================================================ YOLOv5
+
+@settings(max_examples=40)
+@given(problem=_v5_problem(), anchor_t=st.sampled_from([2.0, 4.0]),
+       g=st.sampled_from([0.5, 0.25, 1.0]), dtype=st.sampled_from(["float64", "float32"]))
+@example(problem=(np.zeros((0, 6)), (DEFAULT_ANCHORS, DEFAULT_GRIDS)), anchor_t=4.0, g=0.5, dtype="float64")
+@example(problem=(np.array([[0, 1, 0.5, 0.5, 0.2, 0.3], [0, 2, 0.25, 0.75, 0.05, 0.06],
+                            [1, 0, 1.0, 0.0, 0.9, 0.9], [1, 0, 1.0, 0.0, 0.9, 0.9]]),
+                  (DEFAULT_ANCHORS, DEFAULT_GRIDS)), anchor_t=4.0, g=0.5, dtype="float32")
+def test_yolov5_equals_transcription(problem, anchor_t, g, dtype):
+    targets, (anchors, grids) = problem
+    oracle = _yolov5_transcription(torch.from_numpy(targets.astype(dtype)),
+                                   torch.from_numpy(anchors.astype(dtype)), grids, anchor_t, g)
+    ref, port = _both("yolov5_build_targets", targets, anchors, grids, anchor_t, g, dtype=dtype)
+    call = (targets, anchors, grids, anchor_t, g)
+    assert_parity(port, oracle, name=V5, dtype=dtype, inputs=call)
+    assert_parity(ref, oracle, name=V5, dtype=dtype, inputs=call)
+
+
+@settings(max_examples=40)
+@given(problem=_v5_problem())
+@example(problem=(np.array([[0, 0, 1.0, 1.0, 0.5, 0.5], [0, 0, 0.0, 0.0, 0.5, 0.5]]),
+                  (DEFAULT_ANCHORS, DEFAULT_GRIDS)))
+def test_yolov5_positive_properties(problem):
+    """Every row: ratio test passes for its anchor; its cell is within one cell of the GT
+    centre; ``gij + tbox[:, :2]`` gives the GT centre back (also at cx == 1, where YOLOv5's
+    in-place clamp gives cell nx - 1 and offset 1) and ``tbox[:, 2:] / n`` its size."""
+    targets, (anchors, grids) = problem
+    tcls, tbox, indices, anch = T.yolov5_build_targets(torch.from_numpy(targets),
+                                                       torch.from_numpy(anchors), grids)
+    report = R.yolov5_assignment_report(targets, anchors, grids)
+    for lv, (ny, nx) in enumerate(grids):
+        b, a, gj, gi = (x.numpy() for x in indices[lv])
+        tb, an = tbox[lv].numpy(), anch[lv].numpy()
+        ti = np.full(len(b), -1, np.int64)
+        for gt in report["gts"]:
+            for p in gt["positives"]:
+                if p["level"] == lv:
+                    ti[p["row"]] = gt["gt"]
+        assert np.all(ti >= 0)
+        assert len(ti) == len(b)
+        r = tb[:, 2:] / an
+        assert np.all(np.maximum(r, 1 / r).max(1) < 4.0)
+        grid = np.array([nx, ny], dtype=np.float64)
+        gxy = targets[ti, 2:4] * grid
+        cell = np.stack([gi, gj], 1)
+        assert np.all(np.abs(cell - np.minimum(np.floor(gxy), grid - 1)) <= 1)
+        assert_parity(cell + tb[:, :2], gxy, name=V5, dtype="float64")  # exact
+        assert_parity(tb[:, 2:] / grid, targets[ti, 4:6], name="assign.decode_size", dtype="float64")
+        assert np.array_equal(b, targets[ti, 0].astype(np.int64))
+        assert np.array_equal(tcls[lv].numpy(), targets[ti, 1].astype(np.int64))
+
+
+@settings(max_examples=40)
+@given(problem=_v5_problem(dyadic=True, pow2=True))
+@example(problem=(np.array([[0, 0, 0.375, 0.5, 0.25, 0.25], [0, 0, 1.0, 0.5, 0.25, 0.25],
+                            [0, 0, 0.4375, 0.5, 0.25, 0.25]]), (DEFAULT_ANCHORS, DEFAULT_GRIDS)))
+def test_yolov5_horizontal_flip_mirrors(problem):
+    """Flip cx -> 1 - cx: the rows mirror one to one, level, anchor and gj kept, gi -> nx-1-gi,
+    the x-1 neighbour becoming the x+1 one and back, and tx -> 1 - tx.
+
+    Positions are narrowed to cx = (4k + 1) / 4096 (from the drawn dyadic value), so that
+    gx = cx * nx (nx a power of two <= 64) and its mirror are exact and never on a cell border
+    or an exact half cell. The rule does NOT hold there, by YOLOv5's own asymmetry: at an
+    integer gx the x+1 row repeats the centre cell (gx + 0.5 truncates to gx) and the y-rows use
+    column gx, the cell right of the border in both images; at gx == 1 no x-1 row is taken
+    (strict ``gx > 1``); at an exact half cell no neighbour is taken on either side (strict
+    ``< g``). Those positions are covered exactly by :func:`test_yolov5_equals_transcription`."""
+    targets, (anchors, grids) = problem
+    targets = targets.copy()
+    targets[:, 2] = (np.floor(targets[:, 2] * 1023) * 4 + 1) / 4096
+    flipped = targets.copy()
+    flipped[:, 2] = 1.0 - flipped[:, 2]
+    nxs = [nx for _, nx in grids]
+    rep = T.yolov5_assignment_report(torch.from_numpy(targets), torch.from_numpy(anchors), grids)
+    rep_f = T.yolov5_assignment_report(torch.from_numpy(flipped), torch.from_numpy(anchors), grids)
+    swap = {"centre": "centre", "x-1": "x+1", "x+1": "x-1", "y-1": "y-1", "y+1": "y+1"}
+    for gt, gt_f in zip(rep["gts"], rep_f["gts"]):
+        mirrored = sorted((p["level"], p["anchor"], swap[p["offset"]], p["cell"][0],
+                           nxs[p["level"]] - 1 - p["cell"][1], 1 - p["tbox"][0], p["tbox"][1])
+                          for p in gt["positives"])
+        got = sorted((p["level"], p["anchor"], p["offset"], p["cell"][0], p["cell"][1],
+                      p["tbox"][0], p["tbox"][1]) for p in gt_f["positives"])
+        assert got == mirrored
+
+
+@settings(max_examples=40)
+@given(problem=_v5_problem(), dtype=st.sampled_from(["float64", "float32"]))
+@example(problem=(np.array([[0, 0, 0.5, 0.5, 0.1, 0.1], [0, 1, 0.5, 0.5, 0.1, 0.1],
+                            [0, 0, 0.2, 0.2, 0.0, 0.1], [0, 0, 0.3, 0.3, 1.0, 1.0]]),
+                  (DEFAULT_ANCHORS, DEFAULT_GRIDS)), dtype="float64")
+def test_report_collisions_last_writer_wins(problem, dtype):
+    """Report = sequential write: replaying the rows in order into a slot table gives the
+    winner of every slot; the report's "won" flags, collisions and no-positive reasons agree
+    with it, and both sides return the identical structure."""
+    targets, (anchors, grids) = problem
+    ref, port = _both("yolov5_assignment_report", targets, anchors, grids, dtype=dtype)
+    assert port == ref
+    tcls, tbox, indices, anch = R.yolov5_build_targets(targets.astype(dtype), anchors.astype(dtype), grids)
+    assert [lv["rows"] for lv in ref["levels"]] == [len(c) for c in tcls]
+    by_row = {(p["level"], p["row"]): (gt["gt"], p) for gt in ref["gts"] for p in gt["positives"]}
+    assert len(by_row) == sum(len(c) for c in tcls)
+    na = anchors.shape[1]
+    for lv, (ny, nx) in enumerate(grids):
+        table = {}
+        writers = {}
+        for row, slot in enumerate(zip(*(x.tolist() for x in indices[lv]))):
+            gt, p = by_row[(lv, row)]
+            assert p["cell"] == [slot[2], slot[3]] and p["anchor"] == slot[1]
+            table[slot] = row  # the last write wins
+            writers.setdefault(slot, []).append(gt)
+        for (gt, p) in (by_row[(lv, r)] for r in range(len(tcls[lv]))):
+            slot = (targets[gt, 0].astype(int), p["anchor"], *p["cell"])
+            assert p["won"] == (table[slot] == p["row"])
+        expect = sorted((list(s), w, w[-1]) for s, w in writers.items() if len(set(w)) > 1)
+        got = sorted((c["slot"], c["writers"], c["winner"]) for c in ref["collisions"] if c["level"] == lv)
+        assert got == expect
+        assert all(0 <= s[1] < na for s, _, _ in expect)
+    for gt in ref["gts"]:
+        has = {p["level"] for p in gt["positives"]}
+        for lv, reason in enumerate(gt["reasons"]):
+            assert (reason is None) == (lv in has)
+            assert reason in (None,) + R.V5_REASONS
+    assert [g["gt"] for g in ref["no_positive"]] == [g["gt"] for g in ref["gts"] if not g["positives"]]
+
+
+def test_report_reasons_known_values():
+    anchors = np.array([[[2.0, 2.0]]])
+    grids = [(10, 10)]
+    t = np.array([[0, 0, 0.5, 0.5, 0.2, 0.2],     # 2x2 cells: matches
+                  [0, 0, 0.5, 0.5, 0.04, 0.2],    # 0.4 wide: 2 / 0.4 = 5 >= 4 -> too small
+                  [0, 0, 0.5, 0.5, 0.0, 0.2],     # zero width -> too small
+                  [0, 0, 0.5, 0.5, 0.9, 0.2],     # 9 / 2 > 4 -> too large
+                  [0, 0, 0.5, 0.5, 0.9, 0.04],    # one side too large, other too small
+                  [0, 0, 1.25, 0.5, 0.2, 0.2]])   # centre outside the image
+    for rep in (R.yolov5_assignment_report(t, anchors, grids),
+                T.yolov5_assignment_report(torch.from_numpy(t), torch.from_numpy(anchors), grids)):
+        assert [g["reasons"][0] for g in rep["gts"]] == [
+            None, "too small", "too small", "too large", "too small", "outside the grid"]
+        assert [g["gt"] for g in rep["no_positive"]] == [1, 2, 3, 4, 5]
+
+
+def test_yolov5_known_rows():
+    """A hand-checked example: gx = 2.25 on an 8-grid takes the x-1 neighbour (0.25 < 0.5 and
+    gx > 1), gy = 5.75 the y+1 one ((8 - 5.75) % 1 = 0.25); the order is centre, j, m."""
+    t = np.array([[0.0, 3.0, 2.25 / 8, 5.75 / 8, 0.25, 0.25]])
+    anchors = np.array([[[2.0, 2.0]]])
+    for out in (R.yolov5_build_targets(t, anchors, [(8, 8)]),
+                T.yolov5_build_targets(torch.from_numpy(t), torch.from_numpy(anchors), [(8, 8)])):
+        tcls, tbox, indices, anch = (to_numpy(x) for x in out)
+        b, a, gj, gi = indices[0]
+        assert gi.tolist() == [2, 1, 2] and gj.tolist() == [5, 5, 6]
+        assert tcls[0].tolist() == [3, 3, 3]
+        assert_parity(tbox[0][:, :2], np.array([[0.25, 0.75], [1.25, 0.75], [0.25, -0.25]]),
+                      name=V5, dtype="float64")
+
+
+# ============================================================================ tutorial, v3, v1
+
+@settings(max_examples=30)
+@given(problem=_v5_problem())
+def test_tutorial_one_positive_per_level(problem):
+    targets, (anchors, grids) = problem
+    ref, port = _both("tutorial_assign", targets, anchors, grids)
+    assert_parity(port, ref, name="assign.tutorial_assign", dtype="float64")
+    nt = len(targets)
+    for lv, (ny, nx) in enumerate(grids):
+        b, a, gj, gi = ref["indices"][lv]
+        assert np.array_equal(ref["gt_index"][lv], np.arange(nt))
+        assert np.all((gj >= 0) & (gj < ny) & (gi >= 0) & (gi < nx))
+        gwh = targets[:, 4:6] * np.array([nx, ny])
+        inter = np.minimum(gwh[:, None], anchors[lv][None]).prod(-1)
+        iou = inter / (gwh.prod(-1)[:, None] + anchors[lv].prod(-1)[None] - inter)
+        iou = np.nan_to_num(iou)
+        assert np.array_equal(iou[np.arange(nt), a], iou.max(1, initial=0.0))
+
+
+@settings(max_examples=30)
+@given(problem=S.yolov3_problem())
+def test_yolov3_properties(problem):
+    """Every GT is positive exactly once, on the level of its best anchor over all levels
+    (checked with ``boxes.wh_iou``); ignore is never set at a positive slot; with
+    ``pred_iou`` a prediction equal to a GT of its image is ignored unless positive."""
+    from ref_numpy.boxes import wh_iou
+
+    t, anchors, grids, preds = (problem[k] for k in ("targets", "anchors", "grid_sizes", "pred_boxes"))
+    ref, port = _both("yolov3_assign", t, anchors, grids, preds)
+    assert_parity(port, ref, name="assign.yolov3_assign", dtype="float64")
+    seen = np.concatenate(ref["gt_index"])
+    assert np.array_equal(np.sort(seen), np.arange(len(t)))
+    if len(t):
+        norm = np.concatenate([anchors[lv] / np.array([nx, ny]) for lv, (ny, nx) in enumerate(grids)])
+        best = np.nan_to_num(wh_iou(t[:, 4:6], norm)).argmax(1)
+        na = anchors.shape[1]
+        for lv in range(len(grids)):
+            gi = ref["gt_index"][lv]
+            assert np.all(best[gi] // na == lv)
+            assert np.array_equal(ref["indices"][lv][1], best[gi] % na)
+    for lv in range(len(grids)):
+        b, a, gj, gi = ref["indices"][lv]
+        assert not ref["ignore"][lv][b, a, gj, gi].any()
+        for img in range(preds[lv].shape[0]):
+            own = t[t[:, 0] == img, 2:6]
+            own = own[R._darknet_iou(own, own) > 0.5]  # IoU with itself rounds to 1, not 0
+            equal = (preds[lv][img][..., None, :] == own).all(-1).any(-1)  # [na, ny, nx]
+            pos = np.zeros(equal.shape, bool)
+            pos[a[b == img], gj[b == img], gi[b == img]] = True
+            assert np.all(ref["ignore"][lv][img][equal & ~pos])
+
+
+@settings(max_examples=30)
+@given(problem=S.yolov1_problem())
+@example(problem={"pred_boxes": np.zeros((1, 2, 2, 2, 4)),
+                  "targets": np.array([[0, 1, 0.25, 0.25, 0.5, 0.5], [0, 2, 0.3, 0.3, 0.1, 0.1]])})
+def test_yolov1_properties(problem):
+    """Both sides equal the darknet transcription (cell owner: first GT; responsible: first max
+    IoU, else first min RMSE); one responsible predictor per object cell."""
+    pred, t = problem["pred_boxes"], problem["targets"]
+    ref, port = _both("yolov1_assign", pred, t)
+    assert_parity(port, ref, name="assign.yolov1_assign", dtype="float64")
+    gt_index, best = _darknet_v1(pred, t)
+    assert np.array_equal(ref["gt_index"], gt_index)
+    resp = np.where(ref["obj_mask"], ref["responsible"].argmax(-1), -1)
+    assert np.array_equal(resp, best)
+    assert np.array_equal(ref["responsible"].sum(-1), ref["obj_mask"].astype(int))
+    kept = np.zeros(len(t), bool)
+    kept[gt_index[gt_index >= 0]] = True
+    assert np.array_equal(ref["dropped"], ~kept)
+
+
+# ============================================================================ TAL
+
+def _tal_args(p):
+    return [p[k] for k in ("pd_scores", "pd_bboxes", "anc_points", "gt_labels", "gt_bboxes", "mask_gt")]
+
+
+@settings(max_examples=40)
+@given(problem=S.tal_problem(), dtype=st.sampled_from(["float64", "float32"]))
+def test_tal_equals_transcription(problem, dtype):
+    args = _tal_args(problem)
+    kw = {"topk": problem["topk"], "num_classes": problem["num_classes"]}
+    stride = problem["small_object_stride"]
+    ref, port = _both("task_aligned_assign", *args, dtype=dtype, small_object_stride=stride, **kw)
+    targs = to_port(args, dtype)
+    targs[3] = targs[3].long()  # Ultralytics' labels index tensors
+    oracle = _UltralyticsTAL(kw["topk"], kw["num_classes"], 0.5, 6.0, stride=stride)(*targs)
+    oracle = (oracle[0].long(), oracle[1], oracle[2], oracle[3].bool(), oracle[4].long())
+    assert_parity(port, oracle, name=TAL, dtype=dtype, inputs=problem)
+    assert_parity(ref, oracle, name=TAL, dtype=dtype, inputs=problem)
+
+
+@settings(max_examples=40)
+@given(problem=S.tal_problem())
+def test_tal_properties(problem):
+    """Positives lie strictly inside a real GT of their image (the enlarged GT under the 8.4
+    rule); a positive outside its own assigned GT only arises from Ultralytics' argmax over
+    all-zero overlaps and then has zero target scores; positives inside exactly one real GT
+    are at most topk per GT (anchors shared by several GTs can be moved by the max-overlap
+    rule, which may give a GT more than topk)."""
+    args = _tal_args(problem)
+    labels, boxes, scores, fg, idx = R.task_aligned_assign(
+        *args, topk=problem["topk"], num_classes=problem["num_classes"],
+        small_object_stride=problem["small_object_stride"])
+    anc, gt, mask = problem["anc_points"], problem["gt_bboxes"], problem["mask_gt"][..., 0] > 0
+    if problem["small_object_stride"] is not None:
+        c, wh = (gt[..., :2] + gt[..., 2:]) / 2, gt[..., 2:] - gt[..., :2]
+        wh = np.where((wh < 8.0) & mask[..., None], 16.0, wh)
+        gt = np.concatenate([c - wh / 2, c + wh / 2], -1)
+    inside = (np.concatenate([anc - gt[:, :, None, :2], gt[:, :, None, 2:] - anc], -1).min(-1) > 1e-9)
+    inside &= mask[..., None]  # [bs, n, A]
+    assert np.all(inside.any(1)[fg])
+    bs, A = fg.shape
+    own = inside[np.arange(bs)[:, None], idx, np.arange(A)[None]] if gt.shape[1] else np.zeros_like(fg)
+    assert np.all(scores[fg & ~own] == 0)
+    exclusive = fg & (inside.sum(1) == 1)
+    for b in range(bs):
+        counts = np.bincount(idx[b][exclusive[b]], minlength=gt.shape[1])
+        assert np.all(counts <= problem["topk"])
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert np.all(scores[~fg] == 0)
+
+
+@settings(max_examples=40)
+@given(problem=S.tal_problem(), dtype=st.sampled_from(["float64", "float32"]))
+def test_tal_report_matches_assignment(problem, dtype):
+    """The TAL report is identical on both sides and agrees with the assignment: each real GT
+    owns exactly the foreground anchors whose target_gt_idx is it; claimed anchors are at most
+    topk candidates; every conflict goes to its anchor's final GT; lost and gained anchors are
+    the differences between claimed and owned; no-positive reasons are consistent."""
+    args = _tal_args(problem)
+    kw = {"topk": problem["topk"], "num_classes": problem["num_classes"],
+          "small_object_stride": problem["small_object_stride"]}
+    ref, port = _both("task_aligned_report", *args, dtype=dtype, **kw)
+    assert port == ref
+    _, _, _, fg, idx = R.task_aligned_assign(*[a.astype(dtype) for a in args], **kw)
+    for gt in ref["gts"]:
+        b, g = gt["image"], gt["gt"]
+        owned = np.flatnonzero(fg[b] & (idx[b] == g)).tolist()
+        assert gt["positives"] == owned  # padding too: see the reference's docstring
+        assert len(gt["claimed"]) <= min(problem["topk"], gt["candidates"])
+        assert sorted(set(gt["claimed"]) - set(gt["positives"])) == [x["anchor"] for x in gt["lost"]]
+        assert sorted(set(gt["positives"]) - set(gt["claimed"])) == gt["gained"]
+        assert all(idx[b, x["anchor"]] == x["to_gt"] != g for x in gt["lost"])
+        assert (gt["reason"] is None) == bool(gt["positives"]) or not gt["valid"]
+        if gt["valid"] and gt["candidates"] == 0:
+            assert gt["reason"] == "no anchor inside the box"
+    for c in ref["conflicts"]:
+        assert len(c["claimed_by"]) > 1 and fg[c["image"], c["anchor"]]
+        assert idx[c["image"], c["anchor"]] == c["winner"]
+    counts = {(gt["image"], gt["gt"]): len(gt["positives"]) for gt in ref["gts"]}
+    assert sorted((o["image"], o["gt"]) for o in ref["over_topk"]) == sorted(
+        k for k, v in counts.items() if v > problem["topk"])
+
+
+def test_tal_empty_and_known_values():
+    anc = np.array([[4.0, 4.0], [12.0, 4.0]])
+    scores = np.array([[[0.9, 0.1], [0.2, 0.8]]])
+    pd = np.array([[[0.0, 0.0, 8.0, 8.0], [8.0, 0.0, 16.0, 8.0]]])
+    gt = np.array([[[0.0, 0.0, 8.0, 8.0]]])
+    for fn, conv in ((R.task_aligned_assign, lambda x: x),
+                     (T.task_aligned_assign, lambda x: torch.from_numpy(x))):
+        lab, box, sc, fg, idx = (to_numpy(x) for x in fn(
+            conv(scores), conv(pd), conv(anc), conv(np.zeros((1, 1, 1))), conv(gt),
+            conv(np.ones((1, 1, 1))), topk=1, num_classes=2))
+        assert fg.tolist() == [[True, False]] and idx.tolist() == [[0, 0]]
+        # CIoU of identical boxes is 1 up to eps; metric 0.9^0.5; normalised score = 1 * IoU
+        assert_parity(sc[0, 0], np.array([1.0, 0.0]), name=TAL, dtype="float32")
+        empty = fn(conv(scores), conv(pd), conv(anc), conv(np.zeros((1, 0, 1))),
+                   conv(np.zeros((1, 0, 4))), conv(np.zeros((1, 0, 1))), topk=1, num_classes=2)
+        assert to_numpy(empty[0]).tolist() == [[2, 2]] and not to_numpy(empty[3]).any()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_boxes_ciou_is_ultralytics_bbox_iou(dtype):
+    """The assigner's CIoU, ``boxes.aligned_box_iou(kind='ciou')``, is the Ultralytics
+    ``bbox_iou(xywh=False, CIoU=True)`` transcription: bit for bit on the torch side (same eps
+    placement and order of operations), within the table on the NumPy side (np.arctan vs
+    torch.atan), on the boxes TAL accepts (x2 >= x1, y2 >= y1; zero widths, heights, points)."""
+    from ref_numpy.boxes import aligned_box_iou as ref_ciou
+    from torch_impl.boxes import aligned_box_iou as port_ciou
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 50, (512, 4))
+    b = rng.uniform(0, 50, (512, 4))
+    a[:, 2:] += a[:, :2]
+    b[:, 2:] += b[:, :2]
+    a[:16, 2] = a[:16, 0]  # zero width
+    a[16:32, 3] = a[16:32, 1]  # zero height
+    b[32:48, 2:] = b[32:48, :2]  # points
+    a, b = a.astype(dtype), b.astype(dtype)
+    oracle = _ultralytics_bbox_ciou(torch.from_numpy(a), torch.from_numpy(b))[..., 0]
+    assert_parity(port_ciou(torch.from_numpy(a), torch.from_numpy(b), kind="ciou"), oracle, tol=EXACT)
+    assert_parity(ref_ciou(a, b, kind="ciou"), oracle, name=TAL, dtype=dtype)
+
+
+# ============================================================================ bad input
+
+_T0 = np.array([[0, 1, 0.5, 0.5, 0.2, 0.2]])
+_BAD_V5 = {
+    "centre outside": (np.array([[0, 1, 1.2, 0.5, 0.2, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "negative size": (np.array([[0, 1, 0.5, 0.5, -0.1, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "side > 1": (np.array([[0, 1, 0.5, 0.5, 1.5, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "negative class": (np.array([[0, -1, 0.5, 0.5, 0.2, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "fractional class": (np.array([[0, 1.5, 0.5, 0.5, 0.2, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "negative image": (np.array([[-1, 1, 0.5, 0.5, 0.2, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "nan": (np.array([[0, 1, np.nan, 0.5, 0.2, 0.2]]), DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "targets 5 columns": (_T0[:, :5], DEFAULT_ANCHORS, DEFAULT_GRIDS),
+    "anchors [nl, na, 3]": (_T0, np.ones((3, 3, 3)), DEFAULT_GRIDS),
+    "anchors 2-D": (_T0, np.ones((3, 2)), DEFAULT_GRIDS),
+    "anchors non-positive": (_T0, np.zeros((3, 3, 2)), DEFAULT_GRIDS),
+    "levels mismatch": (_T0, DEFAULT_ANCHORS, DEFAULT_GRIDS[:2]),
+    "grid not integer": (_T0, DEFAULT_ANCHORS, [(8.5, 8), (4, 4), (2, 2)]),
+}
+
+
+@pytest.mark.parametrize("fn", ["yolov5_build_targets", "yolov3_assign", "tutorial_assign"])
+@pytest.mark.parametrize("case", sorted(_BAD_V5))
+def test_bad_input_anchor_based(fn, case):
+    t, a, grids = _BAD_V5[case]
+    kw = {"ignore_mode": "none"} if fn == "yolov3_assign" else {}
+    with pytest.raises(ValueError):
+        getattr(R, fn)(t, a, grids, **kw)
+    with pytest.raises(ValueError):
+        getattr(T, fn)(torch.from_numpy(np.asarray(t, dtype=np.float64)),
+                       torch.from_numpy(np.asarray(a, dtype=np.float64)), grids, **kw)
+
+
+def _tal_ok():
+    anc = np.array([[4.0, 4.0], [12.0, 4.0]])
+    return {"pd_scores": np.full((1, 2, 2), 0.5), "pd_bboxes": np.array([[[0, 0, 8, 8], [8, 0, 16, 8.0]]]),
+            "anc_points": anc, "gt_labels": np.zeros((1, 1, 1)), "gt_bboxes": np.array([[[0, 0, 8, 8.0]]]),
+            "mask_gt": np.ones((1, 1, 1))}
+
+
+_BAD_TAL = {
+    "label out of range": ("gt_labels", np.full((1, 1, 1), 2.0)),
+    "negative label": ("gt_labels", np.full((1, 1, 1), -1.0)),
+    "negative gt size": ("gt_bboxes", np.array([[[8, 0, 0, 8.0]]])),
+    "negative pred size": ("pd_bboxes", np.array([[[8, 0, 0, 8.0], [8, 0, 16, 8.0]]])),
+    "anchors wrong shape": ("anc_points", np.zeros((2, 3))),
+    "scores wrong classes": ("pd_scores", np.full((1, 2, 3), 0.5)),
+    "mask wrong shape": ("mask_gt", np.ones((1, 1))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_TAL) + ["topk > anchors", "topk 0"])
+def test_bad_input_tal(case):
+    p = _tal_ok()
+    kw = {"topk": 1, "num_classes": 2}
+    if case in _BAD_TAL:
+        key, value = _BAD_TAL[case]
+        p[key] = value
+    else:
+        kw["topk"] = 3 if case == "topk > anchors" else 0
+    args = _tal_args(p)
+    with pytest.raises(ValueError):
+        R.task_aligned_assign(*args, **kw)
+    with pytest.raises(ValueError):
+        T.task_aligned_assign(*[torch.from_numpy(np.asarray(x, dtype=np.float64)) for x in args], **kw)
+
+
+def test_bad_input_v1_v3():
+    for fn, conv in ((R, lambda x: x), (T, lambda x: torch.from_numpy(x))):
+        with pytest.raises(ValueError):  # S x S' grid
+            fn.yolov1_assign(conv(np.zeros((1, 3, 4, 2, 4))), conv(_T0))
+        with pytest.raises(ValueError):  # image index beyond the batch
+            fn.yolov1_assign(conv(np.zeros((1, 3, 3, 2, 4))), conv(_T0 + np.array([1.0, 0, 0, 0, 0, 0])))
+        with pytest.raises(ValueError):  # pred_iou needs predictions
+            fn.yolov3_assign(conv(_T0), conv(DEFAULT_ANCHORS), DEFAULT_GRIDS)
+        with pytest.raises(ValueError):  # unknown mode
+            fn.yolov3_assign(conv(_T0), conv(DEFAULT_ANCHORS), DEFAULT_GRIDS, ignore_mode="x")
+        with pytest.raises(ValueError):  # predictions of the wrong grid
+            fn.yolov3_assign(conv(_T0), conv(DEFAULT_ANCHORS), DEFAULT_GRIDS,
+                             [conv(np.zeros((1, 3, 5, 5, 4)))] * 3)
+
+
+# ============================================================================ scripts
+
+def _load_script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_show_assignments_script(tmp_path):
+    """The CLI's JSON is the report (JSON round trip), one PNG per level, exit codes 0/1/3."""
+    import json
+    from pathlib import Path
+
+    script = _load_script("show_assignments")
+    labels = Path(__file__).resolve().parents[1] / "fixtures" / "shapes" / "labels" / "shapes_0000.txt"
+    out = tmp_path / "report.json"
+    rc = script.main([str(labels), "--img-size", "320", "--json", str(out), "--png", str(tmp_path),
+                      "--quiet", "--backend", "numpy"])
+    assert rc == 0
+    targets = script.read_labels(labels)
+    expected, _ = script.build_report(targets, 320, 4.0, 0.5, "torch")
+    assert json.loads(out.read_text()) == json.loads(json.dumps(expected))
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["assign_P3.png", "assign_P4.png", "assign_P5.png"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0 0.5 0.5\n")
+    assert script.main([str(bad), "--quiet"]) == 1
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("0 0.5 0.5 0.0 0.5\n")
+    assert script.main([str(tiny), "--quiet"]) == 3
+
+
+# ============================================================================ strategies
+
+@given(S.yolo_targets())
+def test_yolo_targets_strategy_valid(t):
+    assert t.ndim == 2 and t.shape[1] == 6 and t.dtype == np.float64
+    assert np.all((t[:, 2:] >= 0) & (t[:, 2:] <= 1))
+    assert np.all(t[:, :2] == np.floor(t[:, :2]))
+    R.yolov5_build_targets(t, DEFAULT_ANCHORS, DEFAULT_GRIDS)  # accepted as valid input
+
+
+@pytest.mark.parametrize("what,predicate", [
+    ("empty", lambda t: len(t) == 0),
+    ("image border", lambda t: bool(np.any((t[:, 2:4] == 0) | (t[:, 2:4] == 1)))),
+    ("inner cell border of an 8-grid", lambda t: bool(np.any(((t[:, 2:4] * 8) % 1 == 0)
+                                                              & (t[:, 2:4] > 0) & (t[:, 2:4] < 1)))),
+    ("exact half cell of an 8-grid", lambda t: bool(np.any((t[:, 2:4] * 8) % 1 == 0.5))),
+    ("zero size", lambda t: bool(np.any(t[:, 4:6] == 0))),
+    ("huge", lambda t: bool(np.any(t[:, 4:6].min(1) >= 0.8))),
+    ("duplicate rows", lambda t: len(t) > 1 and len(np.unique(t, axis=0)) < len(t)),
+])
+def test_yolo_targets_strategy_reaches(what, predicate):
+    from hypothesis import find
+
+    cfg = settings(max_examples=2000, database=None, phases=[Phase.generate])
+    find(S.yolo_targets(), predicate, settings=cfg)
+
+
+def test_tal_strategy_reaches_padding_conflicts_and_empty():
+    from hypothesis import find
+
+    def conflicts(p):
+        args = _tal_args(p)
+        kw = {"topk": p["topk"], "num_classes": p["num_classes"],
+              "small_object_stride": p["small_object_stride"]}
+        return bool(R.task_aligned_report(*args, **kw)["conflicts"])
+
+    cfg = settings(max_examples=2000, database=None, phases=[Phase.generate])
+    find(S.tal_problem(), lambda p: p["gt_bboxes"].shape[1] == 0, settings=cfg)
+    find(S.tal_problem(), lambda p: bool((p["mask_gt"] == 0).any()), settings=cfg)
+    find(S.tal_problem(), conflicts, settings=cfg)

@@ -1,0 +1,720 @@
+"""Target assignment of the YOLO family (NumPy reference: the specification).
+
+Which prediction slot learns which ground truth (GT), in five conventions, with reports:
+
+- :func:`yolov5_build_targets`: YOLOv5 v7.0 ``ComputeLoss.build_targets`` (ratio test, 3 cells).
+- :func:`yolov5_assignment_report`: where each GT landed in the above, who got nothing and why,
+  which slots two GTs wrote (the last write wins).
+- :func:`task_aligned_assign`: Ultralytics 8.3 ``TaskAlignedAssigner`` (YOLOv8/11), with the 8.4
+  small-object rule as an option.
+- :func:`task_aligned_report`: per GT its candidates, claimed and owned anchors, conflicts.
+- :func:`yolov1_assign`: darknet ``detection_layer`` (centre cell, responsible predictor by IoU).
+- :func:`yolov3_assign`: darknet ``yolo_layer`` (best anchor over all levels, ignore mask).
+- :func:`tutorial_assign`: the seed tutorial's variant (best anchor on every level).
+
+Targets of the anchor-based assigners are YOLOv5 rows ``(image, class, cx, cy, w, h)`` with the
+box normalised to [0, 1]; anchors are ``(nl, na, 2)`` in grid units of their level (pixels /
+stride); grid sizes are ``(ny, nx)`` per level. Cell indices are ``(gj, gi) = (row, column)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ref_numpy._validate import as_array
+from ref_numpy.boxes import aligned_box_iou, wh_iou
+
+# YOLOv5's neighbour offsets (in units of g): the centre cell, then j (x-1), k (y-1), l (x+1), m (y+1).
+_V5_OFFSETS = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.float64)
+V5_OFFSET_NAMES = ("centre", "x-1", "y-1", "x+1", "y+1")
+V5_REASONS = ("outside the grid", "too small", "too large", "no anchor within anchor_t")
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_targets(targets, *, check_position: bool = True) -> np.ndarray:
+    """``targets`` as a float [nt, 6] array of valid rows (image, class, cx, cy, w, h)."""
+    t = as_array("targets", targets, ndim=2, finite=True, floating=True)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6] (image, class, cx, cy, w, h), got {t.shape}")
+    img, cls, cxy, wh = t[:, 0], t[:, 1], t[:, 2:4], t[:, 4:6]
+    if np.any(img < 0) or np.any(img != np.floor(img)):
+        raise ValueError("targets: image indices (column 0) must be non-negative integers")
+    if np.any(cls < 0) or np.any(cls != np.floor(cls)):
+        raise ValueError("targets: class ids (column 1) must be non-negative integers")
+    if np.any(wh < 0):
+        raise ValueError("targets: negative box sizes (columns 4, 5)")
+    if np.any(wh > 1):
+        raise ValueError("targets: box sides (columns 4, 5) larger than the image (> 1)")
+    if check_position and (np.any(cxy < 0) or np.any(cxy > 1)):
+        raise ValueError("targets: box centres (columns 2, 3) outside the image [0, 1]")
+    return t
+
+
+def _check_anchors(anchors, grid_sizes) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``anchors`` [nl, na, 2] positive finite; ``grid_sizes`` nl pairs of positive ints."""
+    a = as_array("anchors", anchors, ndim=3, last_dim=2, finite=True, floating=True)
+    if not np.all(a > 0):
+        raise ValueError("anchors: expected positive anchor sizes")
+    try:
+        grids = [(int(ny), int(nx)) for ny, nx in grid_sizes]
+        exact = all(float(ny) == gy and float(nx) == gx
+                    for (ny, nx), (gy, gx) in zip(grid_sizes, grids))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"grid_sizes: expected a list of (ny, nx), got {grid_sizes!r}") from exc
+    if not exact or any(ny < 1 or nx < 1 for ny, nx in grids):
+        raise ValueError(f"grid_sizes: expected positive integer (ny, nx) pairs, got {grid_sizes!r}")
+    if len(grids) != a.shape[0]:
+        raise ValueError(f"anchors and grid_sizes: {a.shape[0]} anchor levels vs {len(grids)} grids")
+    return a, grids
+
+
+def _check_positive(name: str, value) -> float:
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+def _darknet_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise IoU of cxcywh boxes as darknet ``box_iou`` (no eps; 0 where the union is 0)."""
+    ax, ay, aw, ah = np.moveaxis(a, -1, 0)
+    bx, by, bw, bh = np.moveaxis(b, -1, 0)
+
+    def overlap(x1, w1, x2, w2):
+        left = np.maximum(x1 - w1 / 2, x2 - w2 / 2)
+        right = np.minimum(x1 + w1 / 2, x2 + w2 / 2)
+        return right - left
+
+    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
+    inter = np.where((w < 0) | (h < 0), 0.0, w * h)
+    union = aw * ah + bw * bh - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+# ----------------------------------------------------------------------------- YOLOv5
+
+def _v5_level_rows(t: np.ndarray, anchors: np.ndarray, ny: int, nx: int, anchor_t: float, g: float):
+    """One level of YOLOv5 build_targets. Returns per written row: target index, anchor, offset
+    block, gxy, gwh, unclamped (gi, gj) — in YOLOv5's order (offset block, anchor, target)."""
+    grid = np.array([nx, ny], dtype=t.dtype)
+    gxy_all = t[:, 2:4] * grid  # [nt, 2]
+    gwh_all = t[:, 4:6] * grid
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = gwh_all[None] / anchors[:, None]  # [na, nt, 2]
+        match = np.maximum(r, 1 / r).max(2) < anchor_t  # [na, nt]
+    a_idx, t_idx = np.nonzero(match)  # anchor-major, as t.repeat(na) then t[j]
+    gxy = gxy_all[t_idx]
+    gxi = grid - gxy
+    jk = (gxy % 1 < g) & (gxy > 1)  # [n, 2]: x-1 and y-1 neighbours
+    lm = (gxi % 1 < g) & (gxi > 1)  # [n, 2]: x+1 and y+1 neighbours
+    use = np.stack([np.ones(len(t_idx), bool), jk[:, 0], jk[:, 1], lm[:, 0], lm[:, 1]])  # [5, n]
+    block, row = np.nonzero(use)  # block-major, as t.repeat((5, 1, 1))[j]
+    offsets = (_V5_OFFSETS * g).astype(t.dtype)[block]
+    gxy_r = gxy[row]
+    gij = np.trunc(gxy_r - offsets).astype(np.int64)  # torch .long() truncates toward zero
+    return t_idx[row], a_idx[row], block, gxy_r, gwh_all[t_idx[row]], gij
+
+
+def _v5_rows(t, anchors, grids, anchor_t, g):
+    return [_v5_level_rows(t, anchors[i].astype(t.dtype), ny, nx, anchor_t, g)
+            for i, (ny, nx) in enumerate(grids)]
+
+
+def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+    """YOLOv5 target assignment: which (image, anchor, cell) learns which GT, per level.
+
+    Args:
+        targets (ndarray[nt, 6]): rows ``(image, class, cx, cy, w, h)``, box normalised to [0, 1].
+        anchors (ndarray[nl, na, 2]): anchor (w, h) in grid units of each level (pixels / stride).
+        grid_sizes (list of (ny, nx)): grid size of each level.
+        anchor_t (float): ratio threshold (hyp ``anchor_t``).
+        g (float): neighbour-cell bias.
+
+    Returns:
+        (tcls, tbox, indices, anch), each a list with one entry per level:
+        ``tcls[i]`` int64 [n]; ``tbox[i]`` [n, 4] = ``(gxy - gij, gwh)`` in grid units, with
+        gij clamped to the grid (YOLOv5 clamps ``gi``/``gj`` in place, and they are views of
+        ``gij``), so offsets lie in [-0.5, 1.5] and equal 1 at ``cx == 1``; ``indices[i]`` =
+        ``(b, a, gj, gi)`` int64 [n]; ``anch[i]`` [n, 2] the matched anchors.
+
+    Convention: ultralytics/yolov5 v7.0 ``ComputeLoss.build_targets``, row order included: a
+    target matches every anchor with ``max(r, 1/r) < anchor_t`` for both sides (``r = gwh /
+    anchor``); each match is written at its cell (block 0), then at the x-1 neighbour when
+    ``gx % 1 < g and gx > 1`` (block j), y-1 (k), x+1 when ``(nx - gx) % 1 < g and nx - gx > 1``
+    (l), y+1 (m); rows are ordered by block, then anchor, then target. All comparisons strict.
+    Duplicate ``(b, a, gj, gi)`` slots are kept; a loss writing them in order keeps the last.
+    Invariant: every row's anchor passes the ratio test and its cell is within one cell of
+    ``floor(gxy)`` (clamped); ``(gi, gj) + tbox[:, :2]`` gives back the GT centre in grid units.
+    Errors: ValueError for malformed targets, centres outside [0, 1], sides < 0 or > 1,
+    non-integer or negative image/class ids, anchors not [nl, na, 2] or not matching grid_sizes.
+    """
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    anchor_t = _check_positive("anchor_t", anchor_t)
+    g = float(g)
+    if not 0 <= g <= 1:
+        raise ValueError(f"g: expected a bias in [0, 1], got {g!r}")
+    tcls, tbox, indices, anch = [], [], [], []
+    for (ny, nx), (ti, ai, _, gxy, gwh, gij), lvl in zip(grids, _v5_rows(t, a, grids, anchor_t, g), a):
+        b = t[ti, 0].astype(np.int64)
+        gij = np.clip(gij, 0, np.array([nx - 1, ny - 1]))  # YOLOv5 clamps gij in place: tbox sees it
+        indices.append((b, ai.astype(np.int64), gij[:, 1], gij[:, 0]))
+        tbox.append(np.concatenate([gxy - gij.astype(gxy.dtype), gwh], axis=1).reshape(-1, 4))
+        anch.append(lvl.astype(t.dtype)[ai].reshape(-1, 2))
+        tcls.append(t[ti, 1].astype(np.int64))
+    return tcls, tbox, indices, anch
+
+
+def _v5_no_anchor_reason(t: np.ndarray, anchors: np.ndarray, grids, anchor_t: float) -> np.ndarray:
+    """Reason code per (level, target) why a target has no anchor: 1 too small, 2 too large,
+    3 mixed; 0 where some anchor matches. [nl, nt] int64."""
+    codes = []
+    for lvl, (ny, nx) in zip(anchors, grids):
+        gwh = t[:, 4:6] * np.array([nx, ny], dtype=t.dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            r = gwh[None] / lvl.astype(t.dtype)[:, None]  # [na, nt, 2]
+            big = r.max(2) >= anchor_t
+            small = (1 / r).max(2) >= anchor_t
+        fail = big | small  # [na, nt]
+        none = fail.all(0)
+        code = np.where(small.all(0), 1, np.where(big.all(0), 2, 3))
+        codes.append(np.where(none, code, 0))
+    return np.stack(codes).reshape(len(grids), len(t)).astype(np.int64)
+
+
+def _v5_collisions(b, a, gj, gi, ti, na, ny, nx):
+    """Slots written by two or more different GTs: (slot key order) list of row-index arrays."""
+    key = ((b * na + a) * ny + gj) * nx + gi
+    order = np.argsort(key, kind="stable")
+    k_sorted = key[order]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]]) if len(key) else np.zeros(0, int)
+    groups = np.split(order, starts[1:]) if len(key) else []
+    return [rows for rows in groups if len(np.unique(ti[rows])) > 1]
+
+
+def _format_v5_report(t_list, grids, levels, reasons_code, outside) -> dict:
+    """Plain-Python report (shared by both sides, so the structures are identical).
+
+    ``t_list``: targets as a list of rows; ``levels``: per level a dict of Python lists
+    (ti, a, block, gj, gi, tbox, won) and ``collisions`` (list of row lists);
+    ``reasons_code``: [nl][nt] ints; ``outside``: [nt] bools.
+    """
+    nl = len(grids)
+    gts = [{"gt": i, "image": int(row[0]), "class": int(row[1]), "positives": [],
+            "reasons": [None] * nl} for i, row in enumerate(t_list)]
+    report_levels, collisions = [], []
+    for lv, ((ny, nx), rows) in enumerate(zip(grids, levels)):
+        report_levels.append({"level": lv, "grid": [ny, nx], "rows": len(rows["ti"])})
+        for r, ti in enumerate(rows["ti"]):
+            gts[ti]["positives"].append({
+                "level": lv, "row": r, "anchor": rows["a"][r],
+                "cell": [rows["gj"][r], rows["gi"][r]],
+                "offset": V5_OFFSET_NAMES[rows["block"][r]],
+                "tbox": rows["tbox"][r], "won": rows["won"][r]})
+        for group in rows["collisions"]:
+            r0 = group[0]
+            collisions.append({
+                "level": lv,
+                "slot": [int(t_list[rows["ti"][r0]][0]), rows["a"][r0], rows["gj"][r0],
+                         rows["gi"][r0]],
+                "rows": list(group), "writers": [rows["ti"][r] for r in group],
+                "winner": rows["ti"][group[-1]]})
+        for i in range(len(t_list)):
+            if outside[i]:
+                gts[i]["reasons"][lv] = V5_REASONS[0]
+            elif reasons_code[lv][i]:
+                gts[i]["reasons"][lv] = V5_REASONS[reasons_code[lv][i]]
+    no_positive = [{"gt": gt["gt"], "reasons": list(gt["reasons"])}
+                   for gt in gts if not gt["positives"]]
+    return {"levels": report_levels, "gts": gts, "no_positive": no_positive,
+            "collisions": collisions}
+
+
+def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+    """Explain a :func:`yolov5_build_targets` assignment GT by GT (a debugging aid).
+
+    Args: as :func:`yolov5_build_targets`, except that centres outside the image are accepted
+    and reported (``"outside the grid"``) instead of raising; they take no part in the rows.
+
+    Returns:
+        dict of plain Python values (JSON-serialisable; identical on both sides):
+
+        - ``"levels"``: ``[{"level", "grid": [ny, nx], "rows": n}]``;
+        - ``"gts"``: one entry per target row: ``{"gt", "image", "class", "positives",
+          "reasons"}``; ``positives`` lists every row written for it, ``{"level", "row" (index
+          in that level's outputs), "anchor", "cell": [gj, gi] (clamped), "offset" (one of
+          "centre", "x-1", "y-1", "x+1", "y+1"), "tbox": [4 floats], "won" (False when a later
+          row writes the same slot)}``; ``reasons`` per level is None or why the GT has no row
+          there: "outside the grid", "too small" (smaller than anchor / anchor_t on a side for
+          every anchor; zero sizes included), "too large" (larger than anchor * anchor_t on a
+          side for every anchor), "no anchor within anchor_t" (each anchor fails, not all on
+          the same side);
+        - ``"no_positive"``: ``[{"gt", "reasons"}]`` for GTs with no row on any level;
+        - ``"collisions"``: slots written by two or more DIFFERENT GTs, ``{"level", "slot":
+          [b, a, gj, gi], "rows", "writers" (GT per row, in write order), "winner"}``: the
+          winner is the last writer, as YOLOv5's ``tobj[b, a, gj, gi] = iou`` keeps the last.
+
+    Convention: the rows are those of :func:`yolov5_build_targets` (YOLOv5 v7.0).
+    """
+    t = _check_targets(targets, check_position=False)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    anchor_t = _check_positive("anchor_t", anchor_t)
+    g = float(g)
+    outside = np.any((t[:, 2:4] < 0) | (t[:, 2:4] > 1), axis=1)
+    kept = np.flatnonzero(~outside)
+    codes = _v5_no_anchor_reason(t, a, grids, anchor_t)
+    levels = []
+    for (ny, nx), (ti, ai, block, gxy, gwh, gij) in zip(grids, _v5_rows(t[kept], a, grids, anchor_t, g)):
+        ti = kept[ti]
+        b = t[ti, 0].astype(np.int64)
+        gij = np.clip(gij, 0, np.array([nx - 1, ny - 1]))
+        gj, gi = gij[:, 1], gij[:, 0]
+        na = a.shape[1]
+        key = ((b * na + ai) * ny + gj) * nx + gi
+        last = np.zeros(len(key), bool)
+        if len(key):
+            # the last row of each slot wins: reverse, first occurrence, map back
+            _, first_rev = np.unique(key[::-1], return_index=True)
+            last[len(key) - 1 - first_rev] = True
+        tbox = np.concatenate([gxy - gij.astype(gxy.dtype), gwh], axis=1).reshape(-1, 4)
+        levels.append({"ti": ti.tolist(), "a": ai.tolist(), "block": block.tolist(),
+                       "gj": gj.tolist(), "gi": gi.tolist(), "tbox": tbox.tolist(),
+                       "won": last.tolist(),
+                       "collisions": [c.tolist() for c in _v5_collisions(b, ai, gj, gi, ti, na, ny, nx)]})
+    return _format_v5_report(t.tolist(), grids, levels, codes.tolist(), outside.tolist())
+
+
+# ----------------------------------------------------------------------------- Ultralytics TAL
+
+def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk,
+                      num_classes):
+    s = as_array("pd_scores", pd_scores, ndim=3, finite=True, floating=True)
+    bs, na, nc = s.shape
+    if nc != num_classes:
+        raise ValueError(f"pd_scores: expected {num_classes} classes (num_classes), got {nc}")
+    p = as_array("pd_bboxes", pd_bboxes, ndim=3, last_dim=4, finite=True, floating=True)
+    if p.shape[:2] != (bs, na):
+        raise ValueError(f"pd_bboxes: expected shape [{bs}, {na}, 4], got {p.shape}")
+    if np.any(p[..., 2:] < p[..., :2]):
+        raise ValueError("pd_bboxes: negative box sizes (x2 < x1 or y2 < y1)")
+    anc = as_array("anc_points", anc_points, ndim=2, last_dim=2, finite=True, floating=True)
+    if anc.shape[0] != na:
+        raise ValueError(f"anc_points: expected shape [{na}, 2], got {anc.shape}")
+    gb = as_array("gt_bboxes", gt_bboxes, ndim=3, last_dim=4, finite=True, floating=True)
+    if gb.shape[0] != bs:
+        raise ValueError(f"gt_bboxes: expected batch size {bs}, got shape {gb.shape}")
+    n = gb.shape[1]
+    if np.any(gb[..., 2:] < gb[..., :2]):
+        raise ValueError("gt_bboxes: negative box sizes (x2 < x1 or y2 < y1)")
+    gl = as_array("gt_labels", gt_labels, ndim=3, finite=True)
+    if gl.shape != (bs, n, 1):
+        raise ValueError(f"gt_labels: expected shape [{bs}, {n}, 1], got {gl.shape}")
+    if np.any(gl < 0) or np.any(gl >= num_classes) or np.any(gl != np.floor(gl)):
+        raise ValueError(f"gt_labels: class ids must be integers in [0, {num_classes})")
+    mg = as_array("mask_gt", mask_gt, ndim=3, finite=True)
+    if mg.shape != (bs, n, 1):
+        raise ValueError(f"mask_gt: expected shape [{bs}, {n}, 1], got {mg.shape}")
+    if int(topk) != topk or not 1 <= topk <= na:
+        raise ValueError(f"topk: expected an integer in [1, {na}] (number of anchors), got {topk!r}")
+    return s, p, anc, gl.astype(np.int64)[..., 0], gb, mg[..., 0] != 0
+
+
+def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
+    """[bs, n, A] bool: anchor centre strictly inside the GT (every margin > eps). With the
+    8.4 rule, sides of valid GTs shorter than stride[0] become stride[1] about the centre."""
+    if small_object_stride is not None:
+        s0, s1 = small_object_stride
+        cxy = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2  # xyxy2xywh, then back, for all GTs
+        wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
+        wh = np.where((wh < s0) & mask_gt[..., None], np.asarray(s1, dtype=wh.dtype), wh)
+        half = wh / 2
+        gt_bboxes = np.concatenate([cxy - half, cxy + half], axis=-1)
+    lt, rb = gt_bboxes[..., None, :2], gt_bboxes[..., None, 2:]  # [bs, n, 1, 2]
+    deltas = np.concatenate([anc - lt, rb - anc], axis=-1)  # [bs, n, A, 4]
+    return deltas.min(-1) > eps
+
+
+def _topk_mask(metric, topk, mask_gt):
+    """Ultralytics select_topk_candidates: [bs, n, A] 0/1. Ties go to the lower anchor index
+    (stable sort; Ultralytics' torch.topk leaves the order of equal metrics unspecified). For
+    padded GTs every index becomes 0, counted topk times, and counts > 1 are zeroed."""
+    idx = np.argsort(-metric, axis=-1, kind="stable")[..., :topk]  # [bs, n, k]
+    idx = np.where(mask_gt[..., None], idx, 0)
+    count = np.zeros(metric.shape, dtype=np.int64)
+    b, g, _ = np.indices(idx.shape)
+    np.add.at(count, (b, g, idx), 1)
+    count[count > 1] = 0
+    return count.astype(metric.dtype)
+
+
+def task_aligned_assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
+                        small_object_stride=None):
+    """Task-aligned assignment (TAL) of anchor points to GT boxes, as YOLOv8/YOLO11 train.
+
+    Args:
+        pd_scores (ndarray[bs, A, nc]): predicted class scores after the sigmoid.
+        pd_bboxes (ndarray[bs, A, 4]): predicted boxes, xyxy in pixels.
+        anc_points (ndarray[A, 2]): anchor centres (x, y) in pixels.
+        gt_labels (ndarray[bs, n, 1]): integer class ids in [0, num_classes) (padding included).
+        gt_bboxes (ndarray[bs, n, 4]): GT boxes, xyxy in pixels (padding rows are zeros).
+        mask_gt (ndarray[bs, n, 1]): 1 for real GTs, 0 for padding.
+        topk, num_classes, alpha, beta, eps: as ``TaskAlignedAssigner`` (the v8 loss passes
+            topk=10, alpha=0.5, beta=6.0; the class defaults differ).
+        small_object_stride (None or (s0, s1)): the ultralytics 8.4 rule: for candidate
+            selection only, GT sides shorter than ``s0`` (the smallest stride) become ``s1``
+            (the second stride) about the centre. None (default) is 8.3 behaviour.
+
+    Returns:
+        (target_labels int64 [bs, A], target_bboxes [bs, A, 4], target_scores [bs, A, nc],
+        fg_mask bool [bs, A], target_gt_idx int64 [bs, A]).
+        Background anchors carry the label and box of GT 0 of their image (as Ultralytics);
+        with n == 0 the labels are ``num_classes`` and everything else zero.
+
+    Convention: ultralytics 8.3 ``utils/tal.py``: candidates are anchors strictly inside a GT
+    (each margin > 1e-9); ``overlaps = CIoU(gt, pred).clamp(0)`` on candidates of real GTs, 0
+    elsewhere, by ``boxes.aligned_box_iou(kind="ciou")`` (Ultralytics ``bbox_iou(xywh=False,
+    CIoU=True)`` op for op, eps 1e-7; ``test_assign.py`` checks it bit for bit);
+    ``metric = s^alpha * overlaps^beta`` with s the score of the GT's class; per GT the topk anchors by metric (ties: lower index, see
+    :func:`_topk_mask`) that are candidates are positive; an anchor positive for several GTs
+    goes to the GT of maximum overlap among ALL GTs (first on ties); target scores are the
+    one-hot label times ``max over GTs of metric * max_overlap_gt / (max_metric_gt + eps)``.
+    Ultralytics quirks kept: the max-overlap rule looks at ALL GTs, so a GT can own anchors
+    outside its top k (more than topk positives), and when every claiming GT has zero overlap
+    with the anchor the argmax falls back to GT 0, even a padding row or one not containing the
+    anchor (its target score is then 0).
+    Invariant: every positive anchor lies strictly inside a real GT of its image (enlarged with
+    the 8.4 rule), and inside its own GT unless its target score is 0; anchors inside exactly
+    one real GT are at most topk per GT. Errors: ValueError on shapes, labels out of
+    range, x2 < x1 (GTs or predictions), topk outside [1, A].
+    """
+    checked = _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                                topk, num_classes)
+    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, small_object_stride)[0]
+
+
+def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, eps,
+              small_object_stride):
+    """TAL on checked inputs: (outputs, debugging intermediates: ``cand`` [bs, n, A],
+    ``claimed`` [bs, n, A] (topk and candidate, before conflicts), ``mask_pos`` after)."""
+    bs, na, nc = s.shape
+    n = gtb.shape[1]
+    dt = np.result_type(s.dtype, p.dtype)
+    if n == 0:
+        empty = np.zeros((bs, 0, na), bool)
+        return ((np.full((bs, na), num_classes, dtype=np.int64), np.zeros_like(p),
+                 np.zeros_like(s), np.zeros((bs, na), bool), np.zeros((bs, na), np.int64)),
+                {"cand": empty, "claimed": empty, "mask_pos": empty})
+    gtb = gtb.astype(dt)
+    mask_in = _candidates_in_gts(anc.astype(dt), gtb, valid_gt, small_object_stride)  # [bs, n, A]
+    cand = mask_in & valid_gt[..., None]
+    ciou = aligned_box_iou(gtb[:, :, None, :], p[:, None, :, :], kind="ciou")  # [bs, n, A]
+    overlaps = np.where(cand, np.clip(ciou, 0, None), 0).astype(dt)
+    cls_scores = np.take_along_axis(np.swapaxes(s, 1, 2), labels[..., None], axis=1)  # [bs, n, A]
+    bbox_scores = np.where(cand, cls_scores, 0).astype(dt)
+    metric = bbox_scores ** dt.type(alpha) * overlaps ** dt.type(beta)
+    mask_topk = _topk_mask(metric, topk, valid_gt)
+    mask_pos = mask_topk * mask_in * valid_gt[..., None]  # [bs, n, A]
+    claimed = mask_pos > 0
+
+    # select_highest_overlaps: anchors claimed by several GTs go to the GT of max overlap
+    multi = mask_pos.sum(1) > 1  # [bs, A]
+    best = overlaps.argmax(1)  # [bs, A], over all GTs
+    is_best = (np.arange(n)[None, :, None] == best[:, None, :]).astype(mask_pos.dtype)
+    mask_pos = np.where(multi[:, None, :], is_best, mask_pos)
+    fg_mask = mask_pos.sum(1) > 0
+    target_gt_idx = mask_pos.argmax(1)  # [bs, A]
+
+    bi = np.arange(bs)[:, None]
+    target_labels = np.clip(labels[bi, target_gt_idx], 0, None)
+    target_bboxes = gtb[bi, target_gt_idx].astype(p.dtype)
+    one_hot = (np.arange(nc) == target_labels[..., None]) & fg_mask[..., None]
+    metric = metric * mask_pos
+    pos_metric = metric.max(-1, keepdims=True)  # [bs, n, 1]
+    pos_overlap = (overlaps * mask_pos).max(-1, keepdims=True)
+    norm = (metric * pos_overlap / (pos_metric + dt.type(eps))).max(1)[..., None]  # [bs, A, 1]
+    target_scores = (one_hot * norm).astype(s.dtype)
+    return ((target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx.astype(np.int64)),
+            {"cand": cand, "claimed": claimed, "mask_pos": mask_pos > 0})
+
+
+TAL_REASONS = ("padding", "no anchor inside the box", "all its anchors went to other GTs")
+
+
+def _format_tal_report(labels, valid, n_cand, claimed, final, topk) -> dict:
+    """Plain-Python TAL report (shared by both sides). ``labels``, ``valid``, ``n_cand``:
+    [bs][n] lists; ``claimed`` / ``final``: sorted lists of (b, g, a) before / after conflicts."""
+    gts = {}
+    for b, row in enumerate(valid):
+        for g, ok in enumerate(row):
+            gts[(b, g)] = {"image": b, "gt": g, "class": int(labels[b][g]), "valid": bool(ok),
+                           "candidates": int(n_cand[b][g]), "claimed": [], "positives": [],
+                           "lost": [], "gained": [], "reason": None}
+    owner = {(b, a): g for b, g, a in final}
+    claimers: dict = {}
+    for b, g, a in claimed:
+        gts[(b, g)]["claimed"].append(a)
+        claimers.setdefault((b, a), []).append(g)
+        if owner.get((b, a)) != g:
+            gts[(b, g)]["lost"].append({"anchor": a, "to_gt": owner.get((b, a))})
+    claimed_set = set(claimed)
+    for b, g, a in final:
+        gts[(b, g)]["positives"].append(a)
+        if (b, g, a) not in claimed_set:
+            gts[(b, g)]["gained"].append(a)
+    no_positive = []
+    for gt in gts.values():
+        if not gt["positives"]:
+            gt["reason"] = TAL_REASONS[0] if not gt["valid"] else (
+                TAL_REASONS[1] if gt["candidates"] == 0 else TAL_REASONS[2])
+            if gt["valid"]:
+                no_positive.append({"image": gt["image"], "gt": gt["gt"], "reason": gt["reason"]})
+    conflicts = [{"image": b, "anchor": a, "claimed_by": gs, "winner": owner.get((b, a))}
+                 for (b, a), gs in sorted(claimers.items()) if len(gs) > 1]
+    over_topk = [{"image": gt["image"], "gt": gt["gt"], "positives": len(gt["positives"])}
+                 for gt in gts.values() if len(gt["positives"]) > topk]
+    return {"gts": list(gts.values()), "no_positive": no_positive, "conflicts": conflicts,
+            "over_topk": over_topk}
+
+
+def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
+                        small_object_stride=None):
+    """Explain a :func:`task_aligned_assign` assignment GT by GT (a debugging aid).
+
+    Args: as :func:`task_aligned_assign`.
+
+    Returns:
+        dict of plain Python values (JSON-serialisable; identical on both sides):
+
+        - ``"gts"``: one entry per (image, GT slot), padding included: ``{"image", "gt",
+          "class", "valid", "candidates" (anchors strictly inside the box), "claimed" (anchors
+          of its top k that are candidates, before conflicts), "positives" (anchors it finally
+          owns), "lost": [{"anchor", "to_gt"}] (claimed, then given to ``to_gt``, the GT of max
+          overlap), "gained" (owned without being claimed: the max-overlap rule over
+          ALL GTs), "reason"}``; ``reason`` is None, "padding", "no anchor inside the box" or
+          "all its anchors went to other GTs";
+        - ``"no_positive"``: ``[{"image", "gt", "reason"}]`` for real GTs without positive;
+        - ``"conflicts"``: ``[{"image", "anchor", "claimed_by" (GTs, ascending), "winner"}]``;
+        - ``"over_topk"``: GTs owning more than topk anchors (possible through "gained").
+
+    Convention: the assignment of :func:`task_aligned_assign` (ultralytics 8.3).
+    """
+    s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
+        pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
+    _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
+                       eps, small_object_stride)
+    return _format_tal_report(labels.tolist(), valid_gt.tolist(), dbg["cand"].sum(-1).tolist(),
+                              [tuple(x) for x in np.argwhere(dbg["claimed"]).tolist()],
+                              [tuple(x) for x in np.argwhere(dbg["mask_pos"]).tolist()], int(topk))
+
+
+# ----------------------------------------------------------------------------- YOLOv1
+
+def yolov1_assign(pred_boxes, targets, sqrt=True):
+    """YOLOv1 assignment: the cell holding each GT centre, and its responsible predictor.
+
+    Args:
+        pred_boxes (ndarray[bs, S, S, B, 4]): the layer's box outputs per cell (row, column)
+            and predictor: ``(x, y)`` offsets in the cell, then ``(sqrt w, sqrt h)`` relative to
+            the image (or ``(w, h)`` with ``sqrt=False``).
+        targets (ndarray[nt, 6]): rows ``(image, class, cx, cy, w, h)`` normalised; image
+            indices must be < bs.
+        sqrt (bool): predictions carry square roots of w, h (darknet ``sqrt=1``).
+
+    Returns:
+        dict of arrays: ``obj_mask`` bool [bs, S, S]; ``responsible`` bool [bs, S, S, B];
+        ``target_boxes`` [bs, S, S, 4] ``(x_off, y_off, w, h)`` (zeros where no object);
+        ``target_classes`` int64 [bs, S, S] (-1 where none); ``best_iou`` [bs, S, S] IoU of the
+        responsible predictor (0 where none; the rescore target); debugging: ``gt_index``
+        int64 [bs, S, S] (-1 where none) and ``dropped`` bool [nt] (GT that lost its cell).
+
+    Convention: darknet ``detection_layer.c`` (yolov1 cfg) with ``data.c fill_truth_region``:
+    cell ``(int)(x * S)`` (clamped to S - 1 here; darknet would overflow at x = 1); one GT per
+    cell, the FIRST in target order keeps it. Responsible: the first predictor of maximum IoU
+    (centres as cell offsets / S, sizes squared back) if any IoU > 0, else the first of minimum
+    RMSE over (x, y, w, h) (darknet also caps RMSE at 20 and would then crash; no cap here).
+    IoU as darknet ``box_iou`` without eps; a zero union gives IoU 0.
+    """
+    pb = as_array("pred_boxes", pred_boxes, ndim=5, last_dim=4, finite=True, floating=True)
+    bs, S, S2, B, _ = pb.shape
+    if S != S2 or B < 1:
+        raise ValueError(f"pred_boxes: expected shape [bs, S, S, B, 4], got {pb.shape}")
+    t = _check_targets(targets)
+    if np.any(t[:, 0] >= bs):
+        raise ValueError(f"targets: image index >= batch size {bs}")
+    dt = np.result_type(pb.dtype, t.dtype)
+    t, pb = t.astype(dt), pb.astype(dt)
+    nt = len(t)
+    img = t[:, 0].astype(np.int64)
+    gxy = t[:, 2:4] * dt.type(S)
+    col_row = np.minimum(np.trunc(gxy).astype(np.int64), S - 1)  # [nt, 2] (col, row)
+    col, row = col_row[:, 0], col_row[:, 1]
+    key = (img * S + row) * S + col
+    _, first = np.unique(key, return_index=True)  # first target of each occupied cell
+    keep = np.zeros(nt, bool)
+    keep[first] = True
+
+    obj_mask = np.zeros((bs, S, S), bool)
+    gt_index = np.full((bs, S, S), -1, np.int64)
+    target_classes = np.full((bs, S, S), -1, np.int64)
+    target_boxes = np.zeros((bs, S, S, 4), dt)
+    k = np.flatnonzero(keep)
+    obj_mask[img[k], row[k], col[k]] = True
+    gt_index[img[k], row[k], col[k]] = k
+    target_classes[img[k], row[k], col[k]] = t[k, 1].astype(np.int64)
+    off = gxy - col_row.astype(dt)  # offsets in the cell (int -> float first, as torch)
+    target_boxes[img[k], row[k], col[k]] = np.concatenate([off, t[:, 4:6]], axis=1)[k]
+
+    # responsible predictor of every cell (computed everywhere, used where obj_mask)
+    truth = target_boxes.copy()
+    truth[..., :2] = truth[..., :2] / dt.type(S)
+    out = pb.copy()
+    out[..., :2] = out[..., :2] / dt.type(S)
+    if sqrt:
+        out[..., 2:] = out[..., 2:] * out[..., 2:]
+    iou = _darknet_iou(out, truth[..., None, :])  # [bs, S, S, B]
+    rmse = np.sqrt(((out - truth[..., None, :]) ** 2).sum(-1))
+    by_iou = iou.max(-1) > 0
+    best = np.where(by_iou, iou.argmax(-1), rmse.argmin(-1))  # [bs, S, S]
+    responsible = (np.arange(B) == best[..., None]) & obj_mask[..., None]
+    best_iou = np.where(obj_mask, np.take_along_axis(iou, best[..., None], -1)[..., 0], 0).astype(dt)
+    return {"obj_mask": obj_mask, "responsible": responsible, "target_boxes": target_boxes,
+            "target_classes": target_classes, "best_iou": best_iou, "gt_index": gt_index,
+            "dropped": ~keep}
+
+
+# ----------------------------------------------------------------------------- YOLOv3 / tutorial
+
+def _check_pred_boxes(pred_boxes, na, grids):
+    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
+        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
+    out = []
+    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
+        a = as_array(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True)
+        if a.shape[1:4] != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
+            raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {a.shape}")
+        out.append(a)
+    return out
+
+
+def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
+                  ignore_mode="pred_iou", batch_size=None):
+    """YOLOv3 (darknet) assignment: each GT to its best anchor over ALL levels, plus ignore masks.
+
+    Args:
+        targets (ndarray[nt, 6]): rows ``(image, class, cx, cy, w, h)`` normalised.
+        anchors (ndarray[nl, na, 2]): anchors in grid units of their level.
+        grid_sizes (list of (ny, nx)).
+        pred_boxes (list of ndarray[bs, na, ny, nx, 4] or None): decoded predictions, cxcywh
+            normalised to the image, needed for ``ignore_mode="pred_iou"``.
+        ignore_thresh (float): darknet ``ignore_thresh``.
+        ignore_mode: ``"pred_iou"`` (darknet: a prediction whose best IoU with any GT of its
+            image exceeds the threshold), ``"anchor_iou"`` (a common PyTorch-port variant: at
+            each GT's cell on every level, anchors whose shape IoU with the GT exceeds the
+            threshold), or ``"none"``.
+        batch_size (int or None): batch size of the ignore masks when ``pred_boxes`` is None
+            (default: max image index + 1).
+
+    Returns:
+        dict of per-level lists: ``indices`` ((b, a, gj, gi) int64), ``tbox`` [n, 4] darknet
+        targets ``(gx - gi, gy - gj, log(gw / aw), log(gh / ah))`` (grid units), ``tcls`` int64
+        [n], ``anch`` [n, 2], ``gt_index`` int64 [n] (debugging: the target row), ``ignore``
+        bool [bs, na, ny, nx] (never True at a positive slot).
+
+    Convention: darknet ``yolo_layer.c``: best anchor = first argmax of shape IoU with all
+    nl*na anchors in image-normalised units (anchor / grid size); used only on its level; cell
+    ``(int)(g * n)`` (clamped to n - 1 here). Rows in target order; duplicate slots are kept
+    (the last write wins). IoU for ignore as darknet ``box_iou`` (no eps).
+    """
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    if ignore_mode not in ("pred_iou", "anchor_iou", "none"):
+        raise ValueError(f"ignore_mode: expected 'pred_iou', 'anchor_iou' or 'none', got {ignore_mode!r}")
+    thr = float(ignore_thresh)
+    nl, na, _ = a.shape
+    dt = t.dtype
+    if pred_boxes is not None:
+        preds = _check_pred_boxes(pred_boxes, na, grids)
+        bs = preds[0].shape[0]
+    elif ignore_mode == "pred_iou":
+        raise ValueError("pred_boxes: required with ignore_mode='pred_iou'")
+    else:
+        preds = None
+        bs = int(batch_size) if batch_size is not None else int(t[:, 0].max()) + 1 if len(t) else 0
+    if len(t) and t[:, 0].max() >= bs:
+        raise ValueError(f"targets: image index >= batch size {bs}")
+    sizes = np.array([[nx, ny] for ny, nx in grids], dtype=dt)  # [nl, 2]
+    norm_anchors = (a.astype(dt) / sizes[:, None]).reshape(nl * na, 2)
+    best = wh_iou(t[:, 4:6], norm_anchors).argmax(1) if len(t) else np.zeros(0, np.int64)
+    out = {"indices": [], "tbox": [], "tcls": [], "anch": [], "gt_index": [], "ignore": []}
+    for lv, (ny, nx) in enumerate(grids):
+        grid = sizes[lv]
+        ti = np.flatnonzero(best // na == lv)
+        ai = (best[ti] % na).astype(np.int64)
+        gxy = t[ti, 2:4] * grid
+        gij = np.minimum(np.trunc(gxy).astype(np.int64), np.array([nx - 1, ny - 1]))
+        anc = a[lv].astype(dt)[ai].reshape(-1, 2)
+        with np.errstate(divide="ignore"):
+            twh = np.log(t[ti, 4:6] * grid / anc)
+        b = t[ti, 0].astype(np.int64)
+        out["indices"].append((b, ai, gij[:, 1], gij[:, 0]))
+        out["tbox"].append(np.concatenate([gxy - gij.astype(gxy.dtype), twh], axis=1).reshape(-1, 4))
+        out["tcls"].append(t[ti, 1].astype(np.int64))
+        out["anch"].append(anc)
+        out["gt_index"].append(ti.astype(np.int64))
+        ignore = np.zeros((bs, na, ny, nx), bool)
+        if ignore_mode == "pred_iou" and len(t):
+            pb = preds[lv].astype(dt)  # [bs, na, ny, nx, 4]
+            iou = _darknet_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
+            same = np.arange(bs)[:, None] == t[:, 0].astype(np.int64)[None]  # [bs, nt]
+            iou = np.where(same[:, None, None, None, :], iou, 0)
+            ignore = iou.max(-1) > thr
+        elif ignore_mode == "anchor_iou" and len(t):
+            shape_iou = wh_iou(t[:, 4:6] * grid, a[lv].astype(dt))  # [nt, na]
+            cell = np.minimum(np.trunc(t[:, 2:4] * grid).astype(np.int64), np.array([nx - 1, ny - 1]))
+            tt, aa = np.nonzero(shape_iou > thr)
+            ignore[t[tt, 0].astype(np.int64), aa, cell[tt, 1], cell[tt, 0]] = True
+        ignore[b, ai, gij[:, 1], gij[:, 0]] = False
+        out["ignore"].append(ignore)
+    return out
+
+
+def tutorial_assign(targets, anchors, grid_sizes):
+    """The seed tutorial's assignment: each GT positive on EVERY level, at its best anchor there.
+
+    Args:
+        targets (ndarray[nt, 6]): rows ``(image, class, cx, cy, w, h)`` normalised.
+        anchors (ndarray[nl, na, 2]): anchors in grid units of their level.
+        grid_sizes (list of (ny, nx)).
+
+    Returns:
+        dict of per-level lists: ``tcls`` int64 [nt], ``tbox`` [nt, 4] ``(gxy - gij, gwh)`` in
+        grid units, ``indices`` ((b, a, gj, gi) int64 [nt]), ``anch`` [nt, 2], ``gt_index``
+        int64 [nt] (debugging: the target row; every level lists every target in order).
+
+    Convention: "Implementing YOLO from Scratch in PyTorch": per level the first argmax of
+    shape IoU (grid units) over that level's anchors; cell ``floor(min(g * n, n - 1e-3))``;
+    ``tbox`` uses the unclamped centre. Invariant: exactly one row per GT per level.
+    """
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    dt = t.dtype
+    out = {"tcls": [], "tbox": [], "indices": [], "anch": [], "gt_index": []}
+    for lv, (ny, nx) in enumerate(grids):
+        grid = np.array([nx, ny], dtype=dt)
+        gxy, gwh = t[:, 2:4] * grid, t[:, 4:6] * grid
+        lvl = a[lv].astype(dt)
+        ai = wh_iou(gwh, lvl).argmax(1).astype(np.int64) if len(t) else np.zeros(0, np.int64)
+        gij = np.floor(np.minimum(gxy, grid - dt.type(1e-3))).astype(np.int64)
+        out["tcls"].append(t[:, 1].astype(np.int64))
+        out["tbox"].append(np.concatenate([gxy - gij.astype(gxy.dtype), gwh], axis=1).reshape(-1, 4))
+        out["indices"].append((t[:, 0].astype(np.int64), ai, gij[:, 1], gij[:, 0]))
+        out["anch"].append(lvl[ai].reshape(-1, 2))
+        out["gt_index"].append(np.arange(len(t), dtype=np.int64))
+    return out

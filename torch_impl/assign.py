@@ -1,0 +1,502 @@
+"""Target assignment of the YOLO family (PyTorch port of :mod:`ref_numpy.assign`).
+
+Same functions, arguments and conventions as the reference (read its docstrings for the
+contracts); batched, on the device of the inputs, with no Python loop over targets (loops run
+over pyramid levels; the debugging reports format their plain-Python result with the
+reference's shared formatters). Assignment is not differentiable: outputs are indices, masks
+and targets.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ref_numpy.assign import (  # noqa: F401 (shared constants and plain-Python formatters)
+    TAL_REASONS, V5_OFFSET_NAMES, V5_REASONS, _format_tal_report, _format_v5_report)
+from torch_impl._validate import as_tensor
+from torch_impl.boxes import aligned_box_iou, wh_iou
+
+_V5_OFFSETS = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_targets(targets, *, check_position: bool = True, device=None) -> torch.Tensor:
+    t = as_tensor("targets", targets, ndim=2, finite=True, floating=True, device=device)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6] (image, class, cx, cy, w, h), got {tuple(t.shape)}")
+    if not t.numel():
+        return t
+    img, cls, cxy, wh = t[:, 0], t[:, 1], t[:, 2:4], t[:, 4:6]
+    bad = torch.stack([((img < 0) | (img != img.floor())).any(),
+                       ((cls < 0) | (cls != cls.floor())).any(), (wh < 0).any(), (wh > 1).any(),
+                       ((cxy < 0) | (cxy > 1)).any() & check_position]).tolist()  # one sync
+    messages = ("targets: image indices (column 0) must be non-negative integers",
+                "targets: class ids (column 1) must be non-negative integers",
+                "targets: negative box sizes (columns 4, 5)",
+                "targets: box sides (columns 4, 5) larger than the image (> 1)",
+                "targets: box centres (columns 2, 3) outside the image [0, 1]")
+    for is_bad, message in zip(bad, messages):
+        if is_bad:
+            raise ValueError(message)
+    return t
+
+
+def _check_anchors(anchors, grid_sizes, device=None):
+    a = as_tensor("anchors", anchors, ndim=3, last_dim=2, finite=True, floating=True, device=device)
+    if a.numel() and not bool((a > 0).all()):
+        raise ValueError("anchors: expected positive anchor sizes")
+    try:
+        grids = [(int(ny), int(nx)) for ny, nx in grid_sizes]
+        exact = all(float(ny) == gy and float(nx) == gx
+                    for (ny, nx), (gy, gx) in zip(grid_sizes, grids))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"grid_sizes: expected a list of (ny, nx), got {grid_sizes!r}") from exc
+    if not exact or any(ny < 1 or nx < 1 for ny, nx in grids):
+        raise ValueError(f"grid_sizes: expected positive integer (ny, nx) pairs, got {grid_sizes!r}")
+    if len(grids) != a.shape[0]:
+        raise ValueError(f"anchors and grid_sizes: {a.shape[0]} anchor levels vs {len(grids)} grids")
+    return a, grids
+
+
+def _check_positive(name: str, value) -> float:
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+def _darknet_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Element-wise IoU of cxcywh boxes as darknet ``box_iou`` (see the reference)."""
+    ax, ay, aw, ah = a.unbind(-1)
+    bx, by, bw, bh = b.unbind(-1)
+
+    def overlap(x1, w1, x2, w2):
+        return torch.minimum(x1 + w1 / 2, x2 + w2 / 2) - torch.maximum(x1 - w1 / 2, x2 - w2 / 2)
+
+    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
+    inter = torch.where((w < 0) | (h < 0), torch.zeros_like(w), w * h)
+    union = aw * ah + bw * bh - inter
+    pos = union > 0
+    return torch.where(pos, inter / torch.where(pos, union, torch.ones_like(union)),
+                       torch.zeros_like(union))
+
+
+# ----------------------------------------------------------------------------- YOLOv5
+
+def _v5_rows(t, anchors, grids, anchor_t, g):
+    """YOLOv5 build_targets rows for all levels at once (see the reference's per-level
+    ``_v5_level_rows``): per level (target index, anchor, offset block, gxy, gwh, unclamped gij),
+    in YOLOv5's order (offset block, anchor, target)."""
+    dev, dt = t.device, t.dtype
+    nl = len(grids)
+    size = torch.tensor([[nx, ny] for ny, nx in grids], dtype=dt, device=dev)  # [nl, 2]
+    gxy_all = t[None, :, 2:4] * size[:, None]  # [nl, nt, 2]
+    gwh_all = t[None, :, 4:6] * size[:, None]
+    r = gwh_all[:, None] / anchors.to(dt)[:, :, None]  # [nl, na, nt, 2]
+    match = torch.maximum(r, 1 / r).amax(3) < anchor_t  # [nl, na, nt]
+    l_idx, a_idx, t_idx = match.nonzero(as_tuple=True)  # level, then anchor, then target
+    gxy = gxy_all[l_idx, t_idx]
+    gxi = size[l_idx] - gxy
+    jk = (gxy % 1 < g) & (gxy > 1)  # x-1 and y-1 neighbours
+    lm = (gxi % 1 < g) & (gxi > 1)  # x+1 and y+1 neighbours
+    use = torch.stack([torch.ones_like(jk[:, 0]), jk[:, 0], jk[:, 1], lm[:, 0], lm[:, 1]])  # [5, n]
+    block, row = use.nonzero(as_tuple=True)  # block-major over all levels ...
+    order = torch.sort(l_idx[row], stable=True).indices  # ... then level-major, order kept
+    block, row = block[order], row[order]
+    offsets = (torch.tensor(_V5_OFFSETS, dtype=dt, device=dev) * g)[block]
+    gxy_r = gxy[row]
+    gij = (gxy_r - offsets).long()  # truncation toward zero
+    counts = torch.bincount(l_idx[row], minlength=nl).tolist()
+    parts = (t_idx[row], a_idx[row], block, gxy_r, gwh_all[l_idx[row], t_idx[row]], gij)
+    return list(zip(*(x.split(counts) for x in parts)))
+
+
+def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+    """YOLOv5 v7.0 ``build_targets`` (see :func:`ref_numpy.assign.yolov5_build_targets`)."""
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
+    a = a.to(t.device)
+    anchor_t = _check_positive("anchor_t", anchor_t)
+    g = float(g)
+    if not 0 <= g <= 1:
+        raise ValueError(f"g: expected a bias in [0, 1], got {g!r}")
+    tcls, tbox, indices, anch = [], [], [], []
+    for (ny, nx), (ti, ai, _, gxy, gwh, gij), lvl in zip(grids, _v5_rows(t, a, grids, anchor_t, g), a):
+        b = t[ti, 0].long()
+        gij = torch.minimum(gij.clamp(min=0), torch.tensor([nx - 1, ny - 1], device=gij.device))
+        indices.append((b, ai, gij[:, 1], gij[:, 0]))
+        tbox.append(torch.cat([gxy - gij, gwh], 1).reshape(-1, 4))
+        anch.append(lvl.to(t.dtype)[ai].reshape(-1, 2))
+        tcls.append(t[ti, 1].long())
+    return tcls, tbox, indices, anch
+
+
+def _v5_no_anchor_reason(t, anchors, grids, anchor_t):
+    codes = []
+    for lvl, (ny, nx) in zip(anchors, grids):
+        gwh = t[:, 4:6] * torch.tensor([nx, ny], dtype=t.dtype, device=t.device)
+        r = gwh[None] / lvl.to(t.dtype)[:, None]  # [na, nt, 2]
+        big = r.amax(2) >= anchor_t
+        small = (1 / r).amax(2) >= anchor_t
+        none = (big | small).all(0)
+        code = torch.where(small.all(0), 1, torch.where(big.all(0), 2, 3))
+        codes.append(torch.where(none, code, 0))
+    return torch.stack(codes).reshape(len(grids), len(t)).long()
+
+
+def _last_writer(key: torch.Tensor) -> torch.Tensor:
+    """bool [n]: row is the last one written to its slot key."""
+    if not key.numel():
+        return torch.zeros_like(key, dtype=torch.bool)
+    order = torch.sort(key, stable=True).indices
+    k = key[order]
+    is_last_sorted = torch.ones_like(k, dtype=torch.bool)
+    is_last_sorted[:-1] = k[1:] != k[:-1]
+    out = torch.zeros_like(is_last_sorted)
+    out[order] = is_last_sorted
+    return out
+
+
+def _v5_collisions(key: torch.Tensor, ti: torch.Tensor) -> list:
+    """Slots written by two or more different GTs (as lists of rows, in slot-key order)."""
+    if not key.numel():
+        return []
+    order = torch.sort(key, stable=True).indices
+    k = key[order]
+    _, counts = torch.unique_consecutive(k, return_counts=True)
+    groups = torch.split(order, counts.tolist())
+    return [grp.tolist() for grp in groups
+            if grp.numel() > 1 and bool((ti[grp] != ti[grp[0]]).any())]
+
+
+def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+    """Explain a YOLOv5 assignment GT by GT (see :func:`ref_numpy.assign.yolov5_assignment_report`);
+    the returned structure is identical to the reference's."""
+    t = _check_targets(targets, check_position=False)
+    a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
+    a = a.to(t.device)
+    anchor_t = _check_positive("anchor_t", anchor_t)
+    g = float(g)
+    outside = ((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any(1)
+    kept = (~outside).nonzero(as_tuple=True)[0]
+    codes = _v5_no_anchor_reason(t, a, grids, anchor_t)
+    na = a.shape[1]
+    levels = []
+    for (ny, nx), (ti, ai, block, gxy, gwh, gij) in zip(grids, _v5_rows(t[kept], a, grids, anchor_t, g)):
+        ti = kept[ti]
+        b = t[ti, 0].long()
+        gij = torch.minimum(gij.clamp(min=0), torch.tensor([nx - 1, ny - 1], device=gij.device))
+        gj, gi = gij[:, 1], gij[:, 0]
+        key = ((b * na + ai) * ny + gj) * nx + gi
+        tbox = torch.cat([gxy - gij, gwh], 1).reshape(-1, 4)
+        levels.append({"ti": ti.tolist(), "a": ai.tolist(), "block": block.tolist(),
+                       "gj": gj.tolist(), "gi": gi.tolist(), "tbox": tbox.tolist(),
+                       "won": _last_writer(key).tolist(), "collisions": _v5_collisions(key, ti)})
+    return _format_v5_report(t.tolist(), grids, levels, codes.tolist(), outside.tolist())
+
+
+# ----------------------------------------------------------------------------- Ultralytics TAL
+
+def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk,
+                      num_classes):
+    s = as_tensor("pd_scores", pd_scores, ndim=3, finite=True, floating=True)
+    bs, na, nc = s.shape
+    dev = s.device
+    if nc != num_classes:
+        raise ValueError(f"pd_scores: expected {num_classes} classes (num_classes), got {nc}")
+    p = as_tensor("pd_bboxes", pd_bboxes, ndim=3, last_dim=4, finite=True, floating=True, device=dev)
+    if tuple(p.shape[:2]) != (bs, na):
+        raise ValueError(f"pd_bboxes: expected shape [{bs}, {na}, 4], got {tuple(p.shape)}")
+    if bool((p[..., 2:] < p[..., :2]).any()):
+        raise ValueError("pd_bboxes: negative box sizes (x2 < x1 or y2 < y1)")
+    anc = as_tensor("anc_points", anc_points, ndim=2, last_dim=2, finite=True, floating=True, device=dev)
+    if anc.shape[0] != na:
+        raise ValueError(f"anc_points: expected shape [{na}, 2], got {tuple(anc.shape)}")
+    gb = as_tensor("gt_bboxes", gt_bboxes, ndim=3, last_dim=4, finite=True, floating=True, device=dev)
+    if gb.shape[0] != bs:
+        raise ValueError(f"gt_bboxes: expected batch size {bs}, got shape {tuple(gb.shape)}")
+    n = gb.shape[1]
+    if bool((gb[..., 2:] < gb[..., :2]).any()):
+        raise ValueError("gt_bboxes: negative box sizes (x2 < x1 or y2 < y1)")
+    gl = as_tensor("gt_labels", gt_labels, ndim=3, finite=True, device=dev)
+    if tuple(gl.shape) != (bs, n, 1):
+        raise ValueError(f"gt_labels: expected shape [{bs}, {n}, 1], got {tuple(gl.shape)}")
+    if gl.numel() and bool(((gl < 0) | (gl >= num_classes) | (gl != gl.floor())).any()):
+        raise ValueError(f"gt_labels: class ids must be integers in [0, {num_classes})")
+    mg = as_tensor("mask_gt", mask_gt, ndim=3, finite=True, device=dev)
+    if tuple(mg.shape) != (bs, n, 1):
+        raise ValueError(f"mask_gt: expected shape [{bs}, {n}, 1], got {tuple(mg.shape)}")
+    if int(topk) != topk or not 1 <= topk <= na:
+        raise ValueError(f"topk: expected an integer in [1, {na}] (number of anchors), got {topk!r}")
+    return s, p.to(dev), anc.to(dev), gl.to(dev).long()[..., 0], gb.to(dev), mg.to(dev)[..., 0] != 0
+
+
+def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
+    """[bs, n, A] bool: anchor centre strictly inside the (possibly enlarged) GT: each of the
+    four margins > eps (the reference's ``min(margins) > eps``, without the [bs, n, A, 4] cat)."""
+    if small_object_stride is not None:
+        s0, s1 = small_object_stride
+        cxy = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
+        wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
+        wh = torch.where((wh < s0) & mask_gt[..., None], torch.full_like(wh, s1), wh)
+        half = wh / 2
+        gt_bboxes = torch.cat([cxy - half, cxy + half], -1)
+    ax, ay = anc[:, 0], anc[:, 1]  # [A]
+    x1, y1, x2, y2 = (c[..., None] for c in gt_bboxes.unbind(-1))  # [bs, n, 1]
+    return (ax - x1 > eps) & (ay - y1 > eps) & (x2 - ax > eps) & (y2 - ay > eps)
+
+
+def _topk_mask(metric, topk):
+    """[bs, n, A] bool: the topk anchors of each GT by metric, ties to the lower anchor index.
+
+    Equal to the reference's Ultralytics-shaped ``_topk_mask`` on real GTs (on padded GTs it
+    differs, but ``mask_pos`` multiplies those rows by 0 either way): everything above the k-th
+    value, then the first equal ones in index order until k are taken."""
+    na = metric.shape[-1]
+    kth = metric.topk(topk, dim=-1).values[..., -1:]  # [bs, n, 1]
+    above = metric > kth
+    tied = metric == kth
+    room = topk - above.sum(-1, keepdim=True)  # >= 1: the k-th value itself is tied
+    # the `room` lowest-index tied anchors: a second topk over key na - index on tied anchors
+    first = torch.arange(na, 0, -1, dtype=torch.int32, device=metric.device)
+    key, idx = torch.where(tied, first, 0).topk(topk, dim=-1)  # [bs, n, k], lowest index first
+    take = (torch.arange(topk, device=metric.device) < room) & (key > 0)
+    picked = torch.zeros_like(above, dtype=torch.uint8).scatter_add_(-1, idx, take.to(torch.uint8))
+    return above | (picked > 0)
+
+
+def task_aligned_assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
+                        small_object_stride=None):
+    """Ultralytics 8.3 TaskAlignedAssigner (see :func:`ref_numpy.assign.task_aligned_assign`).
+
+    The port computes CIoU, scores and metric at candidate pairs only (anchor inside a real GT;
+    zero elsewhere, as the reference), selects the top k with ``topk`` plus an exact
+    lower-index tie rule instead of a full stable sort, resolves conflicts on the anchors that
+    have them, and normalises over the positive pairs: the same values, fewer passes."""
+    checked = _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                                topk, num_classes)
+    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, small_object_stride)[0]
+
+
+def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, eps,
+              small_object_stride, debug=False):
+    """TAL on checked inputs: (outputs, debugging intermediates or None; see the reference)."""
+    bs, na, nc = s.shape
+    n = gtb.shape[1]
+    dev = s.device
+    dt = torch.promote_types(s.dtype, p.dtype)
+    if n == 0:
+        empty = torch.zeros((bs, 0, na), dtype=torch.bool, device=dev)
+        return ((torch.full((bs, na), num_classes, dtype=torch.int64, device=dev),
+                 torch.zeros_like(p), torch.zeros_like(s),
+                 torch.zeros((bs, na), dtype=torch.bool, device=dev),
+                 torch.zeros((bs, na), dtype=torch.int64, device=dev)),
+                {"cand": empty, "claimed": empty, "mask_pos": empty})
+    with torch.no_grad():
+        gtb = gtb.to(dt)
+        mask_in = _candidates_in_gts(anc.to(dt), gtb, valid_gt, small_object_stride)  # [bs, n, A]
+        cand = mask_in & valid_gt[..., None]
+        bi, gi, ai = cand.nonzero(as_tuple=True)  # candidate pairs only
+        ciou = aligned_box_iou(gtb[bi, gi], p[bi, ai].to(dt), kind="ciou").clamp(min=0)
+        score = s[bi, ai, labels[bi, gi]].to(dt)
+        overlaps = torch.zeros((bs, n, na), dtype=dt, device=dev)
+        overlaps[bi, gi, ai] = ciou
+        metric = torch.zeros((bs, n, na), dtype=dt, device=dev)
+        metric[bi, gi, ai] = score ** alpha * ciou ** beta
+        mask_pos = _topk_mask(metric, topk) & cand  # [bs, n, A]
+        claimed = mask_pos.clone() if debug else None
+
+        # select_highest_overlaps, on the anchors claimed by several GTs only: the GT of max
+        # overlap among ALL GTs (first on ties) takes it
+        mb, ma = (mask_pos.sum(1) > 1).nonzero(as_tuple=True)
+        best = overlaps[mb, :, ma].argmax(-1)
+        mask_pos[mb, :, ma] = False
+        mask_pos[mb, best, ma] = True
+
+        # now at most one GT per anchor: work on the positive pairs
+        pb, pg, pa = mask_pos.nonzero(as_tuple=True)
+        fg_mask = torch.zeros((bs, na), dtype=torch.bool, device=dev)
+        fg_mask[pb, pa] = True
+        target_gt_idx = torch.zeros((bs, na), dtype=torch.int64, device=dev)
+        target_gt_idx[pb, pa] = pg  # 0 where no GT, as argmax of an all-zero column
+
+        target_labels = torch.gather(labels, 1, target_gt_idx).clamp(min=0)
+        target_bboxes = torch.gather(gtb, 1, target_gt_idx[..., None].expand(-1, -1, 4)).to(p.dtype)
+        m, o = metric[pb, pg, pa], overlaps[pb, pg, pa]
+        slot = pb * n + pg
+        pos_metric = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, m, "amax")
+        pos_overlap = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, o, "amax")
+        norm = torch.zeros((bs, na), dtype=dt, device=dev)
+        norm[pb, pa] = m * pos_overlap[slot] / (pos_metric[slot] + eps)
+        target_scores = torch.zeros_like(s)
+        target_scores.scatter_(2, target_labels[..., None], norm[..., None].to(s.dtype))
+    dbg = {"cand": cand, "claimed": claimed, "mask_pos": mask_pos} if debug else None
+    return (target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx), dbg
+
+
+def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
+                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
+                        small_object_stride=None):
+    """Explain a TAL assignment GT by GT (see :func:`ref_numpy.assign.task_aligned_report`);
+    the returned structure is identical to the reference's."""
+    s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
+        pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
+    _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
+                       eps, small_object_stride, debug=True)
+    return _format_tal_report(labels.tolist(), valid_gt.tolist(), dbg["cand"].sum(-1).tolist(),
+                              [tuple(x) for x in dbg["claimed"].nonzero().tolist()],
+                              [tuple(x) for x in dbg["mask_pos"].nonzero().tolist()], int(topk))
+
+
+# ----------------------------------------------------------------------------- YOLOv1
+
+def yolov1_assign(pred_boxes, targets, sqrt=True):
+    """darknet YOLOv1 assignment (see :func:`ref_numpy.assign.yolov1_assign`)."""
+    pb = as_tensor("pred_boxes", pred_boxes, ndim=5, last_dim=4, finite=True, floating=True)
+    bs, S, S2, B, _ = pb.shape
+    if S != S2 or B < 1:
+        raise ValueError(f"pred_boxes: expected shape [bs, S, S, B, 4], got {tuple(pb.shape)}")
+    dev = pb.device
+    t = _check_targets(targets, device=dev).to(dev)
+    if t.numel() and bool((t[:, 0] >= bs).any()):
+        raise ValueError(f"targets: image index >= batch size {bs}")
+    dt = torch.promote_types(pb.dtype, t.dtype)
+    t, pb = t.to(dt), pb.to(dt)
+    nt = t.shape[0]
+    img = t[:, 0].long()
+    gxy = t[:, 2:4] * S
+    col_row = gxy.long().clamp(max=S - 1)  # [nt, 2] (col, row)
+    col, row = col_row[:, 0], col_row[:, 1]
+    key = (img * S + row) * S + col
+    first = torch.full((bs * S * S,), nt, dtype=torch.int64, device=dev)
+    first.scatter_reduce_(0, key, torch.arange(nt, device=dev), reduce="amin")
+    keep = first[key] == torch.arange(nt, device=dev)
+
+    k = keep.nonzero(as_tuple=True)[0]
+    obj_mask = torch.zeros((bs, S, S), dtype=torch.bool, device=dev)
+    gt_index = torch.full((bs, S, S), -1, dtype=torch.int64, device=dev)
+    target_classes = torch.full((bs, S, S), -1, dtype=torch.int64, device=dev)
+    target_boxes = torch.zeros((bs, S, S, 4), dtype=dt, device=dev)
+    cell = (img[k], row[k], col[k])
+    obj_mask[cell] = True
+    gt_index[cell] = k
+    target_classes[cell] = t[k, 1].long()
+    off = gxy - col_row
+    target_boxes[cell] = torch.cat([off, t[:, 4:6]], 1)[k]
+
+    truth = torch.cat([target_boxes[..., :2] / S, target_boxes[..., 2:]], -1)
+    out_wh = pb[..., 2:] * pb[..., 2:] if sqrt else pb[..., 2:]
+    out = torch.cat([pb[..., :2] / S, out_wh], -1)
+    iou = _darknet_iou(out, truth[..., None, :])  # [bs, S, S, B]
+    rmse = ((out - truth[..., None, :]) ** 2).sum(-1).sqrt()
+    by_iou = iou.amax(-1) > 0
+    best = torch.where(by_iou, iou.argmax(-1), rmse.argmin(-1))  # [bs, S, S]
+    responsible = (torch.arange(B, device=dev) == best[..., None]) & obj_mask[..., None]
+    picked = torch.gather(iou, -1, best[..., None])[..., 0]
+    best_iou = torch.where(obj_mask, picked, torch.zeros_like(picked))
+    return {"obj_mask": obj_mask, "responsible": responsible, "target_boxes": target_boxes,
+            "target_classes": target_classes, "best_iou": best_iou, "gt_index": gt_index,
+            "dropped": ~keep}
+
+
+# ----------------------------------------------------------------------------- YOLOv3 / tutorial
+
+def _check_pred_boxes(pred_boxes, na, grids, device):
+    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
+        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
+    out = []
+    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
+        a = as_tensor(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True,
+                      device=device)
+        if tuple(a.shape[1:4]) != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
+            raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {tuple(a.shape)}")
+        out.append(a)
+    return out
+
+
+def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
+                  ignore_mode="pred_iou", batch_size=None):
+    """darknet YOLOv3 assignment (see :func:`ref_numpy.assign.yolov3_assign`)."""
+    t = _check_targets(targets)
+    dev = t.device
+    a, grids = _check_anchors(anchors, grid_sizes, device=dev)
+    a = a.to(dev)
+    if ignore_mode not in ("pred_iou", "anchor_iou", "none"):
+        raise ValueError(f"ignore_mode: expected 'pred_iou', 'anchor_iou' or 'none', got {ignore_mode!r}")
+    thr = float(ignore_thresh)
+    nl, na, _ = a.shape
+    dt = t.dtype
+    nt = t.shape[0]
+    if pred_boxes is not None:
+        preds = _check_pred_boxes(pred_boxes, na, grids, dev)
+        bs = preds[0].shape[0]
+    elif ignore_mode == "pred_iou":
+        raise ValueError("pred_boxes: required with ignore_mode='pred_iou'")
+    else:
+        preds = None
+        bs = int(batch_size) if batch_size is not None else int(t[:, 0].max()) + 1 if nt else 0
+    if nt and int(t[:, 0].max()) >= bs:
+        raise ValueError(f"targets: image index >= batch size {bs}")
+    sizes = torch.tensor([[nx, ny] for ny, nx in grids], dtype=dt, device=dev)  # [nl, 2]
+    norm_anchors = (a.to(dt) / sizes[:, None]).reshape(nl * na, 2)
+    best = wh_iou(t[:, 4:6], norm_anchors).argmax(1) if nt else torch.zeros(0, dtype=torch.int64, device=dev)
+    img = t[:, 0].long()
+    out = {"indices": [], "tbox": [], "tcls": [], "anch": [], "gt_index": [], "ignore": []}
+    for lv, (ny, nx) in enumerate(grids):
+        grid = sizes[lv]
+        lim = torch.tensor([nx - 1, ny - 1], device=dev)
+        ti = (best // na == lv).nonzero(as_tuple=True)[0]
+        ai = best[ti] % na
+        gxy = t[ti, 2:4] * grid
+        gij = torch.minimum(gxy.long(), lim)
+        anc = a[lv].to(dt)[ai].reshape(-1, 2)
+        twh = torch.log(t[ti, 4:6] * grid / anc)
+        b = img[ti]
+        out["indices"].append((b, ai, gij[:, 1], gij[:, 0]))
+        out["tbox"].append(torch.cat([gxy - gij, twh], 1).reshape(-1, 4))
+        out["tcls"].append(t[ti, 1].long())
+        out["anch"].append(anc)
+        out["gt_index"].append(ti)
+        ignore = torch.zeros((bs, na, ny, nx), dtype=torch.bool, device=dev)
+        if ignore_mode == "pred_iou" and nt:
+            pb = preds[lv].to(dt)
+            iou = _darknet_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
+            same = torch.arange(bs, device=dev)[:, None] == img[None]  # [bs, nt]
+            iou = torch.where(same[:, None, None, None, :], iou, torch.zeros_like(iou))
+            ignore = iou.amax(-1) > thr
+        elif ignore_mode == "anchor_iou" and nt:
+            shape_iou = wh_iou(t[:, 4:6] * grid, a[lv].to(dt))  # [nt, na]
+            cell = torch.minimum((t[:, 2:4] * grid).long(), lim)
+            tt, aa = (shape_iou > thr).nonzero(as_tuple=True)
+            ignore[img[tt], aa, cell[tt, 1], cell[tt, 0]] = True
+        ignore[b, ai, gij[:, 1], gij[:, 0]] = False
+        out["ignore"].append(ignore)
+    return out
+
+
+def tutorial_assign(targets, anchors, grid_sizes):
+    """The seed tutorial's every-level assignment (see :func:`ref_numpy.assign.tutorial_assign`)."""
+    t = _check_targets(targets)
+    dev = t.device
+    a, grids = _check_anchors(anchors, grid_sizes, device=dev)
+    a = a.to(dev)
+    dt = t.dtype
+    nt = t.shape[0]
+    out = {"tcls": [], "tbox": [], "indices": [], "anch": [], "gt_index": []}
+    for lv, (ny, nx) in enumerate(grids):
+        grid = torch.tensor([nx, ny], dtype=dt, device=dev)
+        gxy, gwh = t[:, 2:4] * grid, t[:, 4:6] * grid
+        lvl = a[lv].to(dt)
+        ai = wh_iou(gwh, lvl).argmax(1) if nt else torch.zeros(0, dtype=torch.int64, device=dev)
+        gij = torch.floor(torch.minimum(gxy, grid - 1e-3)).long()
+        out["tcls"].append(t[:, 1].long())
+        out["tbox"].append(torch.cat([gxy - gij, gwh], 1).reshape(-1, 4))
+        out["indices"].append((t[:, 0].long(), ai, gij[:, 1], gij[:, 0]))
+        out["anch"].append(lvl[ai].reshape(-1, 2))
+        out["gt_index"].append(torch.arange(nt, dtype=torch.int64, device=dev))
+    return out
