@@ -697,42 +697,6 @@ def test_bad_input_v1_v3():
                              [conv(np.zeros((1, 3, 5, 5, 4)))] * 3)
 
 
-# ============================================================================ scripts
-
-def _load_script(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_show_assignments_script(tmp_path):
-    """The CLI's JSON is the report (JSON round trip), one PNG per level, exit codes 0/1/3."""
-    import json
-    from pathlib import Path
-
-    script = _load_script("show_assignments")
-    labels = Path(__file__).resolve().parents[1] / "fixtures" / "shapes" / "labels" / "shapes_0000.txt"
-    out = tmp_path / "report.json"
-    rc = script.main([str(labels), "--img-size", "320", "--json", str(out), "--png", str(tmp_path),
-                      "--quiet", "--backend", "numpy"])
-    assert rc == 0
-    targets = script.read_labels(labels)
-    expected, _ = script.build_report(targets, 320, 4.0, 0.5, "torch")
-    assert json.loads(out.read_text()) == json.loads(json.dumps(expected))
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["assign_P3.png", "assign_P4.png", "assign_P5.png"]
-    bad = tmp_path / "bad.txt"
-    bad.write_text("0 0.5 0.5\n")
-    assert script.main([str(bad), "--quiet"]) == 1
-    tiny = tmp_path / "tiny.txt"
-    tiny.write_text("0 0.5 0.5 0.0 0.5\n")
-    assert script.main([str(tiny), "--quiet"]) == 3
-
-
 # ============================================================================ strategies
 
 @given(S.yolo_targets())
