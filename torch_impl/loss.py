@@ -398,6 +398,9 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
 # ----------------------------------------------------------------------------- YOLOv5
 
 def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
+    if fl_gamma <= 0:  # plain BCE: torch's fused mean reduction, one pass over the logits
+        pw = None if pos_weight == 1 else torch.tensor([float(pos_weight)], dtype=x.dtype, device=x.device)
+        return F.binary_cross_entropy_with_logits(x, y, pos_weight=pw, reduction="mean")
     loss = _bce_with_logits(x, y, pos_weight)
     if fl_gamma > 0:
         p = x.sigmoid()
