@@ -19,8 +19,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/audit.py
 
+# Benchmarks print ratios against a baseline timed in the same run (not part of the tests).
 bench: $(STAMP)
 	$(PY) scripts/bench_nms.py
+	$(PY) scripts/bench_assign.py
+	$(PY) scripts/bench_loss.py --threads 1
+	$(PY) scripts/bench_map.py --scale 0.2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis
