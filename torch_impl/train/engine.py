@@ -1,0 +1,308 @@
+"""The epoch loop, validation and autoanchor step of YOLOv5 v7.0 ``train.py`` / ``val.py``.
+
+Library code: nothing is printed; a progress wrapper (e.g. ``tqdm``) may be passed in.
+Distributed runs (``torch.distributed`` initialised) reduce the NaN check across ranks and merge
+the validation state of every rank before computing the metrics.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from torch_impl import anchors as anc
+from torch_impl.data import unletterbox_boxes
+from torch_impl.loss import yolov5_loss
+from torch_impl.metrics import DetectionEvaluator
+from torch_impl.nms import non_max_suppression
+from torch_impl.train.ema import _unwrap
+from torch_impl.train.optim import warmup_step
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or inf (attributes ``epoch``, ``step``: the global step)."""
+
+    def __init__(self, epoch: int, step: int, parts: dict):
+        self.epoch, self.step, self.parts = epoch, step, parts
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
+        super().__init__(f"non-finite loss at epoch {epoch}, step {step} ({terms})")
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+# ----------------------------------------------------------------------------- labels
+
+def targets_to_xyxy(targets: torch.Tensor, img_h: int, img_w: int) -> torch.Tensor:
+    """``[n, 6]`` rows ``(image, cls, cx, cy, w, h)`` normalised -> ``[n, 4]`` xyxy pixels of
+    the ``img_h x img_w`` network input."""
+    cx, cy, w, h = targets[:, 2:6].unbind(-1)
+    return torch.stack([(cx - w / 2) * img_w, (cy - h / 2) * img_h,
+                        (cx + w / 2) * img_w, (cy + h / 2) * img_h], -1)
+
+
+def dataset_wh(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label sizes of a :class:`torch_impl.data.DetectionDataset` for the anchor check, without
+    decoding the images (sizes come from the file headers).
+
+    Returns:
+        (wh [N, 2] normalised by the image size, image_index [N] int64, shapes [M, 2] (w, h)
+        pixels of every image), as :func:`torch_impl.anchors.wh_from_labels` takes them.
+    """
+    wh, index, shapes = [], [], []
+    for i, item in enumerate(dataset.items):
+        if item["size"] is not None:
+            h, w = item["size"]
+        else:
+            with Image.open(item["path"]) as im:
+                w, h = im.size
+        shapes.append((w, h))
+        b = np.asarray(item["boxes"], dtype=np.float64).reshape(-1, 4)
+        if item["normalized"]:
+            bwh = b[:, 2:4]
+        else:
+            bwh = (b[:, 2:4] - b[:, 0:2]) / np.array([w, h])
+        wh.append(bwh)
+        index.append(np.full(len(b), i, dtype=np.int64))
+    wh_all = np.concatenate(wh) if wh else np.zeros((0, 2))
+    idx_all = np.concatenate(index) if index else np.zeros(0, np.int64)
+    keep = (wh_all > 0).all(1)
+    return wh_all[keep], idx_all[keep], np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
+
+
+def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: float = 0.98,
+               gen: int = 1000, seed: int = 0) -> dict:
+    """YOLOv5 ``check_anchors``: if the best possible recall of the model's anchors on the
+    training labels is <= ``bpr_threshold``, fit new ones with :func:`kmean_anchors` and put them
+    in the model (sorted by area, levels P3..P5) when their BPR is higher.
+
+    Returns:
+        ``{"bpr": float, "aat": float, "refit": bool, "new_bpr": float | None,
+        "replaced": bool, "anchors": [nl, na, 2] pixels now in the model}``.
+    """
+    m = _unwrap(model)
+    wh, index, shapes = dataset_wh(dataset)
+    info = {"bpr": float("nan"), "aat": float("nan"), "refit": False, "new_bpr": None,
+            "replaced": False, "anchors": m.anchors_pixels.detach().cpu().clone()}
+    if len(wh) == 0:
+        return info
+    wh_px = anc.wh_from_labels(torch.from_numpy(wh), torch.from_numpy(index),
+                               torch.from_numpy(shapes), img_size=img_size, augment=True,
+                               seed=seed)
+    current = m.anchors_pixels.detach().cpu().to(torch.float64)
+    refit, bpr, aat = anc.check_anchors(wh_px, current, thr=thr, bpr_threshold=bpr_threshold)
+    info.update(bpr=float(bpr), aat=float(aat), refit=refit)
+    if refit:
+        na = current.shape[0] * current.shape[1]
+        fit = anc.kmean_anchors(wh_px, n=na, img_size=img_size, thr=thr, gen=gen, seed=seed)
+        info["new_bpr"] = float(fit["bpr"])
+        if float(fit["bpr"]) > float(bpr):
+            new = fit["anchors"].reshape(current.shape)
+            head = m.head
+            with torch.no_grad():
+                head.anchors.copy_((new / head.stride.cpu().view(-1, 1, 1).double())
+                                   .to(head.anchors))
+            info["replaced"] = True
+            info["anchors"] = m.anchors_pixels.detach().cpu().clone()
+    return info
+
+
+# ----------------------------------------------------------------------------- training
+
+def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_factor: float,
+                    nw: int, accumulate_max: float, device, ema=None, scaler=None,
+                    amp: bool = False, clip_grad: float = 10.0, world_size: int = 1,
+                    last_opt_step: int = -1, progress=None, nan_at_step: int | None = None):
+    """One epoch of YOLOv5 v7.0 training.
+
+    Args:
+        model: a :class:`torch_impl.models.YOLOv5` (or a DDP wrapper of one), in train mode.
+        loader: batches ``(images uint8 [B, 3, S, S], targets [n, 6], paths, shapes)``.
+        optimizer: from :func:`torch_impl.train.build_optimizer` (``initial_lr`` set by the
+            scheduler).
+        hyp: :data:`torch_impl.train.HYP_SCRATCH_LOW`-like, loss gains already scaled by
+            :func:`torch_impl.loss.yolov5_scale_hyp`.
+        epoch, lr_factor: the epoch and its schedule factor (for the warmup target).
+        nw: warmup iterations (0: none); global iteration ``ni = epoch * len(loader) + i``.
+        accumulate_max: ``nbs / batch_size``: gradients of ``round(accumulate_max)`` batches are
+            summed per optimiser step (fewer during the warmup).
+        ema: a :class:`ModelEMA` updated after each optimiser step.
+        scaler: a ``torch.amp.GradScaler`` (used when ``amp``); ``amp`` autocasts on CUDA.
+        clip_grad: max gradient norm (0: no clipping); grads are unscaled first.
+        world_size: the loss is multiplied by it (DDP averages gradients; yolov5 does the same).
+        last_opt_step: global iteration of the last optimiser step (-1 before the first).
+        progress: optional wrapper of the loader (e.g. ``tqdm``); its ``set_postfix`` is called.
+        nan_at_step: testing hook: make the loss NaN at that global iteration.
+
+    Returns:
+        (mean loss terms ``{"box", "obj", "cls"}`` over the epoch, last_opt_step).
+        An optimiser step is also taken after the last batch, so no gradient crosses an epoch
+        (and a checkpoint) boundary; this differs from yolov5, which carries it over.
+
+    Raises:
+        NonFiniteLossError: on a NaN / inf loss (on every rank together), before any update.
+    """
+    m = _unwrap(model)
+    nb = len(loader)
+    sums = torch.zeros(3, dtype=torch.float64)
+    seen = 0
+    use_amp = bool(amp) and torch.device(device).type == "cuda"
+    accumulate = max(round(accumulate_max), 1)
+    bar = progress(loader) if progress is not None else loader
+    optimizer.zero_grad()
+    for i, (imgs, targets, _paths, _shapes) in enumerate(bar):
+        ni = i + nb * epoch
+        imgs = imgs.to(device, non_blocking=True).float() / 255
+        targets = targets.to(device)
+        if nw and ni < nw:
+            accumulate = warmup_step(optimizer, ni, nw, lr_factor, hyp, accumulate_max)
+        with torch.autocast(device_type=torch.device(device).type, enabled=use_amp):
+            preds = model(imgs)
+        loss, parts = yolov5_loss(
+            [p.float() for p in preds], targets, m.anchors_grid_units, box=hyp["box"],
+            obj=hyp["obj"], cls=hyp["cls"], anchor_t=hyp["anchor_t"],
+            label_smoothing=hyp["label_smoothing"], cls_pw=hyp["cls_pw"], obj_pw=hyp["obj_pw"],
+            fl_gamma=hyp["fl_gamma"], check_finite=False)
+        if nan_at_step is not None and ni == nan_at_step:
+            loss = loss * float("nan")
+        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+        if _distributed():
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if not bool(finite.item()):
+            raise NonFiniteLossError(epoch, ni, {k: float(v.detach()) for k, v in parts.items()}
+                                     | {"total": float(loss.detach())})
+        loss = loss * world_size
+        if scaler is not None and use_amp:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if ni - last_opt_step >= accumulate or i == nb - 1:
+            if scaler is not None and use_amp:
+                scaler.unscale_(optimizer)
+            if clip_grad and clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip_grad)
+            if scaler is not None and use_amp:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad()
+            if ema is not None:
+                ema.update(model)
+            last_opt_step = ni
+        terms = torch.stack([parts["box"], parts["obj"], parts["cls"]]).detach().double().cpu()
+        sums += terms
+        seen += 1
+        if hasattr(bar, "set_postfix"):
+            mean = (sums / seen).tolist()
+            bar.set_postfix(box=f"{mean[0]:.4f}", obj=f"{mean[1]:.4f}", cls=f"{mean[2]:.4f}",
+                            n=int(targets.shape[0]))
+    mean = (sums / max(seen, 1)).tolist()
+    return {"box": mean[0], "obj": mean[1], "cls": mean[2]}, last_opt_step
+
+
+@torch.no_grad()
+def broadcast_state(module, src: int = 0) -> None:
+    """In a distributed run, overwrite every tensor of ``module.state_dict()`` (parameters and
+    buffers) with rank ``src``'s; a no-op otherwise. DDP keeps the parameters equal but each
+    rank's BatchNorm statistics follow its own batches (DDP re-broadcasts them only at the next
+    forward), so the EMA and the validated model would drift apart without this."""
+    if not _distributed():
+        return
+    for t in _unwrap(module).state_dict().values():
+        dist.broadcast(t, src)
+
+
+# ----------------------------------------------------------------------------- validation
+
+@torch.no_grad()
+def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float = 0.6,
+             max_det: int = 300, progress=None) -> dict:
+    """COCO mAP of ``model`` on ``loader`` (yolov5 ``val.py`` settings by default).
+
+    Predictions go through :func:`torch_impl.nms.non_max_suppression`; predictions and ground
+    truth are mapped back to each original image (``unletterbox_boxes`` with the item's
+    ``shapes``) and fed to a :class:`torch_impl.metrics.DetectionEvaluator` on ``device``. In a
+    distributed run every rank evaluates its own part, the states are gathered and merged in rank
+    order, and every rank gets the same result.
+
+    Returns:
+        ``{"map50": float, "map": float (@0.5:0.95), "result": COCOEvalResult}``; mAPs are -1
+        where COCO's are (no ground truth).
+    """
+    m = _unwrap(model)
+    was_training = m.training
+    m.eval()
+    evaluator = DetectionEvaluator(device=device)
+    bar = progress(loader) if progress is not None else loader
+    for imgs, targets, _paths, shapes in bar:
+        imgs = imgs.to(device).float() / 255
+        targets = targets.to(device)
+        decoded, _ = m(imgs)
+        dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
+        h1, w1 = imgs.shape[2:]
+        gt_all = targets_to_xyxy(targets, h1, w1)
+        pb, ps, pl, gb, gl = [], [], [], [], []
+        for j, det in enumerate(dets):
+            sel = targets[:, 0] == j
+            boxes, gboxes = det[:, :4], gt_all[sel]
+            if shapes[j] is not None:
+                h0w0, ratio_pad = shapes[j]
+                boxes = unletterbox_boxes(boxes, (h1, w1), h0w0, ratio_pad)
+                gboxes = unletterbox_boxes(gboxes, (h1, w1), h0w0, ratio_pad)
+            pb.append(boxes)
+            ps.append(det[:, 4])
+            pl.append(det[:, 5].long())
+            gb.append(gboxes)
+            gl.append(targets[sel, 1].long())
+        evaluator.update(pb, ps, pl, gb, gl)
+    if _distributed():
+        state = {k: (v.cpu() if isinstance(v, torch.Tensor) else v)
+                 for k, v in evaluator.state().items()}
+        states = [None] * dist.get_world_size()
+        dist.all_gather_object(states, state)
+        evaluator = DetectionEvaluator(device=device)
+        for st in states:
+            evaluator.merge(st)
+    result = evaluator.compute()
+    if was_training:
+        m.train()
+    stats = result.stats
+    return {"map50": float(stats[1]), "map": float(stats[0]), "result": result}
+
+
+@torch.no_grad()
+def precise_bn(model, loader, device, num_batches: int) -> int:
+    """Recompute the BatchNorm running mean / variance of ``model`` as the plain average over
+    ``num_batches`` batches of ``loader`` (forward passes in train mode, no gradient), instead of
+    the slow exponential average (momentum 0.03) kept during training; returns the number of
+    batches used. A short run's eval-mode outputs otherwise use statistics still dominated by
+    the initial (0, 1). Convention: detectron2 ``update_bn_stats`` ("precise BN"),
+    ``torch.optim.swa_utils.update_bn``.
+    """
+    m = _unwrap(model)
+    bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or num_batches <= 0:
+        return 0
+    was_training = m.training
+    momenta = [b.momentum for b in bns]
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None  # cumulative moving average
+    m.train()
+    used = 0
+    for imgs, *_ in loader:
+        if used >= num_batches:
+            break
+        m(imgs.to(device).float() / 255)
+        used += 1
+    for b, mom in zip(bns, momenta):
+        b.momentum = mom
+        if _distributed():  # every rank ends with the average of the ranks' statistics
+            for buf in (b.running_mean, b.running_var):
+                dist.all_reduce(buf)
+                buf /= dist.get_world_size()
+    m.train(was_training)
+    return used
