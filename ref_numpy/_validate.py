@@ -31,8 +31,11 @@ def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = No
 
 
 def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
-    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), finite unless ``finite=False``."""
-    return as_array(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), numeric (not bool), finite unless ``finite=False``."""
+    a = as_array(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+    if a.dtype.kind == "b":
+        raise ValueError(f"{name}: expected a numeric array, got dtype bool")
+    return a
 
 
 def check_format(name: str, fmt: str) -> str:

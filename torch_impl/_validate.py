@@ -43,5 +43,8 @@ def _all_finite(x: torch.Tensor) -> bool:
 
 
 def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
-    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), finite unless ``finite=False``."""
-    return as_tensor(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+    """Boxes ``[..., 4]`` (``ndim`` fixes the rank), numeric (not bool), finite unless ``finite=False``."""
+    t = as_tensor(name, boxes, last_dim=4, ndim=ndim, finite=finite)
+    if t.dtype == torch.bool:
+        raise ValueError(f"{name}: expected a numeric array, got dtype bool")
+    return t

@@ -50,6 +50,8 @@ def _check_pair(boxes1, boxes2, *, last_dim: int = 4, names=("boxes1", "boxes2")
     out = []
     for name, x in zip(names, (boxes1, boxes2)):
         t = _validate.as_tensor(name, x, last_dim=last_dim, finite=True)
+        if t.dtype == torch.bool:
+            raise ValueError(f"{name}: expected a numeric array, got dtype bool")
         if t.ndim < 2:
             raise ValueError(f"{name}: expected shape [..., N, {last_dim}], got {tuple(t.shape)}")
         if nonnegative and t.numel() and bool((t < 0).any()):
