@@ -841,6 +841,8 @@ def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
     target_cls = as_array("target_cls", target_cls, ndim=1).astype(np.int64)
     check_same_length("tp", tp, "conf", conf)
     check_same_length("tp", tp, "pred_cls", pred_cls)
+    if version not in ("8.3", "8.4"):  # checked up front, whatever the data
+        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
     i = np.argsort(-conf, kind="stable")
     tp, conf, pred_cls = tp[i].astype(np.float64), conf[i], pred_cls[i]
     classes, nt = np.unique(target_cls, return_counts=True)

@@ -633,6 +633,11 @@ def compute_ap(recall, precision, method="interp", version="8.3"):
         raise ValueError(f"method: expected 'interp' or 'continuous', got {method!r}")
     if version not in ("8.3", "8.4"):
         raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    return _compute_ap(recall, precision, method, version)
+
+
+def _compute_ap(recall, precision, method, version, x=None):
+    """:func:`compute_ap` on checked float64 inputs (``x``: the 101-point grid, if at hand)."""
     dev = recall.device
     one = torch.ones(1, dtype=_F64, device=dev)
     if version == "8.3":
@@ -644,7 +649,8 @@ def compute_ap(recall, precision, method="interp", version="8.3"):
         mpre = torch.cat([one, precision, one * 0, one * 0])
     mpre = torch.flip(torch.cummax(torch.flip(mpre, [0]), 0).values, [0])
     if method == "interp":
-        x = torch.as_tensor(np.linspace(0, 1, 101), device=dev)  # NumPy's exact grid
+        if x is None:
+            x = torch.as_tensor(np.linspace(0, 1, 101), device=dev)  # NumPy's exact grid
         ap = torch.trapezoid(_interp(x, mrec, mpre), x)
     else:
         i = torch.nonzero(mrec[1:] != mrec[:-1]).flatten()
@@ -664,11 +670,14 @@ def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
     target_cls = as_tensor("target_cls", target_cls, ndim=1, device=dev).long()
     check_same_length("tp", tp, "conf", conf)
     check_same_length("tp", tp, "pred_cls", pred_cls)
+    if version not in ("8.3", "8.4"):  # checked up front, whatever the data
+        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
     i = torch.sort(-conf, stable=True).indices
     tp, conf, pred_cls = tp[i].to(_F64), conf[i], pred_cls[i]
     classes, nt = torch.unique(target_cls, return_counts=True)
     nc, n_thr = len(classes), tp.shape[1]
     px = torch.as_tensor(np.linspace(0, 1, 1000), device=dev)  # torch.linspace rounds differently
+    grid = torch.as_tensor(np.linspace(0, 1, 101), device=dev)
     ap = torch.zeros((nc, n_thr), dtype=_F64, device=dev)
     p_curve = torch.zeros((nc, 1000), dtype=_F64, device=dev)
     r_curve = torch.zeros((nc, 1000), dtype=_F64, device=dev)
@@ -684,7 +693,7 @@ def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
         r_curve[ci] = _interp(-px, -conf[sel], recall[:, 0], left=0.0)
         p_curve[ci] = _interp(-px, -conf[sel], precision[:, 0], left=1.0)
         for j in range(n_thr):
-            ap[ci, j] = compute_ap(recall[:, j], precision[:, j], version=version)[0]
+            ap[ci, j] = _compute_ap(recall[:, j], precision[:, j], "interp", version, grid)[0]
     f1 = 2 * p_curve * r_curve / (p_curve + r_curve + eps)
     if nc == 0:
         e = torch.zeros(0, dtype=_F64, device=dev)
