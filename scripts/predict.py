@@ -7,8 +7,9 @@ the model (the EMA weights when the checkpoint has them), post-processed by
 (``torch_impl.data.unletterbox_boxes``). Output in ``--out``:
 
 - ``results.json``: COCO results ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``
-  in original pixels; ``image_id`` is the image's index in ``images.json``, ``category_id`` the
-  class index;
+  in original pixels; ``image_id`` numbers the images 1..n in source order (a directory is read in
+  file-name order, so the ids match ``ref_numpy.formats``' readers and the fixture's COCO file),
+  ``category_id`` is the class index;
 - ``images.json``: ``[{"id", "file_name", "width", "height"}]`` and ``categories``
   ``[{"id", "name"}]`` (a COCO ``images`` / ``categories`` pair for the results);
 - ``<image stem>.jpg`` per image with the boxes drawn (unless ``--no-draw``).
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from ref_numpy.formats import IMAGE_SUFFIXES  # noqa: E402
 from torch_impl.data import letterbox, load_image, unletterbox_boxes  # noqa: E402
-from torch_impl.models import yolov5  # noqa: E402
+from torch_impl.models import YOLOv5AnchorFree, yolov5, yolov5_anchor_free  # noqa: E402
 from torch_impl.nms import non_max_suppression  # noqa: E402
 from torch_impl.train import load_checkpoint  # noqa: E402
 
@@ -88,8 +89,13 @@ def load_model(weights, device) -> tuple[torch.nn.Module, list]:
     and the class names."""
     ckpt = load_checkpoint(weights)
     cfg = ckpt["model_cfg"]
-    model = yolov5(None, nc=cfg["nc"], depth_multiple=cfg["depth_multiple"],
-                   width_multiple=cfg["width_multiple"])
+    if cfg.get("head", "anchor") == "anchor-free":
+        model = yolov5_anchor_free(None, nc=cfg["nc"], reg_max=cfg["reg_max"],
+                                   depth_multiple=cfg["depth_multiple"],
+                                   width_multiple=cfg["width_multiple"])
+    else:
+        model = yolov5(None, nc=cfg["nc"], depth_multiple=cfg["depth_multiple"],
+                       width_multiple=cfg["width_multiple"])
     state = ckpt["ema"]["ema"] if ckpt.get("ema") else ckpt["model"]
     model.load_state_dict(state)
     return model.to(device).eval(), list(ckpt["names"])
@@ -133,10 +139,14 @@ def run(args) -> int:
             batch.append(torch.from_numpy(lb.transpose(2, 0, 1).copy()))
         x = torch.stack(batch).to(device).float() / 255
         decoded, _ = model(x)
-        dets = non_max_suppression(decoded.float(), args.conf_thres, args.iou_thres,
-                                   max_det=args.max_det)
+        if isinstance(model, YOLOv5AnchorFree):  # [B, A, 4 + nc] -> Ultralytics' [B, 4 + nc, A]
+            dets = non_max_suppression(decoded.float().transpose(1, 2), args.conf_thres,
+                                       args.iou_thres, max_det=args.max_det, version="v8")
+        else:
+            dets = non_max_suppression(decoded.float(), args.conf_thres, args.iou_thres,
+                                       max_det=args.max_det)
         for k, (p, img, rp, det) in enumerate(zip(paths, originals, ratio_pads, dets)):
-            image_id = start + k
+            image_id = start + k + 1  # 1..n in source order, as ref_numpy.formats numbers images
             h0, w0 = img.shape[:2]
             det = det.clone()
             det[:, :4] = unletterbox_boxes(det[:, :4], (s, s), (h0, w0), rp)

@@ -11,6 +11,10 @@ Each epoch: a tqdm bar with the loss terms, COCO mAP@0.5 and @0.5:0.95 on the va
 ``torch.load(..., weights_only=True)``). ``--resume weights/last.pt`` continues the run exactly
 (its options come from the checkpoint). Distributed: run under ``torchrun``.
 
+``--head anchor-free`` trains the v8-style DFL head (``yolov5_anchor_free``) instead: no
+autoanchor, TAL assignment + the v8 loss (box 7.5, cls 0.5, dfl 1.5), v8 NMS in validation, and
+results.csv columns box / cls / dfl losses.
+
 Examples:
     python scripts/train.py --data fixtures/shapes/dataset.yaml --model n --img-size 320 \\
         --epochs 30 --batch-size 8 --optimizer AdamW --lr0 0.002 --cos-lr --ema --project runs/a
@@ -43,11 +47,12 @@ if str(ROOT) not in sys.path:
 
 from torch_impl.data import DetectionDataset, collate_fn, read_data_yaml  # noqa: E402
 from torch_impl.loss import yolov5_scale_hyp  # noqa: E402
-from torch_impl.models import yolov5  # noqa: E402
+from torch_impl.models import yolov5, yolov5_anchor_free  # noqa: E402
 from torch_impl.train import (HYP_SCRATCH_LOW, ModelEMA, NonFiniteLossError,  # noqa: E402
                               autoanchor, broadcast_state, build_optimizer, get_rng_state,
                               load_checkpoint, lr_lambda, precise_bn, save_checkpoint,
                               set_rng_state, train_one_epoch, validate, warmup_iters)
+from torch_impl.train.engine import loss_terms  # noqa: E402
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 1, 2, 3
 
@@ -57,6 +62,12 @@ _NOT_RESUMED = ("resume", "device", "workers", "debug_nan_at_step", "debug_stop_
 
 CSV_FIELDS = ("epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
               "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "x/lr0", "x/lr1", "x/lr2", "time_s")
+# --head anchor-free: the v8 loss terms instead of (box, obj, cls).
+CSV_FIELDS_ANCHOR_FREE = ("epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss",
+                          "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "x/lr0", "x/lr1", "x/lr2",
+                          "time_s")
+# Loss gains of the anchor-free head (Ultralytics v8 defaults; not rescaled by nl / nc / imgsz).
+V8_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data-set YAML (Ultralytics layout; train and val splits)")
     p.add_argument("--model", default="n", choices=["n", "s", "m", "l", "x"],
                    help="YOLOv5 variant (default n)")
+    p.add_argument("--head", default="anchor", choices=["anchor", "anchor-free"],
+                   help="anchor: YOLOv5 head and loss (default); anchor-free: v8-style DFL head "
+                        "trained with TAL + the v8 loss (box 7.5, cls 0.5, dfl 1.5; no autoanchor)")
     p.add_argument("--depth-multiple", type=float, default=None, help="override the variant's")
     p.add_argument("--width-multiple", type=float, default=None, help="override the variant's")
     p.add_argument("--img-size", type=int, default=640, help="square input size (multiple of 32)")
@@ -120,10 +134,10 @@ def _state_hash(state: dict) -> str:
     return h.hexdigest()
 
 
-def _write_csv(path: Path, row: dict) -> None:
+def _write_csv(path: Path, row: dict, fields=CSV_FIELDS) -> None:
     new = not path.exists()
     with open(path, "a", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         if new:
             w.writeheader()
         w.writerow(row)
@@ -139,7 +153,7 @@ def _plot(csv_path: Path, png_path: Path) -> None:
     if not rows:
         return
     x = [int(r["epoch"]) for r in rows]
-    keys = CSV_FIELDS[1:6]
+    keys = list(rows[0])[1:6]  # the loss terms and mAPs (the head's columns)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), tight_layout=True)
     for ax, k in zip(axes, keys):
         ax.plot(x, [float(r[k]) for r in rows], marker=".")
@@ -218,9 +232,17 @@ def run(args) -> int:
         collate_fn=collate_fn)
 
     # ---------------------------------------------------------------- model
-    model = yolov5(args.model, nc=nc, depth_multiple=args.depth_multiple,
-                   width_multiple=args.width_multiple).to(device)
-    if ckpt is None and not args.noautoanchor:
+    head = getattr(args, "head", "anchor")  # checkpoints from before --head: anchor
+    anchor_free = head == "anchor-free"
+    if anchor_free:
+        model = yolov5_anchor_free(args.model, nc=nc, depth_multiple=args.depth_multiple,
+                                   width_multiple=args.width_multiple).to(device)
+    else:
+        model = yolov5(args.model, nc=nc, depth_multiple=args.depth_multiple,
+                       width_multiple=args.width_multiple).to(device)
+    terms = loss_terms(model)
+    csv_fields = CSV_FIELDS_ANCHOR_FREE if anchor_free else CSV_FIELDS
+    if ckpt is None and not args.noautoanchor and not anchor_free:
         info = autoanchor(model, train_ds, args.img_size, thr=HYP_SCRATCH_LOW["anchor_t"],
                           seed=args.seed)
         msg = f"autoanchor: BPR {info['bpr']:.4f}, anchors/target {info['aat']:.2f}"
@@ -237,7 +259,10 @@ def run(args) -> int:
     accumulate_max = args.nbs / args.batch_size
     accumulate = max(round(accumulate_max), 1)
     hyp["weight_decay"] *= args.batch_size * accumulate / args.nbs
-    hyp = yolov5_scale_hyp(hyp, nl=model.nl, nc=nc, imgsz=args.img_size)
+    if anchor_free:
+        hyp.update(V8_GAINS)
+    else:
+        hyp = yolov5_scale_hyp(hyp, nl=model.nl, nc=nc, imgsz=args.img_size)
     optimizer = build_optimizer(model, args.optimizer, hyp["lr0"], hyp["momentum"],
                                 hyp["weight_decay"])
     lf = lr_lambda(args.epochs, hyp["lrf"], cos=args.cos_lr)
@@ -312,12 +337,12 @@ def run(args) -> int:
         dt = time.time() - t0
         if rank == 0:
             _write_csv(save_dir / "results.csv", {
-                "epoch": epoch + 1, "train/box_loss": f"{losses['box']:.6g}",
-                "train/obj_loss": f"{losses['obj']:.6g}", "train/cls_loss": f"{losses['cls']:.6g}",
+                "epoch": epoch + 1,
+                **{f"train/{k}_loss": f"{losses[k]:.6g}" for k in terms},
                 "metrics/mAP_0.5": f"{metrics['map50']:.6g}",
                 "metrics/mAP_0.5:0.95": f"{metrics['map']:.6g}",
                 "x/lr0": f"{lrs[0]:.6g}", "x/lr1": f"{lrs[1]:.6g}", "x/lr2": f"{lrs[2]:.6g}",
-                "time_s": f"{dt:.2f}"})
+                "time_s": f"{dt:.2f}"}, csv_fields)
             _plot(save_dir / "results.csv", save_dir / "results.png")
         is_best = fitness > best_fitness
         best_fitness = max(best_fitness, fitness)
@@ -332,13 +357,15 @@ def run(args) -> int:
                 "rng": get_rng_state(), "args": dict(vars(args)), "hyp": hyp,
                 "names": names,
                 "model_cfg": {"nc": nc, "depth_multiple": model.depth_multiple,
-                              "width_multiple": model.width_multiple},
+                              "width_multiple": model.width_multiple, "head": head,
+                              **({"reg_max": model.reg_max} if anchor_free else {})},
             }
             save_checkpoint(state, wdir / "last.pt")
             if is_best:
                 save_checkpoint(state, wdir / "best.pt")
-        _log(rank, f"epoch {epoch + 1}/{args.epochs}: box {losses['box']:.4f} obj "
-                   f"{losses['obj']:.4f} cls {losses['cls']:.4f}  mAP@0.5 {metrics['map50']:.4f}"
+        _log(rank, f"epoch {epoch + 1}/{args.epochs}: "
+                   + " ".join(f"{k} {losses[k]:.4f}" for k in terms)
+                   + f"  mAP@0.5 {metrics['map50']:.4f}"
                    f"  mAP@0.5:0.95 {metrics['map']:.4f}  {dt:.1f} s")
         if args.debug_stop_after is not None and epoch + 1 >= args.debug_stop_after:
             break

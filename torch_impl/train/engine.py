@@ -13,7 +13,7 @@ from PIL import Image
 
 from torch_impl import anchors as anc
 from torch_impl.data import unletterbox_boxes
-from torch_impl.loss import yolov5_loss
+from torch_impl.loss import yolov5_loss, yolov8_loss
 from torch_impl.metrics import DetectionEvaluator
 from torch_impl.nms import non_max_suppression
 from torch_impl.train.ema import _unwrap
@@ -111,6 +111,35 @@ def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: f
 
 # ----------------------------------------------------------------------------- training
 
+def is_anchor_free(model) -> bool:
+    """True for a :class:`torch_impl.models.YOLOv5AnchorFree` (or a DDP wrapper of one)."""
+    from torch_impl.models import YOLOv5AnchorFree
+    return isinstance(_unwrap(model), YOLOv5AnchorFree)
+
+
+def loss_terms(model) -> tuple[str, str, str]:
+    """Names of the loss terms :func:`train_one_epoch` reports for ``model``: ``(box, obj, cls)``
+    for the anchor head (YOLOv5 loss), ``(box, cls, dfl)`` for the anchor-free head (v8 loss)."""
+    return ("box", "cls", "dfl") if is_anchor_free(model) else ("box", "obj", "cls")
+
+
+def _compute_loss(m, preds, targets, hyp: dict):
+    """(total, parts) of the head's loss; preds are the float32 training outputs. For the
+    anchor-free head a non-finite prediction gives a NaN total (the caller's NaN check stops the
+    run) instead of the loss's input-validation error."""
+    if is_anchor_free(m):
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in preds):
+            nan = preds[0].new_full((), float("nan"))
+            return nan, {"box": nan, "cls": nan, "dfl": nan}
+        return yolov8_loss(preds, targets, m.stride.tolist(), box=hyp["box"], cls=hyp["cls"],
+                           dfl=hyp["dfl"], reg_max=m.reg_max)
+    return yolov5_loss(
+        preds, targets, m.anchors_grid_units, box=hyp["box"],
+        obj=hyp["obj"], cls=hyp["cls"], anchor_t=hyp["anchor_t"],
+        label_smoothing=hyp["label_smoothing"], cls_pw=hyp["cls_pw"], obj_pw=hyp["obj_pw"],
+        fl_gamma=hyp["fl_gamma"], check_finite=False)
+
+
 def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_factor: float,
                     nw: int, accumulate_max: float, device, ema=None, scaler=None,
                     amp: bool = False, clip_grad: float = 10.0, world_size: int = 1,
@@ -118,12 +147,15 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
     """One epoch of YOLOv5 v7.0 training.
 
     Args:
-        model: a :class:`torch_impl.models.YOLOv5` (or a DDP wrapper of one), in train mode.
+        model: a :class:`torch_impl.models.YOLOv5` or :class:`torch_impl.models.YOLOv5AnchorFree`
+            (or a DDP wrapper of one), in train mode.
         loader: batches ``(images uint8 [B, 3, S, S], targets [n, 6], paths, shapes)``.
         optimizer: from :func:`torch_impl.train.build_optimizer` (``initial_lr`` set by the
             scheduler).
         hyp: :data:`torch_impl.train.HYP_SCRATCH_LOW`-like, loss gains already scaled by
-            :func:`torch_impl.loss.yolov5_scale_hyp`.
+            :func:`torch_impl.loss.yolov5_scale_hyp`; for the anchor-free head
+            (:class:`torch_impl.models.YOLOv5AnchorFree`) the v8 gains ``box``, ``cls``,
+            ``dfl`` of :func:`torch_impl.loss.yolov8_loss` (no scaling).
         epoch, lr_factor: the epoch and its schedule factor (for the warmup target).
         nw: warmup iterations (0: none); global iteration ``ni = epoch * len(loader) + i``.
         accumulate_max: ``nbs / batch_size``: gradients of ``round(accumulate_max)`` batches are
@@ -137,7 +169,8 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
         nan_at_step: testing hook: make the loss NaN at that global iteration.
 
     Returns:
-        (mean loss terms ``{"box", "obj", "cls"}`` over the epoch, last_opt_step).
+        (mean loss terms over the epoch: ``{"box", "obj", "cls"}``, or ``{"box", "cls", "dfl"}``
+        for the anchor-free head (see :func:`loss_terms`); last_opt_step).
         An optimiser step is also taken after the last batch, so no gradient crosses an epoch
         (and a checkpoint) boundary; this differs from yolov5, which carries it over.
 
@@ -145,6 +178,7 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
         NonFiniteLossError: on a NaN / inf loss (on every rank together), before any update.
     """
     m = _unwrap(model)
+    names = loss_terms(m)
     nb = len(loader)
     sums = torch.zeros(3, dtype=torch.float64)
     seen = 0
@@ -160,11 +194,7 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
             accumulate = warmup_step(optimizer, ni, nw, lr_factor, hyp, accumulate_max)
         with torch.autocast(device_type=torch.device(device).type, enabled=use_amp):
             preds = model(imgs)
-        loss, parts = yolov5_loss(
-            [p.float() for p in preds], targets, m.anchors_grid_units, box=hyp["box"],
-            obj=hyp["obj"], cls=hyp["cls"], anchor_t=hyp["anchor_t"],
-            label_smoothing=hyp["label_smoothing"], cls_pw=hyp["cls_pw"], obj_pw=hyp["obj_pw"],
-            fl_gamma=hyp["fl_gamma"], check_finite=False)
+        loss, parts = _compute_loss(m, [p.float() for p in preds], targets, hyp)
         if nan_at_step is not None and ni == nan_at_step:
             loss = loss * float("nan")
         finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
@@ -192,15 +222,15 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
             if ema is not None:
                 ema.update(model)
             last_opt_step = ni
-        terms = torch.stack([parts["box"], parts["obj"], parts["cls"]]).detach().double().cpu()
+        terms = torch.stack([parts[k] for k in names]).detach().double().cpu()
         sums += terms
         seen += 1
         if hasattr(bar, "set_postfix"):
             mean = (sums / seen).tolist()
-            bar.set_postfix(box=f"{mean[0]:.4f}", obj=f"{mean[1]:.4f}", cls=f"{mean[2]:.4f}",
-                            n=int(targets.shape[0]))
+            bar.set_postfix({k: f"{v:.4f}" for k, v in zip(names, mean)}
+                            | {"n": int(targets.shape[0])})
     mean = (sums / max(seen, 1)).tolist()
-    return {"box": mean[0], "obj": mean[1], "cls": mean[2]}, last_opt_step
+    return dict(zip(names, mean)), last_opt_step
 
 
 @torch.no_grad()
@@ -222,7 +252,8 @@ def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float 
              max_det: int = 300, progress=None) -> dict:
     """COCO mAP of ``model`` on ``loader`` (yolov5 ``val.py`` settings by default).
 
-    Predictions go through :func:`torch_impl.nms.non_max_suppression`; predictions and ground
+    Predictions go through :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for
+    the anchor-free head); predictions and ground
     truth are mapped back to each original image (``unletterbox_boxes`` with the item's
     ``shapes``) and fed to a :class:`torch_impl.metrics.DetectionEvaluator` on ``device``. In a
     distributed run every rank evaluates its own part, the states are gathered and merged in rank
@@ -233,6 +264,7 @@ def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float 
         where COCO's are (no ground truth).
     """
     m = _unwrap(model)
+    anchor_free = is_anchor_free(m)
     was_training = m.training
     m.eval()
     evaluator = DetectionEvaluator(device=device)
@@ -241,7 +273,11 @@ def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float 
         imgs = imgs.to(device).float() / 255
         targets = targets.to(device)
         decoded, _ = m(imgs)
-        dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
+        if anchor_free:  # [B, A, 4 + nc] -> v8 layout [B, 4 + nc, A]
+            dets = non_max_suppression(decoded.float().transpose(1, 2), conf_thres, iou_thres,
+                                       max_det=max_det, version="v8")
+        else:
+            dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
         h1, w1 = imgs.shape[2:]
         gt_all = targets_to_xyxy(targets, h1, w1)
         pb, ps, pl, gb, gl = [], [], [], [], []
