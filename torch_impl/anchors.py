@@ -22,6 +22,8 @@ from ref_numpy.anchors import (  # noqa: F401 (constants re-exported)
     MUTATION_SIGMA,
     SMALL_SIDE,
     YOLOV5_ANCHORS,
+    _check_int,
+    _check_positive,
     _initial_anchors,
     _mutation_draws,
     _scale_draws,
@@ -49,16 +51,8 @@ def _check_anchors(name: str, anchors, like: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, 2).to(device=like.device, dtype=like.dtype)
 
 
-def _check_positive(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: expected a positive finite number, got {v!r}")
-    return float(v)
 
 
-def _check_int(name: str, v, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------------------- metric

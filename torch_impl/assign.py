@@ -8,12 +8,11 @@ and targets.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ref_numpy.assign import (  # noqa: F401 (shared constants and plain-Python formatters)
-    TAL_REASONS, V5_OFFSET_NAMES, V5_REASONS, _format_tal_report, _format_v5_report)
+    TAL_REASONS, V5_OFFSET_NAMES, V5_REASONS, _check_positive, _format_tal_report,
+    _format_v5_report)
 from torch_impl._validate import as_tensor
 from torch_impl.boxes import aligned_box_iou, wh_iou
 
@@ -60,11 +59,6 @@ def _check_anchors(anchors, grid_sizes, device=None):
     return a, grids
 
 
-def _check_positive(name: str, value) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    return v
 
 
 # ----------------------------------------------------------------------------- small helpers

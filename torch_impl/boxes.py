@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from ref_numpy.boxes import _check_eps  # plain-Python argument check, shared
 from torch_impl import _validate
 
 FORMATS = _validate.FORMATS
@@ -65,11 +66,6 @@ def _check_pair(boxes1, boxes2, *, last_dim: int = 4, names=("boxes1", "boxes2")
     return out[0], out[1]
 
 
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(eps)) or eps < 0:
-        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    return float(eps)
 
 
 def _size_scalar(v):

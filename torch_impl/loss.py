@@ -12,21 +12,17 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ref_numpy.loss import _check_reduction  # plain-Python argument check, shared
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, yolov5_build_targets
 from torch_impl.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
-_REDUCTIONS = ("none", "mean", "sum")
 _MIN_WH = 1e-9  # as ref_numpy.loss: smallest predicted w, h fed to CIoU
 _MAX_LOG_WH = 10.0  # as ref_numpy.loss: largest exponent of an exp() width decode
 
 
 # ----------------------------------------------------------------------------- helpers
 
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
 
 
 def _reduce(loss: torch.Tensor, reduction: str, empty_mean: float) -> torch.Tensor:

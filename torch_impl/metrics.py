@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ref_numpy._validate import check_same_length
+from ref_numpy import metrics as _ref
 from ref_numpy.metrics import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
                                COCO_REC_THRS, _check_params, _MAX_IOU_THR, _parse_coco,
                                _per_class, _summarize)
@@ -298,23 +299,9 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 
 # ============================================================================ COCO: result
 
-class COCOEvalResult:
+class COCOEvalResult(_ref.COCOEvalResult):
     """What :func:`coco_evaluate` returns; the reference's class with tensors (float64, on the
     evaluation device) for ``stats``, ``precision``, ``recall``, ``scores``."""
-
-    def __init__(self, stats, precision, recall, scores, per_class, iou_thrs, rec_thrs,
-                 area_rng, max_dets, cat_ids, img_ids):
-        self.stats = stats
-        self.precision = precision
-        self.recall = recall
-        self.scores = scores
-        self.per_class = per_class
-        self.iou_thrs = iou_thrs
-        self.rec_thrs = rec_thrs
-        self.area_rng = area_rng
-        self.max_dets = max_dets
-        self.cat_ids = cat_ids
-        self.img_ids = img_ids
 
     def __repr__(self) -> str:
         return f"COCOEvalResult(stats={[round(float(v), 4) for v in self.stats]})"

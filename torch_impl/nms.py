@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from ref_numpy.nms import DIOU_EPS, MAX_WH
-from ref_numpy.nms import _check_count, _check_unit, _check_version  # plain-Python checks
+from ref_numpy.nms import (  # plain-Python checks, shared
+    _check_count, _check_threshold, _check_unit, _check_version)
 from torch_impl._validate import as_tensor, check_boxes, check_same_length
 
 __all__ = ["nms", "batched_nms", "nms_padded", "soft_nms", "diou_nms", "non_max_suppression",
@@ -71,11 +72,6 @@ def _check_boxes_scores(boxes, scores) -> tuple[torch.Tensor, torch.Tensor]:
     return boxes.detach(), scores.detach()
 
 
-def _check_threshold(name: str, value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected a real number, got {value!r}") from exc
 
 
 def _threshold_for(dtype: torch.dtype, threshold: float) -> float:
