@@ -1,0 +1,1 @@
+"""Benchmarks against the peers, each timed in the same run (``yolo-ref bench NAME``)."""

@@ -1,0 +1,1 @@
+"""Subcommands of ``yolo-ref`` that need the port (torch): see :mod:`ref_numpy.cli`."""
