@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench install clean
+.PHONY: test lint demo bench install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,18 +13,18 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ref_numpy torch_impl parity_tests scripts
+
+test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest parity_tests -q -p no:cacheprovider
 
 demo: $(STAMP)
-	$(PY) scripts/audit.py
+	$(VENV)/bin/yolo-ref audit
 
 # Benchmarks print ratios against a baseline timed in the same run (not part of the tests).
 bench: $(STAMP)
-	$(PY) scripts/bench_nms.py
-	$(PY) scripts/bench_assign.py
-	$(PY) scripts/bench_loss.py --threads 1
-	$(PY) scripts/bench_map.py --scale 0.2
+	$(VENV)/bin/yolo-ref bench all
 
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis
