@@ -8,7 +8,11 @@ Three families, each reproducing one trusted evaluator (pycocotools 2.0.x ``coco
   incremental (per batch, mergeable) front end of the same computation.
 - VOC: :func:`voc_ap`, :func:`voc_evaluate` reproduce ``voc_eval.py`` of py-faster-rcnn.
 - Ultralytics: :func:`compute_ap`, :func:`ap_per_class`, :func:`match_predictions`,
-  :func:`confusion_matrix` reproduce yolov5 v7.0 / ultralytics 8.3 (and the 8.4 end points).
+  :func:`confusion_matrix` reproduce yolov5 v7.0 / ultralytics 8.3 (and the 8.4 end points);
+  :func:`ultralytics_evaluate` composes them into Ultralytics' whole validation protocol.
+
+The COCO parsing, parameter checks, constants, summary and result container are shared with the
+port and live in :mod:`ref_numpy.shared.coco` (re-exported here).
 
 Where the algorithm is sequential (COCO's greedy matching) the loop runs over the detection rank
 inside an (image, category) group, for all groups, area ranges and IoU thresholds at once; the
@@ -16,137 +20,17 @@ docstrings say why this equals pycocotools' per-image scan.
 """
 from __future__ import annotations
 
-import json
-import os
-from itertools import chain
-from operator import itemgetter
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
-from ref_numpy._validate import as_array, check_boxes, check_same_length
-
-# ============================================================================ COCO constants
-
-COCO_IOU_THRS = np.linspace(0.5, 0.95, 10)  # element 8 is 0.8999999999999999, as in pycocotools
-COCO_REC_THRS = np.linspace(0.0, 1.00, 101)  # element 35 is 0.35000000000000003
-COCO_MAX_DETS = (1, 10, 100)
-COCO_AREA_RNG = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
-COCO_AREA_LBL = ("all", "small", "medium", "large")
-_MAX_IOU_THR = 1 - 1e-10  # pycocotools' ``min([t, 1 - 1e-10])``
-
-
-# ============================================================================ COCO: inputs
-
-def _load_json(name: str, x):
-    """A path (str / PathLike) is read with ``json``; anything else is returned as is."""
-    if isinstance(x, (str, os.PathLike)):
-        try:
-            with open(x) as f:
-                return json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{name}: cannot read COCO JSON {os.fspath(x)!r}: {exc}") from exc
-    return x
-
-
-def _column(name: str, items: list, key: str, dtype) -> np.ndarray:
-    """``[item[key] for item in items]`` as a 1-d array (a C-level pass: ~500k items/0.05 s)."""
-    try:
-        return np.fromiter(map(itemgetter(key), items), dtype=dtype, count=len(items))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: every entry needs a numeric {key!r} ({exc!r})") from exc
-
-
-def _xywh_column(name: str, items: list) -> np.ndarray:
-    """[N, 4] float64 'bbox' fields, finite with non-negative width and height."""
-    try:
-        boxes = list(map(itemgetter("bbox"), items))
-        if any(len(b) != 4 for b in boxes):
-            raise ValueError("a bbox does not have 4 numbers")
-        boxes = np.fromiter(chain.from_iterable(boxes), dtype=np.float64,
-                            count=4 * len(boxes)).reshape(len(boxes), 4)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: every entry needs 'bbox' = [x, y, w, h] ({exc!r})") from exc
-    if not np.all(np.isfinite(boxes)) or np.any(boxes[:, 2:] < 0):
-        raise ValueError(f"{name}: 'bbox' must be finite with w, h >= 0")
-    return boxes
-
-
-def _index_of(name: str, ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
-    """Positions of ``ids`` in ``sorted_ids``; -1 where absent."""
-    pos = np.searchsorted(sorted_ids, ids).clip(0, max(len(sorted_ids) - 1, 0))
-    found = (sorted_ids[pos] == ids) if len(sorted_ids) else np.zeros(len(ids), bool)
-    return np.where(found, pos, -1)
-
-
-def _parse_coco(gt, results) -> dict:
-    """COCO ground truth and results as flat NumPy columns (pycocotools' ``_prepare`` rules).
-
-    Image and category lists are ``sorted(gt images ids)`` and ``sorted(gt categories ids)``
-    (images without annotations included). GT annotations of an image or category outside those
-    lists are dropped, as ``getAnnIds(imgIds, catIds)`` does; so are results of a category outside
-    the list. A result on an image outside the GT raises (pycocotools asserts). GT fields:
-    ``bbox``, ``area`` (w*h when absent; pycocotools would crash), ``iscrowd`` (0 when absent).
-    Results: ``image_id``, ``category_id``, ``bbox``, ``score``; their area is ``w * h``.
-    Annotation ids are not used: matching uses positions, so an annotation id of 0 is handled
-    correctly (pycocotools counts a detection matched to GT id 0 as a false positive).
-    """
-    gt = _load_json("gt", gt)
-    results = _load_json("results", results)
-    if not isinstance(gt, dict) or "images" not in gt or "categories" not in gt:
-        raise ValueError("gt: expected a COCO dict with 'images' and 'categories' (and 'annotations')")
-    if not isinstance(results, (list, tuple)):
-        raise ValueError(f"results: expected a list of COCO result dicts, got {type(results).__name__}")
-    try:
-        img_ids = np.unique(np.array([im["id"] for im in gt["images"]], dtype=np.int64))
-        cat_ids = np.unique(np.array([c["id"] for c in gt["categories"]], dtype=np.int64))
-        anns = list(gt.get("annotations", []))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"gt: malformed images/categories/annotations ({exc!r})") from exc
-    g_img = _column("gt annotations", anns, "image_id", np.int64)
-    g_cat = _column("gt annotations", anns, "category_id", np.int64)
-    g_box = _xywh_column("gt annotations", anns)
-    g_area = np.array([a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3] for a in anns],
-                      dtype=np.float64).reshape(len(anns))
-    g_crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-    g_i, g_k = _index_of("gt", g_img, img_ids), _index_of("gt", g_cat, cat_ids)
-    keep = (g_i >= 0) & (g_k >= 0)
-    # pycocotools walks sorted image ids, then annotations in input order: stable by image.
-    order = np.flatnonzero(keep)[np.argsort(g_i[keep], kind="stable")]
-
-    d_img = _column("results", results, "image_id", np.int64)
-    d_cat = _column("results", results, "category_id", np.int64)
-    d_box = _xywh_column("results", results)
-    d_score = _column("results", results, "score", np.float64)
-    if not np.all(np.isfinite(d_score)):
-        raise ValueError("results: 'score' must be finite")
-    d_i, d_k = _index_of("results", d_img, img_ids), _index_of("results", d_cat, cat_ids)
-    if np.any(d_i < 0):
-        raise ValueError(f"results: image_id {int(d_img[d_i < 0][0])} is not in the ground truth")
-    dkeep = d_k >= 0
-    return dict(
-        img_ids=img_ids, cat_ids=cat_ids,
-        gt_img=g_i[order], gt_cat=g_k[order], gt_box=g_box[order], gt_area=g_area[order],
-        gt_crowd=g_crowd[order],
-        dt_img=d_i[dkeep], dt_cat=d_k[dkeep], dt_box=d_box[dkeep], dt_score=d_score[dkeep],
-        dt_area=d_box[dkeep, 2] * d_box[dkeep, 3],
-    )
-
-
-def _check_params(iou_thrs, area_rng, max_dets):
-    """Defaults and checks for the evaluation parameters (pycocotools ``Params``)."""
-    iou_thrs = COCO_IOU_THRS if iou_thrs is None else as_array("iou_thrs", iou_thrs, ndim=1,
-                                                                finite=True, floating=True)
-    area_rng = np.array(COCO_AREA_RNG if area_rng is None else area_rng, dtype=np.float64)
-    if area_rng.shape != (4, 2):
-        raise ValueError(f"area_rng: expected 4 [lo, hi] ranges (all, small, medium, large), "
-                         f"got shape {area_rng.shape}")
-    max_dets = tuple(int(m) for m in (COCO_MAX_DETS if max_dets is None else max_dets))
-    if len(max_dets) != 3 or min(max_dets) < 1:
-        raise ValueError(f"max_dets: expected 3 positive counts, got {max_dets}")
-    if len(iou_thrs) == 0:
-        raise ValueError("iou_thrs: expected at least one threshold")
-    return np.asarray(iou_thrs, dtype=np.float64), area_rng, max_dets
-
+from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.shared.checks import check_same_length
+from ref_numpy.shared.coco import (COCO_AREA_LBL, COCO_AREA_RNG, COCO_IOU_THRS,  # noqa: F401
+                                   COCO_MAX_DETS, COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult,
+                                   check_coco_params, index_of, parse_coco, per_class_ap,
+                                   summarize)
 
 # ============================================================================ COCO: IoU
 
@@ -264,8 +148,8 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
     gt_order = np.argsort(gt_group, kind="stable")
     groups, g_start, g_count = np.unique(gt_group[gt_order], return_index=True, return_counts=True)
     d_group = dt_group[order]
-    slot = _index_of("", d_group, groups)  # the GT group of each kept detection, -1 if none
-    thr = np.minimum(iou_thrs, _MAX_IOU_THR)
+    slot = index_of(d_group, groups)  # the GT group of each kept detection, -1 if none
+    thr = np.minimum(iou_thrs, MAX_IOU_THR)
 
     # Detections that reach the lowest threshold against some GT of their group are the only ones
     # that can match (the others never change any state): keep them, in (group, rank) order.
@@ -381,81 +265,12 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 
 # ============================================================================ COCO: summarize
 
-def _mean_valid(s) -> float:
-    """Mean of the entries > -1 (NumPy's pairwise sum, as pycocotools), -1 if none."""
-    v = s[s > -1]
-    return -1.0 if v.size == 0 else float(np.mean(v))
-
-
-def _summarize(precision, recall, iou_thrs, max_dets):
-    """pycocotools ``summarize``: the 12 standard stats (see :class:`COCOEvalResult`)."""
-
-    def ap(iou=None, area=0, mdet=max_dets[2]):
-        s = precision
-        if iou is not None:
-            s = s[np.flatnonzero(iou == iou_thrs)]
-        return _mean_valid(s[:, :, :, [area], :][..., [i for i, m in enumerate(max_dets) if m == mdet]])
-
-    def ar(iou=None, area=0, mdet=max_dets[2]):
-        s = recall
-        if iou is not None:
-            s = s[np.flatnonzero(iou == iou_thrs)]
-        return _mean_valid(s[:, :, [area], :][..., [i for i, m in enumerate(max_dets) if m == mdet]])
-
-    return np.array([
-        ap(mdet=100), ap(iou=0.5), ap(iou=0.75), ap(area=1), ap(area=2), ap(area=3),
-        ar(mdet=max_dets[0]), ar(mdet=max_dets[1]), ar(mdet=max_dets[2]),
-        ar(area=1), ar(area=2), ar(area=3),
-    ], dtype=np.float64)
-
-
-def _per_class(precision, cat_ids, max_dets):
-    """AP@[.5:.95], area all, maxDets 100 per category id; -1.0 for a category without GT."""
-    m = [i for i, v in enumerate(max_dets) if v == 100]
-    out = {}
-    for k, cid in enumerate(cat_ids):
-        out[int(cid)] = _mean_valid(precision[:, :, k, 0, m])
-    return out
-
-
-class COCOEvalResult:
-    """What :func:`coco_evaluate` returns (pycocotools' ``eval`` dict and ``stats``).
-
-    Attributes:
-        stats (ndarray[12] float64): AP@[.5:.95], AP@.5, AP@.75, AP small, medium, large
-            (maxDets 100), AR@1, AR@10, AR@100, AR small, medium, large (maxDets 100), each the
-            mean of the entries > -1 of its slice, -1 if there are none.
-        precision (ndarray[T, R, K, A, M] float64): -1 for a category without non-ignored GT.
-        recall (ndarray[T, K, A, M] float64), scores (ndarray[T, R, K, A, M] float64).
-        per_class (dict[int, float]): category id -> AP@[.5:.95], area all, maxDets 100;
-            -1.0 for a category with no non-ignored GT (as pycocotools' -1 convention).
-        iou_thrs, rec_thrs, area_rng, max_dets, cat_ids, img_ids: the parameters used.
-    """
-
-    def __init__(self, stats, precision, recall, scores, per_class, iou_thrs, rec_thrs,
-                 area_rng, max_dets, cat_ids, img_ids):
-        self.stats = stats
-        self.precision = precision
-        self.recall = recall
-        self.scores = scores
-        self.per_class = per_class
-        self.iou_thrs = iou_thrs
-        self.rec_thrs = rec_thrs
-        self.area_rng = area_rng
-        self.max_dets = max_dets
-        self.cat_ids = cat_ids
-        self.img_ids = img_ids
-
-    def __repr__(self) -> str:
-        return f"COCOEvalResult(stats={np.round(np.asarray(self.stats, dtype=float), 4).tolist()})"
-
-
 def _coco_from_data(data, iou_thrs, area_rng, max_dets) -> COCOEvalResult:
     ev = _evaluate(data, iou_thrs, area_rng, max_dets)
     precision, recall, scores = _accumulate(data, ev, iou_thrs, max_dets)
-    stats = _summarize(precision, recall, iou_thrs, max_dets)
+    stats = summarize(precision, recall, iou_thrs, max_dets)
     return COCOEvalResult(stats, precision, recall, scores,
-                          _per_class(precision, data["cat_ids"], max_dets), iou_thrs,
+                          per_class_ap(precision, data["cat_ids"], max_dets), iou_thrs,
                           COCO_REC_THRS.copy(), area_rng, max_dets, data["cat_ids"],
                           data["img_ids"])
 
@@ -489,8 +304,8 @@ def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None) -> C
         ValueError: malformed input, non-finite or negative-size boxes, a result on an image
             that is not in the ground truth.
     """
-    iou_thrs, area_rng, max_dets = _check_params(iou_thrs, area_rng, max_dets)
-    return _coco_from_data(_parse_coco(gt, results), iou_thrs, area_rng, max_dets)
+    iou_thrs, area_rng, max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
+    return _coco_from_data(parse_coco(gt, results), iou_thrs, area_rng, max_dets)
 
 
 # ============================================================================ COCO: incremental
@@ -520,7 +335,7 @@ class DetectionEvaluator:
     """
 
     def __init__(self, iou_thrs=None, area_rng=None, max_dets=None):
-        self.iou_thrs, self.area_rng, self.max_dets = _check_params(iou_thrs, area_rng, max_dets)
+        self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
         self.reset()
 
     def reset(self) -> None:
@@ -675,7 +490,7 @@ def _group_table(d_key, g_key):
     -1 padded (Gmax = the largest such group)."""
     g_order = np.argsort(g_key, kind="stable")
     keys, g_start, g_count = np.unique(g_key[g_order], return_index=True, return_counts=True)
-    slot = _index_of("", d_key, keys)
+    slot = index_of(d_key, keys)
     found = slot >= 0
     cnt = np.where(found, g_count[np.maximum(slot, 0)], 0) if len(keys) else np.zeros(len(d_key), np.int64)
     start = g_start[np.maximum(slot, 0)] if len(keys) else np.zeros(len(d_key), np.int64)
@@ -980,3 +795,156 @@ def confusion_matrix(detections, labels, nc, conf=0.25, iou_thres=0.45):
             if not np.any(di == i):
                 matrix[dc, nc] += 1
     return matrix
+
+
+# ============================================================================ Ultralytics: protocol
+
+ULTRALYTICS_IOU_THRS = np.linspace(0.5, 0.95, 10)  # ultralytics ``DetectionValidator.iouv``
+
+
+@dataclass
+class UltralyticsResult:
+    """What :func:`ultralytics_evaluate` returns (the numbers of Ultralytics' ``DetMetrics``).
+
+    Attributes (N' kept predictions, M' non-difficult GTs, C classes present in the GT, T IoU
+    thresholds, K = ``nc`` classes):
+        tp (bool ndarray[N', T]): per kept prediction, correct at each IoU threshold
+            (:func:`match_predictions`), images in input order, score-descending within one.
+        conf (ndarray[N']), pred_cls (int ndarray[N']): confidence and class of each.
+        kept (int ndarray[N']): index of each kept prediction into the input detections.
+        target_cls (int ndarray[M']): classes of the non-difficult GTs.
+        p, r, f1 (ndarray[C]): per class, at the confidence of the best mean F1.
+        ap (ndarray[C, T]): AP per class and threshold. classes (int ndarray[C]).
+        mp, mr, map50, map (ndarray[] float64): means over the C classes of p, r, ``ap[:, 0]``
+            and ``ap.mean(1)`` (Ultralytics' ``box.mp``, ``box.mr``, ``box.map50``,
+            ``box.map``); NaN when C = 0.
+        confusion_matrix (ndarray[K + 1, K + 1] float64): [predicted, true], index K the
+            background; :func:`confusion_matrix` (conf 0.25, IoU 0.45) summed over images.
+        iou_thresholds (ndarray[T]).
+    """
+
+    tp: Any
+    conf: Any
+    pred_cls: Any
+    kept: Any
+    target_cls: Any
+    p: Any
+    r: Any
+    f1: Any
+    ap: Any
+    classes: Any
+    mp: Any
+    mr: Any
+    map50: Any
+    map: Any
+    confusion_matrix: Any
+    iou_thresholds: Any
+
+    def to_dict(self) -> dict:
+        """The fields as a dict (``{name: value}``, in declaration order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _mean_or_nan(x):
+    return np.asarray(np.mean(x) if x.size else np.nan, dtype=np.float64)
+
+
+def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
+    """Per image, the predictions Ultralytics' NMS returns: ``score > conf_thres``, sorted by
+    score descending (stable on ties), the first ``max_det``. A list of index arrays."""
+    order = np.argsort(image_ids, kind="stable")
+    bounds = np.searchsorted(image_ids[order], np.arange(n_images + 1))
+    kept = []
+    for i in range(n_images):
+        idx = order[bounds[i]:bounds[i + 1]]
+        idx = idx[scores[idx] > conf_thres]
+        kept.append(idx[np.argsort(-scores[idx], kind="stable")][:max_det])
+    return kept
+
+
+def ultralytics_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
+                         gt_difficult=None, conf_thres=0.001, max_det=300, iou_thresholds=None,
+                         version="8.3", nc=None) -> UltralyticsResult:
+    """Ultralytics' detection validation (``DetectionValidator``) on given predictions.
+
+    Args:
+        gt_boxes (sequence of ndarray[G_i, 4]): xyxy GT boxes per image, pixels (continuous, no
+            +1).
+        gt_labels (sequence of int ndarray[G_i]): GT classes per image.
+        det_boxes (ndarray[N, 4]): xyxy detections of all images.
+        det_scores (ndarray[N]), det_labels (int ndarray[N]).
+        det_image_ids (int ndarray[N]): index of each detection's image in ``gt_boxes``.
+        gt_difficult (sequence of bool ndarray[G_i] | None): difficult GTs are dropped, as
+            Ultralytics' VOC converter does (so detections on them are false positives).
+        conf_thres (float): predictions with ``score > conf_thres`` are kept (NMS ``conf``;
+            ``-inf`` keeps all).
+        max_det (int): predictions kept per image, highest scores first (NMS ``max_det``).
+        iou_thresholds (ndarray[T] | None): default ``np.linspace(0.5, 0.95, 10)``.
+        version (str): :func:`compute_ap` end points, '8.3' (= yolov5 v7.0) or '8.4'.
+        nc (int | None): number of classes of the confusion matrix (default: 1 + the largest
+            label among GTs and detections, 0 if none).
+
+    Returns:
+        UltralyticsResult.
+
+    Steps: (1) per image the NMS filters (:func:`_ultralytics_keep`; the order matters:
+    :func:`match_predictions` gives a label to the lowest-index candidate, the highest-scored
+    only in this order); (2) per image, IoU of every non-difficult GT with every kept prediction
+    (:func:`_box_iou`, torchvision convention) and :func:`match_predictions`; (3)
+    :func:`ap_per_class` on all images' matches; (4) :func:`confusion_matrix` per image,
+    summed. Crowd GTs count as ordinary GTs (Ultralytics has no crowd).
+    Convention: ultralytics 8.3 ``val.py`` / yolov5 v7.0 ``val.py`` on already-decoded,
+    already-NMSed predictions (no letterbox, no NMS here).
+    """
+    det_boxes, det_scores, det_labels, det_image_ids = _voc_check(
+        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult)
+    if np.isnan(conf_thres):
+        raise ValueError(f"conf_thres: expected a number (-inf keeps every prediction), got {conf_thres!r}")
+    if int(max_det) < 1:
+        raise ValueError(f"max_det: expected >= 1, got {max_det!r}")
+    if version not in ("8.3", "8.4"):
+        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    thr = ULTRALYTICS_IOU_THRS if iou_thresholds is None else as_array(
+        "iou_thresholds", iou_thresholds, ndim=1, finite=True, floating=True)
+    thr = np.asarray(thr, dtype=np.float64)
+    if len(thr) == 0:
+        raise ValueError("iou_thresholds: expected at least one threshold")
+    gb = [check_boxes(f"gt_boxes[{i}]", b, ndim=2).astype(np.float64)
+          for i, b in enumerate(gt_boxes)]
+    gl = [as_array(f"gt_labels[{i}]", v, ndim=1).astype(np.int64) for i, v in enumerate(gt_labels)]
+    gd = [np.zeros(len(b), bool) if gt_difficult is None
+          else np.asarray(gt_difficult[i], dtype=bool).reshape(-1) for i, b in enumerate(gb)]
+    for i in range(len(gb)):
+        check_same_length(f"gt_boxes[{i}]", gb[i], f"gt_labels[{i}]", gl[i])
+        check_same_length(f"gt_boxes[{i}]", gb[i], f"gt_difficult[{i}]", gd[i])
+    det_boxes, det_scores = det_boxes.astype(np.float64), det_scores.astype(np.float64)
+    labels_all = [det_labels] + gl
+    top = max((int(v.max()) for v in labels_all if len(v)), default=-1)
+    nc = top + 1 if nc is None else int(nc)
+    if nc <= top:
+        raise ValueError(f"nc: expected > the largest label ({top}), got {nc}")
+
+    kept = _ultralytics_keep(det_scores, det_image_ids, len(gb), conf_thres, int(max_det))
+    tp, cm = [], np.zeros((nc + 1, nc + 1))
+    for i, p in enumerate(kept):
+        g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
+        if len(p) and len(g_box):
+            iou = _box_iou(g_box, det_boxes[p])                                       # [M, N]
+            tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
+        else:
+            tp.append(np.zeros((len(p), len(thr)), dtype=bool))
+        dets = np.concatenate([det_boxes[p], det_scores[p, None],
+                               det_labels[p, None].astype(np.float64)], axis=1)       # [N, 6]
+        labs = np.concatenate([g_lab[:, None].astype(np.float64), g_box], axis=1)     # [M, 5]
+        cm += confusion_matrix(dets, labs, nc)
+    kept_all = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    tp_all = np.concatenate(tp) if tp else np.zeros((0, len(thr)), dtype=bool)
+    target = (np.concatenate([gl[i][~gd[i]] for i in range(len(gb))]) if gb
+              else np.zeros(0, np.int64))
+    _, _, p, r, f1, ap, classes = ap_per_class(tp_all, det_scores[kept_all], det_labels[kept_all],
+                                               target, version=version)
+    return UltralyticsResult(
+        tp=tp_all, conf=det_scores[kept_all], pred_cls=det_labels[kept_all], kept=kept_all,
+        target_cls=target, p=p, r=r, f1=f1, ap=ap, classes=classes, mp=_mean_or_nan(p),
+        mr=_mean_or_nan(r), map50=_mean_or_nan(ap[:, 0]), map=_mean_or_nan(ap.mean(1)),
+        confusion_matrix=cm, iou_thresholds=thr)

@@ -6,8 +6,8 @@ thresholds together stepping over the detection rank (the matches kept as a spar
 the accumulation for all categories, area ranges and thresholds together, visiting only the
 true positives (integer counts, an exact integer form of ``searchsorted`` and block maxima for
 the precision envelope; see :func:`_accumulate`). Input parsing (JSON / Python dicts) is shared
-with the reference; the 12 summary means use NumPy's pairwise sum so that ``stats`` is
-bit-equal. Ultralytics and VOC functions keep float64 where the reference does (``np.interp``
+with the reference through :mod:`ref_numpy.shared.coco`, as are the 12 summary means (NumPy's
+pairwise sum, so that ``stats`` is bit-equal). Ultralytics and VOC functions keep float64 where the reference does (``np.interp``
 computes in float64) and fix summation orders where an argmax depends on them.
 """
 from __future__ import annotations
@@ -15,11 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ref_numpy._validate import check_same_length
-from ref_numpy import metrics as _ref
-from ref_numpy.metrics import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
-                               COCO_REC_THRS, _check_params, _MAX_IOU_THR, _parse_coco,
-                               _per_class, _summarize)
+from ref_numpy.shared.checks import check_same_length
+from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
+                                   COCO_REC_THRS, MAX_IOU_THR, check_coco_params, parse_coco,
+                                   per_class_ap, summarize)
+from ref_numpy.metrics import ULTRALYTICS_IOU_THRS
+from ref_numpy.metrics import UltralyticsResult as _RefUltralyticsResult
+from ref_numpy.shared.coco import COCOEvalResult as _SharedCOCOEvalResult
 from torch_impl._validate import as_tensor, check_boxes
 
 _F64 = torch.float64
@@ -130,7 +132,7 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
     g_start = torch.cumsum(g_count, 0) - g_count
     d_group = dt_group[order]
     slot = _index_of(d_group, groups)
-    thr = torch.clamp(iou_thrs, max=_MAX_IOU_THR)
+    thr = torch.clamp(iou_thrs, max=MAX_IOU_THR)
 
     has_gt = torch.nonzero(slot >= 0).flatten()
     cnt = g_count[slot[has_gt]]
@@ -299,7 +301,7 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 
 # ============================================================================ COCO: result
 
-class COCOEvalResult(_ref.COCOEvalResult):
+class COCOEvalResult(_SharedCOCOEvalResult):
     """What :func:`coco_evaluate` returns; the reference's class with tensors (float64, on the
     evaluation device) for ``stats``, ``precision``, ``recall``, ``scores``."""
 
@@ -322,9 +324,9 @@ def _coco_from_data(data, iou_thrs, area_rng, max_dets, device) -> COCOEvalResul
     precision, recall, scores = _accumulate(tdata, ev, ti, max_dets)
     # The 12 means over a few thousand entries: NumPy's pairwise sum, as pycocotools.
     p_np, r_np = precision.cpu().numpy(), recall.cpu().numpy()
-    stats = torch.as_tensor(_summarize(p_np, r_np, np.asarray(iou_thrs), max_dets), device=device)
+    stats = torch.as_tensor(summarize(p_np, r_np, np.asarray(iou_thrs), max_dets), device=device)
     return COCOEvalResult(stats, precision, recall, scores,
-                          _per_class(p_np, data["cat_ids"], max_dets), iou_thrs,
+                          per_class_ap(p_np, data["cat_ids"], max_dets), iou_thrs,
                           COCO_REC_THRS.copy(), area_rng, max_dets, data["cat_ids"],
                           data["img_ids"])
 
@@ -342,8 +344,8 @@ def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None,
     """
     if isinstance(iou_thrs, torch.Tensor):
         iou_thrs = iou_thrs.detach().cpu().numpy()
-    iou_thrs, area_rng, max_dets = _check_params(iou_thrs, area_rng, max_dets)
-    return _coco_from_data(_parse_coco(gt, results), iou_thrs, area_rng, max_dets, _dev(device))
+    iou_thrs, area_rng, max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
+    return _coco_from_data(parse_coco(gt, results), iou_thrs, area_rng, max_dets, _dev(device))
 
 
 # ============================================================================ COCO: incremental
@@ -369,7 +371,7 @@ class DetectionEvaluator:
     def __init__(self, iou_thrs=None, area_rng=None, max_dets=None, device=None):
         if isinstance(iou_thrs, torch.Tensor):
             iou_thrs = iou_thrs.detach().cpu().numpy()
-        self.iou_thrs, self.area_rng, self.max_dets = _check_params(iou_thrs, area_rng, max_dets)
+        self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
         self.device = _dev(device)
         self.reset()
 
@@ -777,3 +779,98 @@ def confusion_matrix(detections, labels, nc, conf=0.25, iou_thres=0.45):
         um = det_classes[~det_matched]
         matrix.index_put_((um, torch.full_like(um, nc)), one.expand(len(um)), accumulate=True)
     return matrix
+
+
+# ============================================================================ Ultralytics: protocol
+
+class UltralyticsResult(_RefUltralyticsResult):
+    """What :func:`ultralytics_evaluate` returns: the reference's fields (see
+    :class:`ref_numpy.metrics.UltralyticsResult`) as tensors on the evaluation device."""
+
+
+def _mean_or_nan(x):
+    return x.mean() if x.numel() else torch.tensor(float("nan"), dtype=_F64, device=x.device)
+
+
+def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
+    """Per image: ``score > conf_thres``, score-descending (stable), the first ``max_det``."""
+    order = torch.sort(image_ids, stable=True).indices
+    bounds = torch.searchsorted(image_ids[order],
+                                torch.arange(n_images + 1, device=image_ids.device)).tolist()
+    kept = []
+    for i in range(n_images):
+        idx = order[bounds[i]:bounds[i + 1]]
+        idx = idx[scores[idx] > conf_thres]
+        kept.append(idx[torch.sort(-scores[idx], stable=True).indices][:max_det])
+    return kept
+
+
+def ultralytics_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
+                         gt_difficult=None, conf_thres=0.001, max_det=300, iou_thresholds=None,
+                         version="8.3", nc=None) -> UltralyticsResult:
+    """Ultralytics' detection validation on given predictions (see the reference): the same
+    four steps (NMS filters, per-image :func:`match_predictions`, :func:`ap_per_class`,
+    summed :func:`confusion_matrix`) on tensors, on the device of ``det_boxes``."""
+    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
+    if gt_difficult is not None:
+        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
+    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
+    dev = det_boxes.device
+    det_scores = as_tensor("det_scores", det_scores, ndim=1, finite=True, device=dev)
+    det_labels = as_tensor("det_labels", det_labels, ndim=1, device=dev).long()
+    det_image_ids = as_tensor("det_image_ids", det_image_ids, ndim=1, device=dev).long()
+    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
+                    ("det_image_ids", det_image_ids)):
+        check_same_length("det_boxes", det_boxes, name, v)
+    if len(det_image_ids) and (int(det_image_ids.min()) < 0
+                               or int(det_image_ids.max()) >= len(gt_boxes)):
+        raise ValueError(f"det_image_ids: expected indices into gt_boxes (0..{len(gt_boxes) - 1})")
+    if np.isnan(conf_thres):
+        raise ValueError(f"conf_thres: expected a number (-inf keeps every prediction), got {conf_thres!r}")
+    if int(max_det) < 1:
+        raise ValueError(f"max_det: expected >= 1, got {max_det!r}")
+    if version not in ("8.3", "8.4"):
+        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    thr = as_tensor("iou_thresholds", ULTRALYTICS_IOU_THRS if iou_thresholds is None
+                    else iou_thresholds, ndim=1, finite=True, floating=True, device=dev).to(_F64)
+    if len(thr) == 0:
+        raise ValueError("iou_thresholds: expected at least one threshold")
+    gb = [check_boxes(f"gt_boxes[{i}]", b, ndim=2).to(dev, _F64) for i, b in enumerate(gt_boxes)]
+    gl = [as_tensor(f"gt_labels[{i}]", v, ndim=1, device=dev).long()
+          for i, v in enumerate(gt_labels)]
+    gd = [torch.zeros(len(b), dtype=torch.bool, device=dev) if gt_difficult is None
+          else torch.as_tensor(gt_difficult[i], device=dev).reshape(-1).bool()
+          for i, b in enumerate(gb)]
+    for i in range(len(gb)):
+        check_same_length(f"gt_boxes[{i}]", gb[i], f"gt_labels[{i}]", gl[i])
+        check_same_length(f"gt_boxes[{i}]", gb[i], f"gt_difficult[{i}]", gd[i])
+    det_boxes, det_scores = det_boxes.to(_F64), det_scores.to(_F64)
+    top = max((int(v.max()) for v in [det_labels] + gl if len(v)), default=-1)
+    nc = top + 1 if nc is None else int(nc)
+    if nc <= top:
+        raise ValueError(f"nc: expected > the largest label ({top}), got {nc}")
+
+    kept = _ultralytics_keep(det_scores, det_image_ids, len(gb), conf_thres, int(max_det))
+    tp = []
+    cm = torch.zeros((nc + 1, nc + 1), dtype=_F64, device=dev)
+    for i, p in enumerate(kept):
+        g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
+        if len(p) and len(g_box):
+            iou = _box_iou(g_box, det_boxes[p])                                       # [M, N]
+            tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
+        else:
+            tp.append(torch.zeros((len(p), len(thr)), dtype=torch.bool, device=dev))
+        dets = torch.cat([det_boxes[p], det_scores[p, None], det_labels[p, None].to(_F64)], 1)
+        labs = torch.cat([g_lab[:, None].to(_F64), g_box], 1)                          # [M, 5]
+        cm += confusion_matrix(dets, labs, nc)
+    kept_all = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.int64, device=dev)
+    tp_all = torch.cat(tp) if tp else torch.zeros((0, len(thr)), dtype=torch.bool, device=dev)
+    target = (torch.cat([gl[i][~gd[i]] for i in range(len(gb))]) if gb
+              else torch.zeros(0, dtype=torch.int64, device=dev))
+    _, _, p, r, f1, ap, classes = ap_per_class(tp_all, det_scores[kept_all], det_labels[kept_all],
+                                               target, version=version)
+    return UltralyticsResult(
+        tp=tp_all, conf=det_scores[kept_all], pred_cls=det_labels[kept_all], kept=kept_all,
+        target_cls=target, p=p, r=r, f1=f1, ap=ap, classes=classes, mp=_mean_or_nan(p),
+        mr=_mean_or_nan(r), map50=_mean_or_nan(ap[:, 0]), map=_mean_or_nan(ap.mean(1)),
+        confusion_matrix=cm, iou_thresholds=thr)

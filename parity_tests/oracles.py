@@ -1,0 +1,104 @@
+"""External oracles, wrapped once for every test, registry row and benchmark.
+
+- :func:`pycocotools_evaluate`: pycocotools' (or faster-coco-eval's) ``COCOeval`` bbox
+  evaluate + accumulate + summarize on in-memory dicts or JSON paths, its prints captured.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CocoOracleResult", "pycocotools_evaluate"]
+
+
+@dataclass
+class CocoOracleResult:
+    """What :func:`pycocotools_evaluate` returns.
+
+    Attributes:
+        stats (ndarray[12] float64): ``COCOeval.stats``.
+        precision (ndarray[T, R, K, A, M]), recall (ndarray[T, K, A, M]),
+            scores (ndarray[T, R, K, A, M]): ``COCOeval.eval[...]``.
+        summary_lines (list[str]): the 12 " Average ..." lines ``summarize`` printed.
+        seconds (float): wall time of evaluate + accumulate + summarize (loading excluded).
+        evaluator: the ``COCOeval`` object itself.
+    """
+
+    stats: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    scores: np.ndarray
+    summary_lines: list
+    seconds: float
+    evaluator: Any
+
+
+def _load(x):
+    if isinstance(x, (str, os.PathLike)):
+        with open(x, encoding="utf-8") as f:
+            return json.load(f)
+    return copy.deepcopy(x)
+
+
+def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=None,
+                         module: str = "pycocotools") -> CocoOracleResult:
+    """pycocotools' ``COCOeval(gt, dt, 'bbox')`` evaluate + accumulate + summarize, silenced.
+
+    Args:
+        gt (dict | str | PathLike): COCO ground truth or its JSON path (never modified).
+        results (list[dict] | str | PathLike): COCO results or a JSON path. An empty list (which
+            ``loadRes`` crashes on) is given as a results set with no annotations.
+        iou_thrs, max_dets, area_rng: set on ``params`` when given (``iouThrs``, ``maxDets``,
+            ``areaRng``).
+        module (str): "pycocotools" or "faster_coco_eval" (its ``COCOeval_faster``).
+
+    Returns:
+        CocoOracleResult.
+    """
+    if module == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    elif module == "faster_coco_eval":
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as COCOeval
+    else:
+        raise ValueError(f"module: expected 'pycocotools' or 'faster_coco_eval', got {module!r}")
+    gt, results = _load(gt), _load(results)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt["images"]), "categories": list(gt["categories"]),
+                               "annotations": []}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        if iou_thrs is not None:
+            ev.params.iouThrs = np.asarray(iou_thrs, dtype=np.float64)
+        if max_dets is not None:
+            ev.params.maxDets = list(max_dets)
+        if area_rng is not None:
+            ev.params.areaRng = [list(r) for r in area_rng]
+        t0 = time.perf_counter()
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        seconds = time.perf_counter() - t0
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith(" Average ")]
+    return CocoOracleResult(stats=np.asarray(ev.stats, dtype=np.float64),
+                            precision=np.asarray(ev.eval["precision"]),
+                            recall=np.asarray(ev.eval["recall"]),
+                            scores=np.asarray(ev.eval["scores"]), summary_lines=lines,
+                            seconds=seconds, evaluator=ev)
