@@ -319,16 +319,23 @@ def test_read_data_yaml_subset(tmp_path):
     assert d["names"] == ["cat", "dog # not a comment"] and d["download"] is None
     p.write_text("train: t.txt\nnames:\n  - a\n  - b\n")
     assert D.read_data_yaml(p)["names"] == ["a", "b"]
+    # full YAML (PyYAML safe_load): flow mappings, names by index in any order
+    p.write_text("train: t.txt\nnames: {1: dog, 0: cat}\n")
+    assert D.read_data_yaml(p)["names"] == ["cat", "dog"]
+    p.write_text("train: t.txt\nnames:\n  1: dog\n  0: cat\nnc: 2\n")
+    assert D.read_data_yaml(p)["names"] == ["cat", "dog"]
 
 
 @pytest.mark.parametrize("text, where", [
     ("train: t.txt\nnames:\n  0: a\n    1: b\n", ":4:"),
     ("train: t.txt\n  names: [a]\n", ":2:"),
-    ("train: t.txt\nnames: [a\n", ":2:"),
-    ("train: t.txt\nnames: {0: a}\n", ":2:"),
+    ("train: t.txt\nnames: [a\n", ":3:"),  # PyYAML marks where the list should have closed
     ("train: t.txt\nnames:\n\t- a\n", ":3:"),
-    ("train t.txt\n", ":1:"),
-    ("train: t.txt\ntrain: u.txt\nnames: [a]\n", ":2:"),
+    ("train t.txt\n", ": expected a mapping"),
+    ("- a\n- b\n", ": expected a mapping"),
+    ("train: t.txt\ntrain: u.txt\nnames: [a]\n", ":2: duplicate key 'train'"),
+    ("train: !!python/object/apply:os.getcwd []\nnames: [a]\n", ":1:"),  # safe: no objects
+    ("train: t.txt\nnames: {b: x, 0: a}\n", ": names:"),
     ("train: t.txt\nnames:\n  0: a\n  2: b\n", ": names:"),
     ("train: t.txt\nnc: 3\nnames: [a, b]\n", ": nc:"),
     ("names: [a]\n", ": train, val:"),

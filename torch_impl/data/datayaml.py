@@ -1,141 +1,73 @@
-"""Reader of Ultralytics-style data-set YAML files, without a YAML library.
+"""Reader of Ultralytics-style data-set YAML files (``path``, ``train``, ``val``, ``test``,
+``names``, ``nc``), parsed with PyYAML's safe loader (plain data only: no Python objects, no
+code runs), as Ultralytics' own ``yaml_load`` does.
 
-Accepted subset (what Ultralytics' own data files use), one construct per line:
-
-- ``# comment`` lines, blank lines, and trailing `` # comments`` after a value;
-- top-level ``key: value`` with a scalar value: an integer, a float, ``null`` / ``~`` / nothing
-  (None), ``true`` / ``false``, or a string, bare or in single or double quotes;
-- top-level ``key: [a, b, c]``: a flow list of such scalars on one line (no nesting, no commas
-  inside quoted items);
-- a top-level ``key:`` with nothing after it, followed by an indented block of either
-  ``- value`` items (a list) or ``k: value`` entries (a mapping, e.g. ``names`` by class index).
-
-Anything else (deeper nesting, multi-line strings, anchors, flow mappings, tabs in indentation)
-is a ``ValueError`` naming the file and line.
+On top of YAML itself: the top level must be a mapping, duplicate keys are an error (PyYAML
+would keep the last silently), and ``names`` / ``nc`` / the split paths are checked. Every error
+is a ``ValueError`` naming the file, and the line (syntax, duplicate keys) or the key.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+import yaml
 
 __all__ = ["read_data_yaml"]
 
-_KEY = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*:(?:\s+(.*)|)$")
 _SPLITS = ("train", "val", "test")
 
 
-def _strip_comment(text: str) -> str:
-    """``text`` without a trailing comment (a ``#`` at the start or after whitespace, unquoted)."""
-    quote = None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
-            return text[:i].rstrip()
-    return text.rstrip()
+class _UniqueKeySafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key repeated in one mapping."""
 
 
-def _scalar(text: str, where: str):
-    t = text.strip()
-    if t in ("", "~", "null", "Null", "NULL"):
-        return None
-    if t in ("true", "True", "TRUE"):
-        return True
-    if t in ("false", "False", "FALSE"):
-        return False
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
-        return t[1:-1]
-    if t[0] in "'\"":
-        raise ValueError(f"{where}: unterminated quoted string {t!r}")
-    if t[0] in "{&*|>!%@`":
-        raise ValueError(f"{where}: unsupported YAML construct {t!r} (flat subset only)")
-    for cast in (int, float):
+def _construct_unique_mapping(loader: _UniqueKeySafeLoader, node: yaml.MappingNode,
+                              deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
         try:
-            return cast(t)
-        except ValueError:
-            pass
-    return t
+            repeated = key in seen
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
 
 
-def _value(text: str, where: str):
-    t = text.strip()
-    if t.startswith("["):
-        if not t.endswith("]"):
-            raise ValueError(f"{where}: flow list must close on the same line: {t!r}")
-        body = t[1:-1].strip()
-        return [] if not body else [_scalar(v, where) for v in body.split(",")]
-    return _scalar(t, where)
+_UniqueKeySafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                     _construct_unique_mapping)
 
 
 def _parse(text: str, path: Path) -> dict:
-    out: dict = {}
-    block_key, block_indent = None, None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        where = f"{path}:{lineno}"
-        line = _strip_comment(raw)
-        if not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        if line[:indent + 1].endswith("\t") or "\t" in line[:indent + 1]:
-            raise ValueError(f"{where}: tabs are not allowed in indentation")
-        body = line.strip()
-        if indent == 0:
-            m = _KEY.match(body)
-            if not m:
-                raise ValueError(f"{where}: expected 'key: value', got {body!r}")
-            key, rest = m.group(1), m.group(2)
-            if key in out:
-                raise ValueError(f"{where}: duplicate key {key!r}")
-            if rest is None or not rest.strip():
-                out[key] = None  # a block may follow
-                block_key, block_indent = key, None
-            else:
-                out[key] = _value(rest, where)
-                block_key = None
-            continue
-        if block_key is None:
-            raise ValueError(f"{where}: unexpected indentation (only one level under a "
-                             f"'key:' line is supported)")
-        if block_indent is None:
-            block_indent = indent
-        elif indent != block_indent:
-            raise ValueError(f"{where}: inconsistent indentation under {block_key!r}")
-        current = out[block_key]
-        if body.startswith("- ") or body == "-":
-            if current is None:
-                current = out[block_key] = []
-            if not isinstance(current, list):
-                raise ValueError(f"{where}: a list item inside the mapping {block_key!r}")
-            current.append(_value(body[1:], where))
-            continue
-        m = _KEY.match(body)
-        if not m:
-            raise ValueError(f"{where}: expected '- item' or 'key: value' under {block_key!r}, "
-                             f"got {body!r}")
-        if current is None:
-            current = out[block_key] = {}
-        if not isinstance(current, dict):
-            raise ValueError(f"{where}: a mapping entry inside the list {block_key!r}")
-        k = _scalar(m.group(1), where)
-        if k in current:
-            raise ValueError(f"{where}: duplicate key {k!r} under {block_key!r}")
-        if m.group(2) is None or not m.group(2).strip():
-            raise ValueError(f"{where}: nested blocks are not supported (under {block_key!r})")
-        current[k] = _value(m.group(2), where)
-    return out
+    """``yaml.safe_load`` semantics (plus unique keys); the top level must be a mapping."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ValueError(f"{path}{line}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of 'key: value' lines at the top level, "
+                         f"got a {type(data).__name__}")
+    return data
 
 
 def _names(data: dict, path: Path) -> list:
     names, nc = data.get("names"), data.get("nc")
     if isinstance(names, dict):
-        keys = sorted(names, key=lambda k: (not isinstance(k, int), k))
+        keys = list(names)
         if any(isinstance(k, bool) or not isinstance(k, int) for k in keys) \
-                or keys != list(range(len(keys))):
+                or sorted(keys) != list(range(len(keys))):
             raise ValueError(f"{path}: names: expected keys 0..{len(keys) - 1}, got {keys}")
-        names = [names[k] for k in keys]
+        names = [names[k] for k in range(len(keys))]
     if names is None:
         if isinstance(nc, int) and not isinstance(nc, bool) and nc > 0:
             return [f"class{k}" for k in range(nc)]
@@ -161,7 +93,7 @@ def _resolve(value, root: Path, key: str, path: Path):
 
 def read_data_yaml(path) -> dict:
     """Read an Ultralytics-style data-set YAML (``path``, ``train``, ``val``, ``test``, ``names``,
-    ``nc``) in the flat subset documented in this module.
+    ``nc``) with ``yaml.safe_load`` semantics.
 
     Args:
         path (str | Path): the YAML file.
@@ -178,7 +110,7 @@ def read_data_yaml(path) -> dict:
         ``"yaml_file"`` (Path): the file read.
 
     Raises:
-        ValueError: ``"<file>:<line>: <problem>"`` for syntax outside the subset,
+        ValueError: ``"<file>:<line>: <problem>"`` for invalid YAML or a duplicate key,
         ``"<file>: <key>: <problem>"`` for a missing or inconsistent ``names`` / ``nc``, bad
         paths, or an unreadable file.
     """
