@@ -1,4 +1,9 @@
-"""Boundary checks shared by the public functions of :mod:`ref_numpy` (private).
+"""Array checks at the boundary of the public functions of :mod:`ref_numpy` (private).
+
+NumPy only; the port mirrors them in :mod:`torch_impl._validate` (``as_tensor``, ``check_boxes``)
+and never imports this module. Checks on metadata (formats, lengths, sizes, thresholds) are
+shared by both sides from :mod:`ref_numpy.shared.checks`; they are re-exported here for the
+reference's modules that still import them from this place.
 
 Every check raises ``ValueError`` naming the argument, what was expected and what came.
 Inner helpers trust their inputs; only public functions call these.
@@ -7,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-FORMATS = ("xyxy", "xywh", "cxcywh")
+from ref_numpy.shared.checks import check_format, check_image_size, check_same_length  # noqa: F401
+from ref_numpy.shared.constants import FORMATS  # noqa: F401
 
 
 def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
@@ -37,24 +43,3 @@ def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = Tru
         raise ValueError(f"{name}: expected a numeric array, got dtype bool")
     return a
 
-
-def check_format(name: str, fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"{name}: unknown box format {fmt!r}, expected one of {FORMATS}")
-    return fmt
-
-
-def check_same_length(name_a: str, a, name_b: str, b) -> None:
-    if len(a) != len(b):
-        raise ValueError(f"{name_a} and {name_b}: lengths differ ({len(a)} vs {len(b)})")
-
-
-def check_image_size(name: str, size) -> tuple:
-    """(height, width), both finite and > 0."""
-    try:
-        h, w = (float(v) for v in size)
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{name}: expected (height, width), got {size!r}") from exc
-    if not (np.isfinite(h) and np.isfinite(w) and h > 0 and w > 0):
-        raise ValueError(f"{name}: expected positive finite (height, width), got {size!r}")
-    return tuple(size)

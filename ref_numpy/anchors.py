@@ -27,17 +27,15 @@ import numbers
 import numpy as np
 
 from ref_numpy._validate import as_array
+from ref_numpy.shared.checks import check_count, check_positive
+# MUTATION_PROB (YOLOv5's mp), MUTATION_SIGMA (s), KMEANS_ITER, MIN_SIDE (labels with both sides
+# < 2 px are left out of the fit), SMALL_SIDE (labels with a side < 3 px are counted): see there.
+from ref_numpy.shared.constants import (  # noqa: F401 (public constants)
+    KMEANS_ITER, MIN_SIDE, MUTATION_PROB, MUTATION_SIGMA, SMALL_SIDE, YOLOV5_ANCHOR_SIZES)
+from ref_numpy.shared.draws import anchor_initial, anchor_mutation_draws, anchor_scale_draws
 
 # YOLOv5 v7.0 default anchors (pixels at 640), P3/8, P4/16, P5/32: [3 levels, 3 anchors, (w, h)].
-YOLOV5_ANCHORS = np.array([[[10, 13], [16, 30], [33, 23]],
-                           [[30, 61], [62, 45], [59, 119]],
-                           [[116, 90], [156, 198], [373, 326]]], dtype=np.float64)
-
-MUTATION_PROB = 0.9  # YOLOv5's mp: probability that one anchor side mutates in a generation
-MUTATION_SIGMA = 0.1  # YOLOv5's s: scale of the normal mutation factor
-KMEANS_ITER = 30  # scipy.cluster.vq.kmeans restarts, as YOLOv5
-MIN_SIDE = 2.0  # labels with both sides < 2 px are left out of the fit
-SMALL_SIDE = 3.0  # labels with a side < 3 px are counted ("extremely small objects")
+YOLOV5_ANCHORS = np.array(YOLOV5_ANCHOR_SIZES, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -60,18 +58,6 @@ def _check_anchors(name: str, anchors, dtype) -> np.ndarray:
     if not np.all(a > 0):
         raise ValueError(f"{name}: expected positive sizes, got a minimum of {a.min()!r}")
     return a.reshape(-1, 2).astype(dtype, copy=False)
-
-
-def _check_positive(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: expected a positive finite number, got {v!r}")
-    return float(v)
-
-
-def _check_int(name: str, v, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------------------- metric
@@ -119,7 +105,7 @@ def anchor_metrics(wh, anchors, thr=4.0):
     """
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh.dtype)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     bpr, aat = _bpr_aat(wh, anchors, thr)
     return {"bpr": bpr, "aat": aat}
 
@@ -142,7 +128,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     """
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh.dtype)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     if isinstance(bpr_threshold, bool) or not isinstance(bpr_threshold, numbers.Real) \
             or not np.isfinite(bpr_threshold):
         raise ValueError(f"bpr_threshold: expected a finite number, got {bpr_threshold!r}")
@@ -166,7 +152,7 @@ def anchor_fitness(anchors, wh, thr=4.0):
     """
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh.dtype)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     return _fitness(wh, anchors, thr)
 
 
@@ -212,16 +198,11 @@ def wh_from_labels(wh, image_index, shapes, img_size=640, augment=False, seed=0)
     if idx.size and (idx.min() < 0 or idx.max() >= shapes.shape[0]):
         raise ValueError(f"image_index: expected values in [0, {shapes.shape[0]}), got "
                          f"[{idx.min()}, {idx.max()}]")
-    img_size = _check_positive("img_size", img_size)
+    img_size = check_positive("img_size", img_size)
     s = img_size * shapes / shapes.max(1, keepdims=True)  # [M, 2]
     if augment:
-        s = s * _scale_draws(np.random.default_rng(seed), shapes.shape[0]).astype(wh.dtype)
+        s = s * anchor_scale_draws(np.random.default_rng(seed), shapes.shape[0]).astype(wh.dtype)
     return wh * s[idx]
-
-
-def _scale_draws(rng: np.random.Generator, m: int) -> np.ndarray:
-    """YOLOv5's per-image scale augmentation factors [M, 1] in [0.9, 1.1)."""
-    return rng.uniform(0.9, 1.1, size=(m, 1))
 
 
 # ----------------------------------------------------------------------------- k-means + evolution
@@ -230,40 +211,6 @@ def _filter_labels(wh: np.ndarray) -> tuple:
     """(labels kept for the fit: some side >= 2 px, count of labels with a side < 3 px)."""
     n_small = int((wh < SMALL_SIDE).any(1).sum())
     return wh[(wh >= MIN_SIDE).any(1)], n_small
-
-
-def _initial_anchors(wh: np.ndarray, n: int, img_size: float, rng: np.random.Generator) -> tuple:
-    """YOLOv5's initial anchors: k-means on whitened sizes, else random.
-
-    ``scipy.cluster.vq.kmeans(wh / std, n, iter=30)`` times ``std``, computed in float64 (upstream:
-    float32). Upstream falls back to ``sort(rand(2n)).reshape(n, 2) * img_size`` when k-means
-    fails: fewer labels than anchors, k-means returning fewer than n centroids (duplicate sizes),
-    or an error (a zero std makes the whitened sizes non-finite). The same cases here, tested
-    before calling scipy instead of catching its error. Shared by reference and port.
-
-    Returns:
-        (k float64 [n, 2] unsorted, "kmeans" | "random").
-    """
-    import inspect
-
-    from scipy.cluster.vq import kmeans
-
-    # scipy >= 1.15 calls the generator argument ``rng``, older versions ``seed``. Which points
-    # k-means starts from is scipy's business: anchors for a seed may change with scipy's version.
-    rng_kw = "rng" if "rng" in inspect.signature(kmeans).parameters else "seed"
-    wh = wh.astype(np.float64)
-    s = wh.std(0)
-    if n <= wh.shape[0] and np.all(s > 0):
-        k = kmeans(wh / s, n, iter=KMEANS_ITER, **{rng_kw: rng})[0] * s
-        if k.shape[0] == n:
-            return k, "kmeans"
-    return np.sort(rng.random(n * 2)).reshape(n, 2) * img_size, "random"
-
-
-def _mutation_draws(rng: np.random.Generator, shape: tuple) -> tuple:
-    """One generation's random numbers, in YOLOv5's order: mask uniforms ``[n, 2]``, one scale
-    uniform, normal deviates ``[n, 2]``. Shared by reference and port."""
-    return rng.random(shape), rng.random(), rng.standard_normal(shape)
 
 
 def _mutation(u: np.ndarray, g: float, z: np.ndarray) -> np.ndarray:
@@ -316,23 +263,23 @@ def kmean_anchors(wh, n=9, img_size=640, thr=4.0, gen=1000, seed=0, verbose=Fals
     cast to wh's dtype for each fitness evaluation (upstream: float32).
     """
     wh0 = _check_wh("wh", wh)
-    n = _check_int("n", n, 1)
-    img_size = _check_positive("img_size", img_size)
-    thr = _check_positive("thr", thr)
-    gen = _check_int("gen", gen, 0)
+    n = check_count("n", n, 1)
+    img_size = check_positive("img_size", img_size)
+    thr = check_positive("thr", thr)
+    gen = check_count("gen", gen, 0)
     rng = np.random.default_rng(seed)
     wh, n_small = _filter_labels(wh0)
     if wh.shape[0] == 0:
         raise ValueError("wh: no label has a side >= 2 px, nothing to fit")
 
-    k, init = _initial_anchors(wh, n, img_size, rng)
+    k, init = anchor_initial(wh, n, img_size, rng)
     k = _sort_by_area(k)
     f = _fitness(wh, k.astype(wh.dtype), thr)
     history = [f]
     for _ in progress(range(gen)) if progress is not None else range(gen):
         v = np.ones(k.shape)
         while (v == 1).all():  # mutate until something changes
-            v = _mutation(*_mutation_draws(rng, k.shape))
+            v = _mutation(*anchor_mutation_draws(rng, k.shape))
         kg = (k * v).clip(min=MIN_SIDE)
         fg = _fitness(wh, kg.astype(wh.dtype), thr)
         if fg > f:

@@ -27,10 +27,8 @@ import math
 import numpy as np
 
 from ref_numpy import _validate
-
-FORMATS = _validate.FORMATS
-IOU_KINDS = ("iou", "giou", "diou", "ciou")
-ALIGNED_FORMATS = ("xyxy", "cxcywh")
+from ref_numpy.shared.checks import check_eps, check_format, check_image_size
+from ref_numpy.shared.constants import ALIGNED_FORMATS, FORMATS, IOU_KINDS  # noqa: F401
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -87,13 +85,6 @@ def _check_pair(boxes1, boxes2, *, last_dim: int = 4, names=("boxes1", "boxes2")
         raise ValueError(f"{names[0]} and {names[1]}: leading dimensions do not broadcast "
                          f"({out[0].shape} vs {out[1].shape})") from None
     return out[0], out[1]
-
-
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(eps)) or eps < 0:
-        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    return float(eps)
 
 
 def _size_scalar(v):
@@ -168,8 +159,8 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
             ``in_fmt`` or ``out_fmt``).
     """
     b = _check_box_array("boxes", boxes)
-    _validate.check_format("in_fmt", in_fmt)
-    _validate.check_format("out_fmt", out_fmt)
+    check_format("in_fmt", in_fmt)
+    check_format("out_fmt", out_fmt)
     if in_fmt == out_fmt:
         return b.copy()
     if in_fmt == "xywh":
@@ -206,7 +197,7 @@ def _xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
 
 def _image_scale(boxes: np.ndarray, image_size) -> tuple[np.ndarray, np.ndarray]:
     b = _upcast_non_float(boxes)
-    height, width = _validate.check_image_size("image_size", image_size)
+    height, width = check_image_size("image_size", image_size)
     return b, np.array([width, height, width, height], dtype=b.dtype)
 
 
@@ -298,7 +289,7 @@ def clip_boxes_to_image(boxes, size) -> np.ndarray:
         ValueError: wrong trailing dimension, a non-positive or non-finite ``size``.
     """
     b = _check_box_array("boxes", boxes, finite=False)
-    height, width = (_size_scalar(v) for v in _validate.check_image_size("size", size))
+    height, width = (_size_scalar(v) for v in check_image_size("size", size))
     if b.dtype.kind in "iu" and (isinstance(height, float) or isinstance(width, float)):
         b = b.astype(np.float32)
     x = np.clip(b[..., 0::2], 0, width)
@@ -413,7 +404,7 @@ def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
         ValueError: as :func:`box_iou`; ``eps`` negative or not finite.
     """
     b1, b2 = _check_pair(boxes1, boxes2)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     diou, _ = _diou_iou(_upcast(b1), _upcast(b2), eps)
     return diou
 
@@ -440,7 +431,7 @@ def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
         ValueError: as :func:`distance_box_iou`.
     """
     b1, b2 = _check_pair(boxes1, boxes2)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     b1, b2 = _upcast(b1), _upcast(b2)
     diou, iou = _diou_iou(b1, b2, eps)
     w_pred = b1[..., :, None, 2] - b1[..., :, None, 0]  # [..., N, 1]
@@ -548,7 +539,7 @@ def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
             broadcast (naming both), unknown ``kind`` or ``fmt``, bad ``eps``.
     """
     b1, b2 = _check_aligned(boxes1, boxes2, kind, fmt)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     if fmt == "cxcywh":
         x1, y1, w1, h1 = np.moveaxis(b1, -1, 0)
         x2, y2, w2, h2 = np.moveaxis(b2, -1, 0)

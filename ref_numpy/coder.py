@@ -26,7 +26,8 @@ import numbers
 
 import numpy as np
 
-from ref_numpy._validate import as_array, check_boxes, check_image_size
+from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.shared.checks import check_count, check_finite_real, check_image_size, check_sizes
 
 __all__ = [
     "yolov1_encode", "yolov1_decode",
@@ -94,13 +95,6 @@ def _check_stride(stride, dtype) -> np.ndarray:
     return s.astype(dtype, copy=False)
 
 
-def _check_count(name: str, n, minimum: int = 1) -> int:
-    """A Python/NumPy integer >= ``minimum`` (bools refused)."""
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
-    return int(n)
-
-
 def _check_cell_inputs(first_name: str, first: np.ndarray, grid, anchors, stride):
     """Shared boundary of the v3/v5 coders: grid [..., 2], anchors [..., 2] > 0, stride > 0,
     broadcastable leading dimensions. Returns (grid, anchors, stride) cast to ``first``'s dtype."""
@@ -152,7 +146,7 @@ def yolov1_encode(boxes, S=7, image_size=(448, 448)):
     Raises ValueError for a bad shape, non-finite values, ``S < 1``, a bad ``image_size``,
     negative widths or heights, or a centre outside the image.
     """
-    S = _check_count("S", S)
+    S = check_count("S", S, 1)
     H, W = (float(v) for v in check_image_size("image_size", image_size))  # weak scalars
     b = check_boxes("boxes", boxes, ndim=2)
     if b.dtype.kind != "f":
@@ -190,7 +184,7 @@ def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
     a negative ``sqrt_w`` decodes like its absolute value.
     Convention: darknet ``detection_layer`` (the ``sqrt`` flag) / YOLOv1 paper.
     """
-    S = _check_count("S", S)
+    S = check_count("S", S, 1)
     H, W = (float(v) for v in check_image_size("image_size", image_size))  # weak scalars
     r = as_array("raw", raw, last_dim=4, floating=True)
     g = as_array("grid", grid, last_dim=2, finite=True)
@@ -401,7 +395,7 @@ def bbox2dist(anchor_points, bbox, reg_max):
     p = as_array("anchor_points", anchor_points, last_dim=2)
     b = as_array("bbox", bbox, last_dim=4, floating=True)
     if reg_max is not None:
-        reg_max = _check_count("reg_max", reg_max, minimum=2)
+        reg_max = check_count("reg_max", reg_max, minimum=2)
     _check_broadcast(anchor_points=p.shape[:-1], bbox=b.shape[:-1])
     p = p.astype(b.dtype, copy=False)
     x1y1, x2y2 = np.split(b, 2, axis=-1)
@@ -429,7 +423,7 @@ def dfl_decode(logits, reg_max=16):
     Convention: ultralytics 8.3 ``v8DetectionLoss.bbox_decode`` / ``DFL`` module:
     ``view(..., 4, reg_max).softmax(-1) @ arange(reg_max)``.
     """
-    reg_max = _check_count("reg_max", reg_max)
+    reg_max = check_count("reg_max", reg_max, 1)
     x = as_array("logits", logits, last_dim=4 * reg_max, floating=True)
     x = x.reshape(x.shape[:-1] + (4, reg_max))  # [..., 4, reg_max]
     m = np.max(x, axis=-1, keepdims=True)
@@ -454,8 +448,8 @@ def make_grid(ny, nx):
     row-major flattening ``grid.reshape(-1, 2)`` visits (0, 0), (1, 0), ..., (nx - 1, ny - 1).
     Convention: yolov5 ``Detect._make_grid`` without its ``- 0.5`` shift (meshgrid 'ij').
     """
-    ny = _check_count("ny", ny)
-    nx = _check_count("nx", nx)
+    ny = check_count("ny", ny, 1)
+    nx = check_count("nx", nx, 1)
     yv, xv = np.meshgrid(np.arange(ny, dtype=np.int64), np.arange(nx, dtype=np.int64),
                          indexing="ij")
     return np.stack([xv, yv], axis=-1)
@@ -467,17 +461,6 @@ def _check_levels(strides, n_levels: int, dtype) -> np.ndarray:
         raise ValueError(f"strides: expected {n_levels} values (one per level), got {len(s)}")
     _check_positive("strides", s)
     return s.astype(dtype, copy=False)
-
-
-def _check_sizes(name: str, sizes) -> list:
-    try:
-        pairs = [tuple(p) for p in sizes]
-    except TypeError:
-        raise ValueError(f"{name}: expected a sequence of (ny, nx) pairs, got {sizes!r}") from None
-    if not all(len(p) == 2 for p in pairs):
-        raise ValueError(f"{name}: expected (ny, nx) pairs, got {sizes!r}")
-    return [(_check_count(f"{name}[{i}][0]", ny), _check_count(f"{name}[{i}][1]", nx))
-            for i, (ny, nx) in enumerate(pairs)]
 
 
 def make_anchor_grid(anchors, strides, grid_sizes):
@@ -507,7 +490,7 @@ def make_anchor_grid(anchors, strides, grid_sizes):
     _check_positive("anchors", a)
     dtype = _float_dtype(a)
     a = a.astype(dtype, copy=False)
-    sizes = _check_sizes("grid_sizes", grid_sizes)
+    sizes = check_sizes("grid_sizes", grid_sizes)
     if len(sizes) != a.shape[0]:
         raise ValueError(f"grid_sizes: expected {a.shape[0]} (ny, nx) pairs (one per level of "
                          f"anchors), got {len(sizes)}")
@@ -521,14 +504,6 @@ def make_anchor_grid(anchors, strides, grid_sizes):
         sts.append(np.full((n_anchors * ny * nx, 1), s[level], dtype=dtype))
     return (np.concatenate(grids).reshape(-1, 2), np.concatenate(whs).reshape(-1, 2),
             np.concatenate(sts).reshape(-1, 1))
-
-
-def _check_offset(offset) -> float:
-    """A finite real scalar, as a Python float (weakly typed: keeps the array's dtype)."""
-    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, numbers.Real) \
-            or not np.isfinite(offset):
-        raise ValueError(f"grid_cell_offset: expected a finite scalar, got {offset!r}")
-    return float(offset)
 
 
 def make_anchors(feat_sizes, strides, grid_cell_offset=0.5):
@@ -551,12 +526,12 @@ def make_anchors(feat_sizes, strides, grid_cell_offset=0.5):
     Convention: ultralytics 8.3 ``utils/tal.py`` ``make_anchors`` (with ``(h, w)`` pairs in
     place of feature maps).
     """
-    sizes = _check_sizes("feat_sizes", feat_sizes)
+    sizes = check_sizes("feat_sizes", feat_sizes)
     if len(sizes) == 0:
         raise ValueError("feat_sizes: expected at least one level, got none")
     dtype = _float_dtype(strides)
     s = _check_levels(strides, len(sizes), dtype)
-    off = _check_offset(grid_cell_offset)
+    off = check_finite_real("grid_cell_offset", grid_cell_offset)
     points, st = [], []
     for level, (h, w) in enumerate(sizes):
         g = make_grid(h, w).reshape(-1, 2).astype(dtype)

@@ -11,7 +11,7 @@ Conventions shared by the YOLO losses:
   terms of that family (``box``, ``obj``, ``noobj``, ``cls``, ``dfl``), gains already applied;
 - duplicate writes to one target cell: the last target (in input order) wins;
 - predicted widths and heights that pass through an exp or a square are kept inside
-  ``[_MIN_WH, exp(_MAX_LOG_WH)]`` (see those constants) so that saturated sigmoids and
+  ``[MIN_WH, exp(MAX_LOG_WH)]`` (see those constants) so that saturated sigmoids and
   overflowing exponentials give finite values and gradients; the originals give NaN or inf
   there and are identical everywhere else.
 """
@@ -22,12 +22,11 @@ import math
 import numpy as np
 
 from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.shared.checks import check_reduction
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from ref_numpy.assign import task_aligned_assign, yolov5_build_targets
 from ref_numpy.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
-_REDUCTIONS = ("none", "mean", "sum")
-_MIN_WH = 1e-9  # smallest predicted w, h (grid units) fed to CIoU; below it v7.0 gives 0/0
-_MAX_LOG_WH = 10.0  # largest exponent of an exp() width decode (exp(10) ~ 2.2e4 anchors)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -35,12 +34,6 @@ _MAX_LOG_WH = 10.0  # largest exponent of an exp() width decode (exp(10) ~ 2.2e4
 def _stop_gradient(x):
     """Identity. Marks a value the port computes without gradient (``detach`` / ``no_grad``)."""
     return x
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
 
 
 def _reduce(loss: np.ndarray, reduction: str, empty_mean: float) -> np.ndarray:
@@ -179,7 +172,7 @@ def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     Bad shape, non-finite boxes or an unknown reduction: ValueError.
     Convention: torchvision.ops.generalized_box_iou_loss (0.29).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     inter, union = _loss_inter_union(b1, b2)
     iou = inter / (union + eps)
@@ -204,7 +197,7 @@ def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     Edge cases: the point pair gives 1; 'mean' of an empty input gives 0.
     Convention: torchvision.ops.distance_box_iou_loss (0.29).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     loss, _ = _diou_iou_loss(b1, b2, eps)
     return _reduce(loss, reduction, empty_mean=0.0)
@@ -226,7 +219,7 @@ def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     the point pair gives NaN (0/0 in both atans), as torchvision. 'mean' of empty gives 0.
     Convention: torchvision.ops.complete_box_iou_loss (0.29).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     diou_loss, iou = _diou_iou_loss(b1, b2, 1e-7)
     x1, y1, x2, y2 = np.moveaxis(b1, -1, 0)
@@ -257,7 +250,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
     """
     if not (0 <= alpha <= 1) and alpha != -1:
         raise ValueError(f"alpha: expected a value in [0, 1] or -1, got {alpha!r}")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     x = as_array("inputs", inputs, floating=True)
     y = as_array("targets", targets, floating=True).astype(x.dtype, copy=False)
     if x.shape != y.shape:
@@ -436,8 +429,8 @@ def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, la
 
 
 def _decode_wh_exp(t_wh: np.ndarray, anchor_wh: np.ndarray) -> np.ndarray:
-    """``anchor * exp(t)`` with t capped at ``_MAX_LOG_WH`` and the result floored at ``_MIN_WH``."""
-    return np.maximum(anchor_wh * np.exp(np.minimum(t_wh, _MAX_LOG_WH)), _MIN_WH)
+    """``anchor * exp(t)`` with t capped at ``MAX_LOG_WH`` and the result floored at ``MIN_WH``."""
+    return np.maximum(anchor_wh * np.exp(np.minimum(t_wh, MAX_LOG_WH)), MIN_WH)
 
 
 def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, lambda_obj=1.0,
@@ -461,7 +454,7 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
     index on ties), cell ``floor(min(c/stride, S - 1e-3))`` (and >= 0); the last target wins a
     duplicated (image, anchor, cell). Boxes in grid units: predicted ``(σ(t_x) + gx,
     σ(t_y) + gy, a_w/stride * exp(t_w), a_h/stride * exp(t_h))`` (exp argument capped at
-    ``_MAX_LOG_WH``, w, h floored at ``_MIN_WH``: departures that only remove inf/NaN), target
+    ``MAX_LOG_WH``, w, h floored at ``MIN_WH``: departures that only remove inf/NaN), target
     ``(cx, cy, w, h) / stride``; CIoU as YOLOv5's ``bbox_iou``.
     """
     if not isinstance(preds, (list, tuple)) or not preds:
@@ -547,7 +540,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
         matched cells (gr = 1; a cell matched twice keeps the last), 0 elsewhere;
         ``lcls = Σ_l mean BCE(cls, smoothed one-hot)``, only when nc > 1.
 
-    Departure from v7.0: predicted w, h are floored at ``_MIN_WH`` grid units before the CIoU,
+    Departure from v7.0: predicted w, h are floored at ``MIN_WH`` grid units before the CIoU,
     where v7.0 gives NaN (0/0 in atan(w/h)) once a w/h sigmoid saturates; identical elsewhere.
     Target assignment: :func:`ref_numpy.assign.yolov5_build_targets` (g = 0.5).
     """
@@ -577,7 +570,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
         if len(b):
             ps = p[b, a, gj, gi]  # [n, 5 + nc]
             pxy = _sigmoid(ps[:, :2]) * 2 - 0.5
-            pwh = np.maximum((_sigmoid(ps[:, 2:4]) * 2) ** 2 * anch, _MIN_WH)
+            pwh = np.maximum((_sigmoid(ps[:, 2:4]) * 2) ** 2 * anch, MIN_WH)
             iou = _bbox_ciou(np.concatenate([pxy, pwh], 1), tbox)
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)

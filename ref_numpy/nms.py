@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ref_numpy._validate import as_array, check_boxes, check_same_length
-
-#: YOLOv5 / Ultralytics class offset for class-aware NMS: boxes are shifted by ``cls * max_wh``.
-MAX_WH = 7680
-#: Added to the enclosing-box diagonal in DIoU-NMS (torchvision's ``distance_box_iou`` eps).
-DIOU_EPS = 1e-7
+from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.shared.checks import check_count, check_real, check_same_length, check_unit, \
+    check_yolo_version
+# MAX_WH: YOLOv5 / Ultralytics class offset for class-aware NMS (boxes shifted by cls * max_wh);
+# DIOU_EPS: added to the enclosing-box diagonal in DIoU-NMS (torchvision's distance_box_iou eps).
+from ref_numpy.shared.constants import DIOU_EPS, MAX_WH  # noqa: F401 (public constants)
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -60,13 +60,6 @@ def _check_idxs(idxs, boxes: np.ndarray) -> np.ndarray:
         raise ValueError(f"idxs: expected an integer array, got dtype {idxs.dtype}")
     check_same_length("boxes", boxes, "idxs", idxs)
     return idxs.astype(np.int64)
-
-
-def _check_threshold(name: str, value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected a real number, got {value!r}") from exc
 
 
 def _score_order(scores: np.ndarray) -> np.ndarray:
@@ -155,7 +148,7 @@ def nms(boxes, scores, iou_threshold):
     Raises ValueError for boxes not [N, 4] or not finite, scores not [N], lengths that differ.
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     areas = _areas(boxes)
     return _greedy(_score_order(scores),
                    lambda i, js: _above(_iou_one_to_many(boxes, areas, i, js), threshold))
@@ -183,7 +176,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
     idxs = _check_idxs(idxs, boxes)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     kept = np.zeros(boxes.shape[0], dtype=bool)
     for c in np.unique(idxs):  # per category, by definition
         members = np.flatnonzero(idxs == c)
@@ -225,7 +218,7 @@ def nms_padded(boxes, scores, iou_threshold, valid=None):
                          f"got {valid.dtype} {valid.shape}")
     if not np.all(np.isfinite(boxes[valid])):
         raise ValueError("boxes: expected finite values where valid, got NaN or inf")
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     g, n = int(np.prod(boxes.shape[:-2])), boxes.shape[-2]
     flat_boxes = boxes.reshape(g, n, 4)
     flat_scores, flat_valid = scores.reshape(g, n), valid.reshape(g, n)
@@ -269,11 +262,11 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
         raise ValueError("scores: expected finite values for soft_nms, got NaN or inf")
     if method not in ("linear", "gaussian"):
         raise ValueError(f"method: expected 'linear' or 'gaussian', got {method!r}")
-    threshold = _check_threshold("iou_threshold", iou_threshold)
-    sigma = _check_threshold("sigma", sigma)
+    threshold = check_real("iou_threshold", iou_threshold)
+    sigma = check_real("sigma", sigma)
     if not sigma > 0:
         raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
-    score_threshold = _check_threshold("score_threshold", score_threshold)
+    score_threshold = check_real("score_threshold", score_threshold)
     areas = _areas(boxes)
     current = scores.copy()
     active = current >= score_threshold
@@ -319,8 +312,8 @@ def diou_nms(boxes, scores, iou_threshold, beta=1.0):
     Raises ValueError as :func:`nms`.
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
-    beta = _check_threshold("beta", beta)
+    threshold = check_real("iou_threshold", iou_threshold)
+    beta = check_real("beta", beta)
     areas = _areas(boxes)
     return _greedy(_score_order(scores), lambda i, js: _above(
         _diou_one_to_many(boxes, areas, i, js, beta), threshold))
@@ -394,7 +387,7 @@ def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=Non
     Raises ValueError for a prediction of the wrong rank/width or not finite, thresholds outside
     [0, 1], an unknown version, max_det/max_nms < 0.
     """
-    objectness = _check_version(version)
+    objectness = check_yolo_version(version)
     pred = as_array("prediction", prediction, ndim=3, finite=True, floating=True)
     if objectness and pred.shape[2] < 6:
         raise ValueError(f"prediction: expected [B, A, 5 + nc] with nc >= 1, got {pred.shape}")
@@ -402,9 +395,9 @@ def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=Non
         if pred.shape[1] < 5:
             raise ValueError(f"prediction: expected [B, 4 + nc, A] with nc >= 1, got {pred.shape}")
         pred = np.swapaxes(pred, 1, 2)
-    conf_thres = _check_unit("conf_thres", conf_thres)
-    iou_thres = _check_unit("iou_thres", iou_thres)
-    max_det, max_nms = _check_count("max_det", max_det), _check_count("max_nms", max_nms)
+    conf_thres = check_unit("conf_thres", conf_thres)
+    iou_thres = check_unit("iou_thres", iou_thres)
+    max_det, max_nms = check_count("max_det", max_det), check_count("max_nms", max_nms)
     nc = pred.shape[2] - (5 if objectness else 4)
     multi_label = bool(multi_label) and nc > 1
     out = []
@@ -419,22 +412,3 @@ def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=Non
         out.append(det[keep])
     return out
 
-
-def _check_version(version) -> bool:
-    """True when the version's rows carry an objectness column."""
-    if version not in ("v5", "v8"):
-        raise ValueError(f"version: expected 'v5' or 'v8', got {version!r}")
-    return version == "v5"
-
-
-def _check_unit(name: str, value) -> float:
-    value = _check_threshold(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: expected a value in [0, 1], got {value!r}")
-    return value
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
-    return int(value)

@@ -1,7 +1,8 @@
-"""Boundary checks shared by the public functions of :mod:`torch_impl` (private).
+"""Tensor checks at the boundary of the public functions of :mod:`torch_impl` (private).
 
-The same messages as :mod:`ref_numpy._validate`. Finiteness checks synchronise with the device;
-they run once per public call, never inside loops.
+The twin of :mod:`ref_numpy._validate` (same checks, same messages), written for tensors; it
+does not import that module. Finiteness checks synchronise with the device; they run once per
+public call, never inside loops. Checks on metadata come from :mod:`ref_numpy.shared.checks`.
 """
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 
 # Checks on metadata (formats, lengths, sizes) need no tensor math: one definition serves both sides.
-from ref_numpy._validate import (  # noqa: F401 (re-export)
-    FORMATS, check_format, check_image_size, check_same_length)
+from ref_numpy.shared.checks import check_format, check_image_size, check_same_length  # noqa: F401
+from ref_numpy.shared.constants import FORMATS  # noqa: F401
 
 
 def as_tensor(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,

@@ -15,19 +15,11 @@ import numbers
 import numpy as np
 import torch
 
-from ref_numpy.anchors import (  # noqa: F401 (constants re-exported)
-    KMEANS_ITER,
-    MIN_SIDE,
-    MUTATION_PROB,
-    MUTATION_SIGMA,
-    SMALL_SIDE,
-    YOLOV5_ANCHORS,
-    _check_int,
-    _check_positive,
-    _initial_anchors,
-    _mutation_draws,
-    _scale_draws,
-)
+from ref_numpy.anchors import YOLOV5_ANCHORS  # noqa: F401 (public constant, re-exported)
+from ref_numpy.shared.checks import check_count, check_positive
+from ref_numpy.shared.constants import (  # noqa: F401 (constants re-exported)
+    KMEANS_ITER, MIN_SIDE, MUTATION_PROB, MUTATION_SIGMA, SMALL_SIDE)
+from ref_numpy.shared.draws import anchor_initial, anchor_mutation_draws, anchor_scale_draws
 from torch_impl._validate import as_tensor
 
 
@@ -80,7 +72,7 @@ def anchor_metrics(wh, anchors, thr=4.0):
     """Port of :func:`ref_numpy.anchors.anchor_metrics`: ``{"bpr", "aat"}`` as 0-d tensors."""
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     bpr, aat = _bpr_aat(wh, anchors, thr)
     return {"bpr": bpr, "aat": aat}
 
@@ -90,7 +82,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     ``needs_refit = bpr <= bpr_threshold`` (a Python bool: one device synchronisation)."""
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     if isinstance(bpr_threshold, bool) or not isinstance(bpr_threshold, numbers.Real) \
             or not math.isfinite(bpr_threshold):
         raise ValueError(f"bpr_threshold: expected a finite number, got {bpr_threshold!r}")
@@ -103,7 +95,7 @@ def anchor_fitness(anchors, wh, thr=4.0):
     differentiable in ``anchors`` and ``wh`` (almost everywhere)."""
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh)
-    thr = _check_positive("thr", thr)
+    thr = check_positive("thr", thr)
     return _fitness(wh, anchors, thr)
 
 
@@ -130,10 +122,10 @@ def wh_from_labels(wh, image_index, shapes, img_size=640, augment=False, seed=0)
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= shapes.shape[0]):
         raise ValueError(f"image_index: expected values in [0, {shapes.shape[0]}), got "
                          f"[{int(idx.min())}, {int(idx.max())}]")
-    img_size = _check_positive("img_size", img_size)
+    img_size = check_positive("img_size", img_size)
     s = img_size * shapes / shapes.amax(1, keepdim=True)  # [M, 2]
     if augment:
-        scale = _scale_draws(np.random.default_rng(seed), shapes.shape[0])
+        scale = anchor_scale_draws(np.random.default_rng(seed), shapes.shape[0])
         s = s * torch.from_numpy(scale).to(device=wh.device, dtype=wh.dtype)
     return wh * s[idx.to(device=wh.device, dtype=torch.long)]
 
@@ -159,10 +151,10 @@ def kmean_anchors(wh, n=9, img_size=640, thr=4.0, gen=1000, seed=0, verbose=Fals
     result equals the reference's for the same seed.
     """
     wh0 = _check_wh("wh", wh)
-    n = _check_int("n", n, 1)
-    img_size = _check_positive("img_size", img_size)
-    thr = _check_positive("thr", thr)
-    gen = _check_int("gen", gen, 0)
+    n = check_count("n", n, 1)
+    img_size = check_positive("img_size", img_size)
+    thr = check_positive("thr", thr)
+    gen = check_count("gen", gen, 0)
     rng = np.random.default_rng(seed)
     n_small = int((wh0 < SMALL_SIDE).any(1).sum())
     wh = wh0[(wh0 >= MIN_SIDE).any(1)]
@@ -170,14 +162,14 @@ def kmean_anchors(wh, n=9, img_size=640, thr=4.0, gen=1000, seed=0, verbose=Fals
         raise ValueError("wh: no label has a side >= 2 px, nothing to fit")
 
     dev = wh0.device
-    k0, init = _initial_anchors(wh.detach().cpu().numpy(), n, img_size, rng)
+    k0, init = anchor_initial(wh.detach().cpu().numpy(), n, img_size, rng)
     k = _sort_by_area(torch.from_numpy(k0).to(device=dev, dtype=torch.float64))
     f = _fitness(wh, k.to(wh.dtype), thr)
     history = [f]
     for _ in progress(range(gen)) if progress is not None else range(gen):
         while True:  # mutate until something changes
             u, g, z = (torch.from_numpy(a).to(dev) if isinstance(a, np.ndarray) else float(a)
-                       for a in _mutation_draws(rng, tuple(k.shape)))
+                       for a in anchor_mutation_draws(rng, tuple(k.shape)))
             v = _mutation(u, g, z)
             if not bool((v == 1).all()):
                 break

@@ -15,12 +15,9 @@ import math
 import numpy as np
 import torch
 
-from ref_numpy.boxes import _check_eps  # plain-Python argument check, shared
+from ref_numpy.shared.checks import check_eps, check_format, check_image_size
+from ref_numpy.shared.constants import ALIGNED_FORMATS, FORMATS, IOU_KINDS  # noqa: F401
 from torch_impl import _validate
-
-FORMATS = _validate.FORMATS
-IOU_KINDS = ("iou", "giou", "diou", "ciou")
-ALIGNED_FORMATS = ("xyxy", "cxcywh")
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -118,8 +115,8 @@ def _diou_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float):
 def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_convert` (torchvision ``box_convert``)."""
     b = _check_box_tensor("boxes", boxes)
-    _validate.check_format("in_fmt", in_fmt)
-    _validate.check_format("out_fmt", out_fmt)
+    check_format("in_fmt", in_fmt)
+    check_format("out_fmt", out_fmt)
     if in_fmt == out_fmt:
         return b.clone()
     if in_fmt == "xywh":
@@ -156,7 +153,7 @@ def _xyxy_to_cxcywh(b: torch.Tensor) -> torch.Tensor:
 
 def _image_scale(boxes: torch.Tensor, image_size):
     b = _upcast_non_float(boxes)
-    height, width = _validate.check_image_size("image_size", image_size)
+    height, width = check_image_size("image_size", image_size)
     scale = torch.tensor([float(width), float(height), float(width), float(height)],
                          dtype=b.dtype, device=b.device)
     return b, scale
@@ -186,7 +183,7 @@ def box_area(boxes) -> torch.Tensor:
 def clip_boxes_to_image(boxes, size) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.clip_boxes_to_image` (torchvision, NaN stays NaN)."""
     b = _check_box_tensor("boxes", boxes, finite=False)
-    height, width = (_size_scalar(v) for v in _validate.check_image_size("size", size))
+    height, width = (_size_scalar(v) for v in check_image_size("size", size))
     x = b[..., 0::2].clamp(min=0, max=width)
     y = b[..., 1::2].clamp(min=0, max=height)
     return torch.stack((x, y), dim=-1).reshape(b.shape)
@@ -228,7 +225,7 @@ def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
 def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.distance_box_iou` (torchvision ``distance_box_iou``)."""
     b1, b2 = _check_pair(boxes1, boxes2)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     diou, _ = _diou_iou(_upcast(b1), _upcast(b2), eps)
     return diou
 
@@ -236,7 +233,7 @@ def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
 def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.complete_box_iou` (torchvision; ``alpha`` without gradient)."""
     b1, b2 = _check_pair(boxes1, boxes2)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     b1, b2 = _upcast(b1), _upcast(b2)
     diou, iou = _diou_iou(b1, b2, eps)
     w_pred = b1[..., :, None, 2] - b1[..., :, None, 0]  # [..., N, 1]
@@ -275,7 +272,7 @@ def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
     broadcasting ``[..., 4]``; autograd-safe (``alpha`` of CIoU without gradient; finite
     gradients for degenerate boxes in ``'xyxy'`` mode)."""
     b1, b2 = _check_aligned(boxes1, boxes2, kind, fmt)
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     if fmt == "cxcywh":
         x1, y1, w1, h1 = b1.unbind(-1)
         x2, y2, w2, h2 = b2.unbind(-1)

@@ -12,8 +12,8 @@ import numbers
 
 import torch
 
-from ref_numpy.coder import _check_count, _check_offset, _check_sizes
-from torch_impl._validate import as_tensor, check_boxes, check_image_size
+from ref_numpy.shared.checks import check_count, check_finite_real, check_image_size, check_sizes
+from torch_impl._validate import as_tensor, check_boxes
 
 __all__ = [
     "yolov1_encode", "yolov1_decode",
@@ -93,7 +93,7 @@ def _stack_broadcast(*parts) -> torch.Tensor:
 def yolov1_encode(boxes, S=7, image_size=(448, 448)):
     """YOLOv1 targets: (cells [N, 2] int64 (col, row), targets [N, 4] (x_off, y_off, sqrt(w/W),
     sqrt(h/H))). See :func:`ref_numpy.coder.yolov1_encode`."""
-    S = _check_count("S", S)
+    S = check_count("S", S, 1)
     H, W = (float(v) for v in check_image_size("image_size", image_size))
     b = check_boxes("boxes", boxes, ndim=2)
     if not b.is_floating_point():
@@ -116,7 +116,7 @@ def yolov1_encode(boxes, S=7, image_size=(448, 448)):
 def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
     """YOLOv1 (x_off, y_off, sqrt_w, sqrt_h) [..., 4] at cells ``grid`` [..., 2] -> xyxy pixels.
     See :func:`ref_numpy.coder.yolov1_decode`."""
-    S = _check_count("S", S)
+    S = check_count("S", S, 1)
     H, W = (float(v) for v in check_image_size("image_size", image_size))
     r = as_tensor("raw", raw, last_dim=4, floating=True)
     g = as_tensor("grid", grid, last_dim=2, finite=True, device=r.device)
@@ -231,7 +231,7 @@ def bbox2dist(anchor_points, bbox, reg_max):
     b = as_tensor("bbox", bbox, last_dim=4, floating=True)
     p = as_tensor("anchor_points", anchor_points, last_dim=2, device=b.device)
     if reg_max is not None:
-        reg_max = _check_count("reg_max", reg_max, minimum=2)
+        reg_max = check_count("reg_max", reg_max, minimum=2)
     _check_broadcast(anchor_points=p.shape[:-1], bbox=b.shape[:-1])
     p = p.to(device=b.device, dtype=b.dtype)
     x1y1, x2y2 = b.chunk(2, -1)
@@ -244,7 +244,7 @@ def bbox2dist(anchor_points, bbox, reg_max):
 def dfl_decode(logits, reg_max=16):
     """Softmax expectation over ``reg_max`` bins per side, channels side-major
     ``[..., 4 * reg_max]`` -> ``[..., 4]``. See :func:`ref_numpy.coder.dfl_decode`."""
-    reg_max = _check_count("reg_max", reg_max)
+    reg_max = check_count("reg_max", reg_max, 1)
     x = as_tensor("logits", logits, last_dim=4 * reg_max, floating=True)
     prob = x.reshape(*x.shape[:-1], 4, reg_max).softmax(-1)  # [..., 4, reg_max]
     return prob @ torch.arange(reg_max, dtype=x.dtype, device=x.device)
@@ -255,8 +255,8 @@ def dfl_decode(logits, reg_max=16):
 def make_grid(ny, nx, device=None):
     """``[ny, nx, 2]`` int64 (x, y) cell indices on ``device``.
     See :func:`ref_numpy.coder.make_grid`."""
-    ny = _check_count("ny", ny)
-    nx = _check_count("nx", nx)
+    ny = check_count("ny", ny, 1)
+    nx = check_count("nx", nx, 1)
     yv, xv = torch.meshgrid(torch.arange(ny, device=device), torch.arange(nx, device=device),
                             indexing="ij")
     return torch.stack([xv, yv], dim=-1)
@@ -278,7 +278,7 @@ def make_anchor_grid(anchors, strides, grid_sizes):
     _check_positive("anchors", a)
     if not a.is_floating_point():
         a = a.to(torch.float64)
-    sizes = _check_sizes("grid_sizes", grid_sizes)
+    sizes = check_sizes("grid_sizes", grid_sizes)
     if len(sizes) != a.shape[0]:
         raise ValueError(f"grid_sizes: expected {a.shape[0]} (ny, nx) pairs (one per level of "
                          f"anchors), got {len(sizes)}")
@@ -300,7 +300,7 @@ def make_anchors(feat_sizes, strides, grid_cell_offset=0.5, dtype=None, device=N
     else ``torch.get_default_dtype()``) and ``device`` (default: ``strides``' device if it is a
     tensor, else the default device). See :func:`ref_numpy.coder.make_anchors`.
     """
-    sizes = _check_sizes("feat_sizes", feat_sizes)
+    sizes = check_sizes("feat_sizes", feat_sizes)
     if len(sizes) == 0:
         raise ValueError("feat_sizes: expected at least one level, got none")
     if isinstance(strides, torch.Tensor):
@@ -309,7 +309,7 @@ def make_anchors(feat_sizes, strides, grid_cell_offset=0.5, dtype=None, device=N
             dtype = strides.dtype
     dtype = torch.get_default_dtype() if dtype is None else dtype
     s = _check_levels(strides, len(sizes), dtype, device)
-    off = _check_offset(grid_cell_offset)
+    off = check_finite_real("grid_cell_offset", grid_cell_offset)
     points = [make_grid(h, w, device=device).reshape(-1, 2).to(dtype) + off
               for h, w in sizes]
     counts = torch.tensor([h * w for h, w in sizes], device=s.device)

@@ -12,13 +12,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ref_numpy.loss import _check_reduction  # plain-Python argument check, shared
+from ref_numpy.shared.checks import check_reduction
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, yolov5_build_targets
 from torch_impl.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
-_MIN_WH = 1e-9  # as ref_numpy.loss: smallest predicted w, h fed to CIoU
-_MAX_LOG_WH = 10.0  # as ref_numpy.loss: largest exponent of an exp() width decode
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -141,7 +140,7 @@ def _diou_iou_loss(boxes1, boxes2, eps):
 
 def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     """See :func:`ref_numpy.loss.generalized_box_iou_loss` (torchvision semantics)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     inter, union = _loss_inter_union(b1, b2)
     iou = inter / (union + eps)
@@ -153,7 +152,7 @@ def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
 
 def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     """See :func:`ref_numpy.loss.distance_box_iou_loss` (torchvision semantics)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     loss, _ = _diou_iou_loss(b1, b2, eps)
     return _reduce(loss, reduction, empty_mean=0.0)
@@ -162,7 +161,7 @@ def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
 def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     """See :func:`ref_numpy.loss.complete_box_iou_loss` (torchvision semantics, including the
     DIoU part's fixed 1e-7)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
     diou_loss, iou = _diou_iou_loss(b1, b2, 1e-7)
     x1, y1, x2, y2 = b1.unbind(-1)
@@ -178,7 +177,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
     """See :func:`ref_numpy.loss.sigmoid_focal_loss` (torchvision semantics)."""
     if not (0 <= alpha <= 1) and alpha != -1:
         raise ValueError(f"alpha: expected a value in [0, 1] or -1, got {alpha!r}")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     x = as_tensor("inputs", inputs, floating=True)
     y = as_tensor("targets", targets, floating=True, device=x.device).to(x.dtype)
     if x.shape != y.shape:
@@ -334,7 +333,7 @@ def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, la
 
 
 def _decode_wh_exp(t_wh: torch.Tensor, anchor_wh: torch.Tensor) -> torch.Tensor:
-    return (anchor_wh * torch.exp(t_wh.clamp(max=_MAX_LOG_WH))).clamp(min=_MIN_WH)
+    return (anchor_wh * torch.exp(t_wh.clamp(max=MAX_LOG_WH))).clamp(min=MIN_WH)
 
 
 def _check_levels(preds, anchors, check_finite: bool = True):
@@ -433,7 +432,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
         if len(b):
             ps = p[b, a, gj, gi]
             pxy = ps[:, :2].sigmoid() * 2 - 0.5
-            pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * anch).clamp(min=_MIN_WH)
+            pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * anch).clamp(min=MIN_WH)
             iou = _bbox_ciou(torch.cat([pxy, pwh], 1), tbox)
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)

@@ -38,10 +38,10 @@ import math
 import numpy as np
 import torch
 
-from ref_numpy.nms import DIOU_EPS, MAX_WH
-from ref_numpy.nms import (  # plain-Python checks, shared
-    _check_count, _check_threshold, _check_unit, _check_version)
-from torch_impl._validate import as_tensor, check_boxes, check_same_length
+from ref_numpy.shared.checks import check_count, check_real, check_same_length, check_unit, \
+    check_yolo_version
+from ref_numpy.shared.constants import DIOU_EPS, MAX_WH
+from torch_impl._validate import as_tensor, check_boxes
 
 __all__ = ["nms", "batched_nms", "nms_padded", "soft_nms", "diou_nms", "non_max_suppression",
            "MAX_WH", "DIOU_EPS"]
@@ -251,7 +251,7 @@ def nms(boxes, scores, iou_threshold):
         Tensor[K] int64 on ``boxes.device``: kept indices in decreasing score order.
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     with torch.no_grad():
         order = _score_order(scores)
         alive = torch.ones(order.shape[0], dtype=torch.bool, device=boxes.device)
@@ -276,7 +276,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
     if idxs.is_floating_point():
         raise ValueError(f"idxs: expected an integer array, got dtype {idxs.dtype}")
     check_same_length("boxes", boxes, "idxs", idxs)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     with torch.no_grad():
         by_score = _score_order(scores)
         idxs = idxs.to(torch.int64)
@@ -318,7 +318,7 @@ def nms_padded(boxes, scores, iou_threshold, valid=None):
                          f"got {valid.dtype} {tuple(valid.shape)}")
     if not bool(torch.isfinite(boxes[valid]).all()):
         raise ValueError("boxes: expected finite values where valid, got NaN or inf")
-    threshold = _check_threshold("iou_threshold", iou_threshold)
+    threshold = check_real("iou_threshold", iou_threshold)
     g, n = math.prod(boxes.shape[:-2]), boxes.shape[-2]
     with torch.no_grad():
         flat_boxes = boxes.reshape(g, n, 4)
@@ -346,11 +346,11 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
         raise ValueError("scores: expected finite values for soft_nms, got NaN or inf")
     if method not in ("linear", "gaussian"):
         raise ValueError(f"method: expected 'linear' or 'gaussian', got {method!r}")
-    threshold = _check_threshold("iou_threshold", iou_threshold)
-    sigma = _check_threshold("sigma", sigma)
+    threshold = check_real("iou_threshold", iou_threshold)
+    sigma = check_real("sigma", sigma)
     if not sigma > 0:
         raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
-    score_threshold = _check_threshold("score_threshold", score_threshold)
+    score_threshold = check_real("score_threshold", score_threshold)
     t = _threshold_for(boxes.dtype, threshold)
     with torch.no_grad():
         table = _box_table(boxes)
@@ -385,8 +385,8 @@ def diou_nms(boxes, scores, iou_threshold, beta=1.0):
         Tensor[K] int64: kept indices in decreasing score order.
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
-    threshold = _check_threshold("iou_threshold", iou_threshold)
-    beta = _check_threshold("beta", beta)
+    threshold = check_real("iou_threshold", iou_threshold)
+    beta = check_real("beta", beta)
     t = _threshold_for(boxes.dtype, threshold)
     with torch.no_grad():
         order = _score_order(scores)
@@ -435,7 +435,7 @@ def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=Non
     Returns:
         list of B Tensors [n, 6] (x1, y1, x2, y2, conf, cls) on ``prediction.device``.
     """
-    objectness = _check_version(version)
+    objectness = check_yolo_version(version)
     pred = as_tensor("prediction", prediction, ndim=3)
     pred = _floating(pred) if not pred.is_floating_point() else pred
     pred = as_tensor("prediction", pred, finite=True).detach()
@@ -447,9 +447,9 @@ def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=Non
             raise ValueError(f"prediction: expected [B, 4 + nc, A] with nc >= 1, "
                              f"got {tuple(pred.shape)}")
         pred = pred.transpose(1, 2)
-    conf_thres = _check_unit("conf_thres", conf_thres)
-    iou_thres = _check_unit("iou_thres", iou_thres)
-    max_det, max_nms = _check_count("max_det", max_det), _check_count("max_nms", max_nms)
+    conf_thres = check_unit("conf_thres", conf_thres)
+    iou_thres = check_unit("iou_thres", iou_thres)
+    max_det, max_nms = check_count("max_det", max_det), check_count("max_nms", max_nms)
     nc = pred.shape[2] - (5 if objectness else 4)
     multi_label = bool(multi_label) and nc > 1
     wanted = None if classes is None else torch.as_tensor(

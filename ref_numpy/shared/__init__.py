@@ -7,6 +7,8 @@ sides, so that it cannot drift:
 - :mod:`ref_numpy.shared.checks`: argument checks on metadata (formats, thresholds, counts,
   sizes, reductions, version names), raising ``ValueError`` that names the argument.
 - :mod:`ref_numpy.shared.constants`: conventions' constants (box formats, COCO defaults, ...).
+- :mod:`ref_numpy.shared.draws`: autoanchor's random numbers (NumPy generator, scipy k-means
+  initialisation), drawn once for both sides so that one seed gives one set of anchors.
 - :mod:`ref_numpy.shared.coco`: COCO JSON parsing into flat tables and the 12-number summary.
 - :mod:`ref_numpy.shared.report`: plain-text formatting of reports (assignment reports, ...).
 - :mod:`ref_numpy.shared.cli`: the command line's conventions (exit codes, common options,

@@ -8,6 +8,7 @@ Box formats
     ``FORMATS``: the box formats of ``box_convert`` (torchvision's names): ``"xyxy"`` corners,
     ``"xywh"`` top-left corner and size, ``"cxcywh"`` centre and size.
     ``ALIGNED_FORMATS``: the formats ``aligned_box_iou`` accepts (YOLOv5's ``bbox_iou(xywh=)``).
+    ``IOU_KINDS``: the ``kind`` values of ``aligned_box_iou``.
 
 NMS (YOLOv5 v7.0 ``utils/general.py``, torchvision ``ops/boxes.py``)
     ``MAX_WH``: class offset of class-aware NMS, boxes are shifted by ``cls * MAX_WH`` pixels.
@@ -30,6 +31,7 @@ from __future__ import annotations
 # ----------------------------------------------------------------------------- boxes
 FORMATS = ("xyxy", "xywh", "cxcywh")
 ALIGNED_FORMATS = ("xyxy", "cxcywh")
+IOU_KINDS = ("iou", "giou", "diou", "ciou")
 
 # ----------------------------------------------------------------------------- nms
 MAX_WH = 7680
