@@ -6,6 +6,12 @@ The generic harness (``test_registry.py``) runs every row that has ``inputs``; a
 behaviour the generic harness cannot express (index outputs with tie rules, file I/O, stateful
 classes) names the dedicated test that covers it in ``covered_by`` and the meta-test
 (``test_meta.py``) checks that this test exists.
+
+Importing the registry needs neither torch, torchvision nor pycocotools: oracles are dotted
+names (``"torchvision.ops.box_iou"``) or callables that import inside, resolved when a row runs
+(:meth:`ParityCase.oracle_fn`); :meth:`ParityCase.oracle_missing` says, with the install hint,
+when an oracle cannot be imported here, so a caller can SKIP the row instead of failing it.
+Which implementation and device a row runs on is the business of :mod:`parity_tests.sides`.
 """
 from __future__ import annotations
 
@@ -16,7 +22,35 @@ from typing import Any, Callable
 
 import numpy as np
 
+from parity_tests.sides import REF, get_side
 from parity_tests.tolerances import Tol
+
+# top-level package of an oracle -> how to install it
+INSTALL_HINTS = {
+    "torchvision": "pip install 'yolo-ref[test]' (or pip install torchvision)",
+    "pycocotools": "pip install 'yolo-ref[test]' (or pip install pycocotools)",
+    "torch": "pip install 'yolo-ref[torch]'",
+}
+
+
+def resolve(target: str | Callable) -> Callable:
+    """A callable from a dotted name ("torchvision.ops.box_iou": the longest importable module
+    prefix, then attributes) or the callable itself."""
+    if callable(target):
+        return target
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and exc.name != module and not module.startswith(exc.name + "."):
+                raise  # the module exists but one of its own imports is missing
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    return importlib.import_module(target)
 
 
 @dataclass(frozen=True)
@@ -39,23 +73,29 @@ class ParityCase:
         name: "module.function", e.g. "boxes.box_iou"; the reference is
             ``ref_numpy.<module>.<function>`` and the port ``torch_impl.<module>.<function>``.
         inputs: zero-argument callable returning a Hypothesis strategy of :class:`Call`.
-        oracle: callable taking the port's (torch) arguments, e.g. ``torchvision.ops.box_iou``.
+        oracle: what the port is compared with, taking the port's (torch) arguments: a dotted
+            name (``"torchvision.ops.box_iou"``, imported when the row runs) or a callable.
+            Rows with ``inputs`` and an oracle run in ``test_port_equals_oracle``.
         dtypes: floating dtypes the row is run at (floating input arrays are cast to it).
         tol: explicit tolerance; ``None`` means the table entry for (name, dtype).
         oracle_tol: tolerance against the oracle; ``None`` means the same as ``tol``.
         covered_by: "test_file.py::test_name" of a dedicated parity test, for rows the generic
             harness cannot express.
         note: why the row is shaped as it is (excluded cases, oracle differences).
+        shared: the module of the shared layer (e.g. "ref_numpy.shared.coco") through which
+            both sides compute this row; reference == port proves nothing there, so such a
+            row must name an ``oracle`` (checked by ``test_meta.py``).
     """
 
     name: str
     inputs: Callable[[], Any] | None = None
-    oracle: Callable | None = None
+    oracle: str | Callable | None = None
     dtypes: tuple = ("float64", "float32")
     tol: Tol | None = None
     oracle_tol: Tol | None = None
     covered_by: str | None = None
     note: str = ""
+    shared: str = ""
 
     @property
     def module(self) -> str:
@@ -67,39 +107,57 @@ class ParityCase:
 
     @property
     def ref(self) -> Callable:
-        return getattr(importlib.import_module(f"ref_numpy.{self.module}"), self.function)
+        """The reference function, ``ref_numpy.<module>.<function>``."""
+        return REF.function(self.name)
 
     @property
     def port(self) -> Callable:
-        return getattr(importlib.import_module(f"torch_impl.{self.module}"), self.function)
+        """The port's function on the port side of :func:`parity_tests.sides.get_side`
+        (``torch_impl`` unless ``$YOLO_REF_PORT`` names another package)."""
+        return get_side("torch").function(self.name)
+
+    @property
+    def oracle_name(self) -> str:
+        """The oracle as text ("torchvision.ops.box_iou"), "" when the row has none."""
+        if self.oracle is None:
+            return ""
+        if isinstance(self.oracle, str):
+            return self.oracle
+        return getattr(self.oracle, "__name__", repr(self.oracle))
+
+    def oracle_fn(self) -> Callable:
+        """The oracle, imported now (``ImportError`` when its package is missing)."""
+        if self.oracle is None:
+            raise ValueError(f"{self.name}: the row has no oracle")
+        return resolve(self.oracle)
+
+    def oracle_missing(self) -> str | None:
+        """``None`` when the oracle imports here, else a one-line reason with the install hint."""
+        if self.oracle is None:
+            return None
+        try:
+            self.oracle_fn()
+        except ImportError as exc:
+            top = (exc.name or self.oracle_name).split(".")[0]
+            hint = INSTALL_HINTS.get(top, f"pip install {top}")
+            return f"oracle {self.oracle_name}: {top} is not installed ({hint})"
+        return None
 
     def __repr__(self) -> str:
         return f"ParityCase({self.name})"
 
 
 def to_ref(x, dtype: str):
-    """Cast floating arrays (recursively) to ``dtype`` for the NumPy reference."""
-    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        return x.astype(dtype)
-    if isinstance(x, (list, tuple)):
-        return type(x)(to_ref(v, dtype) for v in x)
-    if isinstance(x, dict):
-        return {k: to_ref(v, dtype) for k, v in x.items()}
-    return x
+    """Cast floating arrays (recursively) to ``dtype`` for the NumPy reference
+    (``REF.to_inputs``; kept for tests written before :mod:`parity_tests.sides`)."""
+    return REF.to_inputs(x, dtype)
 
 
 def to_port(x, dtype: str, device: str = "cpu"):
-    """NumPy arrays (recursively) as torch tensors; floating ones cast to ``dtype``."""
-    import torch
-
-    if isinstance(x, np.ndarray):
-        arr = x.astype(dtype) if x.dtype.kind == "f" else x
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(device)
-    if isinstance(x, (list, tuple)):
-        return type(x)(to_port(v, dtype, device) for v in x)
-    if isinstance(x, dict):
-        return {k: to_port(v, dtype, device) for k, v in x.items()}
-    return x
+    """NumPy arrays (recursively) as torch tensors on ``device``; floating ones cast to
+    ``dtype`` (the port side's ``to_inputs``; kept for tests written before
+    :mod:`parity_tests.sides`)."""
+    return get_side("torch", device=device).to_inputs(x, dtype)
 
 
 def _collect() -> list[ParityCase]:

@@ -188,7 +188,7 @@ def test_format_round_trip(impl, in_fmt, out_fmt, data):
     b = data.draw(S.boxes_in(in_fmt, max_n=8), label="boxes")
     there = run(impl, "box_convert", b, in_fmt, out_fmt)
     back = run(impl, "box_convert", there, out_fmt, in_fmt)
-    assert_parity(back, b, name="boxes.round_trip", dtype="float64", inputs=b)
+    assert_parity(back, b, name="roundtrip.boxes", dtype="float64", inputs=b)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -207,7 +207,7 @@ def test_normalize_round_trip(impl, fmt, data):
     b = data.draw(S.boxes_in(fmt, max_n=8), label="boxes")
     size = data.draw(S.image_sizes(), label="image_size")
     back = run(impl, "box_denormalize", run(impl, "box_normalize", b, size), size)
-    assert_parity(back, b, name="boxes.round_trip", dtype="float64", inputs=(b, size))
+    assert_parity(back, b, name="roundtrip.boxes", dtype="float64", inputs=(b, size))
     corners = np.array([[0.0, 0.0, size[1], size[0]]])
     assert run(impl, "box_normalize", corners, size).tolist() == [[0.0, 0.0, 1.0, 1.0]]
 
@@ -396,7 +396,7 @@ def test_aligned_equals_torchvision_at_zero_eps(impl, kind, pair):
     # At eps = 0 CIoU of identical boxes is alpha = 0/0 (NaN) when the IoU rounds to exactly 1,
     # which the converted boxes need not reproduce: compare where the xyxy value is defined.
     defined = np.isfinite(got)
-    assert_parity(centred[defined], got[defined], name="boxes.round_trip", dtype="float64",
+    assert_parity(centred[defined], got[defined], name="roundtrip.boxes", dtype="float64",
                   inputs=pair)
 
 

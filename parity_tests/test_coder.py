@@ -93,7 +93,7 @@ def test_yolov1_decode_inverts_encode(side, dtype, t):
     assert np.all((cells >= 0) & (cells < n_cells))
     assert np.all((targets[:, :2] >= 0) & (targets[:, :2] <= 1)) and np.all(targets[:, 2:] >= 0)
     back = _call(side, "yolov1_decode", targets, cells, S=n_cells, image_size=size, dtype=dtype)
-    assert_parity(back, boxes.astype(dtype), name="coder.yolov1_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov1", dtype=dtype, inputs=t)
 
 
 def test_yolov1_known_values():
@@ -128,7 +128,7 @@ def test_yolov3_decode_inverts_encode_with_logits(side, dtype, t):
     boxes, grid, anchors, stride = t
     raw = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
     back = _call(side, "yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
-    assert_parity(back, boxes.astype(dtype), name="coder.yolov3_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov3", dtype=dtype, inputs=t)
 
 
 @both_sides
@@ -139,7 +139,7 @@ def test_yolov3_offsets_are_the_sigmoid_of_the_logits(side, t):
     logit = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True)
     assert np.all((off[:, :2] > 0) & (off[:, :2] < 1))
     assert_parity(off[:, 2:], logit[:, 2:], tol=EXACT)  # sizes do not depend on `logits`
-    assert_parity(1 / (1 + np.exp(-logit[:, :2])), off[:, :2], name="coder.yolov3_roundtrip",
+    assert_parity(1 / (1 + np.exp(-logit[:, :2])), off[:, :2], name="roundtrip.yolov3",
                   dtype="float64", inputs=t)
 
 
@@ -150,7 +150,7 @@ def test_yolov3_encode_inverts_decode(side, dtype, t):
     raw, grid, anchors, stride = t
     boxes = _call(side, "yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
     back = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
-    assert_parity(back, raw.astype(dtype), name="coder.yolov3_raw_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, raw.astype(dtype), name="roundtrip.yolov3_raw", dtype=dtype, inputs=t)
 
 
 def test_yolov3_known_values():
@@ -176,7 +176,7 @@ def test_yolov5_decode_inverts_encode(side, dtype, t):
     raw = _call(side, "yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
     assert np.all(np.isfinite(raw))
     back = _call(side, "yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
-    assert_parity(back, boxes.astype(dtype), name="coder.yolov5_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov5", dtype=dtype, inputs=t)
 
 
 @both_sides
@@ -186,7 +186,7 @@ def test_yolov5_encode_inverts_decode(side, dtype, t):
     raw, grid, anchors, stride = t
     boxes = _call(side, "yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
     back = _call(side, "yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
-    assert_parity(back, raw.astype(dtype), name="coder.yolov5_raw_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, raw.astype(dtype), name="roundtrip.yolov5_raw", dtype=dtype, inputs=t)
 
 
 @both_sides
@@ -255,9 +255,9 @@ def test_bbox2dist_inverts_dist2bbox_inside_the_clamp(side, dtype, t):
     pts, d, reg_max = t
     boxes = _call(side, "dist2bbox", d, pts, xywh=False, dtype=dtype)
     back = _call(side, "bbox2dist", pts, boxes, reg_max, dtype=dtype)
-    assert_parity(back, d.astype(dtype), name="coder.dist_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(back, d.astype(dtype), name="roundtrip.dist", dtype=dtype, inputs=t)
     again = _call(side, "dist2bbox", back, pts, xywh=False, dtype=dtype)
-    assert_parity(again, boxes, name="coder.dist_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(again, boxes, name="roundtrip.dist", dtype=dtype, inputs=t)
 
 
 @both_sides
@@ -309,7 +309,7 @@ def _two_bin_logits(t, reg_max):
 def test_dfl_decode_inverts_the_two_bin_target(side, dtype, t):
     target, reg_max = t
     out = _call(side, "dfl_decode", _two_bin_logits(target, reg_max), reg_max=reg_max, dtype=dtype)
-    assert_parity(out, target.astype(dtype), name="coder.dfl_roundtrip", dtype=dtype, inputs=t)
+    assert_parity(out, target.astype(dtype), name="roundtrip.dfl", dtype=dtype, inputs=t)
 
 
 @both_sides
@@ -319,7 +319,7 @@ def test_dfl_decode_of_a_one_hot_is_the_bin(side, bins, shift):
     margin = 60.0  # other bins weigh exp(-60): the expectation is the bin to ~1e-24
     logits = np.eye(16)[bins] * margin + shift  # [3, 4, 16]; a shift per row changes nothing
     out = _call(side, "dfl_decode", logits.reshape(3, 64), reg_max=16)
-    assert_parity(out, bins.astype(np.float64), name="coder.dfl_roundtrip", dtype="float64")
+    assert_parity(out, bins.astype(np.float64), name="roundtrip.dfl", dtype="float64")
 
 
 # ----------------------------------------------------------------------------- grids

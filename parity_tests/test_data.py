@@ -128,7 +128,7 @@ def test_letterbox_box_moves_with_pixels(hw, data, new_shape):
     img = _canvas(h, w, data.draw(pixel_rectangles(h, w, min_side=6)))
     rect = _coloured_box(img)
     out, ratio, pad = T.letterbox(img, new_shape)
-    assert_parity(T.letterbox_boxes(rect, ratio, pad), _coloured_box(out), name="data.pixel_box",
+    assert_parity(T.letterbox_boxes(rect, ratio, pad), _coloured_box(out), name="pixels.box",
                   dtype="float64")
 
 
@@ -242,11 +242,11 @@ def test_affine_box_moves_with_pixels(hw, data, kw, seed):
     side = (clipped[:, 2:] - clipped[:, :2]).min()
     axis_aligned = m[0, 1] == 0 and m[1, 0] == 0
     if side > 3 and (axis_aligned or _inside(full, h, w)):
-        assert_parity(pixels, clipped, name="data.pixel_box", dtype="float64")
+        assert_parity(pixels, clipped, name="pixels.box", dtype="float64")
     elif pixels.size:  # the visible pixels lie inside the (clipped) box
         inner = np.concatenate([np.maximum(pixels[:, :2], clipped[:, :2]),
                                 np.minimum(pixels[:, 2:], clipped[:, 2:])], axis=1)
-        assert_parity(inner, pixels, name="data.pixel_box", dtype="float64")
+        assert_parity(inner, pixels, name="pixels.box", dtype="float64")
 
 
 def test_box_candidates_filters():
@@ -290,7 +290,7 @@ def test_mosaic_box_moves_with_pixels(s, data, seed):
                            np.random.default_rng(seed))
     pixels = _coloured_box(out)
     if len(mb):
-        assert_parity(mb, pixels, name="data.pixel_box", dtype="float64")
+        assert_parity(mb, pixels, name="pixels.box", dtype="float64")
     else:  # dropped: what is visible is tiny or < 10 % of the whole (resized) box, up to a px
         r = s / max(h, w)
         fx, fy = np.ceil(w * r) / w, np.ceil(h * r) / h
@@ -376,7 +376,7 @@ def test_dataset_formats_agree():
         for (i0, l0, p0, s0), (i1, l1, p1, s1) in zip(ref, got):
             assert Path(p0).name == Path(p1).name, kind
             assert torch.equal(i0, i1), kind
-            assert_parity(l1, l0, name="data.fixture_formats", dtype="float32")
+            assert_parity(l1, l0, name="fixture.formats", dtype="float32")
             assert s0 == s1
     assert sum(len(x[1]) for x in ref) > 0
 
@@ -388,7 +388,7 @@ def test_dataset_labels_invert_to_the_original_boxes():
         _, labels, _, shapes = ds[i]
         _, boxes, _ = orig.load(i)
         back = T.unletterbox_boxes(_labels_to_pixels(labels, 96), (96, 96), shapes[0], shapes[1])
-        assert_parity(back, boxes, name="data.label_roundtrip", dtype="float32")
+        assert_parity(back, boxes, name="roundtrip.labels", dtype="float32")
 
 
 def test_dataset_item_layout_and_normalize():

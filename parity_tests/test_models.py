@@ -105,7 +105,7 @@ def test_strides_and_anchors():
     assert model.stride.tolist() == [8.0, 16.0, 32.0]
     pixels = torch.tensor(DEFAULT_ANCHORS, dtype=torch.float32)
     assert torch.equal(model.anchors_grid_units, pixels / torch.tensor([8.0, 16.0, 32.0]).view(-1, 1, 1))
-    assert torch.allclose(model.anchors_pixels, pixels, rtol=0, atol=0)
+    assert_parity(model.anchors_pixels, pixels, name="models.yolov5", tol=EXACT)
     # Four anchors per level, flat yaml style.
     four = [[10, 13, 16, 30, 33, 23, 20, 20], [30, 61, 62, 45, 59, 119, 40, 40],
             [116, 90, 156, 198, 373, 326, 200, 200]]

@@ -1,15 +1,34 @@
 """The one tolerance table of the parity suite, and the one comparison helper.
 
 Every comparison between the reference (``ref_numpy``), the port (``torch_impl``) and an oracle
-(torchvision, pycocotools) goes through :func:`assert_parity` with a tolerance from
-:func:`tolerance`. No literal tolerances live in test bodies.
+(torchvision, pycocotools) goes through :func:`assert_parity` with a tolerance from the tables
+below. No literal tolerances live in test bodies (``test_meta.py`` greps for them).
 
-The defaults are keyed by dtype. An entry of ``OVERRIDES`` loosens (or tightens) one operation
-at one dtype and must say why.
+Two tables, two namespaces, neither of which can fail silently:
+
+- **Per-function** tolerances, :func:`tolerance` ``("module.function", dtype)``: how far the port
+  (or an oracle) may be from the reference on one function's output. The defaults are keyed by
+  dtype (``DEFAULT``); an entry of ``OVERRIDES`` loosens (or tightens) one function at one dtype
+  and says why. The name must be a public function of ``ref_numpy.<module>`` or
+  ``torch_impl.<module>``, or have an ``OVERRIDES`` entry: anything else raises ``KeyError``
+  naming the nearest known keys (a typo can no longer fall back to the default).
+- **Derived-property** tolerances, :func:`derived_tolerance` ``("kind.subject", dtype)``: round
+  trips (``roundtrip.*``), finite-difference gradients (``fd_gradient.*``), pixel checks
+  (``pixels.*``), cross-format fixture checks (``fixture.*``) and device-vs-CPU allowances
+  (``device.*``). Their keys start with a kind that is no module name, so the two namespaces
+  cannot collide; only keys listed in ``DERIVED`` exist.
+
+:func:`assert_parity` looks up ``name`` in whichever table its namespace says, and compares
+dtypes exactly (a float64 result where float32 is owed is a failure, as is int32 for int64).
+:meth:`Tol.text` is how a tolerance is printed (``"1e-12+1e-9|x|"``, ``"exact"``): the bound
+that is actually applied, ``|actual - desired| <= atol + rtol * |desired|``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +40,32 @@ class Tol:
     rtol: float
     atol: float
     why: str = ""
+
+    @property
+    def exact(self) -> bool:
+        """True when the bound is zero (bit for bit, NaN in the same places)."""
+        return self.rtol == 0 and self.atol == 0
+
+    def text(self) -> str:
+        """The applied bound as printed in reports: ``"exact"``, ``"1e-6"`` (atol only),
+        ``"4.5e-16|x|"`` (rtol only) or ``"1e-12+1e-9|x|"`` (atol + rtol·|x|)."""
+        if self.exact:
+            return "exact"
+        parts = []
+        if self.atol:
+            parts.append(_num(self.atol))
+        if self.rtol:
+            parts.append(f"{_num(self.rtol)}|x|")
+        return "+".join(parts)
+
+
+def _num(v: float) -> str:
+    """Short scientific notation: 1e-12, 4.5e-16, 5e-4; plain for 0.01 <= v < 1000 (2, 0.5)."""
+    if 0.01 <= v < 1000:
+        return f"{v:g}"
+    mantissa, exponent = f"{v:.1e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 EXACT = Tol(0.0, 0.0, "bit-for-bit: indices, counts, classes, and float ops copied op for op")
@@ -55,10 +100,6 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
                                               why="CIoU kind: np.arctan vs torch.atan, 1 ulp"),
     ("boxes.aligned_box_iou", "float64"): Tol(rtol=0.0, atol=1e-14,
                                               why="CIoU kind: np.arctan vs torch.atan, 1 ulp"),
-    # Round trips (format conversions, normalise/denormalise) of arbitrary float64 coordinates
-    # below ~2000: two or three roundings of ulp(2048) = 4.5e-13 each. (On integer coordinates
-    # and power-of-two image sizes the round trips are asserted EXACT.)
-    ("boxes.round_trip", "float64"): Tol(rtol=0.0, atol=2e-12, why="3 roundings at |x| < 2048"),
     # --- coder ---
     # Ports: float32 corners are centre -/+ size/2, which cancel: the error is a few ulps of the
     # operands, not of the corner. The rows keep pixels below ~1e3 (v5: centre <= 736 px, size
@@ -70,18 +111,6 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     # in σ = sqrt(size / anchor) / 2 by 1 / (σ(1 - σ)) <= ~270 at a size ratio of 3.97 (the
     # row's domain edge). Measured: 1.3e-5 over 300 examples.
     ("coder.yolov5_encode", "float32"): Tol(1e-6, 1e-4, "sqrt 1-ulp, amplified by logit"),
-    # Round trips (test_coder.py), both sides; float64 stays within DEFAULT. At float32 the boxes
-    # pass through xyxy pixel corners (cancellation as above), and the raw side through the
-    # logit of an offset recovered from a pixel centre (ulp(640) / stride, amplified by
-    # 1 / (σ(1 - σ)) <= 22 for |t| <= 3). Measured over 300 examples per side: v1 2.9e-5,
-    # v3 6.2e-5, v5 8.2e-5, v3 raw 1.5e-4, v5 raw 6.5e-5, dist 3.7e-6.
-    ("coder.yolov1_roundtrip", "float32"): Tol(1e-6, 2e-4, "corner cancellation, <= 1e3 px"),
-    ("coder.yolov3_roundtrip", "float32"): Tol(1e-6, 2e-3, "corner cancellation, <= 8e3 px"),
-    ("coder.yolov5_roundtrip", "float32"): Tol(1e-6, 5e-4, "corner cancellation, <= 1.6e3 px"),
-    ("coder.yolov3_raw_roundtrip", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
-    ("coder.yolov5_raw_roundtrip", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
-    # a - (a - d) loses the ulps of the anchor point (<= 80: ulp 7.6e-6) when d is small.
-    ("coder.dist_roundtrip", "float32"): Tol(1e-6, 2e-5, "point - (point - d) cancels"),
     # --- nms ---
     # --- formats ---
     # YOLO txt written with 6 decimals (Ultralytics' format): each normalised value is rounded
@@ -99,13 +128,7 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     ("assign.yolov5_assignment_report", "float32"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
     ("assign.tutorial_assign", "float64"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
     ("assign.tutorial_assign", "float32"): Tol(0.0, 0.0, "IEEE-exact ops, same order"),
-    # test_assign.py: a written size divided back by the grid size, (w * n) / n: two roundings.
-    ("assign.decode_size", "float64"): Tol(rtol=4.5e-16, atol=0.0, why="(w * n) / n, 2 roundings"),
     # --- loss ---
-    # Port autograd vs central differences of the float64 reference (h = 1e-6, directional):
-    # truncation O(h^2 * f3) plus rounding O(eps * |f| / h), about 1e-9 relative for O(10) losses.
-    ("loss.fd_gradient", "float64"): Tol(rtol=1e-6, atol=1e-6,
-                                         why="central differences, h=1e-6: O(h^2) + O(eps/h)"),
     # --- anchors ---
     # BPR and aat are integer counts divided by N; the counts come from the same correctly
     # rounded ops (w / a, 1 / r, min, max, > 1/thr) in the same order on both sides; label sizes
@@ -114,44 +137,208 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     **{(f"anchors.{f}", d): EXACT
        for f in ("anchor_metrics", "check_anchors", "wh_from_labels")
        for d in ("float64", "float32")},
-    # --- data ---
+    # --- data (port only) ---
+    # The port's private HSV conversions against colorsys (test_data.py): the same formula in
+    # float64, a few ulps apart (DEFAULT's float64 bound, named so the key exists).
+    ("data.rgb_to_hsv", "float64"): replace(DEFAULT["float64"], why="colorsys oracle, same formula"),
+    ("data.hsv_to_rgb", "float64"): replace(DEFAULT["float64"], why="colorsys oracle, same formula"),
+}
+
+# (kind.subject, dtype) -> Tol for properties derived from several calls. A name listed here at
+# some dtype is known at every dtype: a missing dtype falls back to DEFAULT (said per entry).
+DERIVED: dict[tuple[str, str], Tol] = {
+    # --- round trips ---
+    # Format conversions, normalise/denormalise (test_boxes.py, audit) of arbitrary float64
+    # coordinates below ~2000: two or three roundings of ulp(2048) = 4.5e-13 each. (On integer
+    # coordinates and power-of-two image sizes the round trips are asserted EXACT.)
+    ("roundtrip.boxes", "float64"): Tol(rtol=0.0, atol=2e-12, why="3 roundings at |x| < 2048"),
+    # Coder round trips (test_coder.py, audit), both sides; float64 stays within DEFAULT. At
+    # float32 the boxes pass through xyxy pixel corners (cx -/+ w/2 cancels), and the raw side
+    # through the logit of an offset recovered from a pixel centre (ulp(640) / stride, amplified
+    # by 1 / (σ(1 - σ)) <= 22 for |t| <= 3). Measured over 300 examples per side: v1 2.9e-5,
+    # v3 6.2e-5, v5 8.2e-5, v3 raw 1.5e-4, v5 raw 6.5e-5, dist 3.7e-6.
+    ("roundtrip.yolov1", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.yolov1", "float32"): Tol(1e-6, 2e-4, "corner cancellation, <= 1e3 px"),
+    ("roundtrip.yolov3", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.yolov3", "float32"): Tol(1e-6, 2e-3, "corner cancellation, <= 8e3 px"),
+    ("roundtrip.yolov5", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.yolov5", "float32"): Tol(1e-6, 5e-4, "corner cancellation, <= 1.6e3 px"),
+    ("roundtrip.yolov3_raw", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.yolov3_raw", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
+    ("roundtrip.yolov5_raw", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.yolov5_raw", "float32"): Tol(1e-6, 5e-4, "pixel centre -> logit"),
+    # a - (a - d) loses the ulps of the anchor point (<= 80: ulp 7.6e-6) when d is small.
+    ("roundtrip.dist", "float64"): replace(DEFAULT["float64"], why="a few float64 roundings"),
+    ("roundtrip.dist", "float32"): Tol(1e-6, 2e-5, "point - (point - d) cancels"),
+    # DFL: softmax-weighted bin sum of a two-bin target; exp and the sum round a few ulps.
+    ("roundtrip.dfl", "float64"): replace(DEFAULT["float64"], why="softmax + bin sum roundings"),
+    ("roundtrip.dfl", "float32"): replace(DEFAULT["float32"], why="softmax + bin sum roundings"),
+    # test_assign.py: a written size divided back by the grid size, (w * n) / n: two roundings.
+    ("roundtrip.decode_size", "float64"): Tol(rtol=4.5e-16, atol=0.0, why="(w * n) / n, 2 roundings"),
+    # Labels (float32, normalised) mapped back through shapes to original pixels (test_data.py):
+    # float32 rounding of values <= 1 (6e-8) times img_size / ratio (<= 1000 px here).
+    ("roundtrip.labels", "float32"): Tol(rtol=0.0, atol=1e-4,
+                                         why="float32 normalised labels, back to pixels"),
+    # --- gradients ---
+    # Port autograd vs central differences of the float64 reference (h = 1e-6, directional):
+    # truncation O(h^2 * f3) plus rounding O(eps * |f| / h), about 1e-9 relative for O(10) losses.
+    ("fd_gradient.loss", "float64"): Tol(rtol=1e-6, atol=1e-6,
+                                         why="central differences, h=1e-6: O(h^2) + O(eps/h)"),
+    # --- pixels ---
     # Pixels vs boxes (test_data.py): a filled rectangle is resampled bilinearly (Pillow, with
     # antialiasing when shrinking), so its edges blur over about a pixel; a pixel counts as
     # coloured when it is nearer the colour than half-way to the background, and the letterbox
     # pads by round(dw -/+ 0.1) while boxes shift by dw (YOLOv5): up to 0.5 px more.
-    ("data.pixel_box", "float64"): Tol(rtol=0.0, atol=2.0,
-                                       why="bilinear edge blur + letterbox pad rounding, in px"),
+    ("pixels.box", "float64"): Tol(rtol=0.0, atol=2.0,
+                                   why="bilinear edge blur + letterbox pad rounding, in px"),
+    # --- fixtures ---
     # The three fixture formats hold the same boxes up to YOLO's 6 decimals (0.75e-6 of the
     # image size) and labels are float32 (6e-8): compared in normalised units.
-    ("data.fixture_formats", "float32"): Tol(rtol=0.0, atol=2e-6,
-                                             why="YOLO txt 6 decimals + float32 labels"),
-    # Labels (float32, normalised) mapped back through shapes to original pixels: float32
-    # rounding of values <= 1 (6e-8) times img_size / ratio (<= 1000 px here).
-    ("data.label_roundtrip", "float32"): Tol(rtol=0.0, atol=1e-4,
-                                             why="float32 normalised labels, back to pixels"),
+    ("fixture.formats", "float32"): Tol(rtol=0.0, atol=2e-6, why="YOLO txt 6 decimals + float32 labels"),
+    # --- devices ---
+    # The port on an accelerator vs on the CPU (or vs the CPU reference): nvcc contracts
+    # a * b + c into one FMA (one rounding instead of two) and CUDA's libm is not glibc's, so
+    # float results move by a few ulps; integer and bool outputs stay exact. Applied on top of
+    # (component-wise max with) the row's own tolerance by :func:`on_device`.
+    ("device.accelerator", "float64"): Tol(1e-12, 1e-12, "FMA contraction and CUDA libm: ulps"),
+    ("device.accelerator", "float32"): Tol(1e-6, 1e-6, "FMA contraction and CUDA libm: ulps"),
+    ("device.accelerator", "float16"): Tol(2e-3, 2e-3, "FMA contraction and CUDA libm: ulps"),
+    ("device.accelerator", "bfloat16"): Tol(2e-2, 2e-2, "FMA contraction and CUDA libm: ulps"),
 }
+
+DERIVED_KINDS = ("roundtrip", "fd_gradient", "pixels", "fixture", "device")
+
+_INTEGER_KINDS = "biu"  # bool, signed, unsigned: compared exactly
+
+
+def _dtype_key(dtype) -> str:
+    """'float32' for np.float32, np.dtype('float32'), torch.float32 or 'float32'."""
+    if isinstance(dtype, str):
+        return dtype.replace("torch.", "")
+    text = str(dtype)
+    if text.startswith("torch."):
+        return text[len("torch."):]
+    return np.dtype(dtype).name
+
+
+def _is_integer_dtype(key: str) -> bool:
+    try:
+        return np.dtype(key).kind in _INTEGER_KINDS
+    except TypeError:
+        return False
+
+
+def _public_names(package: str, module: str) -> set[str]:
+    try:
+        mod = importlib.import_module(f"{package}.{module}")
+    except ImportError:  # torch missing (base install) or no such module on that side
+        return set()
+    return {n for n in dir(mod) if not n.startswith("_") and callable(getattr(mod, n))}
+
+
+def _is_function(name: str) -> bool:
+    module, _, function = name.partition(".")
+    if not function or function.startswith("_"):
+        return False
+    return any(function in _public_names(p, module) for p in ("ref_numpy", "torch_impl"))
+
+
+def _known_function_names() -> set[str]:
+    import ref_numpy
+
+    names = {n for n, _ in OVERRIDES}
+    for info in pkgutil.iter_modules(ref_numpy.__path__):
+        if not info.name.startswith("_"):
+            names |= {f"{info.name}.{f}" for f in _public_names("ref_numpy", info.name)}
+    return names
+
+
+def _derived_names() -> set[str]:
+    return {n for n, _ in DERIVED}
+
+
+def _unknown(name: str, candidates: set[str], what: str) -> KeyError:
+    near = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.5)
+    hint = f"; nearest known keys: {', '.join(near)}" if near else ""
+    return KeyError(f"unknown {what} tolerance key {name!r}{hint}")
+
+
+def is_derived(name: str) -> bool:
+    """True when ``name`` belongs to the derived-property namespace (``roundtrip.*``, ...)."""
+    return name.split(".", 1)[0] in DERIVED_KINDS
 
 
 def tolerance(name: str, dtype) -> Tol:
-    """The tolerance for operation ``name`` ("module.function") compared at ``dtype``."""
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    key = key.replace("torch.", "")
+    """The per-function tolerance for ``name`` ("module.function") compared at ``dtype``.
+
+    Raises:
+        KeyError: ``name`` is neither a public function of ``ref_numpy.<module>`` /
+            ``torch_impl.<module>`` nor an ``OVERRIDES`` entry (the message names the nearest
+            known keys), or a derived-property key (use :func:`derived_tolerance`), or ``dtype``
+            is a floating dtype with no ``DEFAULT`` entry.
+    """
+    key = _dtype_key(dtype)
+    if is_derived(name):
+        raise KeyError(f"{name!r} is a derived-property key: use derived_tolerance({name!r}, "
+                       f"{key!r})")
     if (name, key) in OVERRIDES:
         return OVERRIDES[(name, key)]
-    if key not in DEFAULT:
+    if not any(n == name for n, _ in OVERRIDES) and not _is_function(name):
+        raise _unknown(name, _known_function_names(), "per-function")
+    if key in DEFAULT:
+        return DEFAULT[key]
+    if _is_integer_dtype(key):
         return EXACT  # integer and bool outputs compare exactly
-    return DEFAULT[key]
+    raise KeyError(f"no tolerance for dtype {key!r} (known: {', '.join(DEFAULT)})")
+
+
+def derived_tolerance(name: str, dtype) -> Tol:
+    """The tolerance of a derived property ``name`` ("kind.subject", e.g. "roundtrip.yolov5").
+
+    A name present in ``DERIVED`` at another dtype falls back to ``DEFAULT[dtype]``.
+
+    Raises:
+        KeyError: ``name`` has no ``DERIVED`` entry (the message names the nearest known keys).
+    """
+    key = _dtype_key(dtype)
+    if (name, key) in DERIVED:
+        return DERIVED[(name, key)]
+    if name not in _derived_names():
+        raise _unknown(name, _derived_names(), "derived-property")
+    if key in DEFAULT:
+        return DEFAULT[key]
+    if _is_integer_dtype(key):
+        return EXACT
+    raise KeyError(f"no tolerance for dtype {key!r} (known: {', '.join(DEFAULT)})")
+
+
+def lookup(name: str, dtype) -> Tol:
+    """:func:`derived_tolerance` for a derived-property name, else :func:`tolerance`."""
+    return derived_tolerance(name, dtype) if is_derived(name) else tolerance(name, dtype)
+
+
+def on_device(tol: Tol, dtype, device) -> Tol:
+    """``tol`` widened for a port that ran on ``device``: unchanged on the CPU; on an accelerator
+    the component-wise max with ``device.accelerator`` at ``dtype`` (integer dtypes: unchanged)."""
+    device = str(device or "cpu")
+    key = _dtype_key(dtype)
+    if device.startswith("cpu") or _is_integer_dtype(key):
+        return tol
+    extra = derived_tolerance("device.accelerator", key)
+    return Tol(max(tol.rtol, extra.rtol), max(tol.atol, extra.atol),
+               f"{tol.why}; on {device}: {extra.why}")
 
 
 def to_numpy(x):
-    """Tensors, arrays and nested tuples/lists/dicts of them as NumPy (float64 for half types)."""
+    """Tensors, arrays and nested tuples/lists/dicts of them as NumPy (float64 for bfloat16,
+    which NumPy lacks; float16 stays float16)."""
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch is a runtime dependency
+    except ImportError:  # the base install has no torch: nothing to convert
         torch = None
     if torch is not None and isinstance(x, torch.Tensor):
         t = x.detach().cpu()
-        if t.dtype in (torch.float16, torch.bfloat16):
+        if t.dtype == torch.bfloat16:
             t = t.double()
         return t.numpy()
     if isinstance(x, (list, tuple)):
@@ -161,6 +348,17 @@ def to_numpy(x):
     return x
 
 
+def dtype_of(x) -> str | None:
+    """The dtype name of an array, tensor or NumPy scalar ('float32', 'int64', 'bfloat16'), or
+    ``None`` for plain Python numbers (weakly typed: they match any dtype of their kind)."""
+    if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
+        return None
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return np.asarray(x).dtype.name
+    return _dtype_key(dtype)
+
+
 def _describe(inputs) -> str:
     if inputs is None:
         return ""
@@ -168,24 +366,41 @@ def _describe(inputs) -> str:
         return f"\nInputs that reproduce it:\n{inputs!r}"
 
 
+def _kind(name: str) -> str:
+    return "f" if name == "bfloat16" else np.dtype(name).kind
+
+
+def _check_dtype(actual, desired, where: str, inputs) -> None:
+    da, dd = dtype_of(actual), dtype_of(desired)
+    if da is None or dd is None:  # a Python number: same kind is enough (int/bool/float)
+        ka = _kind(da) if da else np.asarray(actual).dtype.kind
+        kd = _kind(dd) if dd else np.asarray(desired).dtype.kind
+        ok = ka == kd or {ka, kd} <= {"i", "u"}
+        assert ok, f"{where}: dtype kind {ka!r} != {kd!r} (Python number){_describe(inputs)}"
+        return
+    assert da == dd, f"{where}: dtype {da} != {dd} (dtypes are compared exactly){_describe(inputs)}"
+
+
 def assert_parity(actual, desired, *, name: str = "", dtype=None, tol: Tol | None = None,
                   inputs=None, check_dtype: bool = True, path: str = "out") -> None:
     """Assert that ``actual`` equals ``desired`` within the table's tolerance.
 
-    Checks, in order: structure (nested tuples/lists/dicts), shape, dtype kind, then values,
-    with NaN required in the same places. Tensors are moved to NumPy first. On failure the
-    message names the operation, the path into the output, the worst element, the tolerance
-    and the inputs that reproduce it.
+    Checks, in order: structure (nested tuples/lists/dicts), shape, dtype (exactly: float64 is
+    not float32, int32 is not int64; a plain Python number only has to match the kind), then
+    values, with NaN required in the same places. Tensors are moved to NumPy after the dtype
+    check. On failure the message names the operation, the path into the output, the worst
+    element, the tolerance and the inputs that reproduce it.
 
     Args:
         actual, desired: arrays, tensors, scalars or nested containers of them.
-        name: operation name ("module.function") used to look up the tolerance.
+        name: key of the tolerance, per-function ("module.function") or derived
+            ("roundtrip.yolov5"); looked up with :func:`lookup` (an unknown key raises
+            ``KeyError``) unless ``tol`` is given.
         dtype: dtype the computation ran at; defaults to ``desired``'s dtype.
         tol: an explicit entry (e.g. ``EXACT``) instead of the table lookup.
         inputs: anything whose repr reproduces the failure.
-        check_dtype: also require the same dtype kind (float/int/bool).
+        check_dtype: also require the same dtype (see above).
     """
-    actual, desired = to_numpy(actual), to_numpy(desired)
     where = f"{name or 'parity'} [{path}]"
     if isinstance(desired, dict):
         assert isinstance(actual, dict) and set(actual) == set(desired), (
@@ -206,14 +421,13 @@ def assert_parity(actual, desired, *, name: str = "", dtype=None, tol: Tol | Non
     if desired is None or isinstance(desired, str):
         assert actual == desired, f"{where}: {actual!r} != {desired!r}{_describe(inputs)}"
         return
-    a, d = np.asarray(actual), np.asarray(desired)
-    assert a.shape == d.shape, f"{where}: shape {a.shape} != {d.shape}{_describe(inputs)}"
     if check_dtype:
-        assert a.dtype.kind == d.dtype.kind or {a.dtype.kind, d.dtype.kind} <= {"i", "u"}, (
-            f"{where}: dtype {a.dtype} != {d.dtype}{_describe(inputs)}")
+        _check_dtype(actual, desired, where, inputs)
+    a, d = np.asarray(to_numpy(actual)), np.asarray(to_numpy(desired))
+    assert a.shape == d.shape, f"{where}: shape {a.shape} != {d.shape}{_describe(inputs)}"
     if tol is None:
-        tol = tolerance(name, dtype if dtype is not None else d.dtype)
-    if d.dtype.kind not in "fc" or tol is EXACT or (tol.rtol == 0 and tol.atol == 0):
+        tol = lookup(name, dtype if dtype is not None else (dtype_of(desired) or d.dtype))
+    if d.dtype.kind not in "fc" or tol.exact:
         same = (a == d) | (np.isnan(a) & np.isnan(d)) if d.dtype.kind in "fc" else (a == d)
         if not np.all(same):
             bad = np.argwhere(~np.asarray(same))[:5]
@@ -236,9 +450,8 @@ def assert_parity(actual, desired, *, name: str = "", dtype=None, tol: Tol | Non
     if err.size and np.any(err > bound):
         i = int(np.argmax(err - bound))
         raise AssertionError(
-            f"{where}: max deviation {err.max():.3e} exceeds atol={tol.atol:g} rtol={tol.rtol:g}"
-            f" ({tol.why}); worst: actual {a64[fin][i]!r} desired {d64[fin][i]!r}"
-            f"{_describe(inputs)}")
+            f"{where}: max deviation {err.max():.3e} exceeds {tol.text()} ({tol.why}); worst: "
+            f"actual {a64[fin][i]!r} desired {d64[fin][i]!r}{_describe(inputs)}")
 
 
 def max_deviation(actual, desired) -> float:

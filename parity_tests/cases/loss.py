@@ -8,15 +8,6 @@ from parity_tests.registry import Call, ParityCase
 _REDUCTION = st.sampled_from(["none", "mean", "sum"])
 
 
-def _tv(name):
-    def oracle(*args, **kwargs):
-        import torchvision.ops
-
-        return getattr(torchvision.ops, name)(*args, **kwargs)
-    oracle.__name__ = f"torchvision.ops.{name}"
-    return oracle
-
-
 def _box_loss_calls():
     return st.builds(lambda pair, red, eps: Call(pair, {"reduction": red, "eps": eps}),
                      S.aligned_box_pairs(), _REDUCTION, st.sampled_from([1e-7, 1e-3, 0.5]))
@@ -67,14 +58,14 @@ def _scale_hyp_calls():
 
 CASES = [
     ParityCase("loss.generalized_box_iou_loss", inputs=_box_loss_calls,
-               oracle=_tv("generalized_box_iou_loss"),
+               oracle="torchvision.ops.generalized_box_iou_loss",
                note="valid boxes; degenerate pairs vs torchvision in test_loss.py"),
     ParityCase("loss.distance_box_iou_loss", inputs=_box_loss_calls,
-               oracle=_tv("distance_box_iou_loss")),
+               oracle="torchvision.ops.distance_box_iou_loss"),
     ParityCase("loss.complete_box_iou_loss", inputs=_box_loss_calls,
-               oracle=_tv("complete_box_iou_loss"),
+               oracle="torchvision.ops.complete_box_iou_loss",
                note="eps drawn up to 0.5 so torchvision's DIoU-part-uses-1e-7 quirk is exercised"),
-    ParityCase("loss.sigmoid_focal_loss", inputs=_focal_calls, oracle=_tv("sigmoid_focal_loss")),
+    ParityCase("loss.sigmoid_focal_loss", inputs=_focal_calls, oracle="torchvision.ops.sigmoid_focal_loss"),
     ParityCase("loss.yolov1_loss", inputs=_yolov1_calls),
     ParityCase("loss.yolo_scratch_lesson_loss", inputs=_lesson_calls),
     ParityCase("loss.yolo_scratch_pytorch_loss", inputs=_scratch_pytorch_calls),
