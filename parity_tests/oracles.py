@@ -1,5 +1,8 @@
 """External oracles, wrapped once for every test, registry row and benchmark.
 
+Importing this module needs pycocotools (the ``test`` extra); an ``ImportError`` here is how
+the registry sees the oracle as missing (SKIP with the install hint).
+
 - :func:`pycocotools_evaluate`: pycocotools' (or faster-coco-eval's) ``COCOeval`` bbox
   evaluate + accumulate + summarize on in-memory dicts or JSON paths, its prints captured.
 """
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools.coco import COCO as _COCO  # noqa: N811 - imported here so a missing oracle shows
+from pycocotools.cocoeval import COCOeval as _COCOeval
 
 __all__ = ["CocoOracleResult", "pycocotools_evaluate"]
 
@@ -64,8 +69,7 @@ def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=Non
         CocoOracleResult.
     """
     if module == "pycocotools":
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
+        COCO, COCOeval = _COCO, _COCOeval  # noqa: N806
     elif module == "faster_coco_eval":
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as COCOeval

@@ -1,4 +1,6 @@
-"""Tests of ``scripts/evaluate.py``, the evaluation CLI, run in-process through its ``main(argv)``.
+"""Tests of ``yolo-ref evaluate`` (:mod:`ref_numpy.cli.evaluate`), run in-process through its
+``main(argv)``, and of the library it formats (:mod:`ref_numpy.shared.protocols`,
+:mod:`ref_numpy.shared.synthetic`).
 
 On the committed fixture (``fixtures/shapes``) with the CLI's synthetic predictions: the COCO
 summary it prints and the stats it writes equal real pycocotools' on the same files (both
@@ -8,35 +10,31 @@ agree on every protocol (table tolerances, no fallback to the reference); the JS
 the expected keys; ``--protocol all`` prints every protocol and only the reasons that apply
 (crowd, difficult, maxDets and conf lines appear when the data has them); empty predictions and
 empty GT are defined; plots are written; bad paths and malformed files exit 2 with a message
-naming the file.
+naming the file. The structured reasons (:func:`explain_protocol_differences`), the options
+(``--conf`` alias, ``--out``, defaults in ``--help``), the base install without torch or
+matplotlib, the dispatcher and the thin ``scripts/evaluate.py`` wrapper are tested too.
 """
-import contextlib
-import importlib.util
-import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+import ref_numpy.cli
+import ref_numpy.cli.evaluate as cli
+from parity_tests.oracles import pycocotools_evaluate
 from parity_tests.tolerances import EXACT, assert_parity
 from ref_numpy import formats
+from ref_numpy.shared.coco import COCO_STATS
+from ref_numpy.shared.protocols import (PROTOCOLS, EvalData, MetricsBackend, ProtocolDifference,
+                                        evaluate_protocols, explain_protocol_differences)
+from ref_numpy.shared.synthetic import synthetic_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "fixtures" / "shapes"
 ANNOTATIONS = FIXTURE / "annotations.json"
-
-
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "scripts" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_cli()
 
 
 def _run(capsys, *argv) -> tuple:
@@ -48,16 +46,8 @@ def _run(capsys, *argv) -> tuple:
 
 def _pycocotools(gt_path, results_path) -> tuple:
     """(stats, summary lines) of pycocotools on the two files, its prints captured."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        gt = COCO(str(gt_path))
-        dt = gt.loadRes(str(results_path))
-        ev = COCOeval(gt, dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith(" Average ")]
-    return ev.stats, lines
+    oracle = pycocotools_evaluate(gt_path, results_path)
+    return oracle.stats, oracle.summary_lines
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +76,7 @@ def test_coco_stats_equal_pycocotools(capsys, tmp_path, synthetic, backend):
     start = printed.index(lines[0])
     assert printed[start:start + 12] == lines, "the summary differs from pycocotools' text"
     coco = json.loads(out_json.read_text())["protocols"]["coco"]
-    assert list(coco["stats"]) == [key for key, *_ in cli.COCO_STATS]
+    assert list(coco["stats"]) == [key for key, *_ in COCO_STATS]
     assert_parity(np.array(list(coco["stats"].values())), stats, name="evaluate.coco_stats",
                   tol=EXACT)
     # The synthetic predictions are not trivially perfect or empty.
@@ -95,11 +85,11 @@ def test_coco_stats_equal_pycocotools(capsys, tmp_path, synthetic, backend):
 
 def test_synthetic_predictions_are_deterministic(synthetic):
     gt = formats.read_coco(ANNOTATIONS)
-    a = cli.synthetic_predictions(gt, seed=0)
+    a = synthetic_predictions(gt, seed=0)
     b = formats.read_coco_results(synthetic["pred"], gt)
     assert [x["bbox"] for x in a.annotations] == [x["bbox"] for x in b.annotations]
     assert [x["score"] for x in a.annotations] == [x["score"] for x in b.annotations]
-    c = cli.synthetic_predictions(gt, seed=1)
+    c = synthetic_predictions(gt, seed=1)
     assert [x["bbox"] for x in a.annotations] != [x["bbox"] for x in c.annotations]
     # jittered copies, duplicates and false positives: more detections than kept GTs, valid
     # YOLO-writable boxes and scores in (0, 1]
@@ -193,7 +183,11 @@ def test_backends_agree(tmp_path, synthetic):
         assert_parity(doc["protocols"][proto], synthetic["doc"]["protocols"][proto],
                       name=f"metrics.{fn}", dtype="float64")
     assert doc["reasons"] == synthetic["doc"]["reasons"]
+    assert_parity(doc["differences"], synthetic["doc"]["differences"],
+                  name="metrics.ap_per_class", dtype="float64")
     assert doc["notes"] == [], "a protocol fell back to the reference: the port lacks a function"
+    assert_parity(doc["confusion_matrix"]["matrix"], synthetic["doc"]["confusion_matrix"]["matrix"],
+                  name="metrics.confusion_matrix", tol=EXACT)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -245,7 +239,7 @@ def test_reasons_follow_the_data(tmp_path, capsys):
     gt.annotations[0]["iscrowd"] = 1
     gt.annotations[1]["difficult"] = 1
     formats.write_coco(gt, tmp_path / "gt.json")
-    pred = cli.synthetic_predictions(gt, seed=0)
+    pred = synthetic_predictions(gt, seed=0)
     extra = [{"id": 10_000 + i, "image_id": 1, "category_id": 0, "bbox": [1.0, 1.0, 5.0, 5.0],
               "area": 25.0, "iscrowd": 0, "score": 0.0005} for i in range(101)]
     pred.annotations = pred.annotations + extra
@@ -268,7 +262,7 @@ def test_empty_predictions_and_empty_ground_truth(tmp_path):
     assert cli.main(["--gt", str(ANNOTATIONS), "--pred", str(empty), "--protocol", "all",
                      "--backend", "ref", "--json", str(out_json)]) == 0
     doc = json.loads(out_json.read_text())
-    for proto in cli.PROTOCOLS:
+    for proto in PROTOCOLS:
         assert doc["protocols"][proto]["map50"] == 0.0
     gt = formats.read_coco(ANNOTATIONS)
     gt.annotations = []
@@ -277,7 +271,7 @@ def test_empty_predictions_and_empty_ground_truth(tmp_path):
                      "all", "--backend", "ref", "--json", str(out_json)]) == 0
     doc = json.loads(out_json.read_text())
     assert doc["n_pred"] > 0  # the false positives of the synthetic predictions
-    for proto in cli.PROTOCOLS:
+    for proto in PROTOCOLS:
         assert doc["protocols"][proto]["map50"] is None
     assert doc["protocols"]["coco"]["stats"]["AP"] == -1.0
 
@@ -315,6 +309,8 @@ def test_missing_paths_exit_2(capsys, tmp_path, synthetic):
     assert "--names" in _bad(capsys, "--gt", ANNOTATIONS, "--synthetic-pred", "--names", missing)
     assert "--device" in _bad(capsys, "--gt", ANNOTATIONS, "--synthetic-pred", "--device",
                               "no-such-device")
+    assert "--device" in _bad(capsys, "--gt", ANNOTATIONS, "--synthetic-pred", "--backend",
+                              "torch", "--device", "no-such-device")
 
 
 def test_malformed_files_exit_2_naming_the_file(capsys, tmp_path, synthetic):
@@ -349,3 +345,154 @@ def test_malformed_files_exit_2_naming_the_file(capsys, tmp_path, synthetic):
     xml.mkdir()
     (xml / "a.xml").write_text("<annotation><filename>a.jpg</filename>", encoding="utf-8")
     assert str(xml / "a.xml") in _bad(capsys, "--gt", xml, "--synthetic-pred")
+
+
+# ----------------------------------------------------------------------------- options
+
+def test_conf_is_an_alias_of_conf_thres(tmp_path, synthetic):
+    """The old spelling ``--conf`` sets the same option as ``--conf-thres`` (hidden in --help)."""
+    docs = []
+    for opt in ("--conf", "--conf-thres"):
+        out_json = tmp_path / f"{opt.strip('-')}.json"
+        assert cli.main(["--gt", str(ANNOTATIONS), "--pred", str(synthetic["pred"]), "--protocol",
+                         "ultralytics", opt, "0.3", "--json", str(out_json)]) == 0
+        docs.append(json.loads(out_json.read_text()))
+    assert docs[0]["protocols"]["ultralytics"]["conf"] == 0.3
+    assert docs[0]["protocols"] == docs[1]["protocols"]
+    default = synthetic["doc"]["protocols"]["ultralytics"]
+    assert default["conf"] == 0.001 and default["n_predictions"] > docs[0]["protocols"][
+        "ultralytics"]["n_predictions"]
+
+
+def test_help_shows_defaults_and_common_options(capsys):
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for text in ("--conf-thres", "--backend {ref,torch}", "--out", "--json", "(default: coco)",
+                 "(default: ref)", "(default: 0.001)", "(default: 300)"):
+        assert text in out, text
+    assert "--conf " not in out  # the old spelling works but is not advertised
+
+
+def test_out_writes_the_json_and_the_plots(tmp_path, synthetic):
+    out = tmp_path / "run"
+    assert cli.main(["--gt", str(ANNOTATIONS), "--pred", str(synthetic["pred"]), "--protocol",
+                     "all", "--out", str(out)]) == 0
+    doc = json.loads((out / cli.JSON_NAME).read_text())
+    assert_parity(doc["protocols"], synthetic["doc"]["protocols"], name="evaluate.formats",
+                  tol=EXACT)
+    assert sorted(Path(p).name for p in doc["plots"]) == [
+        "F1_curve.png", "PR_curve.png", "confusion_matrix.png"]
+    assert all((out / Path(p).name).is_file() for p in doc["plots"])
+
+
+def test_plots_without_matplotlib_is_one_line_not_a_crash(capsys, tmp_path, synthetic,
+                                                          monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    plots = tmp_path / "plots"
+    code, out, err = _run(capsys, "--gt", ANNOTATIONS, "--pred", synthetic["pred"], "--plots",
+                          plots)
+    assert code == 0 and "COCO (pycocotools)" in out
+    notes = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(notes) == 1 and "matplotlib" in notes[0] and "pip install" in notes[0]
+    assert not plots.exists() or not any(plots.iterdir())
+
+
+_NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # a base install: import torch raises ImportError
+from ref_numpy.cli import main
+code = main(["evaluate", "--gt", sys.argv[1], "--synthetic-pred", "--protocol", "all"])
+assert code == 0, code
+assert sys.modules.get("torch") is None, "ref backend imported torch"
+code = main(["evaluate", "--gt", sys.argv[1], "--synthetic-pred", "--backend", "torch"])
+assert code == 2, code
+print("no-torch ok")
+"""
+
+
+def test_default_backend_runs_without_torch():
+    """``yolo-ref evaluate`` with the default backend (ref) needs no torch; ``--backend torch``
+    without it exits 2 with the install hint."""
+    proc = subprocess.run([sys.executable, "-c", _NO_TORCH, str(ANNOTATIONS)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "no-torch ok" in proc.stdout and "why they differ on this data:" in proc.stdout
+    assert "yolo-ref[torch]" in proc.stderr
+
+
+def test_dispatcher_and_thin_wrapper(capsys):
+    assert ref_numpy.cli.main(["evaluate", "--help"]) == 0
+    assert "yolo-ref evaluate" in capsys.readouterr().out
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--gt",
+                           str(ANNOTATIONS), "--synthetic-pred", "--protocol", "voc12"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "PASCAL VOC2012" in proc.stdout
+    assert len((ROOT / "scripts" / "evaluate.py").read_text().splitlines()) < 10
+
+
+# ----------------------------------------------------------------------------- library
+
+def _crowd_difficult_sets():
+    gt = formats.read_coco(ANNOTATIONS)
+    gt.annotations[0]["iscrowd"] = 1
+    gt.annotations[1]["difficult"] = 1
+    pred = synthetic_predictions(gt, seed=0)
+    return gt, pred
+
+
+def test_explain_protocol_differences_is_structured():
+    """The reasons are records with a code, a count or effect, and the message the CLI prints;
+    the crowd record carries COCO's mAP@0.5 with crowds as ordinary GTs, which differs from
+    COCO's own."""
+    gt, pred = _crowd_difficult_sets()
+    data, backend = EvalData(gt, pred), MetricsBackend("ref")
+    results = evaluate_protocols(data, backend)
+    why = explain_protocol_differences(data, results, backend)
+    assert all(isinstance(d, ProtocolDifference) for d in why)
+    codes = [d.code for d in why]
+    assert codes[:2] == ["crowd", "difficult"] and "integration" in codes
+    assert len(set(codes)) == len(codes)
+    by = {d.code: d for d in why}
+    assert (by["crowd"].measure, by["crowd"].unit) == (1, "boxes")
+    assert by["difficult"].measure == 1
+    assert 0.0 <= by["crowd"].effect <= 1.0 and by["crowd"].effect != results["coco"]["map50"]
+    assert f"{by['crowd'].effect:.3f}" in by["crowd"].message
+    if "end_point" in by:
+        ul = results["ultralytics"]["map50"]
+        assert_parity(np.float64(by["end_point"].measure), np.float64(ul - by["end_point"].effect),
+                      name="metrics.ap_per_class", dtype="float64")
+    # only Ultralytics' settings change its reasons: a stricter conf adds detections to the count
+    strict = explain_protocol_differences(data, results, backend, conf_thres=0.5)
+    assert {d.code: d for d in strict}["nms_filters"].measure > by.get(
+        "nms_filters", ProtocolDifference("", 0, "", None, "")).measure
+
+
+def test_protocols_reject_unknown_names():
+    gt, pred = _crowd_difficult_sets()
+    with pytest.raises(ValueError, match="protocols"):
+        evaluate_protocols(EvalData(gt, pred), MetricsBackend("ref"), ["coco", "voc2099"])
+    with pytest.raises(ValueError, match="backend"):
+        MetricsBackend("jax")
+
+
+def test_synthetic_predictions_options():
+    """``dets_per_image`` gives exactly that many detections per image; ``copies`` jittered
+    copies per kept GT; ids are 1..N; the benchmark's set is deterministic in its seed."""
+    from ref_numpy.shared.synthetic import synthetic_coco
+
+    gt = formats.read_coco(ANNOTATIONS)
+    exact = synthetic_predictions(gt, seed=3, dets_per_image=7)
+    per_image = np.bincount([a["image_id"] for a in exact.annotations])
+    assert set(per_image[[im["id"] for im in gt.images]]) == {7}
+    assert [a["id"] for a in exact.annotations] == list(range(1, len(exact.annotations) + 1))
+    three = synthetic_predictions(gt, seed=3, drop=0.0, duplicate=0.0, fp_per_image=0.0,
+                                  copies=3)
+    assert len(three.annotations) == 3 * len(gt.annotations)
+    with pytest.raises(ValueError, match="copies"):
+        synthetic_predictions(gt, copies=0)
+    a, b = synthetic_coco(0.002, seed=5), synthetic_coco(0.002, seed=5)
+    assert a == b and len(a[0]["images"]) == 10 and len(a[1]) == 10 * 100
+    assert a != synthetic_coco(0.002, seed=6)

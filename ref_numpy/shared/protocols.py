@@ -1,0 +1,468 @@
+"""The evaluation protocols on a (ground truth, predictions) pair, and why they differ.
+
+The math lives in ``metrics`` on each side (:func:`ref_numpy.metrics.coco_evaluate`,
+``voc_evaluate``, ``ultralytics_evaluate``, ...); this module is the plain bookkeeping around
+it that both backends share: data sets as arrays (:class:`EvalData`), a backend that calls the
+reference or the port with NumPy in and NumPy out (:class:`MetricsBackend`), one function per
+protocol returning a documented dict, and :func:`explain_protocol_differences`, which returns
+the causes of difference that apply to the data as :class:`ProtocolDifference` records.
+
+Protocol result dicts (``None`` where a number is undefined, e.g. no GT):
+
+- every protocol: ``map50``, ``map50_95`` (``None`` for VOC), ``n_classes`` (classes averaged),
+  ``per_class`` (one dict per GT category, in id order: ``id``, ``name`` and the APs).
+- ``coco``: ``stats`` ({key: value} in :data:`ref_numpy.shared.coco.COCO_STATS` order),
+  ``stats_list``, ``iou_thrs``, ``max_dets``; per class ``ap``, ``ap50``, ``ap75``.
+- ``voc07`` / ``voc12``: per class ``ap``.
+- ``ultralytics``: ``precision``, ``recall`` (means over classes), ``n_predictions`` (kept by
+  the NMS filters), ``version``, ``conf``, ``max_det``; per class ``p``, ``r``, ``ap50``,
+  ``ap50_95``; ``_result`` (the :class:`ref_numpy.metrics.UltralyticsResult`, NumPy).
+
+Keys starting with ``_`` are for callers in the same process (not written to JSON).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from ref_numpy import formats
+from ref_numpy.shared.coco import COCO_STATS
+
+__all__ = ["PROTOCOLS", "EvalData", "MetricsBackend", "ProtocolDifference", "coco_protocol",
+           "evaluate_protocols", "explain_protocol_differences", "ultralytics_protocol",
+           "voc_corners", "voc_protocol"]
+
+PROTOCOLS = ("coco", "voc07", "voc12", "ultralytics")
+
+
+# ============================================================================ backend
+
+def _np(x):
+    """Tensors (also inside tuples, lists, dicts and dataclasses) as NumPy; the rest as is."""
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return dataclasses.replace(x, **{f.name: _np(getattr(x, f.name))
+                                         for f in dataclasses.fields(x)})
+    if isinstance(x, tuple):
+        return tuple(_np(v) for v in x)
+    if isinstance(x, list):
+        return [_np(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _np(v) for k, v in x.items()}
+    return x
+
+
+class MetricsBackend:
+    """The functions of ``ref_numpy.metrics`` (``name="ref"``) or ``torch_impl.metrics``
+    (``name="torch"``, on ``device``), called with NumPy in and NumPy out.
+
+    torch is imported only for ``name="torch"``. A function the port lacks falls back to the
+    reference, and ``notes`` says so.
+
+    Raises:
+        ValueError: unknown ``name``, or a ``device`` torch cannot use (the message names
+            ``--device``).
+        ImportError: ``name="torch"`` without torch installed.
+    """
+
+    def __init__(self, name: str = "ref", device: str | None = None):
+        import ref_numpy.metrics as ref_metrics
+
+        if name not in ("ref", "torch"):
+            raise ValueError(f"backend: expected 'ref' or 'torch', got {name!r}")
+        self.name, self.device, self.notes = name, device, []
+        self._ref = self._mod = ref_metrics
+        if name == "torch":
+            import torch
+
+            import torch_impl.metrics as torch_metrics
+
+            self._torch, self._mod = torch, torch_metrics
+            try:
+                self._dev = torch.device(device or "cpu")
+                torch.zeros(1, device=self._dev)
+            except (RuntimeError, AssertionError) as exc:
+                raise ValueError(f"--device {device}: not usable here ({exc})") from exc
+
+    def _fn(self, fname: str):
+        fn = getattr(self._mod, fname, None)
+        if fn is not None:
+            return fn, self._mod is not self._ref
+        note = f"torch_impl.metrics has no {fname} yet: computed with ref_numpy.metrics"
+        if note not in self.notes:
+            self.notes.append(note)
+        return getattr(self._ref, fname), False
+
+    def _tensor(self, x):
+        if isinstance(x, np.ndarray):
+            return self._torch.as_tensor(x, device=self._dev)
+        if isinstance(x, list):
+            return [self._tensor(v) for v in x]
+        return x
+
+    def call(self, fname: str, *args, **kwargs):
+        """``metrics.<fname>(*args, **kwargs)`` of this backend, NumPy in and out."""
+        fn, is_torch = self._fn(fname)
+        if is_torch:
+            args = [self._tensor(a) for a in args]
+            kwargs = {k: self._tensor(v) for k, v in kwargs.items()}
+        return _np(fn(*args, **kwargs))
+
+    def coco_evaluate(self, gt: dict, results: list):
+        """``coco_evaluate(gt, results)`` (on ``device`` for torch), arrays as NumPy."""
+        fn, is_torch = self._fn("coco_evaluate")
+        res = fn(gt, results, device=self.device) if is_torch else fn(gt, results)
+        for key in ("stats", "precision", "recall", "scores"):
+            setattr(res, key, _np(getattr(res, key)))
+        return res
+
+
+# ============================================================================ data as arrays
+
+class EvalData:
+    """Ground truth and predictions as arrays, with contiguous class indices 0..K-1 (GT
+    categories sorted by id) and images in ``gt.images`` order (index 0..I-1).
+
+    Attributes: ``cat_ids [K]``, ``names`` (K), ``image_ids [I]``; GT columns ``gt_img``,
+    ``gt_cls``, ``gt_box [G, 4]`` (xyxy, pixels), ``gt_crowd``, ``gt_difficult``; prediction
+    columns ``pred_img``, ``pred_cls``, ``pred_box [N, 4]``, ``pred_score``; ``n_images``,
+    ``n_classes``; the sets themselves as ``gt_set``, ``pred_set``.
+
+    Args:
+        gt (DetectionSet): the ground truth.
+        pred (DetectionSet): predictions (every annotation with a ``score``) on ``gt``'s
+            images and categories.
+    """
+
+    def __init__(self, gt: formats.DetectionSet, pred: formats.DetectionSet):
+        self.gt_set, self.pred_set = gt, pred
+        self.cat_ids = np.array(sorted(c["id"] for c in gt.categories), dtype=np.int64)
+        name_of = {c["id"]: c["name"] for c in gt.categories}
+        self.names = [name_of[int(c)] for c in self.cat_ids]
+        self.image_ids = np.array([im["id"] for im in gt.images], dtype=np.int64)
+        img_index = {int(i): k for k, i in enumerate(self.image_ids)}
+        cat_index = {int(c): k for k, c in enumerate(self.cat_ids)}
+        g, p = formats.to_arrays(gt), formats.to_arrays(pred)
+        self.gt_img = np.array([img_index[int(i)] for i in g["image_id"]], dtype=np.int64)
+        self.gt_cls = np.array([cat_index[int(c)] for c in g["category_id"]], dtype=np.int64)
+        self.gt_box, self.gt_crowd, self.gt_difficult = g["boxes"], g["iscrowd"], g["difficult"]
+        self.pred_img = np.array([img_index[int(i)] for i in p["image_id"]], dtype=np.int64)
+        self.pred_cls = np.array([cat_index[int(c)] for c in p["category_id"]], dtype=np.int64)
+        self.pred_box, self.pred_score = p["boxes"], p["score"]
+        self.n_images, self.n_classes = len(self.image_ids), len(self.cat_ids)
+
+    def per_image(self, img_of: np.ndarray) -> list:
+        """Indices of the entries of each image (``img_of [N]``, -1 = none), in input order."""
+        order = np.argsort(img_of, kind="stable")
+        bounds = np.searchsorted(img_of[order], np.arange(self.n_images + 1))
+        return [order[bounds[i]:bounds[i + 1]] for i in range(self.n_images)]
+
+    def coco_inputs(self, crowd_as_ordinary: bool = False) -> tuple:
+        """(COCO ground truth dict, COCO results list) of the two sets."""
+        anns = self.gt_set.annotations
+        if crowd_as_ordinary:
+            anns = [{**a, "iscrowd": 0} for a in anns]
+        gt = {"images": self.gt_set.images, "categories": self.gt_set.categories,
+              "annotations": anns}
+        results = [{"image_id": a["image_id"], "category_id": a["category_id"],
+                    "bbox": a["bbox"], "score": a["score"]} for a in self.pred_set.annotations]
+        return gt, results
+
+    def counts(self) -> tuple:
+        """(GTs per class [K], predictions per class [K])."""
+        return (np.bincount(self.gt_cls, minlength=self.n_classes),
+                np.bincount(self.pred_cls, minlength=self.n_classes))
+
+
+def _mean_valid(x) -> float | None:
+    v = np.asarray(x, dtype=np.float64)
+    v = v[v > -1]
+    return float(np.mean(v)) if v.size else None
+
+
+def _mean(x) -> float | None:
+    v = np.asarray(x, dtype=np.float64)
+    return float(np.mean(v)) if v.size else None
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+# ============================================================================ protocols
+
+def coco_protocol(data: EvalData, backend: MetricsBackend, crowd_as_ordinary: bool = False) -> dict:
+    """COCO (pycocotools) on ``data``: ``coco_evaluate`` and per-class AP, AP50, AP75 from its
+    precision array (area all, maxDets 100). ``crowd_as_ordinary``: crowd GTs as ordinary GTs
+    (to measure what the crowd rule changes)."""
+    res = backend.coco_evaluate(*data.coco_inputs(crowd_as_ordinary))
+    stats = np.asarray(res.stats, dtype=np.float64)
+    prec = np.asarray(res.precision)                       # [T, R, K, A, M]
+    m100 = [i for i, m in enumerate(res.max_dets) if m == 100]
+    iou_thrs = np.asarray(res.iou_thrs)
+    t50, t75 = np.flatnonzero(iou_thrs == 0.5), np.flatnonzero(iou_thrs == 0.75)
+    per_class = []
+    for k, cid in enumerate(np.asarray(res.cat_ids)):
+        ki = int(np.searchsorted(data.cat_ids, cid))
+        per_class.append({
+            "id": int(cid), "name": data.names[ki],
+            "ap": _mean_valid(prec[:, :, k, 0][..., m100]),
+            "ap50": _mean_valid(prec[t50][:, :, k, 0][..., m100]),
+            "ap75": _mean_valid(prec[t75][:, :, k, 0][..., m100]),
+        })
+    return {"stats": {key: float(v) for (key, *_), v in zip(COCO_STATS, stats)},
+            "stats_list": [float(v) for v in stats],
+            "map50": None if stats[1] == -1 else float(stats[1]),
+            "map50_95": None if stats[0] == -1 else float(stats[0]),
+            "n_classes": int(np.sum(np.any(prec[0, :, :, 0, -1] > -1, axis=0))),
+            "per_class": per_class,
+            "iou_thrs": [float(t) for t in iou_thrs], "max_dets": list(res.max_dets),
+            "_result": res}
+
+
+def voc_corners(xyxy: np.ndarray) -> np.ndarray:
+    """Continuous xyxy ``[..., 4]`` -> VOC's 1-based inclusive corners (``xmin = x + 1``,
+    ``xmax = x + w``), so that ``voc_eval.py``'s ``+1`` widths give back ``w`` and its overlaps
+    equal the continuous ones."""
+    x1, y1, x2, y2 = np.moveaxis(xyxy, -1, 0)
+    return np.stack([x1 + 1.0, y1 + 1.0, x2, y2], axis=-1)
+
+
+def voc_protocol(data: EvalData, backend: MetricsBackend, use_07_metric: bool) -> dict:
+    """PASCAL VOC (``voc_eval.py``) at IoU > 0.5 on ``data``: boxes in VOC's corners
+    (:func:`voc_corners`), crowd GTs passed as difficult (both are "don't care")."""
+    gi, pi = data.per_image(data.gt_img), data.per_image(data.pred_img)
+    gt_box = voc_corners(data.gt_box)
+    dont_care = data.gt_difficult | data.gt_crowd
+    order = np.concatenate(pi) if pi else np.zeros(0, np.int64)
+    out = backend.call(
+        "voc_evaluate", [gt_box[i] for i in gi], [data.gt_cls[i] for i in gi],
+        voc_corners(data.pred_box[order]).reshape(-1, 4), data.pred_score[order],
+        data.pred_cls[order], data.pred_img[order], gt_difficult=[dont_care[i] for i in gi],
+        iou_threshold=0.5, use_07_metric=use_07_metric)
+    classes, ap = np.asarray(out["classes"]), np.asarray(out["ap"], dtype=np.float64)
+    ap_of = {int(c): float(a) for c, a in zip(classes, ap)}
+    per_class = [{"id": int(cid), "name": data.names[k], "ap": ap_of.get(k)}
+                 for k, cid in enumerate(data.cat_ids)]
+    return {"map50": _mean(ap), "map50_95": None, "n_classes": len(classes),
+            "per_class": per_class}
+
+
+def ultralytics_protocol(data: EvalData, backend: MetricsBackend, conf_thres: float = 0.001,
+                         max_det: int = 300, version: str = "8.3") -> dict:
+    """Ultralytics' validation (``metrics.ultralytics_evaluate``) on ``data``: crowd GTs as
+    ordinary GTs, difficult GTs dropped, NMS filters ``score > conf_thres`` and ``max_det``."""
+    gi = data.per_image(data.gt_img)
+    res = backend.call(
+        "ultralytics_evaluate", [data.gt_box[i] for i in gi], [data.gt_cls[i] for i in gi],
+        data.pred_box.reshape(-1, 4), data.pred_score, data.pred_cls, data.pred_img,
+        gt_difficult=[data.gt_difficult[i] for i in gi], conf_thres=conf_thres,
+        max_det=max_det, version=version, nc=data.n_classes)
+    ap = np.asarray(res.ap, dtype=np.float64)
+    row = {int(c): i for i, c in enumerate(np.asarray(res.classes))}
+    per_class = []
+    for k, cid in enumerate(data.cat_ids):
+        i = row.get(k)
+        per_class.append({"id": int(cid), "name": data.names[k],
+                          "p": None if i is None else float(res.p[i]),
+                          "r": None if i is None else float(res.r[i]),
+                          "ap50": None if i is None else float(ap[i, 0]),
+                          "ap50_95": None if i is None else float(ap[i].mean())})
+    return {"map50": _mean(ap[:, 0]), "map50_95": _mean(ap.mean(1)) if len(ap) else None,
+            "precision": _mean(res.p), "recall": _mean(res.r), "n_classes": len(res.classes),
+            "n_predictions": int(len(res.kept)), "per_class": per_class,
+            "version": version, "conf": conf_thres, "max_det": max_det, "_result": res}
+
+
+def evaluate_protocols(data: EvalData, backend: MetricsBackend,
+                       protocols: Iterable[str] = PROTOCOLS, conf_thres: float = 0.001,
+                       max_det: int = 300, version: str = "8.3") -> dict:
+    """``{protocol: result dict}`` for each of ``protocols`` (in :data:`PROTOCOLS` order)."""
+    wanted = set(protocols)
+    unknown = wanted - set(PROTOCOLS)
+    if unknown:
+        raise ValueError(f"protocols: unknown {sorted(unknown)}, expected some of {PROTOCOLS}")
+    out = {}
+    if "coco" in wanted:
+        out["coco"] = coco_protocol(data, backend)
+    for proto, use07 in (("voc07", True), ("voc12", False)):
+        if proto in wanted:
+            out[proto] = voc_protocol(data, backend, use07)
+    if "ultralytics" in wanted:
+        out["ultralytics"] = ultralytics_protocol(data, backend, conf_thres, max_det, version)
+    return out
+
+
+# ============================================================================ why they differ
+
+@dataclass(frozen=True)
+class ProtocolDifference:
+    """One cause of difference between the protocols that applies to the data.
+
+    Attributes:
+        code (str): stable identifier: ``crowd``, ``difficult``, ``coco_max_dets``,
+            ``nms_filters``, ``iou_exactly_half``, ``multi_gt_overlap``, ``end_point``,
+            ``integration``, ``classes_averaged``.
+        measure (float): how much of it the data has, in ``unit``.
+        unit (str): ``boxes``, ``detections``, ``pairs``, ``mAP@0.5`` or ``protocols``.
+        effect (float | None): where one evaluation with the cause removed isolates it, the
+            mAP@0.5 of the affected protocol without it (``None`` if not measured or undefined).
+        message (str): one line for a person, with the numbers.
+    """
+
+    code: str
+    measure: float
+    unit: str
+    effect: float | None
+    message: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _n_kept(data: EvalData, conf_thres: float, max_det: int) -> int:
+    above = np.bincount(data.pred_img[data.pred_score > conf_thres], minlength=data.n_images)
+    return int(np.minimum(above, max_det).sum())
+
+
+def _same_class_overlaps(data: EvalData) -> tuple:
+    """(same-class (detection, GT) pairs at IoU exactly 0.5, detections on 2+ GTs of their
+    class at IoU >= 0.5), IoU in the continuous (torchvision) convention."""
+    from ref_numpy.boxes import box_iou
+
+    n_half, n_multi = 0, 0
+    for g, p in zip(data.per_image(data.gt_img), data.per_image(data.pred_img)):
+        if len(g) == 0 or len(p) == 0:
+            continue
+        iou = box_iou(data.pred_box[p], data.gt_box[g])                               # [N, M]
+        same = data.pred_cls[p][:, None] == data.gt_cls[g][None, :]
+        n_half += int(np.sum(same & (iou == 0.5)))
+        n_multi += int(np.sum(np.sum(same & (iou >= 0.5), axis=1) >= 2))
+    return n_half, n_multi
+
+
+def explain_protocol_differences(data: EvalData, results: dict, backend: MetricsBackend,
+                                 conf_thres: float = 0.001, max_det: int = 300,
+                                 version: str = "8.3") -> list:
+    """The causes of difference between the protocols in ``results`` that apply to ``data``.
+
+    Args:
+        data (EvalData): what was evaluated.
+        results (dict): :func:`evaluate_protocols`' output (any subset of the protocols).
+        backend (MetricsBackend): for the re-evaluations that measure an effect.
+        conf_thres, max_det, version: the Ultralytics settings ``results`` was computed with.
+
+    Returns:
+        list[ProtocolDifference], in a fixed order; only the causes present in the data (a
+        count > 0), each with its count and, where one evaluation with the cause removed
+        isolates it, that evaluation's mAP@0.5 (crowd GTs as ordinary for COCO, no NMS filters
+        for Ultralytics, 8.4's end points for Ultralytics 8.3).
+    """
+    out = []
+    n_crowd, n_diff = int(data.gt_crowd.sum()), int(data.gt_difficult.sum())
+    if n_crowd:
+        alt = coco_protocol(data, backend, crowd_as_ordinary=True)["map50"] \
+            if "coco" in results else None
+        effect = f"; as ordinary GTs COCO's mAP@0.5 would be {_fmt(alt)}" if "coco" in results else ""
+        out.append(ProtocolDifference(
+            "crowd", n_crowd, "boxes", alt,
+            f"crowd GTs: {n_crowd} (COCO ignores them and lets them absorb any number of "
+            f"detections; Ultralytics counts them as ordinary GTs; VOC here treats them "
+            f"as difficult{effect})"))
+    if n_diff:
+        out.append(ProtocolDifference(
+            "difficult", n_diff, "boxes", None,
+            f"difficult GTs: {n_diff} (VOC ignores them; COCO counts them as ordinary "
+            f"GTs; Ultralytics' VOC converter drops them, so detections on them are "
+            f"false positives)"))
+    # COCO keeps the 100 highest-scored detections per (image, category).
+    key = data.pred_img * max(data.n_classes, 1) + data.pred_cls
+    k_sorted = key[np.lexsort((-data.pred_score, key))]
+    starts = np.searchsorted(k_sorted, k_sorted, side="left")
+    n_over = int(np.sum(np.arange(len(k_sorted)) - starts >= 100))
+    if n_over:
+        out.append(ProtocolDifference(
+            "coco_max_dets", n_over, "detections", None,
+            f"detections beyond COCO's maxDets=100 per (image, class): {n_over} (COCO "
+            f"drops them; VOC keeps all; Ultralytics keeps {max_det} per image)"))
+    n_low = int(np.sum(data.pred_score <= conf_thres))
+    n_cut = len(data.pred_score) - n_low - _n_kept(data, conf_thres, max_det)
+    if n_low or n_cut:
+        alt, effect = None, ""
+        if "ultralytics" in results:
+            alt = ultralytics_protocol(data, backend, -math.inf, max(len(data.pred_score), 1),
+                                       version)["map50"]
+            effect = f"; without these filters its mAP@0.5 would be {_fmt(alt)}"
+        out.append(ProtocolDifference(
+            "nms_filters", n_low + n_cut, "detections", alt,
+            f"Ultralytics' NMS filters: {n_low} detections with conf <= {conf_thres}, "
+            f"{n_cut} beyond max_det={max_det} per image (only Ultralytics drops "
+            f"them{effect})"))
+    n_half, n_multi = _same_class_overlaps(data)
+    if n_half:
+        out.append(ProtocolDifference(
+            "iou_exactly_half", n_half, "pairs", None,
+            f"(detection, GT) pairs at IoU exactly 0.5: {n_half} (COCO and Ultralytics "
+            f"match at IoU >= 0.5, VOC needs > 0.5)"))
+    if n_multi:
+        out.append(ProtocolDifference(
+            "multi_gt_overlap", n_multi, "detections", None,
+            f"detections overlapping 2+ GTs of their class at IoU >= 0.5: {n_multi} "
+            f"(COCO falls back to the next-best unmatched GT; VOC takes the best GT even "
+            f"if already matched, a duplicate FP; Ultralytics pairs by IoU, one per label)"))
+    ul = results.get("ultralytics")
+    if ul is not None and version == "8.3":
+        diff = _end_point_difference(data, ul, backend)
+        if diff is not None:
+            out.append(diff)
+    if any(r["map50"] is not None for r in results.values()):
+        out.append(ProtocolDifference(
+            "integration", len(results), "protocols", None,
+            "AP integration (every curve): COCO takes precision at 101 recall points "
+            "(step, next detection at the point), VOC07 the max precision at 11 points, "
+            "VOC12 the exact area under the envelope, Ultralytics a 101-point trapezoid"))
+    counts = {p: results[p]["n_classes"] for p in PROTOCOLS if p in results}
+    if len(set(counts.values())) > 1:
+        out.append(ProtocolDifference(
+            "classes_averaged", len(set(counts.values())), "protocols", None,
+            "classes averaged: " + ", ".join(f"{p} {n}" for p, n in counts.items())
+            + " (COCO: classes with a non-ignored GT; VOC: with a non-difficult GT; "
+              "Ultralytics: classes present in the labels)"))
+    return out
+
+
+def _end_point_difference(data: EvalData, ul: dict, backend: MetricsBackend):
+    """Ultralytics 8.3's (1, 0) end point credits area past the last recall: measured by
+    re-integrating the same matches with 8.4's end points."""
+    m = ul["_result"]
+    tp, pred_cls, target_cls = np.asarray(m.tp), np.asarray(m.pred_cls), np.asarray(m.target_cls)
+    low = []  # (final recall at IoU 0.5, class name) of the classes found but not all found
+    for k in range(data.n_classes):
+        n_gt = int(np.sum(target_cls == k))
+        if n_gt:
+            rec = float(np.sum(tp[pred_cls == k, 0])) / n_gt
+            if 0.0 < rec < 1.0:
+                low.append((rec, data.names[k]))
+    if not low:
+        return None
+    ap84 = backend.call("ap_per_class", tp.astype(np.float64), np.asarray(m.conf), pred_cls,
+                        target_cls, version="8.4")[5]
+    alt = _mean(np.asarray(ap84, dtype=np.float64).reshape(-1, tp.shape[1])[:, 0])
+    if alt is None or ul["map50"] is None or ul["map50"] == alt:
+        return None
+    n_gt_classes = len(np.unique(target_cls))
+    shown = ", ".join(f"{n} {r:.3f}" for r, n in (low if len(low) <= 5 else [min(low)]))
+    which = shown if len(low) <= 5 else f"{len(low)} of {n_gt_classes} classes, lowest {shown}"
+    delta = ul["map50"] - alt
+    return ProtocolDifference(
+        "end_point", delta, "mAP@0.5", alt,
+        f"final recall at IoU 0.5 below 1 ({which}): Ultralytics' (1, 0) end "
+        f"point interpolates precision linearly from there to recall 1 and "
+        f"credits that area, here {delta:+.3f} mAP@0.5 (with 8.4's "
+        f"end points, precision 0 past the last recall, it gives {alt:.3f}); "
+        f"COCO and VOC give nothing past the last recall")
