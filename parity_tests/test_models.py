@@ -1,11 +1,11 @@
 """YOLOv5 v7.0 models (torch only, no NumPy reference): parameter counts of n/s/m/l/x, output
 shapes, bias init, the eval-mode decode against :func:`torch_impl.coder.yolov5_decode`, the
-official state_dict layout and its import/export, the anchor-free head, and the import script.
+official state_dict layout and its import/export, the anchor-free head, and
+``torch_impl.models.import_yolov5`` with its CLI ``yolo-ref import-yolov5``.
 
 Expensive cases use small inputs (64-160 px); only yolov5n runs once at 640.
 """
 import gc
-import importlib.util
 import math
 import subprocess
 import sys
@@ -18,8 +18,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from parity_tests.tolerances import EXACT, assert_parity
+from ref_numpy.cli import main as yolo_ref
+from ref_numpy.shared.cli import EXIT_USAGE
 from torch_impl import coder
-from torch_impl.models import (DEFAULT_ANCHORS, YOLOv5, load_yolov5_state_dict, to_yolov5_state_dict,
+from torch_impl.cli import import_yolov5 as import_cli
+from torch_impl.models import (DEFAULT_ANCHORS, YOLOv5, import_yolov5, import_yolov5_state_dict,
+                               load_yolov5_state_dict, read_yolov5_state_dict, to_yolov5_state_dict,
                                yolov5, yolov5_anchor_free)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,44 +315,62 @@ def test_anchor_free_bias_init():
         assert torch.allclose(cls[-1].bias, torch.full((nc,), math.log(5 / nc / (640 / s) ** 2)))
 
 
-# ----------------------------------------------------------------------------- script
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("import_yolov5", ROOT / "scripts" / "import_yolov5.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+# ----------------------------------------------------------------------------- import-yolov5
 
 def test_import_script_help_runs():
+    """The thin wrapper ``scripts/import_yolov5.py`` reaches ``yolo-ref import-yolov5``."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_yolov5.py"), "--help"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0 and "examples:" in done.stdout
+    assert done.returncode == 0 and "Examples:" in done.stdout
+    assert "yolo-ref import-yolov5" in done.stdout and "(default: s)" in done.stdout
+
+
+def test_import_yolov5_library(tmp_path):
+    src = _randomize(yolov5("n", nc=3), 4)
+    official = dict(to_yolov5_state_dict(src))
+    model = import_yolov5_state_dict(official, "n")  # nc and anchors read from the head
+    assert model.nc == 3
+    for k, v in src.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    with pytest.raises(ValueError, match="model.0.conv.weight"):
+        import_yolov5_state_dict(official, "s")
+    with pytest.raises(ValueError, match=r"nc \(--nc\)"):
+        import_yolov5_state_dict({k: v for k, v in official.items()
+                                  if not k.startswith("model.24.m.")}, "n")
+    torch.save(official, tmp_path / "official.pt")
+    config = import_yolov5(tmp_path / "official.pt", tmp_path / "ours.pt", "n")
+    assert config["nc"] == 3 and config["parameters"] == sum(p.numel() for p in src.parameters())
+    ckpt = torch.load(tmp_path / "ours.pt", weights_only=True)
+    assert ckpt["config"] == {k: v for k, v in config.items() if k != "parameters"}
+    assert set(read_yolov5_state_dict(tmp_path / "official.pt")) == set(official)
+    torch.save({"model": official, "epoch": 3}, tmp_path / "wrapped.pt")  # {"model": sd}
+    assert set(read_yolov5_state_dict(tmp_path / "wrapped.pt")) == set(official)
+    with pytest.raises(ValueError, match="missing.pt: cannot be read"):
+        read_yolov5_state_dict(tmp_path / "missing.pt")
 
 
 def test_import_script(tmp_path, capsys):
-    script = _load_script()
-
-    def _run_script(*args):
-        code = script.main([str(a) for a in args])
+    def _run_cli(*args):
+        code = yolo_ref(["import-yolov5", *map(str, args)])
         return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
     src = _randomize(yolov5("n", nc=3), 2)
     torch.save(dict(to_yolov5_state_dict(src)), tmp_path / "official.pt")
     out = tmp_path / "ours.pt"
-    done = _run_script(tmp_path / "official.pt", out, "--variant", "n")  # nc read from the head
-    assert done.returncode == 0, done.stderr
+    assert import_cli.main([str(tmp_path / "official.pt"), str(out), "--variant", "n"]) == 0
+    assert "nc=3" in capsys.readouterr().out
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["config"]["nc"] == 3 and ckpt["config"]["variant"] == "n"
     dst = yolov5("n", nc=3)
     dst.load_state_dict(ckpt["state_dict"])
     for k, v in src.state_dict().items():
         assert torch.equal(dst.state_dict()[k], v), k
-    wrong = _run_script(tmp_path / "official.pt", out, "--variant", "s")
-    assert wrong.returncode == 1 and "model.0.conv.weight" in wrong.stderr
+    # weights that do not fit the requested model, and a pickled module: bad input (exit 2)
+    wrong = _run_cli(tmp_path / "official.pt", out, "--variant", "s")
+    assert wrong.returncode == EXIT_USAGE and "model.0.conv.weight" in wrong.stderr
     torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")
-    pickled = _run_script(tmp_path / "pickled.pt", out, "--variant", "n")
-    assert pickled.returncode == 3 and "state_dict()" in pickled.stderr
+    pickled = _run_cli(tmp_path / "pickled.pt", out, "--variant", "n")
+    assert pickled.returncode == EXIT_USAGE and "state_dict()" in pickled.stderr
 
 
 # ----------------------------------------------------------------------------- official oracle

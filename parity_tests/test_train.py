@@ -1,13 +1,13 @@
-"""Training machinery (``torch_impl.train``) and the CLIs ``scripts/train.py`` /
-``scripts/predict.py``: YOLOv5 recipe pieces, atomic weights-only checkpoints, exact resume,
-NaN stop, two-process DDP, and an overfit run that proves the loop learns.
+"""Training machinery (``torch_impl.train``: ``train(TrainConfig)``, ``predict``) and its CLIs
+``yolo-ref train`` / ``yolo-ref predict`` (``torch_impl.cli``): YOLOv5 recipe pieces, atomic
+weights-only checkpoints, exact resume, NaN stop (exit code 3), two-process DDP under torchrun,
+missing matplotlib / tqdm, and an overfit run that proves the loop learns.
 
-Torch only (no ``ref_numpy`` twin). CLI runs are in-process (``main(argv)``) except the
-distributed one; all use ``--workers 0`` and ``--quiet``.
+Torch only (no ``ref_numpy`` twin). Runs are in-process (``train(...)`` or ``main(argv)``)
+except the distributed one; all use ``workers=0`` and ``quiet``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -24,26 +24,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parity_tests.tolerances import EXACT, assert_parity, tolerance
+from ref_numpy.cli import main as yolo_ref
+from ref_numpy.shared.cli import EXIT_DIVERGED, EXIT_USAGE
+from torch_impl.cli import predict as predict_cli
+from torch_impl.cli import train as train_cli
 from torch_impl.models import yolov5
-from torch_impl.train import (ModelEMA, build_optimizer, get_rng_state, load_checkpoint,
-                              lr_lambda, param_groups, precise_bn, save_checkpoint,
-                              set_rng_state)
+from torch_impl.train import (NOT_RESUMED, ModelEMA, NonFiniteLossError, TrainConfig,
+                              build_optimizer, get_rng_state, load_checkpoint, lr_lambda,
+                              param_groups, precise_bn, predict, save_checkpoint, set_rng_state,
+                              train)
 from torch_impl.train.optim import HYP_SCRATCH_LOW, warmup_iters, warmup_step
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ROOT / "fixtures" / "shapes"
 TINY = ["--model", "n", "--depth-multiple", "0.33", "--width-multiple", "0.125"]
 
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"_{name}_cli", ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-train_cli = _script("train")
-predict_cli = _script("predict")
 
 
 def _images(n: int) -> list[str]:
@@ -64,8 +59,16 @@ def _data_yaml(tmp: Path, train: list[str], val: list[str]) -> Path:
 def _tiny_args(data: Path, project: Path, *extra: str) -> list[str]:
     return ["--data", str(data), *TINY, "--img-size", "64", "--epochs", "2", "--batch-size",
             "2", "--nbs", "4", "--optimizer", "SGD", "--warmup-epochs", "1", "--ema",
-            "--seed", "3", "--workers", "0", "--device", "cpu", "--quiet", "--project",
+            "--seed", "3", "--workers", "0", "--device", "cpu", "--quiet", "--out",
             str(project), *extra]
+
+
+def _tiny_config(data: Path, project: Path, **kw) -> TrainConfig:
+    """The library twin of :func:`_tiny_args`."""
+    base = dict(data=str(data), model="n", depth_multiple=0.33, width_multiple=0.125,
+                img_size=64, epochs=2, batch_size=2, nbs=4, optimizer="SGD", warmup_epochs=1,
+                ema=True, seed=3, workers=0, device="cpu", quiet=True, out=str(project))
+    return TrainConfig(**(base | kw))
 
 
 def _assert_same_state(a: dict, b: dict, what: str) -> None:
@@ -190,21 +193,51 @@ def test_checkpoint_is_atomic_weights_only_and_restores_rng(tmp_path, monkeypatc
 
 # ----------------------------------------------------------------------------- CLI runs
 
+def test_train_config_defaults_and_validation_name_the_field(tmp_path):
+    c = TrainConfig(data="d.yaml")
+    assert (c.model, c.head, c.img_size, c.epochs, c.batch_size, c.nbs, c.optimizer) == \
+        ("n", "anchor", 640, 100, 16, 64, "SGD")
+    assert (c.lr0, c.lrf, c.momentum, c.weight_decay, c.warmup_epochs) == tuple(
+        HYP_SCRATCH_LOW[k] for k in ("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs"))
+    assert c.augment and c.autoanchor and c.plots and not (c.ema or c.amp or c.cos_lr)
+    # the CLI's defaults are the dataclass's
+    assert train_cli.config_from_args(train_cli.build_parser().parse_args(["--data", "d.yaml"])) \
+        == c
+    for kw, field in [({"img_size": 70}, "img_size"), ({"epochs": 0}, "epochs"),
+                      ({"batch_size": 0}, "batch_size"), ({"lr0": float("nan")}, "lr0"),
+                      ({"lr0": -1.0}, "lr0"), ({"momentum": 1.0}, "momentum"),
+                      ({"optimizer": "Adam"}, "optimizer"), ({"model": "q"}, "model"),
+                      ({"head": "none"}, "head"), ({"clip_grad": -1.0}, "clip_grad"),
+                      ({"width_multiple": 0.0}, "width_multiple")]:
+        with pytest.raises(ValueError, match=rf"^{field} \(--{field.replace('_', '-')}\)"):
+            TrainConfig(data="d.yaml", **kw)
+    with pytest.raises(ValueError, match="data"):
+        TrainConfig()
+    assert TrainConfig(resume="last.pt").data is None  # filled from the checkpoint
+
+
 def test_train_help_and_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         train_cli.main(["--help"])
     assert exc.value.code == 0
-    assert "Examples:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Examples:" in out and "yolo-ref train" in out and "(default: 640)" in out
     data = _data_yaml(tmp_path / "d", _images(2), _images(2))
-    assert train_cli.main(_tiny_args(data, tmp_path / "p", "--img-size", "70")) == 2
+    with pytest.raises(ValueError, match="img_size"):
+        train_cli.main(_tiny_args(data, tmp_path / "p", "--img-size", "70"))
+    assert yolo_ref(["train", *_tiny_args(data, tmp_path / "p", "--img-size", "70")]) \
+        == EXIT_USAGE
     assert "--img-size" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()  # nothing written for a bad configuration
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     data = _data_yaml(tmp_path / "d", _images(4), _images(2))
     full, part = tmp_path / "full", tmp_path / "part"
-    assert train_cli.main(_tiny_args(data, full)) == 0
-    assert train_cli.main(_tiny_args(data, part, "--debug-stop-after", "1")) == 0
+    result = train(_tiny_config(data, full))  # the library ...
+    assert result.ok and result.last == full / "weights" / "last.pt"
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert train_cli.main(_tiny_args(data, part, "--debug-stop-after", "1")) == 0  # ... the CLI
     interrupted = load_checkpoint(part / "weights" / "last.pt")
     assert interrupted["epoch"] == 0
     assert train_cli.main(["--resume", str(part / "weights" / "last.pt"), "--workers", "0",
@@ -212,6 +245,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     a = torch.load(full / "weights" / "last.pt", weights_only=True)
     b = torch.load(part / "weights" / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 1
+    same = [k for k in a["args"] if k not in (*NOT_RESUMED, "out")]
+    assert [a["args"][k] for k in same] == [b["args"][k] for k in same]  # config from ckpt
     _assert_same_state(a["model"], b["model"], "model")
     _assert_same_state(a["ema"]["ema"], b["ema"]["ema"], "ema")
     assert a["ema"]["updates"] == b["ema"]["updates"] > 0
@@ -236,12 +271,34 @@ def test_non_finite_loss_stops_with_exit_code_and_keeps_last_checkpoint(tmp_path
     project = tmp_path / "p"
     # 2 steps an epoch: global step 3 is in the second epoch
     code = train_cli.main(_tiny_args(data, project, "--debug-nan-at-step", "3"))
-    assert code == train_cli.EXIT_NONFINITE != 0
+    assert code == EXIT_DIVERGED == 3
     err = capsys.readouterr().err
     assert "non-finite loss at epoch 1, step 3" in err and "last.pt" in err
     ckpt = load_checkpoint(project / "weights" / "last.pt")
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    # the library reports it in the result (nothing printed)
+    result = train(_tiny_config(data, tmp_path / "q", debug_nan_at_step=1))
+    assert not result.ok and isinstance(result.diverged, NonFiniteLossError)
+    assert (result.diverged.epoch, result.diverged.step) == (0, 1)
+    assert result.last is None and result.history == []  # diverged before the first checkpoint
+    assert capsys.readouterr().err == ""
+
+
+def test_training_without_matplotlib_or_tqdm_finishes_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    data = _data_yaml(tmp_path / "d", _images(2), _images(2))
+    project = tmp_path / "p"
+    args = _tiny_args(data, project)
+    args.remove("--quiet")  # asks for progress bars, which need tqdm
+    assert train_cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("results.png skipped") == 1 and "matplotlib" in err
+    assert err.count("progress bar skipped") == 1 and "tqdm" in err
+    assert len((project / "results.csv").read_text().splitlines()) == 3  # both epochs ran
+    assert not (project / "results.png").exists()
+    assert load_checkpoint(project / "weights" / "last.pt")["epoch"] == 1
 
 
 def _free_port() -> int:
@@ -278,13 +335,14 @@ def overfit_run(tmp_path_factory):
     imgs = _images(4)
     data = _data_yaml(tmp / "d", imgs * 8, imgs)  # 8 steps of 4 images an epoch
     project = tmp / "run"
-    code = train_cli.main([
-        "--data", str(data), "--model", "n", "--img-size", "160", "--epochs", "30",
-        "--batch-size", "4", "--nbs", "4", "--optimizer", "AdamW", "--lr0", "0.005",
-        "--lrf", "0.1", "--cos-lr", "--warmup-epochs", "0", "--weight-decay", "0",
-        "--no-augment", "--precise-bn", "2", "--seed", "0", "--workers", "0",
-        "--device", "cpu", "--quiet", "--project", str(project)])
-    assert code == 0
+    result = train(TrainConfig(
+        data=str(data), model="n", img_size=160, epochs=30, batch_size=4, nbs=4,
+        optimizer="AdamW", lr0=0.005, lrf=0.1, cos_lr=True, warmup_epochs=0, weight_decay=0,
+        augment=False, precise_bn=2, seed=0, workers=0, device="cpu", quiet=True,
+        out=str(project)))
+    assert result.ok and len(result.history) == 30
+    assert result.best == project / "weights" / "best.pt"
+    assert result.best_fitness == max(h["fitness"] for h in result.history)
     return project, imgs
 
 
@@ -330,8 +388,25 @@ def test_predict_maps_boxes_back_to_the_original_images(overfit_run, tmp_path):
         total += len(gt)
     assert hits >= 0.8 * total, (hits, total)
     assert max(r["bbox"][0] + r["bbox"][2] for r in results) > 160  # original coordinates
-    assert predict_cli.main(["--weights", str(tmp_path / "nope.pt"), "--source", str(src),
-                             "--out", str(out)]) == 2
+    with pytest.raises(ValueError, match="nope.pt: cannot read checkpoint"):
+        predict_cli.main(["--weights", str(tmp_path / "nope.pt"), "--source", str(src),
+                          "--out", str(out)])
+    assert yolo_ref(["predict", "--weights", str(tmp_path / "nope.pt"), "--source", str(src),
+                     "--out", str(out)]) == EXIT_USAGE
+    # the library: the same detections, returned (and nothing written without out)
+    lib = predict(project / "weights" / "best.pt", src, img_size=160, conf_thres=0.25,
+                  max_det=50, device="cpu")
+    assert lib.out is None and lib.results == results and lib.images == table["images"]
+    with pytest.raises(ValueError, match=r"img_size \(--img-size\)"):
+        predict(project / "weights" / "best.pt", src, img_size=100)
+    with pytest.raises(ValueError, match=r"conf_thres \(--conf-thres\)"):
+        predict(project / "weights" / "best.pt", src, conf_thres=1.5)
+    # Ultralytics' spelling --conf still works
+    assert predict_cli.main(["--weights", str(project / "weights" / "best.pt"), "--source",
+                             str(src), "--img-size", "160", "--conf", "0.9", "--device", "cpu",
+                             "--out", str(tmp_path / "pred9"), "--no-draw"]) == 0
+    high = json.loads((tmp_path / "pred9" / "results.json").read_text())
+    assert all(r["score"] >= 0.9 for r in high) and len(high) <= len(results)
 
 
 # ----------------------------------------------------------------------------- anchor-free head

@@ -9,12 +9,13 @@ list the same tensors in the same order.
 """
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
 
 import torch
 
-from torch_impl.models.yolo import YOLOv5
+from torch_impl.models.yolo import YOLOv5, yolov5
 
 # Our module prefix -> official layer index, in layer order.
 LAYER_INDEX: dict[str, int] = {
@@ -103,3 +104,104 @@ def load_yolov5_state_dict(model: YOLOv5, state_dict: Mapping) -> YOLOv5:
                          f"has no place for; wrong variant or not a v7.0 detection model?")
     model.load_state_dict(mapped, strict=True)
     return model
+
+
+# ----------------------------------------------------------------------------- import
+
+SAVE_HINT = ("it holds pickled Python objects (e.g. the official checkpoint's nn.Module under "
+             "'model'), which cannot be loaded without the yolov5 code. In a yolov5 checkout run:\n"
+             "  ckpt = torch.load('IN.pt', weights_only=False); "
+             "torch.save(ckpt['model'].float().state_dict(), 'IN_sd.pt')\n"
+             "and convert IN_sd.pt instead.")
+
+
+def read_yolov5_state_dict(path) -> Mapping:
+    """The state_dict in the file ``path``, read with ``torch.load(..., weights_only=True)``
+    (no code from the file runs): a plain dict of tensors, or ``{"model": state_dict, ...}``.
+
+    Raises:
+        ValueError: ``"<path>: cannot be read ..."`` (with the recipe for turning an official
+            pickled checkpoint into a state_dict), or ``"<path>: expected a dict of tensors"``.
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
+        detail = lines[0] if lines else str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: cannot be read with weights_only=True: {SAVE_HINT}\n"
+                         f"({detail})") from None
+    except (OSError, RuntimeError, EOFError) as e:
+        raise ValueError(f"{path}: cannot be read: {e}") from None
+    if isinstance(obj, Mapping) and "model" in obj and not isinstance(obj["model"], torch.Tensor):
+        obj = obj["model"]  # {"model": state_dict, ...}
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a dict of tensors (a state_dict), "
+                         f"got {type(obj).__name__}")
+    return obj
+
+
+def _official_anchors(sd: Mapping) -> torch.Tensor | None:
+    for key in ("model.24.anchors", "24.anchors"):
+        if key in sd:
+            return sd[key].float()
+    return None
+
+
+def import_yolov5_state_dict(state_dict: Mapping, variant: str = "s", nc: int | None = None,
+                             depth_multiple: float | None = None,
+                             width_multiple: float | None = None) -> YOLOv5:
+    """A :class:`YOLOv5` built to fit an official v7.0 state_dict, with its weights loaded.
+
+    Args:
+        state_dict: official keys (see :func:`load_yolov5_state_dict`).
+        variant: ``n s m l x`` (the multiples, unless overridden).
+        nc: number of classes; None reads it from ``model.24.m.0.weight``
+            (``na * (5 + nc)`` output channels).
+        depth_multiple, width_multiple: override the variant's.
+
+    The anchors come from ``model.24.anchors`` (grid units, times the strides 8, 16, 32) when
+    the file has three levels of them, else the defaults.
+
+    Raises:
+        ValueError: ``nc`` cannot be inferred, or (from :func:`load_yolov5_state_dict`) the
+            first key missing or of the wrong shape for this variant / nc / anchors.
+    """
+    sd = _official_view(state_dict)
+    anchors_gu = _official_anchors(sd)
+    na = anchors_gu.shape[1] if anchors_gu is not None and anchors_gu.ndim == 3 else 3
+    if nc is None:
+        w = sd.get("model.24.m.0.weight")
+        if w is None or w.shape[0] % na or w.shape[0] // na <= 5:
+            raise ValueError("nc (--nc): cannot infer it from model.24.m.0.weight; pass it")
+        nc = w.shape[0] // na - 5
+    anchors = None
+    if anchors_gu is not None and anchors_gu.ndim == 3 and anchors_gu.shape[0] == 3:
+        anchors = (anchors_gu * torch.tensor([8.0, 16.0, 32.0]).view(-1, 1, 1)).tolist()
+    model = yolov5(variant, nc=nc, anchors=anchors, depth_multiple=depth_multiple,
+                   width_multiple=width_multiple)
+    return load_yolov5_state_dict(model, sd)
+
+
+def import_yolov5(src, dst, variant: str = "s", nc: int | None = None,
+                  depth_multiple: float | None = None,
+                  width_multiple: float | None = None) -> dict:
+    """Convert the official state_dict file ``src`` into this toolkit's checkpoint ``dst``:
+    ``{"state_dict": our model's state_dict, "config": {"variant", "nc", "na",
+    "depth_multiple", "width_multiple", "anchors_pixels"}}`` (readable with
+    ``weights_only=True``; rebuild with ``yolov5(variant, nc=..., anchors=anchors_pixels,
+    depth_multiple=..., width_multiple=...)`` and ``load_state_dict``).
+
+    Returns:
+        the ``config`` dict, plus ``"parameters"`` (the parameter count).
+
+    Raises:
+        ValueError: see :func:`read_yolov5_state_dict` and :func:`import_yolov5_state_dict`.
+    """
+    model = import_yolov5_state_dict(read_yolov5_state_dict(src), variant, nc=nc,
+                                     depth_multiple=depth_multiple,
+                                     width_multiple=width_multiple)
+    config = {"variant": variant, "nc": model.nc, "na": model.na,
+              "depth_multiple": model.depth_multiple, "width_multiple": model.width_multiple,
+              "anchors_pixels": model.anchors_pixels.tolist()}
+    torch.save({"state_dict": model.state_dict(), "config": config}, dst)
+    return dict(config, parameters=sum(p.numel() for p in model.parameters()))

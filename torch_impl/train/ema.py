@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DataParallel / DistributedDataParallel wrapper (else ``model``)."""
     return model.module if hasattr(model, "module") else model
 
@@ -35,7 +35,7 @@ class ModelEMA:
             raise ValueError(f"decay: expected a value in [0, 1), got {decay!r}")
         if not tau > 0:
             raise ValueError(f"tau: expected a positive number, got {tau!r}")
-        self.ema = copy.deepcopy(_unwrap(model)).eval()
+        self.ema = copy.deepcopy(unwrap(model)).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
         self.decay, self.tau, self.updates = float(decay), float(tau), int(updates)
@@ -49,7 +49,7 @@ class ModelEMA:
         """Count one update and blend ``model``'s current state into the average."""
         self.updates += 1
         d = self.current_decay()
-        msd = _unwrap(model).state_dict()
+        msd = unwrap(model).state_dict()
         for k, v in self.ema.state_dict().items():
             if v.dtype.is_floating_point:
                 v.mul_(d).add_(msd[k].detach(), alpha=1 - d)

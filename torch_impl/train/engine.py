@@ -16,7 +16,7 @@ from torch_impl.data import unletterbox_boxes
 from torch_impl.loss import yolov5_loss, yolov8_loss
 from torch_impl.metrics import DetectionEvaluator
 from torch_impl.nms import non_max_suppression
-from torch_impl.train.ema import _unwrap
+from torch_impl.train.ema import unwrap
 from torch_impl.train.optim import warmup_step
 
 
@@ -82,7 +82,7 @@ def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: f
         ``{"bpr": float, "aat": float, "refit": bool, "new_bpr": float | None,
         "replaced": bool, "anchors": [nl, na, 2] pixels now in the model}``.
     """
-    m = _unwrap(model)
+    m = unwrap(model)
     wh, index, shapes = dataset_wh(dataset)
     info = {"bpr": float("nan"), "aat": float("nan"), "refit": False, "new_bpr": None,
             "replaced": False, "anchors": m.anchors_pixels.detach().cpu().clone()}
@@ -114,7 +114,7 @@ def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: f
 def is_anchor_free(model) -> bool:
     """True for a :class:`torch_impl.models.YOLOv5AnchorFree` (or a DDP wrapper of one)."""
     from torch_impl.models import YOLOv5AnchorFree
-    return isinstance(_unwrap(model), YOLOv5AnchorFree)
+    return isinstance(unwrap(model), YOLOv5AnchorFree)
 
 
 def loss_terms(model) -> tuple[str, str, str]:
@@ -177,7 +177,7 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
     Raises:
         NonFiniteLossError: on a NaN / inf loss (on every rank together), before any update.
     """
-    m = _unwrap(model)
+    m = unwrap(model)
     names = loss_terms(m)
     nb = len(loader)
     sums = torch.zeros(3, dtype=torch.float64)
@@ -241,7 +241,7 @@ def broadcast_state(module, src: int = 0) -> None:
     forward), so the EMA and the validated model would drift apart without this."""
     if not _distributed():
         return
-    for t in _unwrap(module).state_dict().values():
+    for t in unwrap(module).state_dict().values():
         dist.broadcast(t, src)
 
 
@@ -263,7 +263,7 @@ def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float 
         ``{"map50": float, "map": float (@0.5:0.95), "result": COCOEvalResult}``; mAPs are -1
         where COCO's are (no ground truth).
     """
-    m = _unwrap(model)
+    m = unwrap(model)
     anchor_free = is_anchor_free(m)
     was_training = m.training
     m.eval()
@@ -318,7 +318,7 @@ def precise_bn(model, loader, device, num_batches: int) -> int:
     the initial (0, 1). Convention: detectron2 ``update_bn_stats`` ("precise BN"),
     ``torch.optim.swa_utils.update_bn``.
     """
-    m = _unwrap(model)
+    m = unwrap(model)
     bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns or num_batches <= 0:
         return 0

@@ -1,0 +1,111 @@
+"""Train a YOLOv5 v7.0 detector with the PyTorch port (``torch_impl.train.train``).
+
+YOLOv5 recipe: SGD (Nesterov) or AdamW with parameter groups (no weight decay on norm weights
+and biases), warmup of LR / momentum / gradient accumulation, linear or cosine LR, optional EMA
+weights, AMP (CUDA only), gradient clipping, nominal batch size --nbs (gradients summed over
+nbs / batch batches), autoanchor check at the start (BPR <= 0.98 -> k-means + evolution).
+Each epoch: a progress bar with the loss terms (tqdm, if installed), COCO mAP@0.5 and
+@0.5:0.95 on the val split, a row of results.csv and the results.png curves (matplotlib, if
+installed), weights/last.pt and weights/best.pt (written atomically; readable with
+torch.load(..., weights_only=True)). --resume weights/last.pt continues the run exactly (its
+options come from the checkpoint). Distributed: run under torchrun.
+
+--head anchor-free trains the v8-style DFL head instead: no autoanchor, TAL assignment + the v8
+loss (box 7.5, cls 0.5, dfl 1.5), v8 NMS in validation, results.csv columns box / cls / dfl.
+
+A non-finite loss stops the run with exit code 3 (the last good checkpoint is kept).
+
+Examples:
+    yolo-ref train --data fixtures/shapes/dataset.yaml --model n --img-size 320 \\
+        --epochs 30 --batch-size 8 --optimizer AdamW --lr0 0.002 --cos-lr --ema --out runs/a
+    yolo-ref train --resume runs/a/weights/last.pt
+    torchrun --nproc_per_node=2 scripts/train.py --data fixtures/shapes/dataset.yaml --epochs 3
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+from typing import Sequence
+
+from ref_numpy.shared.cli import (EXIT_DIVERGED, EXIT_OK, add_device, add_img_size, add_out,
+                                  make_parser)
+from torch_impl.train import TrainConfig, train
+from torch_impl.train.config import HEADS, MODELS
+from torch_impl.train.optim import OPTIMIZERS
+
+_DEFAULTS = TrainConfig(data="-")  # the dataclass defaults, for the help text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``yolo-ref train`` options; each ``dest`` is a :class:`TrainConfig` field."""
+    d = _DEFAULTS
+    p = make_parser("train", __doc__)
+    p.add_argument("--data", help="data-set YAML (Ultralytics layout; train and val splits); "
+                                  "required unless --resume")
+    p.add_argument("--model", default=d.model, choices=MODELS, help="YOLOv5 variant")
+    p.add_argument("--head", default=d.head, choices=HEADS,
+                   help="anchor: YOLOv5 head and loss; anchor-free: v8-style DFL head trained "
+                        "with TAL + the v8 loss (box 7.5, cls 0.5, dfl 1.5; no autoanchor)")
+    p.add_argument("--depth-multiple", type=float, default=None, help="override the variant's")
+    p.add_argument("--width-multiple", type=float, default=None, help="override the variant's")
+    add_img_size(p, default=d.img_size)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="number of epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="total over all processes")
+    p.add_argument("--nbs", type=int, default=d.nbs, help="nominal batch size")
+    p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS,
+                   help="SGD (Nesterov) or AdamW, with yolov5's parameter groups")
+    p.add_argument("--lr0", type=float, default=d.lr0, help="initial learning rate")
+    p.add_argument("--lrf", type=float, default=d.lrf, help="final LR factor")
+    p.add_argument("--momentum", type=float, default=d.momentum,
+                   help="SGD momentum / AdamW beta1")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help="on conv weights only, scaled by batch-size * accumulate / nbs")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
+                   help="0 disables the warmup (else at least 100 iterations, as yolov5)")
+    p.add_argument("--cos-lr", action="store_true", help="cosine LR (else linear)")
+    p.add_argument("--ema", action="store_true", help="keep EMA weights (validated and saved)")
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--clip-grad", type=float, default=d.clip_grad, help="max grad norm, 0: off")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   default=argparse.SUPPRESS, help="letterbox only, no augmentation")
+    p.add_argument("--precise-bn", type=int, default=d.precise_bn, metavar="N",
+                   help="before each validation recompute the validated model's BN statistics "
+                        "over N training batches (0: off; helps short runs)")
+    p.add_argument("--noautoanchor", "--no-autoanchor", dest="autoanchor",
+                   action="store_false", default=argparse.SUPPRESS,
+                   help="skip the anchor check")
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds every RNG and the data")
+    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers per process")
+    add_device(p, default=d.device)
+    add_out(p, default=d.out, help="output directory (results.csv, results.png, weights/)")
+    p.add_argument("--project", dest="out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--resume", default=None, help="a last.pt to continue from")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   default=argparse.SUPPRESS, help="no results.png")
+    # Testing hooks (hidden).
+    p.add_argument("--debug-nan-at-step", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--debug-stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--debug-state-dir", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed options (raises ValueError naming a bad one)."""
+    return TrainConfig(**vars(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``yolo-ref train``: 0 done, 2 bad options or input (ValueError), 3 diverged."""
+    args = build_parser().parse_args(argv)
+    result = train(config_from_args(args), log=partial(print, flush=True))
+    if result.diverged is not None:
+        if result.rank == 0:
+            where = (f"last good checkpoint: {result.last}" if result.last is not None
+                     else "no checkpoint was written yet")
+            print(f"error: {result.diverged}; training stopped, {where}", file=sys.stderr,
+                  flush=True)
+        return EXIT_DIVERGED
+    return EXIT_OK

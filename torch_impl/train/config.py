@@ -1,0 +1,214 @@
+"""The typed configuration of a training run (:class:`TrainConfig`) and what a run returns
+(:class:`TrainResult`).
+
+``yolo-ref train`` fills a :class:`TrainConfig` from its options (``--img-size`` ->
+``img_size``, ``--out`` -> ``out``, ...); :func:`torch_impl.train.train` runs it. Defaults are the
+YOLOv5 v7.0 ``hyp.scratch-low`` recipe. A checkpoint stores ``dataclasses.asdict(config)`` under
+``"args"``; a resumed run takes every field from there except :data:`NOT_RESUMED`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch_impl.train.optim import HYP_SCRATCH_LOW, OPTIMIZERS
+
+MODELS = ("n", "s", "m", "l", "x")
+HEADS = ("anchor", "anchor-free")
+
+# Fields a resumed run takes from the caller, not from the checkpoint.
+NOT_RESUMED = ("resume", "device", "workers", "debug_nan_at_step", "debug_stop_after",
+               "debug_state_dir", "quiet")
+# Field names of older checkpoints -> today's.
+_RENAMED = {"project": "out"}
+
+
+def _option(name: str) -> str:
+    """``img_size (--img-size)``: how a field is named in an error message."""
+    return f"{name} (--{name.replace('_', '-')})"
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run.
+
+    Data and model:
+        data: data-set YAML (Ultralytics layout: ``train`` and ``val`` splits, ``names``);
+            required unless ``resume``.
+        model: YOLOv5 variant, one of ``n s m l x``.
+        head: ``"anchor"`` (YOLOv5 head and loss) or ``"anchor-free"`` (v8-style DFL head,
+            TAL assignment + the v8 loss with gains box 7.5, cls 0.5, dfl 1.5; no autoanchor).
+        depth_multiple, width_multiple: override the variant's multiples (None: the variant's).
+        img_size: square network input, pixels, a positive multiple of 32.
+
+    Schedule and optimiser:
+        epochs: number of epochs (>= 1).
+        batch_size: images per optimiser batch, summed over all processes (>= 1, divisible by
+            the number of processes).
+        nbs: nominal batch size: gradients of ``round(nbs / batch_size)`` batches are summed
+            per step and the weight decay is scaled by ``batch_size * accumulate / nbs``.
+        optimizer: ``"SGD"`` (Nesterov) or ``"AdamW"``.
+        lr0: initial learning rate (> 0); lrf: final LR factor (> 0).
+        momentum: SGD momentum / AdamW beta1, in [0, 1).
+        weight_decay: on the conv weights only (>= 0).
+        warmup_epochs: warmup length in epochs (at least 100 iterations); 0 disables it.
+        cos_lr: cosine LR schedule instead of linear.
+        ema: keep EMA weights (validated and saved).
+        amp: mixed precision (CUDA only; float32 elsewhere, with a note).
+        clip_grad: max gradient norm, 0 disables clipping.
+        augment: mosaic / affine / HSV / flip augmentation (False: letterbox only).
+        precise_bn: before each validation recompute the validated model's BatchNorm
+            statistics over this many training batches (0: off; helps short runs).
+        autoanchor: check the anchors' best possible recall at the start and refit them when
+            it is <= 0.98 (anchor head only).
+        seed: seeds Python, NumPy, torch and the data pipeline.
+
+    Run:
+        workers: DataLoader workers per process.
+        device: ``"auto"`` (or ``""``: CUDA when present, else CPU), ``"cpu"``, ``"cuda"``,
+            ``"cuda:0"``.
+        out: output directory (``results.csv``, ``results.png``, ``args.json``,
+            ``weights/last.pt``, ``weights/best.pt``).
+        resume: a ``last.pt`` to continue from exactly; every other field except
+            :data:`NOT_RESUMED` then comes from the checkpoint.
+        quiet: no progress bars.
+        plots: draw ``results.png`` each epoch (skipped with one line when matplotlib is
+            missing).
+
+    Testing hooks:
+        debug_nan_at_step: make the loss NaN at this global step.
+        debug_stop_after: stop after this many epochs (as if interrupted).
+        debug_state_dir: write ``rank<r>.json`` with SHA-256 hashes of the final model / EMA.
+
+    Raises:
+        ValueError: naming the field and its option, e.g. ``"img_size (--img-size): expected
+            a positive multiple of 32, got 70"``.
+    """
+
+    data: str | None = None
+    model: str = "n"
+    head: str = "anchor"
+    depth_multiple: float | None = None
+    width_multiple: float | None = None
+    img_size: int = 640
+    epochs: int = 100
+    batch_size: int = 16
+    nbs: int = 64
+    optimizer: str = "SGD"
+    lr0: float = HYP_SCRATCH_LOW["lr0"]
+    lrf: float = HYP_SCRATCH_LOW["lrf"]
+    momentum: float = HYP_SCRATCH_LOW["momentum"]
+    weight_decay: float = HYP_SCRATCH_LOW["weight_decay"]
+    warmup_epochs: float = HYP_SCRATCH_LOW["warmup_epochs"]
+    cos_lr: bool = False
+    ema: bool = False
+    amp: bool = False
+    clip_grad: float = 10.0
+    augment: bool = True
+    precise_bn: int = 0
+    autoanchor: bool = True
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    out: str = "runs/train"
+    resume: str | None = None
+    quiet: bool = False
+    plots: bool = True
+    debug_nan_at_step: int | None = None
+    debug_stop_after: int | None = None
+    debug_state_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.data is None and self.resume is None:
+            raise ValueError(f"{_option('data')}: required (unless --resume)")
+        if self.data is None:
+            return  # the checkpoint supplies the rest; see resolve()
+        self._check()
+
+    def _check(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"{_option('model')}: expected one of {MODELS}, got {self.model!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"{_option('head')}: expected one of {HEADS}, got {self.head!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"{_option('optimizer')}: expected one of {OPTIMIZERS}, "
+                             f"got {self.optimizer!r}")
+        if self.img_size <= 0 or self.img_size % 32:
+            raise ValueError(f"{_option('img_size')}: expected a positive multiple of 32, "
+                             f"got {self.img_size}")
+        for name in ("epochs", "batch_size", "nbs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{_option(name)}: expected >= 1, got {getattr(self, name)}")
+        for name in ("lr0", "lrf"):
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"{_option(name)}: expected a positive number, got {v}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"{_option('momentum')}: expected a value in [0, 1), "
+                             f"got {self.momentum}")
+        for name in ("weight_decay", "warmup_epochs", "clip_grad", "precise_bn", "workers"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"{_option(name)}: expected a number >= 0, got {v}")
+        for name in ("depth_multiple", "width_multiple"):
+            v = getattr(self, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"{_option(name)}: expected a positive number, got {v}")
+
+    def resolve(self, saved: dict) -> "TrainConfig":
+        """The configuration of a resumed run: the checkpoint's ``saved`` fields (its
+        ``"args"``), with :data:`NOT_RESUMED` taken from ``self``. Fields a checkpoint predates
+        keep their defaults (``head`` -> ``"anchor"``)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        values = {}
+        for k, v in saved.items():
+            k = _RENAMED.get(k, k)
+            if k in known and k not in NOT_RESUMED:
+                values[k] = v
+        if "no_augment" in saved:  # checkpoints written by the old scripts/train.py
+            values["augment"] = not saved["no_augment"]
+        if "noautoanchor" in saved:
+            values["autoanchor"] = not saved["noautoanchor"]
+        values.update({k: getattr(self, k) for k in NOT_RESUMED})
+        if values.get("data") is None:
+            raise ValueError(f"{self.resume}: the checkpoint's args hold no data-set YAML")
+        return TrainConfig(**values)
+
+    def to_dict(self) -> dict:
+        """The fields as plain values (what a checkpoint stores under ``"args"``)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`torch_impl.train.train` returns (rank 0's view in a distributed run).
+
+    Fields:
+        config: the configuration that ran (for a resumed run: the checkpoint's).
+        out: the output directory.
+        last, best: ``weights/last.pt`` / ``weights/best.pt`` (None when never written).
+        history: one dict per epoch run: ``epoch`` (1-based), the loss terms (``box``, ``obj``,
+            ``cls`` or ``box``, ``cls``, ``dfl``), ``map50``, ``map``, ``fitness``, ``time_s``.
+        best_fitness: ``0.1 mAP@0.5 + 0.9 mAP@0.5:0.95`` of the best epoch (-inf if none).
+        diverged: the :class:`torch_impl.train.NonFiniteLossError` that stopped the run (the
+            last good checkpoint is kept), or None.
+        notes: one-line remarks a CLI may show (skipped plot, AMP without CUDA, ...).
+        rank: this process's rank (0 outside a distributed run); only rank 0 writes files.
+    """
+
+    config: TrainConfig
+    out: Path
+    last: Path | None = None
+    best: Path | None = None
+    history: list = field(default_factory=list)
+    best_fitness: float = -math.inf
+    diverged: Exception | None = None
+    notes: list = field(default_factory=list)
+    rank: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished without diverging."""
+        return self.diverged is None
