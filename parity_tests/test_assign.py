@@ -296,10 +296,10 @@ def test_yolov5_positive_properties(problem):
         b, a, gj, gi = (x.numpy() for x in indices[lv])
         tb, an = tbox[lv].numpy(), anch[lv].numpy()
         ti = np.full(len(b), -1, np.int64)
-        for gt in report["gts"]:
-            for p in gt["positives"]:
-                if p["level"] == lv:
-                    ti[p["row"]] = gt["gt"]
+        for gt in report.gts:
+            for p in gt.positives:
+                if p.level == lv:
+                    ti[p.row] = gt.gt
         assert np.all(ti >= 0)
         assert len(ti) == len(b)
         r = tb[:, 2:] / an
@@ -309,7 +309,7 @@ def test_yolov5_positive_properties(problem):
         cell = np.stack([gi, gj], 1)
         assert np.all(np.abs(cell - np.minimum(np.floor(gxy), grid - 1)) <= 1)
         assert_parity(cell + tb[:, :2], gxy, name=V5, dtype="float64")  # exact
-        assert_parity(tb[:, 2:] / grid, targets[ti, 4:6], name="assign.decode_size", dtype="float64")
+        assert_parity(tb[:, 2:] / grid, targets[ti, 4:6], name="roundtrip.decode_size", dtype="float64")
         assert np.array_equal(b, targets[ti, 0].astype(np.int64))
         assert np.array_equal(tcls[lv].numpy(), targets[ti, 1].astype(np.int64))
 
@@ -338,12 +338,12 @@ def test_yolov5_horizontal_flip_mirrors(problem):
     rep = T.yolov5_assignment_report(torch.from_numpy(targets), torch.from_numpy(anchors), grids)
     rep_f = T.yolov5_assignment_report(torch.from_numpy(flipped), torch.from_numpy(anchors), grids)
     swap = {"centre": "centre", "x-1": "x+1", "x+1": "x-1", "y-1": "y-1", "y+1": "y+1"}
-    for gt, gt_f in zip(rep["gts"], rep_f["gts"]):
-        mirrored = sorted((p["level"], p["anchor"], swap[p["offset"]], p["cell"][0],
-                           nxs[p["level"]] - 1 - p["cell"][1], 1 - p["tbox"][0], p["tbox"][1])
-                          for p in gt["positives"])
-        got = sorted((p["level"], p["anchor"], p["offset"], p["cell"][0], p["cell"][1],
-                      p["tbox"][0], p["tbox"][1]) for p in gt_f["positives"])
+    for gt, gt_f in zip(rep.gts, rep_f.gts):
+        mirrored = sorted((p.level, p.anchor, swap[p.rule], p.cell[0],
+                           nxs[p.level] - 1 - p.cell[1], 1 - p.target[0], p.target[1])
+                          for p in gt.positives)
+        got = sorted((p.level, p.anchor, p.rule, p.cell[0], p.cell[1],
+                      p.target[0], p.target[1]) for p in gt_f.positives)
         assert got == mirrored
 
 
@@ -360,8 +360,8 @@ def test_report_collisions_last_writer_wins(problem, dtype):
     ref, port = _both("yolov5_assignment_report", targets, anchors, grids, dtype=dtype)
     assert port == ref
     tcls, tbox, indices, anch = R.yolov5_build_targets(targets.astype(dtype), anchors.astype(dtype), grids)
-    assert [lv["rows"] for lv in ref["levels"]] == [len(c) for c in tcls]
-    by_row = {(p["level"], p["row"]): (gt["gt"], p) for gt in ref["gts"] for p in gt["positives"]}
+    assert [lv.rows for lv in ref.levels] == [len(c) for c in tcls]
+    by_row = {(p.level, p.row): (gt.gt, p) for gt in ref.gts for p in gt.positives}
     assert len(by_row) == sum(len(c) for c in tcls)
     na = anchors.shape[1]
     for lv, (ny, nx) in enumerate(grids):
@@ -369,22 +369,25 @@ def test_report_collisions_last_writer_wins(problem, dtype):
         writers = {}
         for row, slot in enumerate(zip(*(x.tolist() for x in indices[lv]))):
             gt, p = by_row[(lv, row)]
-            assert p["cell"] == [slot[2], slot[3]] and p["anchor"] == slot[1]
+            assert p.cell == [slot[2], slot[3]] and p.anchor == slot[1]
             table[slot] = row  # the last write wins
             writers.setdefault(slot, []).append(gt)
         for (gt, p) in (by_row[(lv, r)] for r in range(len(tcls[lv]))):
-            slot = (targets[gt, 0].astype(int), p["anchor"], *p["cell"])
-            assert p["won"] == (table[slot] == p["row"])
+            slot = (targets[gt, 0].astype(int), p.anchor, *p.cell)
+            assert p.won == (table[slot] == p.row)
+            assert p.owner == by_row[(lv, table[slot])][0]  # the slot's last writer
         expect = sorted((list(s), w, w[-1]) for s, w in writers.items() if len(set(w)) > 1)
-        got = sorted((c["slot"], c["writers"], c["winner"]) for c in ref["collisions"] if c["level"] == lv)
+        got = sorted((c.slot, c.writers, c.winner) for c in ref.collisions if c.level == lv)
         assert got == expect
         assert all(0 <= s[1] < na for s, _, _ in expect)
-    for gt in ref["gts"]:
-        has = {p["level"] for p in gt["positives"]}
-        for lv, reason in enumerate(gt["reasons"]):
+    for gt in ref.gts:
+        has = {p.level for p in gt.positives}
+        for lv, reason in enumerate(gt.reasons):
             assert (reason is None) == (lv in has)
             assert reason in (None,) + R.V5_REASONS
-    assert [g["gt"] for g in ref["no_positive"]] == [g["gt"] for g in ref["gts"] if not g["positives"]]
+        assert gt.positive == bool(gt.positives) and (gt.reason is None) == gt.positive
+        assert gt.lost == [] and gt.valid
+    assert [g.gt for g in ref.unassigned] == [g.gt for g in ref.gts if not g.positives]
 
 
 def test_report_reasons_known_values():
@@ -398,9 +401,10 @@ def test_report_reasons_known_values():
                   [0, 0, 1.25, 0.5, 0.2, 0.2]])   # centre outside the image
     for rep in (R.yolov5_assignment_report(t, anchors, grids),
                 T.yolov5_assignment_report(torch.from_numpy(t), torch.from_numpy(anchors), grids)):
-        assert [g["reasons"][0] for g in rep["gts"]] == [
+        assert [g.reasons[0] for g in rep.gts] == [
             None, "too small", "too small", "too large", "too small", "outside the grid"]
-        assert [g["gt"] for g in rep["no_positive"]] == [1, 2, 3, 4, 5]
+        assert [g.gt for g in rep.unassigned] == [1, 2, 3, 4, 5]
+        assert [u.reason for u in rep.unassigned] == [g.reasons[0] for g in rep.gts[1:]]
 
 
 def test_yolov5_known_rows():
@@ -491,6 +495,141 @@ def test_yolov1_properties(problem):
     assert np.array_equal(ref["dropped"], ~kept)
 
 
+def _check_rows_report(rep, out, targets, grids, na):
+    """An anchor-based report (yolov3 / tutorial) against the assignment it explains: one
+    Positive per output row (GT, anchor, cell, target), ``won`` / ``owner`` / collisions those
+    of a sequential write of the rows."""
+    by_row = {(p.level, p.row): (g.gt, p) for g in rep.gts for p in g.positives}
+    assert len(by_row) == sum(len(x) for x in out["gt_index"])
+    for lv, (ny, nx) in enumerate(grids):
+        b, a, gj, gi = (np.asarray(x).tolist() for x in out["indices"][lv])
+        table, writers = {}, {}
+        for r, ti in enumerate(np.asarray(out["gt_index"][lv]).tolist()):
+            gt, p = by_row[(lv, r)]
+            assert gt == ti and p.anchor == a[r] and p.cell == [gj[r], gi[r]]
+            assert p.target == np.asarray(out["tbox"][lv])[r].tolist() and p.rule == "best anchor"
+            table[(b[r], a[r], gj[r], gi[r])] = ti
+            writers.setdefault((b[r], a[r], gj[r], gi[r]), []).append(ti)
+        for r in range(len(b)):
+            gt, p = by_row[(lv, r)]
+            slot = (b[r], a[r], gj[r], gi[r])
+            later = [w for w in writers[slot]]
+            assert p.owner == table[slot] and p.won == (later[-1] == gt and max(
+                k for k in range(len(b)) if (b[k], a[k], gj[k], gi[k]) == slot) == r)
+        expect = sorted((list(s), w, w[-1]) for s, w in writers.items() if len(set(w)) > 1)
+        got = sorted((c.slot, c.writers, c.winner) for c in rep.collisions if c.level == lv)
+        assert got == expect
+        assert rep.levels[lv].rows == len(b) and rep.levels[lv].grid == [ny, nx]
+    for g in rep.gts:
+        assert g.box == targets[g.gt, 2:6].tolist() and g.cls == int(targets[g.gt, 1])
+        assert g.positive and g.reason is None and not g.lost
+    assert rep.unassigned == []
+
+
+@settings(max_examples=30)
+@given(problem=S.yolov3_problem(), dtype=st.sampled_from(["float64", "float32"]))
+def test_yolov3_report_matches_assignment(problem, dtype):
+    """Both sides' reports are equal; one Positive per GT, on its best anchor's level (the
+    other levels' reason "best anchor on another level"), matching yolov3_assign's rows."""
+    t, anchors, grids, preds = (problem[k] for k in ("targets", "anchors", "grid_sizes", "pred_boxes"))
+    ref, port = _both("yolov3_assignment_report", t, anchors, grids, preds, dtype=dtype)
+    # targets hold log(gw / aw): np.log vs torch.log may differ by an ulp (the table's entry)
+    assert_parity(port, ref, name="assign.yolov3_assignment_report", dtype=dtype, inputs=problem)
+    assert ref.assigner == "yolov3"
+    out = R.yolov3_assign(t.astype(dtype), anchors.astype(dtype), grids,
+                          [p.astype(dtype) for p in preds])
+    _check_rows_report(ref, out, t.astype(dtype), grids, anchors.shape[1])
+    for g in ref.gts:
+        (p,) = g.positives
+        assert [r is None for r in g.reasons] == [lv == p.level for lv in range(len(grids))]
+        assert set(g.reasons) - {None} <= set(R.V3_REASONS)
+
+
+@settings(max_examples=30)
+@given(problem=_v5_problem(), dtype=st.sampled_from(["float64", "float32"]))
+@example(problem=(np.array([[0, 1, 0.3, 0.3, 0.1, 0.1], [0, 1, 0.3, 0.3, 0.1, 0.1]]),
+                  (DEFAULT_ANCHORS, DEFAULT_GRIDS)), dtype="float64")
+def test_tutorial_report_matches_assignment(problem, dtype):
+    """Both sides' reports are equal; one Positive per GT per level, matching tutorial_assign's
+    rows; identical GTs collide on every level and the later one wins."""
+    targets, (anchors, grids) = problem
+    ref, port = _both("tutorial_assignment_report", targets, anchors, grids, dtype=dtype)
+    assert port == ref and ref.assigner == "tutorial"
+    out = R.tutorial_assign(targets.astype(dtype), anchors.astype(dtype), grids)
+    _check_rows_report(ref, out, targets.astype(dtype), grids, anchors.shape[1])
+    for g in ref.gts:
+        assert [p.level for p in g.positives] == list(range(len(grids)))
+
+
+@settings(max_examples=30)
+@given(problem=S.yolov1_problem(), dtype=st.sampled_from(["float64", "float32"]))
+@example(problem={"pred_boxes": np.zeros((1, 2, 2, 2, 4)),
+                  "targets": np.array([[0, 1, 0.25, 0.25, 0.5, 0.5], [0, 2, 0.3, 0.3, 0.1, 0.1]])},
+         dtype="float64")
+def test_yolov1_report_matches_assignment(problem, dtype):
+    """Both sides' reports are equal; a GT keeping its cell (the darknet transcription's
+    owner) has one Positive at its cell with the responsible predictor and the written
+    target; a dropped GT lost its cell to the owner; each shared cell is a collision won by
+    its first GT."""
+    pred, t = problem["pred_boxes"], problem["targets"]
+    ref, port = _both("yolov1_assignment_report", pred, t, dtype=dtype)
+    assert port == ref and ref.assigner == "yolov1"
+    out = R.yolov1_assign(pred.astype(dtype), t.astype(dtype))
+    gt_index, best = _darknet_v1(pred, t)
+    S = pred.shape[1]
+    assert ref.levels[0].grid == [S, S] and ref.levels[0].rows == int(out["obj_mask"].sum())
+    cells = {}
+    for g in ref.gts:
+        if g.positive:
+            (p,) = g.positives
+            r, c = p.cell
+            assert gt_index[g.image, r, c] == g.gt and p.anchor == best[g.image, r, c]
+            assert p.row == r * S + c and p.target == out["target_boxes"][g.image, r, c].tolist()
+            assert not g.lost and g.reason is None
+        else:
+            (lost,) = g.lost
+            r, c = lost.cell
+            assert gt_index[g.image, r, c] == lost.to_gt < g.gt and out["dropped"][g.gt]
+            assert g.reason == R.V1_REASONS[0] and not g.positives
+        cells.setdefault((g.image, *(g.positives[0].cell if g.positive else g.lost[0].cell)), []).append(g.gt)
+    expect = sorted(([b, r, c], ws) for (b, r, c), ws in cells.items() if len(ws) > 1)
+    assert sorted(([c.image, *c.cell], c.writers) for c in ref.collisions) == expect
+    assert all(c.winner == c.writers[0] for c in ref.collisions)
+    assert [u.gt for u in ref.unassigned] == np.flatnonzero(out["dropped"]).tolist()
+
+
+def test_every_report_has_the_one_schema():
+    """The five reports are the same dataclass with the same fields, JSON-serialisable through
+    to_dict(); the table formatter reads every one of them."""
+    import json
+    from dataclasses import fields
+
+    from ref_numpy.shared import report as shared
+
+    t = np.array([[0, 1, 0.3, 0.3, 0.1, 0.1], [0, 1, 0.3, 0.3, 0.1, 0.1], [0, 0, 0.5, 0.5, 0.0, 0.3]])
+    p = _tal_ok()
+    reports = [R.yolov5_assignment_report(t, DEFAULT_ANCHORS, DEFAULT_GRIDS),
+               R.tutorial_assignment_report(t, DEFAULT_ANCHORS, DEFAULT_GRIDS),
+               R.yolov3_assignment_report(t, DEFAULT_ANCHORS, DEFAULT_GRIDS, ignore_mode="none"),
+               R.yolov1_assignment_report(np.zeros((1, 4, 4, 2, 4)), t),
+               R.task_aligned_report(*_tal_args(p), topk=1, num_classes=2)]
+    names = {f.name for f in fields(shared.AssignmentReport)}
+    gt_fields = {f.name for f in fields(shared.GTRecord)}
+    for rep in reports:
+        assert isinstance(rep, R.AssignmentReport) and {f.name for f in fields(rep)} == names
+        assert all({f.name for f in fields(g)} == gt_fields for g in rep.gts)
+        d = json.loads(json.dumps(rep.to_dict()))
+        assert set(d) == names and all("class" in g and "cls" not in g for g in d["gts"])
+        text = shared.format_assignment_table(rep)
+        n_pos = sum(len(g.positives) for g in rep.gts)
+        assert text.splitlines()[-1] == (f"{len(rep.gts)} GTs, {n_pos} positives, "
+                                         f"{len(rep.unassigned)} without positive, "
+                                         f"{len(rep.collisions)} collisions")
+    assert [r.assigner for r in reports] == ["yolov5", "tutorial", "yolov3", "yolov1", "tal"]
+    assert [u.gt for u in reports[0].unassigned] == [2]  # zero width: too small
+    assert [u.gt for u in reports[3].unassigned] == [1]  # the twin lost its cell
+
+
 # ============================================================================ TAL
 
 def _tal_args(p):
@@ -543,36 +682,79 @@ def test_tal_properties(problem):
     assert np.all(scores[~fg] == 0)
 
 
+def _tal_inside(problem, dtype="float64"):
+    """[bs, n, A] bool: anchor point strictly inside a real GT (enlarged under the 8.4 rule)."""
+    anc = problem["anc_points"].astype(dtype).astype(np.float64)
+    gt = problem["gt_bboxes"].astype(dtype).astype(np.float64)
+    mask = problem["mask_gt"][..., 0] > 0
+    if problem["small_object_stride"] is not None:
+        c, wh = (gt[..., :2] + gt[..., 2:]) / 2, gt[..., 2:] - gt[..., :2]
+        wh = np.where((wh < 8.0) & mask[..., None], 16.0, wh)
+        gt = np.concatenate([c - wh / 2, c + wh / 2], -1)
+    inside = (np.concatenate([anc - gt[:, :, None, :2], gt[:, :, None, 2:] - anc], -1).min(-1) > 1e-9)
+    return inside & mask[..., None]
+
+
 @settings(max_examples=40)
-@given(problem=S.tal_problem(), dtype=st.sampled_from(["float64", "float32"]))
-def test_tal_report_matches_assignment(problem, dtype):
-    """The TAL report is identical on both sides and agrees with the assignment: each real GT
-    owns exactly the foreground anchors whose target_gt_idx is it; claimed anchors are at most
-    topk candidates; every conflict goes to its anchor's final GT; lost and gained anchors are
-    the differences between claimed and owned; no-positive reasons are consistent."""
+@given(problem=S.tal_problem(), dtype=st.sampled_from(["float64", "float32"]),
+       split=st.booleans())
+def test_tal_report_matches_assignment(problem, dtype, split):
+    """The TAL report is identical on both sides and agrees with the assignment: each GT owns
+    exactly the foreground anchors whose target_gt_idx is it (padding too: see the
+    reference's docstring); claimed anchors (its "top k" positives and its lost ones) are at
+    most topk candidates, each strictly inside the GT; lost anchors went to the GT that
+    target_gt_idx names; "max overlap" positives are owned without being claimed; every
+    collision goes to its anchor's final GT; levels and cells follow grid_sizes; targets are
+    the point's distances to the GT's sides; no-positive reasons are consistent."""
     args = _tal_args(problem)
+    n_points = problem["anc_points"].shape[0]
+    grids = [(1, n_points // 2), (1, n_points - n_points // 2)] if split and n_points > 1 else None
     kw = {"topk": problem["topk"], "num_classes": problem["num_classes"],
           "small_object_stride": problem["small_object_stride"]}
-    ref, port = _both("task_aligned_report", *args, dtype=dtype, **kw)
+    ref, port = _both("task_aligned_report", *args, dtype=dtype, grid_sizes=grids, **kw)
     assert port == ref
+    assert ref.assigner == "tal" and ref.box_format == "xyxy pixels"
     _, _, _, fg, idx = R.task_aligned_assign(*[a.astype(dtype) for a in args], **kw)
-    for gt in ref["gts"]:
-        b, g = gt["image"], gt["gt"]
+    inside = _tal_inside(problem, dtype)
+    anc = problem["anc_points"].astype(dtype).astype(np.float64)
+    gtb = problem["gt_bboxes"].astype(dtype).astype(np.float64)
+    starts = [0] + ([n_points // 2, n_points] if grids else [n_points])
+    bs, n = problem["gt_bboxes"].shape[:2]
+    assert [(g.image, g.gt) for g in ref.gts] == [(b, g) for b in range(bs) for g in range(n)]
+    for gt in ref.gts:
+        b, g = gt.image, gt.gt
+        rows = [p.row for p in gt.positives]
         owned = np.flatnonzero(fg[b] & (idx[b] == g)).tolist()
-        assert gt["positives"] == owned  # padding too: see the reference's docstring
-        assert len(gt["claimed"]) <= min(problem["topk"], gt["candidates"])
-        assert sorted(set(gt["claimed"]) - set(gt["positives"])) == [x["anchor"] for x in gt["lost"]]
-        assert sorted(set(gt["positives"]) - set(gt["claimed"])) == gt["gained"]
-        assert all(idx[b, x["anchor"]] == x["to_gt"] != g for x in gt["lost"])
-        assert (gt["reason"] is None) == bool(gt["positives"]) or not gt["valid"]
-        if gt["valid"] and gt["candidates"] == 0:
-            assert gt["reason"] == "no anchor inside the box"
-    for c in ref["conflicts"]:
-        assert len(c["claimed_by"]) > 1 and fg[c["image"], c["anchor"]]
-        assert idx[c["image"], c["anchor"]] == c["winner"]
-    counts = {(gt["image"], gt["gt"]): len(gt["positives"]) for gt in ref["gts"]}
-    assert sorted((o["image"], o["gt"]) for o in ref["over_topk"]) == sorted(
-        k for k, v in counts.items() if v > problem["topk"])
+        assert rows == owned
+        claimed = sorted([p.row for p in gt.positives if p.rule == "top k"] + [x.row for x in gt.lost])
+        assert len(claimed) <= min(problem["topk"], gt.candidates)
+        assert gt.candidates == int(inside[b, g].sum())
+        assert all(inside[b, g, a] for a in claimed)
+        assert sorted(set(claimed) - set(rows)) == [x.row for x in gt.lost]
+        assert sorted(set(rows) - set(claimed)) == [p.row for p in gt.positives if p.rule == "max overlap"]
+        assert all(idx[b, x.row] == x.to_gt != g for x in gt.lost)
+        for p in gt.positives + gt.lost:
+            lv = int(np.searchsorted(starts, p.row, side="right") - 1)
+            assert p.level == lv and p.cell == [0, p.row - starts[lv]] and p.anchor == 0
+        for p in gt.positives:
+            x, y = anc[p.row]
+            x1, y1, x2, y2 = gtb[b, g]
+            assert p.won and p.owner == g and p.target == [x - x1, y - y1, x2 - x, y2 - y]
+        assert (gt.reason is None) == bool(gt.positives) == gt.positive or not gt.valid
+        if gt.valid and gt.candidates == 0:
+            assert gt.reason == "no anchor inside the box"
+        if not gt.valid:
+            assert gt.reasons == ["padding"] * len(ref.levels) or gt.positives
+    for c in ref.collisions:
+        assert len(c.writers) > 1 and fg[c.image, c.rows[0]]
+        assert idx[c.image, c.rows[0]] == c.winner
+    assert [(u.image, u.gt) for u in ref.unassigned] == [
+        (g.image, g.gt) for g in ref.gts if g.valid and not g.positives]
+    # GTs owning more than topk anchors (possible through the max-overlap rule), from the
+    # report and from the assignment
+    over = sorted((g.image, g.gt) for g in ref.gts if len(g.positives) > problem["topk"])
+    counts = [np.bincount(idx[b][fg[b]], minlength=n) for b in range(bs)]
+    assert over == sorted((b, g) for b in range(bs) for g in range(n) if counts[b][g] > problem["topk"])
 
 
 def test_tal_empty_and_known_values():
@@ -731,7 +913,7 @@ def test_tal_strategy_reaches_padding_conflicts_and_empty():
         args = _tal_args(p)
         kw = {"topk": p["topk"], "num_classes": p["num_classes"],
               "small_object_stride": p["small_object_stride"]}
-        return bool(R.task_aligned_report(*args, **kw)["conflicts"])
+        return bool(R.task_aligned_report(*args, **kw).collisions)
 
     cfg = settings(max_examples=2000, database=None, phases=[Phase.generate])
     find(S.tal_problem(), lambda p: p["gt_bboxes"].shape[1] == 0, settings=cfg)

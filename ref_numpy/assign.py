@@ -3,14 +3,20 @@
 Which prediction slot learns which ground truth (GT), in five conventions, with reports:
 
 - :func:`yolov5_build_targets`: YOLOv5 v7.0 ``ComputeLoss.build_targets`` (ratio test, 3 cells).
-- :func:`yolov5_assignment_report`: where each GT landed in the above, who got nothing and why,
-  which slots two GTs wrote (the last write wins).
 - :func:`task_aligned_assign`: Ultralytics 8.3 ``TaskAlignedAssigner`` (YOLOv8/11), with the 8.4
   small-object rule as an option.
-- :func:`task_aligned_report`: per GT its candidates, claimed and owned anchors, conflicts.
 - :func:`yolov1_assign`: darknet ``detection_layer`` (centre cell, responsible predictor by IoU).
 - :func:`yolov3_assign`: darknet ``yolo_layer`` (best anchor over all levels, ignore mask).
 - :func:`tutorial_assign`: the seed tutorial's variant (best anchor on every level).
+
+Each has a report (a debugging aid) that explains its assignment GT by GT in ONE schema,
+:class:`~ref_numpy.shared.report.AssignmentReport` (documented field by field there): per GT
+its positives (level, anchor, cell, target, won), the slots it lost, why it has none; the slots
+two GTs claimed (collisions) and the GTs left without positive:
+:func:`yolov5_assignment_report`, :func:`task_aligned_report`, :func:`yolov1_assignment_report`,
+:func:`yolov3_assignment_report`, :func:`tutorial_assignment_report`. The array work (rows,
+who wins each slot) is done here; the plain-Python assembly is shared with the port
+(:mod:`ref_numpy.shared.report`).
 
 Targets of the anchor-based assigners are YOLOv5 rows ``(image, class, cx, cy, w, h)`` with the
 box normalised to [0, 1]; anchors are ``(nl, na, 2)`` in grid units of their level (pixels /
@@ -18,17 +24,18 @@ stride); grid sizes are ``(ny, nx)`` per level. Cell indices are ``(gj, gi) = (r
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ref_numpy._validate import as_array
 from ref_numpy.boxes import aligned_box_iou, wh_iou
+from ref_numpy.shared import report as _report
+from ref_numpy.shared.checks import check_positive
+from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
+    RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
+    AssignmentReport)
 
 # YOLOv5's neighbour offsets (in units of g): the centre cell, then j (x-1), k (y-1), l (x+1), m (y+1).
 _V5_OFFSETS = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.float64)
-V5_OFFSET_NAMES = ("centre", "x-1", "y-1", "x+1", "y+1")
-V5_REASONS = ("outside the grid", "too small", "too large", "no anchor within anchor_t")
 
 
 # ----------------------------------------------------------------------------- validation
@@ -68,13 +75,6 @@ def _check_anchors(anchors, grid_sizes) -> tuple[np.ndarray, list[tuple[int, int
     if len(grids) != a.shape[0]:
         raise ValueError(f"anchors and grid_sizes: {a.shape[0]} anchor levels vs {len(grids)} grids")
     return a, grids
-
-
-def _check_positive(name: str, value) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    return v
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -155,7 +155,7 @@ def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
     """
     t = _check_targets(targets)
     a, grids = _check_anchors(anchors, grid_sizes)
-    anchor_t = _check_positive("anchor_t", anchor_t)
+    anchor_t = check_positive("anchor_t", anchor_t)
     g = float(g)
     if not 0 <= g <= 1:
         raise ValueError(f"g: expected a bias in [0, 1], got {g!r}")
@@ -187,52 +187,39 @@ def _v5_no_anchor_reason(t: np.ndarray, anchors: np.ndarray, grids, anchor_t: fl
     return np.stack(codes).reshape(len(grids), len(t)).astype(np.int64)
 
 
-def _v5_collisions(b, a, gj, gi, ti, na, ny, nx):
-    """Slots written by two or more different GTs: (slot key order) list of row-index arrays."""
-    key = ((b * na + a) * ny + gj) * nx + gi
+def _slot_key(b, a, gj, gi, na: int, ny: int, nx: int) -> np.ndarray:
+    """One integer per written slot ``(b, a, gj, gi)`` of a level, ordered as the slots."""
+    return ((b * na + a) * ny + gj) * nx + gi
+
+
+def _last_writer(key: np.ndarray) -> np.ndarray:
+    """bool [n]: row is the last one written to its slot key (the write that wins)."""
+    last = np.zeros(len(key), bool)
+    if len(key):
+        _, first_rev = np.unique(key[::-1], return_index=True)  # reverse, first occurrence, map back
+        last[len(key) - 1 - first_rev] = True
+    return last
+
+
+def _collisions(key: np.ndarray, ti: np.ndarray) -> list:
+    """Slots written by two or more DIFFERENT GTs: a list of row lists (rows in write order),
+    in slot-key order."""
+    if not len(key):
+        return []
     order = np.argsort(key, kind="stable")
     k_sorted = key[order]
-    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]]) if len(key) else np.zeros(0, int)
-    groups = np.split(order, starts[1:]) if len(key) else []
-    return [rows for rows in groups if len(np.unique(ti[rows])) > 1]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+    groups = np.split(order, starts[1:])
+    return [rows.tolist() for rows in groups if len(np.unique(ti[rows])) > 1]
 
 
-def _format_v5_report(t_list, grids, levels, reasons_code, outside) -> dict:
-    """Plain-Python report (shared by both sides, so the structures are identical).
-
-    ``t_list``: targets as a list of rows; ``levels``: per level a dict of Python lists
-    (ti, a, block, gj, gi, tbox, won) and ``collisions`` (list of row lists);
-    ``reasons_code``: [nl][nt] ints; ``outside``: [nt] bools.
-    """
-    nl = len(grids)
-    gts = [{"gt": i, "image": int(row[0]), "class": int(row[1]), "positives": [],
-            "reasons": [None] * nl} for i, row in enumerate(t_list)]
-    report_levels, collisions = [], []
-    for lv, ((ny, nx), rows) in enumerate(zip(grids, levels)):
-        report_levels.append({"level": lv, "grid": [ny, nx], "rows": len(rows["ti"])})
-        for r, ti in enumerate(rows["ti"]):
-            gts[ti]["positives"].append({
-                "level": lv, "row": r, "anchor": rows["a"][r],
-                "cell": [rows["gj"][r], rows["gi"][r]],
-                "offset": V5_OFFSET_NAMES[rows["block"][r]],
-                "tbox": rows["tbox"][r], "won": rows["won"][r]})
-        for group in rows["collisions"]:
-            r0 = group[0]
-            collisions.append({
-                "level": lv,
-                "slot": [int(t_list[rows["ti"][r0]][0]), rows["a"][r0], rows["gj"][r0],
-                         rows["gi"][r0]],
-                "rows": list(group), "writers": [rows["ti"][r] for r in group],
-                "winner": rows["ti"][group[-1]]})
-        for i in range(len(t_list)):
-            if outside[i]:
-                gts[i]["reasons"][lv] = V5_REASONS[0]
-            elif reasons_code[lv][i]:
-                gts[i]["reasons"][lv] = V5_REASONS[reasons_code[lv][i]]
-    no_positive = [{"gt": gt["gt"], "reasons": list(gt["reasons"])}
-                   for gt in gts if not gt["positives"]]
-    return {"levels": report_levels, "gts": gts, "no_positive": no_positive,
-            "collisions": collisions}
+def _level_rows(ti, b, a, gj, gi, target, rule, na, ny, nx) -> dict:
+    """One level's rows as the plain lists :func:`ref_numpy.shared.report.anchor_based_report`
+    takes (``won`` and ``collisions`` computed here, on arrays)."""
+    key = _slot_key(b, a, gj, gi, na, ny, nx)
+    return {"ti": ti.tolist(), "a": a.tolist(), "gj": gj.tolist(), "gi": gi.tolist(),
+            "target": target.tolist(), "won": _last_writer(key).tolist(), "rule": rule,
+            "collisions": _collisions(key, ti)}
 
 
 def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
@@ -242,51 +229,38 @@ def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
     and reported (``"outside the grid"``) instead of raising; they take no part in the rows.
 
     Returns:
-        dict of plain Python values (JSON-serialisable; identical on both sides):
-
-        - ``"levels"``: ``[{"level", "grid": [ny, nx], "rows": n}]``;
-        - ``"gts"``: one entry per target row: ``{"gt", "image", "class", "positives",
-          "reasons"}``; ``positives`` lists every row written for it, ``{"level", "row" (index
-          in that level's outputs), "anchor", "cell": [gj, gi] (clamped), "offset" (one of
-          "centre", "x-1", "y-1", "x+1", "y+1"), "tbox": [4 floats], "won" (False when a later
-          row writes the same slot)}``; ``reasons`` per level is None or why the GT has no row
-          there: "outside the grid", "too small" (smaller than anchor / anchor_t on a side for
-          every anchor; zero sizes included), "too large" (larger than anchor * anchor_t on a
-          side for every anchor), "no anchor within anchor_t" (each anchor fails, not all on
-          the same side);
-        - ``"no_positive"``: ``[{"gt", "reasons"}]`` for GTs with no row on any level;
-        - ``"collisions"``: slots written by two or more DIFFERENT GTs, ``{"level", "slot":
-          [b, a, gj, gi], "rows", "writers" (GT per row, in write order), "winner"}``: the
-          winner is the last writer, as YOLOv5's ``tobj[b, a, gj, gi] = iou`` keeps the last.
+        AssignmentReport (``assigner="yolov5"``; fields: :mod:`ref_numpy.shared.report`):
+        one Positive per output row, ``row`` = its index in that level's outputs, ``rule`` its
+        neighbour block ("centre", "x-1", "y-1", "x+1", "y+1"), ``target`` its ``tbox``,
+        ``won`` False when a later row writes the same slot ``(b, a, gj, gi)``; collisions are
+        the slots written by two or more different GTs, won by the last writer (YOLOv5's
+        ``tobj[b, a, gj, gi] = iou`` keeps the last). Level reasons: "outside the grid",
+        "too small" (smaller than anchor / anchor_t on a side for every anchor; zero sizes
+        included), "too large" (larger than anchor * anchor_t on a side for every anchor),
+        "no anchor within anchor_t" (each anchor fails, not all on the same side).
+        ``settings = {"anchor_t", "g"}``.
 
     Convention: the rows are those of :func:`yolov5_build_targets` (YOLOv5 v7.0).
     """
     t = _check_targets(targets, check_position=False)
     a, grids = _check_anchors(anchors, grid_sizes)
-    anchor_t = _check_positive("anchor_t", anchor_t)
+    anchor_t = check_positive("anchor_t", anchor_t)
     g = float(g)
     outside = np.any((t[:, 2:4] < 0) | (t[:, 2:4] > 1), axis=1)
     kept = np.flatnonzero(~outside)
     codes = _v5_no_anchor_reason(t, a, grids, anchor_t)
+    na = a.shape[1]
     levels = []
     for (ny, nx), (ti, ai, block, gxy, gwh, gij) in zip(grids, _v5_rows(t[kept], a, grids, anchor_t, g)):
         ti = kept[ti]
         b = t[ti, 0].astype(np.int64)
         gij = np.clip(gij, 0, np.array([nx - 1, ny - 1]))
-        gj, gi = gij[:, 1], gij[:, 0]
-        na = a.shape[1]
-        key = ((b * na + ai) * ny + gj) * nx + gi
-        last = np.zeros(len(key), bool)
-        if len(key):
-            # the last row of each slot wins: reverse, first occurrence, map back
-            _, first_rev = np.unique(key[::-1], return_index=True)
-            last[len(key) - 1 - first_rev] = True
         tbox = np.concatenate([gxy - gij.astype(gxy.dtype), gwh], axis=1).reshape(-1, 4)
-        levels.append({"ti": ti.tolist(), "a": ai.tolist(), "block": block.tolist(),
-                       "gj": gj.tolist(), "gi": gi.tolist(), "tbox": tbox.tolist(),
-                       "won": last.tolist(),
-                       "collisions": [c.tolist() for c in _v5_collisions(b, ai, gj, gi, ti, na, ny, nx)]})
-    return _format_v5_report(t.tolist(), grids, levels, codes.tolist(), outside.tolist())
+        rule = [V5_OFFSET_NAMES[k] for k in block.tolist()]
+        levels.append(_level_rows(ti, b, ai, gij[:, 1], gij[:, 0], tbox, rule, na, ny, nx))
+    reasons = _report.v5_level_reasons(codes.tolist(), outside.tolist())
+    return _report.anchor_based_report("yolov5", t.tolist(), grids, levels, reasons,
+                                       {"anchor_t": anchor_t, "g": g})
 
 
 # ----------------------------------------------------------------------------- Ultralytics TAL
@@ -443,75 +417,61 @@ def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, 
             {"cand": cand, "claimed": claimed, "mask_pos": mask_pos > 0})
 
 
-TAL_REASONS = ("padding", "no anchor inside the box", "all its anchors went to other GTs")
-
-
-def _format_tal_report(labels, valid, n_cand, claimed, final, topk) -> dict:
-    """Plain-Python TAL report (shared by both sides). ``labels``, ``valid``, ``n_cand``:
-    [bs][n] lists; ``claimed`` / ``final``: sorted lists of (b, g, a) before / after conflicts."""
-    gts = {}
-    for b, row in enumerate(valid):
-        for g, ok in enumerate(row):
-            gts[(b, g)] = {"image": b, "gt": g, "class": int(labels[b][g]), "valid": bool(ok),
-                           "candidates": int(n_cand[b][g]), "claimed": [], "positives": [],
-                           "lost": [], "gained": [], "reason": None}
-    owner = {(b, a): g for b, g, a in final}
-    claimers: dict = {}
-    for b, g, a in claimed:
-        gts[(b, g)]["claimed"].append(a)
-        claimers.setdefault((b, a), []).append(g)
-        if owner.get((b, a)) != g:
-            gts[(b, g)]["lost"].append({"anchor": a, "to_gt": owner.get((b, a))})
-    claimed_set = set(claimed)
-    for b, g, a in final:
-        gts[(b, g)]["positives"].append(a)
-        if (b, g, a) not in claimed_set:
-            gts[(b, g)]["gained"].append(a)
-    no_positive = []
-    for gt in gts.values():
-        if not gt["positives"]:
-            gt["reason"] = TAL_REASONS[0] if not gt["valid"] else (
-                TAL_REASONS[1] if gt["candidates"] == 0 else TAL_REASONS[2])
-            if gt["valid"]:
-                no_positive.append({"image": gt["image"], "gt": gt["gt"], "reason": gt["reason"]})
-    conflicts = [{"image": b, "anchor": a, "claimed_by": gs, "winner": owner.get((b, a))}
-                 for (b, a), gs in sorted(claimers.items()) if len(gs) > 1]
-    over_topk = [{"image": gt["image"], "gt": gt["gt"], "positives": len(gt["positives"])}
-                 for gt in gts.values() if len(gt["positives"]) > topk]
-    return {"gts": list(gts.values()), "no_positive": no_positive, "conflicts": conflicts,
-            "over_topk": over_topk}
+def _tal_grids(grid_sizes, n_points: int) -> list:
+    """``grid_sizes`` of the anchor points as (ny, nx) pairs (default one flat level [1, A])."""
+    if grid_sizes is None:
+        return [(1, n_points)]
+    try:
+        grids = [(int(ny), int(nx)) for ny, nx in grid_sizes]
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"grid_sizes: expected a list of (ny, nx), got {grid_sizes!r}") from exc
+    _report.tal_level_starts(grids, n_points)  # raises unless they hold exactly A points
+    return grids
 
 
 def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
                         topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None):
+                        small_object_stride=None, grid_sizes=None):
     """Explain a :func:`task_aligned_assign` assignment GT by GT (a debugging aid).
 
-    Args: as :func:`task_aligned_assign`.
+    Args: as :func:`task_aligned_assign`, plus
+        grid_sizes (list of (ny, nx) or None): the levels of the anchor points, laid out as
+            ``coder.make_anchors`` does (levels concatenated, row-major); they must hold A
+            points. None: one level, a [1, A] row of points.
 
     Returns:
-        dict of plain Python values (JSON-serialisable; identical on both sides):
-
-        - ``"gts"``: one entry per (image, GT slot), padding included: ``{"image", "gt",
-          "class", "valid", "candidates" (anchors strictly inside the box), "claimed" (anchors
-          of its top k that are candidates, before conflicts), "positives" (anchors it finally
-          owns), "lost": [{"anchor", "to_gt"}] (claimed, then given to ``to_gt``, the GT of max
-          overlap), "gained" (owned without being claimed: the max-overlap rule over
-          ALL GTs), "reason"}``; ``reason`` is None, "padding", "no anchor inside the box" or
-          "all its anchors went to other GTs";
-        - ``"no_positive"``: ``[{"image", "gt", "reason"}]`` for real GTs without positive;
-        - ``"conflicts"``: ``[{"image", "anchor", "claimed_by" (GTs, ascending), "winner"}]``;
-        - ``"over_topk"``: GTs owning more than topk anchors (possible through "gained").
+        AssignmentReport (``assigner="tal"``, ``box_format="xyxy pixels"``; fields:
+        :mod:`ref_numpy.shared.report`): one GTRecord per (image, GT slot), padding included
+        (``valid`` False); ``candidates`` = anchor points strictly inside the box; positives
+        = the anchor points it finally owns (``row`` = the point's index on the A axis,
+        ``anchor`` 0, ``rule`` "top k" or "max overlap" when owned without being claimed: the
+        max-overlap rule looks at ALL GTs), ``target`` = ``(l, t, r, b)`` pixels from the
+        point to the GT's sides; ``lost`` = claimed points (its top k that are candidates)
+        given to another GT (``to_gt``, the GT of max overlap); collisions = points claimed by
+        several GTs (``writers`` ascending, ``winner`` the final owner). Reasons: "padding",
+        "no anchor inside the box", "none of its top k anchors is inside the box", "all its
+        anchors went to other GTs" (per level: the same test on that level's points).
+        ``settings = {"topk", "num_classes", "alpha", "beta", "eps", "small_object_stride"}``.
 
     Convention: the assignment of :func:`task_aligned_assign` (ultralytics 8.3).
     """
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
         pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
+    grids = _tal_grids(grid_sizes, anc.shape[0])
     _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
                        eps, small_object_stride)
-    return _format_tal_report(labels.tolist(), valid_gt.tolist(), dbg["cand"].sum(-1).tolist(),
+    starts = np.cumsum([0] + [ny * nx for ny, nx in grids])
+    cand = dbg["cand"]  # [bs, n, A]
+    cand_per_level = np.stack([cand[..., a:b].sum(-1) for a, b in zip(starts[:-1], starts[1:])], -1)
+    settings = {"topk": int(topk), "num_classes": int(num_classes), "alpha": float(alpha),
+                "beta": float(beta), "eps": float(eps),
+                "small_object_stride": None if small_object_stride is None
+                else [float(v) for v in small_object_stride]}
+    return _report.tal_report(labels.tolist(), valid_gt.tolist(), gtb.tolist(), anc.tolist(),
+                              cand_per_level.reshape(*cand.shape[:2], len(grids)).tolist(),
                               [tuple(x) for x in np.argwhere(dbg["claimed"]).tolist()],
-                              [tuple(x) for x in np.argwhere(dbg["mask_pos"]).tolist()], int(topk))
+                              [tuple(x) for x in np.argwhere(dbg["mask_pos"]).tolist()],
+                              grids, settings)
 
 
 # ----------------------------------------------------------------------------- YOLOv1
@@ -718,3 +678,91 @@ def tutorial_assign(targets, anchors, grid_sizes):
         out["anch"].append(lvl[ai].reshape(-1, 2))
         out["gt_index"].append(np.arange(len(t), dtype=np.int64))
     return out
+
+
+# ----------------------------------------------------------------------------- reports of v1, v3, tutorial
+
+def _rows_report(assigner: str, t: np.ndarray, a: np.ndarray, grids, out: dict, reasons,
+                 settings: dict) -> AssignmentReport:
+    """Report of an assigner whose outputs carry per-level ``indices``, ``tbox`` and ``gt_index``
+    (yolov3, tutorial): one Positive per row, "best anchor" rule, last write wins."""
+    na = a.shape[1]
+    levels = []
+    for (ny, nx), (b, ai, gj, gi), tbox, ti in zip(grids, out["indices"], out["tbox"], out["gt_index"]):
+        levels.append(_level_rows(ti, b, ai, gj, gi, tbox, [RULE_BEST_ANCHOR] * len(ti), na, ny, nx))
+    return _report.anchor_based_report(assigner, t.tolist(), grids, levels, reasons, settings)
+
+
+def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
+                             ignore_mode="pred_iou", batch_size=None):
+    """Explain a :func:`yolov3_assign` assignment GT by GT (a debugging aid).
+
+    Args: as :func:`yolov3_assign`.
+
+    Returns:
+        AssignmentReport (``assigner="yolov3"``; fields: :mod:`ref_numpy.shared.report`): one
+        Positive per output row (``row`` = its index in that level's outputs, ``rule`` "best
+        anchor", ``target`` darknet's ``tbox``), so exactly one per GT, on the level of its
+        best anchor over all levels; the other levels' reason is "best anchor on another
+        level"; collisions are slots written by two or more different GTs (the last write
+        wins). The ignore masks are not part of the report.
+        ``settings = {"ignore_thresh", "ignore_mode"}``.
+    """
+    out = yolov3_assign(targets, anchors, grid_sizes, pred_boxes, ignore_thresh, ignore_mode,
+                        batch_size)
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    best_level = np.zeros(len(t), np.int64)
+    for lv, ti in enumerate(out["gt_index"]):
+        best_level[ti] = lv
+    reasons = _report.v3_level_reasons(best_level.tolist(), len(grids))
+    return _rows_report("yolov3", t, a, grids, out, reasons,
+                        {"ignore_thresh": float(ignore_thresh), "ignore_mode": ignore_mode})
+
+
+def tutorial_assignment_report(targets, anchors, grid_sizes):
+    """Explain a :func:`tutorial_assign` assignment GT by GT (a debugging aid).
+
+    Args: as :func:`tutorial_assign`.
+
+    Returns:
+        AssignmentReport (``assigner="tutorial"``; fields: :mod:`ref_numpy.shared.report`):
+        one Positive per GT per level (``row`` = the GT's row, ``rule`` "best anchor" of that
+        level, ``target`` the ``tbox``); every GT is positive, so ``unassigned`` is empty and
+        every reason None; collisions are slots written by two or more different GTs (the last
+        write wins). ``settings = {}``.
+    """
+    out = tutorial_assign(targets, anchors, grid_sizes)
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    reasons = [[None] * len(grids) for _ in range(len(t))]
+    return _rows_report("tutorial", t, a, grids, out, reasons, {})
+
+
+def yolov1_assignment_report(pred_boxes, targets, sqrt=True):
+    """Explain a :func:`yolov1_assign` assignment GT by GT (a debugging aid).
+
+    Args: as :func:`yolov1_assign`.
+
+    Returns:
+        AssignmentReport (``assigner="yolov1"``, one level of grid [S, S]; fields:
+        :mod:`ref_numpy.shared.report`): a GT that keeps its cell has one Positive (``row`` =
+        ``row * S + col``, ``anchor`` = the responsible predictor, ``target`` the written
+        ``(x_off, y_off, w, h)``, ``rule`` "responsible predictor"); a later GT of the same
+        cell has none, its cell in ``lost`` (``to_gt`` = the first GT) and the reason "cell
+        taken by an earlier GT"; each such cell is a collision won by its first GT.
+        ``settings = {"sqrt"}``.
+    """
+    out = yolov1_assign(pred_boxes, targets, sqrt)
+    pb = as_array("pred_boxes", pred_boxes)
+    t = _check_targets(targets)
+    dt = np.result_type(pb.dtype, t.dtype)
+    S = out["obj_mask"].shape[1]
+    img = t[:, 0].astype(np.int64)
+    col_row = np.minimum(np.trunc(t[:, 2:4].astype(dt) * dt.type(S)).astype(np.int64), S - 1)
+    col, row = col_row[:, 0], col_row[:, 1]
+    cell = (img, row, col)
+    predictor = out["responsible"].argmax(-1)[cell]
+    return _report.yolov1_report(t.tolist(), S, np.stack([row, col], 1).tolist(),
+                                 out["gt_index"][cell].tolist(), predictor.tolist(),
+                                 out["target_boxes"][cell].tolist(), {"sqrt": bool(sqrt)})

@@ -2,17 +2,20 @@
 
 Same functions, arguments and conventions as the reference (read its docstrings for the
 contracts); batched, on the device of the inputs, with no Python loop over targets (loops run
-over pyramid levels; the debugging reports format their plain-Python result with the
-reference's shared formatters). Assignment is not differentiable: outputs are indices, masks
-and targets.
+over pyramid levels). The reports compute rows, winners and collisions here, on tensors, and
+assemble the one :class:`~ref_numpy.shared.report.AssignmentReport` with the shared layer's
+plain-Python builders (:mod:`ref_numpy.shared.report`). Assignment is not differentiable:
+outputs are indices, masks and targets.
 """
 from __future__ import annotations
 
 import torch
 
-from ref_numpy.assign import (  # noqa: F401 (shared constants and plain-Python formatters)
-    TAL_REASONS, V5_OFFSET_NAMES, V5_REASONS, _check_positive, _format_tal_report,
-    _format_v5_report)
+from ref_numpy.shared import report as _report
+from ref_numpy.shared.checks import check_positive
+from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
+    RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
+    AssignmentReport)
 from torch_impl._validate import as_tensor
 from torch_impl.boxes import aligned_box_iou, wh_iou
 
@@ -114,7 +117,7 @@ def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
     t = _check_targets(targets)
     a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
     a = a.to(t.device)
-    anchor_t = _check_positive("anchor_t", anchor_t)
+    anchor_t = check_positive("anchor_t", anchor_t)
     g = float(g)
     if not 0 <= g <= 1:
         raise ValueError(f"g: expected a bias in [0, 1], got {g!r}")
@@ -142,6 +145,11 @@ def _v5_no_anchor_reason(t, anchors, grids, anchor_t):
     return torch.stack(codes).reshape(len(grids), len(t)).long()
 
 
+def _slot_key(b, a, gj, gi, na: int, ny: int, nx: int) -> torch.Tensor:
+    """One integer per written slot ``(b, a, gj, gi)`` of a level, ordered as the slots."""
+    return ((b * na + a) * ny + gj) * nx + gi
+
+
 def _last_writer(key: torch.Tensor) -> torch.Tensor:
     """bool [n]: row is the last one written to its slot key."""
     if not key.numel():
@@ -155,7 +163,7 @@ def _last_writer(key: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _v5_collisions(key: torch.Tensor, ti: torch.Tensor) -> list:
+def _collisions(key: torch.Tensor, ti: torch.Tensor) -> list:
     """Slots written by two or more different GTs (as lists of rows, in slot-key order)."""
     if not key.numel():
         return []
@@ -167,13 +175,21 @@ def _v5_collisions(key: torch.Tensor, ti: torch.Tensor) -> list:
             if grp.numel() > 1 and bool((ti[grp] != ti[grp[0]]).any())]
 
 
+def _level_rows(ti, b, a, gj, gi, target, rule, na, ny, nx) -> dict:
+    """One level's rows as plain lists for the shared report builder (see the reference)."""
+    key = _slot_key(b, a, gj, gi, na, ny, nx)
+    return {"ti": ti.tolist(), "a": a.tolist(), "gj": gj.tolist(), "gi": gi.tolist(),
+            "target": target.tolist(), "won": _last_writer(key).tolist(), "rule": rule,
+            "collisions": _collisions(key, ti)}
+
+
 def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
     """Explain a YOLOv5 assignment GT by GT (see :func:`ref_numpy.assign.yolov5_assignment_report`);
-    the returned structure is identical to the reference's."""
+    the returned report equals the reference's."""
     t = _check_targets(targets, check_position=False)
     a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
     a = a.to(t.device)
-    anchor_t = _check_positive("anchor_t", anchor_t)
+    anchor_t = check_positive("anchor_t", anchor_t)
     g = float(g)
     outside = ((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any(1)
     kept = (~outside).nonzero(as_tuple=True)[0]
@@ -184,13 +200,12 @@ def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
         ti = kept[ti]
         b = t[ti, 0].long()
         gij = torch.minimum(gij.clamp(min=0), torch.tensor([nx - 1, ny - 1], device=gij.device))
-        gj, gi = gij[:, 1], gij[:, 0]
-        key = ((b * na + ai) * ny + gj) * nx + gi
         tbox = torch.cat([gxy - gij, gwh], 1).reshape(-1, 4)
-        levels.append({"ti": ti.tolist(), "a": ai.tolist(), "block": block.tolist(),
-                       "gj": gj.tolist(), "gi": gi.tolist(), "tbox": tbox.tolist(),
-                       "won": _last_writer(key).tolist(), "collisions": _v5_collisions(key, ti)})
-    return _format_v5_report(t.tolist(), grids, levels, codes.tolist(), outside.tolist())
+        rule = [V5_OFFSET_NAMES[k] for k in block.tolist()]
+        levels.append(_level_rows(ti, b, ai, gij[:, 1], gij[:, 0], tbox, rule, na, ny, nx))
+    reasons = _report.v5_level_reasons(codes.tolist(), outside.tolist())
+    return _report.anchor_based_report("yolov5", t.tolist(), grids, levels, reasons,
+                                       {"anchor_t": anchor_t, "g": g})
 
 
 # ----------------------------------------------------------------------------- Ultralytics TAL
@@ -333,18 +348,39 @@ def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, 
     return (target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx), dbg
 
 
+def _tal_grids(grid_sizes, n_points: int) -> list:
+    if grid_sizes is None:
+        return [(1, n_points)]
+    try:
+        grids = [(int(ny), int(nx)) for ny, nx in grid_sizes]
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"grid_sizes: expected a list of (ny, nx), got {grid_sizes!r}") from exc
+    _report.tal_level_starts(grids, n_points)
+    return grids
+
+
 def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
                         topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None):
+                        small_object_stride=None, grid_sizes=None):
     """Explain a TAL assignment GT by GT (see :func:`ref_numpy.assign.task_aligned_report`);
-    the returned structure is identical to the reference's."""
+    the returned report equals the reference's."""
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
         pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
+    grids = _tal_grids(grid_sizes, anc.shape[0])
     _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
                        eps, small_object_stride, debug=True)
-    return _format_tal_report(labels.tolist(), valid_gt.tolist(), dbg["cand"].sum(-1).tolist(),
+    cand = dbg["cand"]  # [bs, n, A]
+    sizes = [ny * nx for ny, nx in grids]
+    cand_per_level = torch.stack([c.sum(-1) for c in cand.split(sizes, dim=-1)], -1)
+    settings = {"topk": int(topk), "num_classes": int(num_classes), "alpha": float(alpha),
+                "beta": float(beta), "eps": float(eps),
+                "small_object_stride": None if small_object_stride is None
+                else [float(v) for v in small_object_stride]}
+    return _report.tal_report(labels.tolist(), valid_gt.tolist(), gtb.tolist(), anc.tolist(),
+                              cand_per_level.tolist(),
                               [tuple(x) for x in dbg["claimed"].nonzero().tolist()],
-                              [tuple(x) for x in dbg["mask_pos"].nonzero().tolist()], int(topk))
+                              [tuple(x) for x in dbg["mask_pos"].nonzero().tolist()],
+                              grids, settings)
 
 
 # ----------------------------------------------------------------------------- YOLOv1
@@ -494,3 +530,55 @@ def tutorial_assign(targets, anchors, grid_sizes):
         out["anch"].append(lvl[ai].reshape(-1, 2))
         out["gt_index"].append(torch.arange(nt, dtype=torch.int64, device=dev))
     return out
+
+
+# ----------------------------------------------------------------------------- reports of v1, v3, tutorial
+
+def _rows_report(assigner, t, a, grids, out, reasons, settings) -> AssignmentReport:
+    na = a.shape[1]
+    levels = []
+    for (ny, nx), (b, ai, gj, gi), tbox, ti in zip(grids, out["indices"], out["tbox"], out["gt_index"]):
+        levels.append(_level_rows(ti, b, ai, gj, gi, tbox, [RULE_BEST_ANCHOR] * len(ti), na, ny, nx))
+    return _report.anchor_based_report(assigner, t.tolist(), grids, levels, reasons, settings)
+
+
+def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
+                             ignore_mode="pred_iou", batch_size=None):
+    """Explain a YOLOv3 assignment GT by GT (see :func:`ref_numpy.assign.yolov3_assignment_report`)."""
+    out = yolov3_assign(targets, anchors, grid_sizes, pred_boxes, ignore_thresh, ignore_mode,
+                        batch_size)
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
+    best_level = torch.zeros(t.shape[0], dtype=torch.int64, device=t.device)
+    for lv, ti in enumerate(out["gt_index"]):
+        best_level[ti] = lv
+    reasons = _report.v3_level_reasons(best_level.tolist(), len(grids))
+    return _rows_report("yolov3", t, a, grids, out, reasons,
+                        {"ignore_thresh": float(ignore_thresh), "ignore_mode": ignore_mode})
+
+
+def tutorial_assignment_report(targets, anchors, grid_sizes):
+    """Explain a tutorial assignment GT by GT (see :func:`ref_numpy.assign.tutorial_assignment_report`)."""
+    out = tutorial_assign(targets, anchors, grid_sizes)
+    t = _check_targets(targets)
+    a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
+    reasons = [[None] * len(grids) for _ in range(t.shape[0])]
+    return _rows_report("tutorial", t, a, grids, out, reasons, {})
+
+
+def yolov1_assignment_report(pred_boxes, targets, sqrt=True):
+    """Explain a YOLOv1 assignment GT by GT (see :func:`ref_numpy.assign.yolov1_assignment_report`)."""
+    out = yolov1_assign(pred_boxes, targets, sqrt)
+    pb = as_tensor("pred_boxes", pred_boxes)
+    dev = pb.device
+    t = _check_targets(targets, device=dev).to(dev)
+    dt = torch.promote_types(pb.dtype, t.dtype)
+    S = out["obj_mask"].shape[1]
+    img = t[:, 0].long()
+    col_row = (t[:, 2:4].to(dt) * S).long().clamp(max=S - 1)
+    col, row = col_row[:, 0], col_row[:, 1]
+    cell = (img, row, col)
+    predictor = out["responsible"].long().argmax(-1)[cell]
+    return _report.yolov1_report(t.tolist(), S, torch.stack([row, col], 1).tolist(),
+                                 out["gt_index"][cell].tolist(), predictor.tolist(),
+                                 out["target_boxes"][cell].tolist(), {"sqrt": bool(sqrt)})
