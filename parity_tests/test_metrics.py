@@ -1,13 +1,13 @@
 """Parity of ``metrics``: COCO against the real pycocotools (bit for bit), VOC against a direct
 transcription of py-faster-rcnn's ``voc_eval.py``, Ultralytics against transcriptions of yolov5
-v7.0 (``process_batch``, ``ConfusionMatrix``) and the sheet's ``compute_ap`` example, and the
-incremental evaluator (merge == single process == ``coco_evaluate``).
+v7.0 (``process_batch``, ``ConfusionMatrix``) and the sheet's ``compute_ap`` example, the whole
+Ultralytics protocol (``ultralytics_evaluate``) against a transcription of its validation loop
+built on those, the incremental evaluator (merge == single process == ``coco_evaluate``), and
+the shared COCO layer (:mod:`ref_numpy.shared.coco`) that both sides import.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
@@ -15,43 +15,27 @@ import pytest
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 import ref_numpy.metrics as R
+import ref_numpy.shared.coco as C
 import torch_impl.metrics as P
 from parity_tests import strategies as S
+from parity_tests.oracles import pycocotools_evaluate
 from parity_tests.registry import to_port
 from parity_tests.tolerances import EXACT, assert_parity
 
 # ----------------------------------------------------------------------------- COCO helpers
 
 
-def _pycocotools(gt: dict, results: list) -> COCOeval:
-    """pycocotools evaluate + accumulate + summarize, silenced. An empty results list (which
-    ``loadRes`` crashes on) is given as a results COCO object with no annotations."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        if results:
-            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        else:
-            coco_dt = COCO()
-            coco_dt.dataset = {"images": list(gt["images"]), "categories": list(gt["categories"]),
-                               "annotations": []}
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
+def _pycocotools(gt: dict, results: list, **params):
+    """pycocotools evaluate + accumulate + summarize, silenced (:mod:`parity_tests.oracles`)."""
+    return pycocotools_evaluate(gt, results, **params)
 
 
 def _assert_coco_equal(ours, ev, inputs):
     """All 12 stats, precision, recall and scores exactly equal to pycocotools'."""
-    desired = {"stats": np.asarray(ev.stats, dtype=np.float64), "precision": ev.eval["precision"],
-               "recall": ev.eval["recall"], "scores": ev.eval["scores"]}
+    desired = {"stats": ev.stats, "precision": ev.precision, "recall": ev.recall,
+               "scores": ev.scores}
     actual = {k: getattr(ours, k) for k in desired}
     assert_parity(actual, desired, name="metrics.coco_evaluate", tol=EXACT, inputs=inputs)
 
@@ -108,19 +92,10 @@ def test_coco_matches_pycocotools(data):
        max_dets=st.sampled_from([(1, 5, 100), (2, 3, 4)]))
 def test_coco_custom_params_match_pycocotools(data, thrs, max_dets):
     gt, results = data
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        if not results:
-            results = [{"image_id": gt["images"][0]["id"], "category_id": gt["categories"][0]["id"],
-                        "bbox": [0, 0, 1, 1], "score": 0.5}]
-        ev = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(results)), "bbox")
-        ev.params.iouThrs = np.array(thrs)
-        ev.params.maxDets = list(max_dets)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    if not results:
+        results = [{"image_id": gt["images"][0]["id"], "category_id": gt["categories"][0]["id"],
+                    "bbox": [0, 0, 1, 1], "score": 0.5}]
+    ev = _pycocotools(gt, results, iou_thrs=thrs, max_dets=max_dets)
     for ours in _both(gt, results, iou_thrs=thrs, max_dets=max_dets):
         _assert_coco_equal(ours, ev, data)
 
@@ -436,3 +411,123 @@ def test_ap_per_class_pr_f1_exact(stats):
                   tol=EXACT, inputs=stats)
     assert_parity(port[5], ref[5], name="metrics.ap_per_class", dtype="float64", inputs=stats)
 
+
+
+# ----------------------------------------------------------------------------- Ultralytics protocol
+
+
+def _yolov5_val(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
+                gt_difficult, conf_thres, max_det, version, nc):
+    """yolov5 v7.0 / ultralytics 8.3 ``val.py`` on given predictions, transcribed: per image
+    NMS's filters (conf > thres, sorted by score, stable, first max_det), labels without the
+    difficult ones, ``box_iou`` (torchvision convention), ``process_batch``, the confusion
+    matrix; then ``ap_per_class`` on everything."""
+    iouv = np.linspace(0.5, 0.95, 10)
+    stats, kept_all, cm = [], [], np.zeros((nc + 1, nc + 1))
+    for i in range(len(gt_boxes)):
+        idx = [j for j in range(len(det_scores)) if det_image_ids[j] == i
+               and det_scores[j] > conf_thres]
+        idx = sorted(idx, key=lambda j: -det_scores[j])[:max_det]   # Python's sort is stable
+        idx = np.array(idx, dtype=np.int64)
+        keep = ~gt_difficult[i]
+        labels = np.concatenate([gt_labels[i][keep][:, None].astype(np.float64),
+                                 gt_boxes[i][keep]], 1)
+        pred = np.concatenate([det_boxes[idx], det_scores[idx][:, None],
+                               det_labels[idx][:, None].astype(np.float64)], 1).reshape(-1, 6)
+        if len(labels) and len(pred):
+            a, b = labels[:, 1:], pred[:, :4]
+            area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+            area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            wh = np.clip(np.minimum(a[:, None, 2:], b[None, :, 2:])
+                         - np.maximum(a[:, None, :2], b[None, :, :2]), 0, None)
+            inter = wh[..., 0] * wh[..., 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                iou = inter / (area_a[:, None] + area_b[None, :] - inter)
+            correct = _yolov5_process_batch(det_labels[idx], gt_labels[i][keep], iou, iouv)
+        else:
+            correct = np.zeros((len(pred), len(iouv)), dtype=bool)
+        stats.append((correct, det_scores[idx], det_labels[idx], gt_labels[i][keep]))
+        kept_all.append(idx)
+        cm += _yolov5_confusion(pred, labels, nc)
+    tp, conf, pcls, tcls = (np.concatenate(x, 0) for x in zip(*stats))
+    _, _, p, r, f1, ap, classes = R.ap_per_class(tp, conf, pcls, tcls, version=version)
+    return {"tp": tp, "conf": conf, "pred_cls": pcls, "kept": np.concatenate(kept_all),
+            "target_cls": tcls, "p": p, "r": r, "f1": f1, "ap": ap, "classes": classes,
+            "confusion_matrix": cm}
+
+
+@settings(max_examples=40)
+@given(data=S.voc_datasets(), conf_thres=st.sampled_from([0.001, 0.3, 0.5]),
+       max_det=st.sampled_from([1, 3, 300]), version=st.sampled_from(["8.3", "8.4"]))
+def test_ultralytics_evaluate_matches_yolov5_val(data, conf_thres, max_det, version):
+    """Reference = the transcribed validation loop (matches, kept predictions, confusion matrix
+    bit for bit; the AP through the oracle-checked ``ap_per_class``), and port = reference
+    (the AP trapezoid sums through the tolerance table)."""
+    kw = dict(conf_thres=conf_thres, max_det=max_det, version=version)
+    ref = R.ultralytics_evaluate(**data, nc=3, **kw)
+    desired = _yolov5_val(**data, nc=3, **kw)
+    actual = {k: v for k, v in ref.to_dict().items() if k in desired}
+    assert_parity(actual, desired, name="metrics.ultralytics_evaluate", tol=EXACT, inputs=data)
+    n_cls = len(desired["classes"])
+    means = {"mp": desired["p"].mean() if n_cls else np.nan,
+             "mr": desired["r"].mean() if n_cls else np.nan,
+             "map50": desired["ap"][:, 0].mean() if n_cls else np.nan,
+             "map": desired["ap"].mean(1).mean() if n_cls else np.nan}
+    assert_parity({k: getattr(ref, k) for k in means}, {k: np.float64(v) for k, v in means.items()},
+                  name="metrics.ultralytics_evaluate", tol=EXACT, inputs=data)
+    port = P.ultralytics_evaluate(**to_port(data, "float64"), nc=3, **kw).to_dict()
+    ref_d = ref.to_dict()
+    approx = ("ap", "map50", "map")
+    assert_parity({k: port[k] for k in approx}, {k: ref_d[k] for k in approx},
+                  name="metrics.ap_per_class", dtype="float64", inputs=data)
+    assert_parity({k: v for k, v in port.items() if k not in approx},
+                  {k: v for k, v in ref_d.items() if k not in approx},
+                  name="metrics.ultralytics_evaluate", tol=EXACT, inputs=data)
+
+
+def test_ultralytics_evaluate_defaults_and_bad_input():
+    """Defaults: Ultralytics' 10 IoU thresholds, conf 0.001, max_det 300, nc from the labels;
+    empty inputs are defined (NaN means); bad arguments raise naming them, on both sides."""
+    box = np.array([[0.0, 0.0, 10.0, 10.0]])
+    args = ([box], [np.array([1])], box, np.array([0.9]), np.array([1]), np.array([0]))
+    for mod in (R, P):
+        conv = (lambda a: a) if mod is R else (lambda a: to_port(a, "float64"))
+        res = mod.ultralytics_evaluate(*conv(args))
+        assert_parity(res.iou_thresholds, R.ULTRALYTICS_IOU_THRS, name="metrics.ultralytics_evaluate",
+                      tol=EXACT)
+        assert tuple(res.confusion_matrix.shape) == (3, 3) and float(res.map50) > 0.99
+        empty = mod.ultralytics_evaluate(*conv(([np.zeros((0, 4))], [np.zeros(0, np.int64)],
+                                                np.zeros((0, 4)), np.zeros(0),
+                                                np.zeros(0, np.int64), np.zeros(0, np.int64))))
+        assert len(empty.classes) == 0 and np.isnan(float(empty.map50))
+        for bad, what in (({"max_det": 0}, "max_det"), ({"version": "9"}, "version"),
+                          ({"conf_thres": float("nan")}, "conf_thres"), ({"nc": 1}, "nc"),
+                          ({"iou_thresholds": np.zeros(0)}, "iou_thresholds")):
+            with pytest.raises(ValueError, match=what):
+                mod.ultralytics_evaluate(*conv(args), **bad)
+
+
+# ----------------------------------------------------------------------------- shared COCO layer
+
+
+def test_shared_coco_layer_is_what_both_sides_use():
+    """The constants, parsing, checks, summary and result container have one home
+    (``ref_numpy.shared.coco``); the reference re-exports them, the port subclasses the result;
+    the summary of pycocotools' own precision/recall arrays equals its stats."""
+    for name in ("COCO_AREA_RNG", "COCO_IOU_THRS", "COCO_MAX_DETS", "COCO_REC_THRS",
+                 "COCOEvalResult"):
+        assert getattr(R, name) is getattr(C, name)
+    assert issubclass(P.COCOEvalResult, C.COCOEvalResult)
+    ev = _pycocotools(_EDGE_GT, _EDGE_RES)
+    iou_thrs, _, max_dets = C.check_coco_params()
+    assert_parity(C.summarize(ev.precision, ev.recall, iou_thrs, max_dets), ev.stats,
+                  name="metrics.coco_evaluate", tol=EXACT)
+    assert C.format_summary(ev.stats, iou_thrs, max_dets) == ev.summary_lines
+    ours = R.coco_evaluate(_EDGE_GT, _EDGE_RES)
+    assert ours.per_class == C.per_class_ap(ev.precision, ours.cat_ids, max_dets)
+    parsed = C.parse_coco(_EDGE_GT, _EDGE_RES)
+    assert parsed["img_ids"].tolist() == [1, 2, 3] and len(parsed["dt_img"]) == len(_EDGE_RES)
+    with pytest.raises(ValueError, match="iou_thrs"):
+        C.check_coco_params(iou_thrs=[])
+    with pytest.raises(ValueError, match="area_rng"):
+        C.check_coco_params(area_rng=[[0, 1]])

@@ -2,8 +2,11 @@
 
 The COCO rows and the incremental evaluator are covered by dedicated tests in
 ``test_metrics.py`` that compare both sides with the real pycocotools bit for bit (the generic
-harness cannot express dict/JSON inputs, classes or the external oracle). The array functions
-run through the generic harness at float64 and float32 as well.
+harness cannot express dict/JSON inputs, classes or the external oracle). Both sides parse the
+COCO inputs, check the parameters and compute the 12-number summary and per-class AP through
+the same code (:mod:`ref_numpy.shared.coco`), so those rows say ``shared=`` and name
+pycocotools (:func:`parity_tests.oracles.pycocotools_evaluate`) as their oracle. The array
+functions run through the generic harness at float64 and float32 as well.
 """
 from hypothesis import strategies as st
 
@@ -48,16 +51,26 @@ def _confusion(draw):
                                 "iou_thres": draw(st.sampled_from([0.45, 0.5]))})
 
 
+_COCO_ORACLE = "parity_tests.oracles.pycocotools_evaluate"
+_SHARED_COCO = "ref_numpy.shared.coco"
+
 CASES = [
     ParityCase("metrics.coco_evaluate", covered_by="test_metrics.py::test_coco_matches_pycocotools",
+               oracle=_COCO_ORACLE, shared=_SHARED_COCO,
                note="dict/JSON inputs; both sides equal pycocotools exactly (stats, precision, "
                     "recall, scores); custom params, empty results, no GT, id 0, JSON paths in "
-                    "sibling tests"),
+                    "sibling tests. Shared on both sides: parse_coco, check_coco_params, "
+                    "summarize, per_class_ap (ref_numpy.shared.coco); the matching and "
+                    "accumulation are mirrored"),
     ParityCase("metrics.COCOEvalResult", covered_by="test_metrics.py::test_coco_matches_pycocotools",
-               note="the result container of coco_evaluate"),
+               oracle=_COCO_ORACLE, shared=_SHARED_COCO,
+               note="the result container of coco_evaluate: defined once in "
+                    "ref_numpy.shared.coco, the port subclasses it (tensors)"),
     ParityCase("metrics.DetectionEvaluator",
                covered_by="test_metrics.py::test_detection_evaluator_merge_equals_single_process",
-               note="stateful: merge == single process == pycocotools"),
+               oracle=_COCO_ORACLE, shared=_SHARED_COCO,
+               note="stateful: merge == single process == pycocotools; the summary is shared "
+                    "(ref_numpy.shared.coco.summarize)"),
     ParityCase("metrics.voc_ap", inputs=_voc_ap),
     ParityCase("metrics.voc_evaluate", inputs=_voc_evaluate,
                covered_by="test_metrics.py::test_voc_matches_devkit",
@@ -72,4 +85,15 @@ CASES = [
     ParityCase("metrics.confusion_matrix", inputs=_confusion,
                covered_by="test_metrics.py::test_confusion_matrix_matches_yolov5",
                note="oracle: yolov5 v7.0 ConfusionMatrix.process_batch transcribed"),
+    ParityCase("metrics.ultralytics_evaluate",
+               covered_by="test_metrics.py::test_ultralytics_evaluate_matches_yolov5_val",
+               note="a composition of oracle-checked rows (match_predictions, confusion_matrix: "
+                    "yolov5 transcriptions) and ap_per_class, after Ultralytics' NMS filters; "
+                    "oracle: yolov5 v7.0 / ultralytics 8.3 val.py loop transcribed in the test "
+                    "(no installable oracle: pycocotools is a different protocol). Port = "
+                    "reference exactly except the AP sums (ap_per_class's tolerance). Returns a "
+                    "dataclass, so the generic harness cannot compare it"),
+    ParityCase("metrics.UltralyticsResult",
+               covered_by="test_metrics.py::test_ultralytics_evaluate_matches_yolov5_val",
+               note="the result container of ultralytics_evaluate; the port subclasses it"),
 ]
