@@ -354,10 +354,11 @@ def task_aligned_assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, 
     (each margin > 1e-9); ``overlaps = CIoU(gt, pred).clamp(0)`` on candidates of real GTs, 0
     elsewhere, by ``boxes.aligned_box_iou(kind="ciou")`` (Ultralytics ``bbox_iou(xywh=False,
     CIoU=True)`` op for op, eps 1e-7; ``test_assign.py`` checks it bit for bit);
-    ``metric = s^alpha * overlaps^beta`` with s the score of the GT's class; per GT the topk anchors by metric (ties: lower index, see
-    :func:`_topk_mask`) that are candidates are positive; an anchor positive for several GTs
-    goes to the GT of maximum overlap among ALL GTs (first on ties); target scores are the
-    one-hot label times ``max over GTs of metric * max_overlap_gt / (max_metric_gt + eps)``.
+    ``metric = s^alpha * overlaps^beta`` with s the score of the GT's class; per GT the topk
+    anchors by metric (ties: lower index, see :func:`_topk_mask`) that are candidates are positive;
+    an anchor positive for several GTs goes to the GT of maximum overlap among ALL GTs (first on
+    ties); target scores are the one-hot label times
+    ``max over GTs of metric * max_overlap_gt / (max_metric_gt + eps)``.
     Ultralytics quirks kept: the max-overlap rule looks at ALL GTs, so a GT can own anchors
     outside its top k (more than topk positives), and when every claiming GT has zero overlap
     with the anchor the argmax falls back to GT 0, even a padding row or one not containing the
