@@ -37,6 +37,7 @@ __all__ = [
     "letterbox_boxes",
     "mosaic4",
     "random_affine",
+    "resize",
     "unletterbox_boxes",
     "vflip",
 ]
@@ -87,6 +88,24 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     if img.shape[1] == w and img.shape[0] == h:
         return img
     return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+
+
+def resize(img, width: int, height: int) -> np.ndarray:
+    """Stretch an RGB image to ``width x height`` pixels, aspect ratio NOT kept (the
+    ``--no-letterbox`` path; a box scales by ``(width / W, height / H)``).
+
+    Args:
+        img (ndarray[H, W, 3] uint8): RGB image.
+        width, height (int): output size, > 0.
+
+    Returns:
+        ndarray[height, width, 3] uint8: bilinear (Pillow; antialiased when shrinking); the
+        input itself when the size already matches.
+    """
+    img = _check_img("img", img)
+    if int(width) <= 0 or int(height) <= 0:
+        raise ValueError(f"width, height: expected positive sizes, got {width!r}, {height!r}")
+    return _resize(img, int(width), int(height))
 
 
 def _filled(hw, color) -> np.ndarray:
