@@ -247,6 +247,8 @@ def diagnose(spec: Spec, binding: Binding, failures: list[_Example]) -> Probe | 
     best, best_n = None, 0
     for probe in spec.probes:
         n = sum(_explains(spec, binding, probe, ex) for ex in tried)
+        if probe.verdict == "convention" and n < len(tried):
+            continue  # a convention must explain every failure, or it hides a bug
         if n > best_n:
             best, best_n = probe, n
         if n == len(tried):

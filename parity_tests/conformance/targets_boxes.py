@@ -70,15 +70,15 @@ def _iou_probes(kind: str, ref) -> list[Probe]:
         return lambda x: ref(B.box_convert(x["boxes1"], fmt, "xyxy"), B.box_convert(x["boxes2"], fmt, "xyxy"))
 
     return [
+        Probe("+1 pixel widths (VOC)", "alt", alt(plus1=1.0),
+              "your widths and heights are x2 - x1 + 1 (Pascal VOC's inclusive pixel convention); "
+              "the contract uses x2 - x1", "keep it for VOC-style integer pixel boxes, or drop "
+              "the + 1 to match torchvision", verdict="convention"),
         Probe("zero union gives 0", "alt", lambda x: np.nan_to_num(ref(x["boxes1"], x["boxes2"]), nan=0.0),
               "two zero-area boxes have union 0; 0/0 is undefined and the contract (torchvision) "
               "returns NaN, yours returns 0 (an eps or a where(union > 0) hides degenerate boxes)",
               "return inter / union without eps and let 0/0 be NaN (or filter degenerate boxes "
               "before the IoU)"),
-        Probe("+1 pixel widths (VOC)", "alt", alt(plus1=1.0),
-              "your widths and heights are x2 - x1 + 1 (Pascal VOC's inclusive pixel convention); "
-              "the contract uses x2 - x1", "keep it for VOC-style integer pixel boxes, or drop "
-              "the + 1 to match torchvision", verdict="convention"),
         Probe("intersection not clamped", "alt", alt(clamp_inter=False),
               "the overlap width and height are not each clamped at 0: for two disjoint boxes "
               "both are negative and their product is a positive 'intersection'",
@@ -125,6 +125,11 @@ def _iou_checks() -> list[Check]:
         a, b = S.diagonal_pair(rng)
         return {"boxes1": np.concatenate([a, S.boxes(rng, 1)]), "boxes2": b}
 
+    def _zero_area(rng, fixed):
+        a = S.zero_area(rng, int(rng.integers(1, 4)))
+        b = a.copy() if rng.random() < 0.5 else S.zero_area(rng, int(rng.integers(1, 4)))
+        return {"boxes1": a, "boxes2": b}
+
     def empty(rng, fixed):
         n = int(rng.integers(0, 2))
         return {"boxes1": S.boxes(rng, n), "boxes2": S.boxes(rng, 1 - n + int(rng.integers(0, 2)))}
@@ -146,7 +151,7 @@ def _iou_checks() -> list[Check]:
               lambda r, f: (lambda b: {"boxes1": b, "boxes2": b.copy()})(S.boxes(r, int(r.integers(1, 4)))),
               weight=0.2),
         Check("zero area", "zero-width/height boxes (0 against a box, NaN against another)",
-              pair(lambda r, n: S.zero_area(r, n)), noun="degenerate", weight=0.3),
+              _zero_area, noun="degenerate", weight=0.3),
         Check("empty input", "N = 0 or M = 0", empty, weight=0.05),
     ]
 
@@ -189,6 +194,8 @@ def _convert_checks() -> list[Check]:
         Check("normalised", "boxes in [0, 1]", g(lambda r, n: S.boxes(r, n, 1.0)), weight=0.3),
         Check("tiny/huge scale", "coordinates at 2^-16 and 2^16",
               g(lambda r, n: S.boxes(r, n, float(r.choice([2.0 ** -16, 2.0 ** 16])))), weight=0.2),
+        Check("off-image", "boxes partly left of / above the image (negative corners)",
+              g(lambda r, n: S.boxes(r, n) - 200.0), weight=0.3),
         Check("empty input", "N = 0", g(lambda r, n: S.boxes(r, 0), 0, 1), weight=0.05),
     ]
 

@@ -105,6 +105,10 @@ def _nms_probes(batched: bool) -> list[Probe]:
               "a box whose IoU equals the threshold is suppressed: you compare iou >= thr, the "
               "contract (torchvision) suppresses only iou > thr",
               "keep boxes with iou <= thr: suppress where iou > iou_threshold"),
+        Probe("+1 pixel widths (VOC)", "alt", alt(plus1=1.0),
+              "your IoU uses widths x2 - x1 + 1 (Pascal VOC's inclusive pixels)",
+              "keep it for VOC-style integer boxes, or drop the + 1 to match torchvision",
+              verdict="convention"),
         Probe("NaN IoU suppresses", "alt", alt(nan_suppresses=True),
               "two zero-area boxes have IoU 0/0 = NaN; your NMS keeps a box only when iou < thr "
               "(or <=), so a NaN IoU suppresses it; the contract (torchvision) suppresses only "
@@ -114,10 +118,6 @@ def _nms_probes(batched: bool) -> list[Probe]:
               "two zero-area boxes have IoU 0/0 = NaN and your NMS keeps a box only when "
               "iou < thr, so a NaN IoU suppresses it (and a box at exactly the threshold too)",
               "write the test as suppress = iou > iou_threshold (False for NaN)"),
-        Probe("+1 pixel widths (VOC)", "alt", alt(plus1=1.0),
-              "your IoU uses widths x2 - x1 + 1 (Pascal VOC's inclusive pixels)",
-              "keep it for VOC-style integer boxes, or drop the + 1 to match torchvision",
-              verdict="convention"),
         Probe("eps or clamp in the IoU", "transform", _to_pixel_range,
               "an eps (or minimum) in the IoU's union changes decisions for small boxes: with "
               "coordinates scaled by 2^k to pixel range yours agrees",

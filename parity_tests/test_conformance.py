@@ -1,0 +1,155 @@
+"""The conformance kit finds every mutant's defect, names its cause, and stays silent on correct code."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from parity_tests import conformance
+from parity_tests.conformance.engine import compare_indices, compare_values
+from parity_tests.mutants import Mutant, boxes, corpus, grid, nms
+
+EXAMPLES = 40  # per regime: enough for every planted regime, the file stays well under a minute
+
+
+def audit(m: Mutant, examples: int = EXAMPLES) -> conformance.Report:
+    if m.target.startswith("properties:"):
+        return conformance.properties(m.fn, m.target.split(":", 1)[1], examples=examples, name=m.name)
+    if m.target.startswith("roundtrip:"):
+        return conformance.check_roundtrip(*m.fn, m.target.split(":", 1)[1], examples=examples, name=m.name)
+    return conformance.check(m.fn, m.target, fixed=m.fixed, examples=examples, name=m.name)
+
+
+def test_corpus_size():
+    names = [m.name for m in corpus()]
+    assert len(names) >= 40
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("m", corpus(), ids=lambda m: m.name)
+def test_mutant_is_flagged_with_its_cause(m: Mutant):
+    report = audit(m)
+    assert not report.ok, str(report)
+    bug_causes = [f.cause.lower() for f in report.findings if f.verdict == "bug"]
+    assert any(m.cause.lower() in c for c in bug_causes), f"expected cause {m.cause!r}\n{report}"
+    bug = report.bugs[0]
+    assert bug.counterexample and bug.why and bug.fix and bug.impact
+
+
+@pytest.mark.parametrize("m", boxes.CONVENTIONS + nms.CONVENTIONS, ids=lambda m: m.name)
+def test_conventions_are_not_bugs(m: Mutant):
+    report = audit(m)
+    assert report.ok, str(report)
+    assert any(f.verdict == "convention" and m.cause.lower() in f.cause.lower() for f in report.findings)
+
+
+@pytest.mark.parametrize("m", grid.CORRECT, ids=lambda m: m.name)
+def test_correct_property_code_passes(m: Mutant):
+    report = audit(m)
+    assert report.ok, str(report)
+
+
+def _torchvision():
+    return pytest.importorskip("torchvision.ops")
+
+
+@pytest.mark.parametrize("name", ["nms", "batched_nms", "box_iou", "generalized_box_iou",
+                                  "distance_box_iou", "complete_box_iou", "box_convert"])
+def test_no_false_alarm_torchvision(name):
+    ops = _torchvision()
+    target = f"nms.{name}" if "nms" in name else f"boxes.{name}"
+    report = conformance.check(getattr(ops, name), target, examples=EXAMPLES)
+    assert report.ok, str(report)
+    assert all(f.verdict == "pass" for f in report.findings), str(report)
+    assert "torch" in report.binding
+
+
+@pytest.mark.parametrize("target", conformance.targets())
+def test_no_false_alarm_reference_fed_back(target):
+    module, func = target.split(".")
+    import importlib
+    ref = getattr(importlib.import_module(f"ref_numpy.{module}"), func)
+    if func == "yolov3_encode":
+        def ref(boxes, grid, anchors, stride, _f=ref):  # noqa: F811 - the contract's logits=True
+            return _f(boxes, grid, anchors, stride, logits=True)
+    report = conformance.check(ref, target, examples=20)
+    assert report.ok, str(report)
+    assert all(f.verdict == "pass" for f in report.findings), str(report)
+
+
+def test_roundtrip_of_the_reference_passes():
+    from ref_numpy import coder
+    report = conformance.check_roundtrip(coder.yolov5_encode, coder.yolov5_decode, "coder.yolov5", examples=20)
+    assert report.ok, str(report)
+
+
+def test_report_printed_form_and_json():
+    report = audit(next(m for m in corpus() if m.name == "nms_unstable_ties"))
+    text = str(report)
+    assert text.splitlines()[0].startswith("nms_unstable_ties  claims nms.nms (boxes xyxy [N,4]")
+    assert "BUG   tie order" in text and "why:" in text and "fix:" in text and "impact:" in text
+    data = json.loads(report.to_json())
+    assert data["ok"] is False
+    tie = next(f for f in data["findings"] if f["check"] == "tie order")
+    assert tie["verdict"] == "bug" and tie["cause"] == "tie order"
+    # the counterexample is plain lists and reproduces the failure when pasted back
+    ce = tie["counterexample"]
+    from parity_tests.mutants.nms import nms_unstable_ties
+    from ref_numpy.nms import nms as ref_nms
+    args = {k: np.asarray(v) for k, v in ce.items() if k != "iou_threshold"}
+    got = nms_unstable_ties(args["boxes"], args["scores"], ce["iou_threshold"])
+    assert got.tolist() == tie["got"] and got.tolist() != ref_nms(args["boxes"], args["scores"], ce["iou_threshold"]).tolist()
+
+
+def test_counterexample_is_shrunk():
+    report = audit(next(m for m in corpus() if m.name == "nms_ge"))
+    f = next(f for f in report.findings if f.check == "threshold")
+    assert len(f.counterexample["boxes"]) == 2  # the planted pair alone
+
+
+def test_fixed_arguments_and_binding_by_position():
+    def my_xywh_to_xyxy(b):
+        return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], 1)
+    report = conformance.check(my_xywh_to_xyxy, "boxes.box_convert",
+                               fixed={"in_fmt": "xywh", "out_fmt": "xyxy"}, examples=20)
+    assert report.ok, str(report)
+    with pytest.raises(ValueError, match="fixed"):
+        conformance.check(my_xywh_to_xyxy, "boxes.box_convert", fixed={"fmt": "xywh"})
+
+
+def test_adapter_dict_and_callable():
+    from ref_numpy.boxes import box_convert, box_iou
+
+    def iou_cxcywh(a, b):  # the user's boxes are cxcywh
+        return box_iou(box_convert(a, "cxcywh", "xyxy"), box_convert(b, "cxcywh", "xyxy"))
+    assert conformance.check(iou_cxcywh, "boxes.box_iou", adapter={"box_format": "cxcywh"}, examples=20).ok
+    assert not conformance.check(iou_cxcywh, "boxes.box_iou", examples=20).ok
+
+    def adapter(fn, boxes1, boxes2):
+        return fn(box_convert(boxes1, "xyxy", "cxcywh"), box_convert(boxes2, "xyxy", "cxcywh"))
+    assert conformance.check(iou_cxcywh, "boxes.box_iou", adapter=adapter, examples=20).ok
+
+
+def test_unknown_target_and_same_seed_same_report():
+    with pytest.raises(ValueError, match="unknown reference contract"):
+        conformance.check(lambda x: x, "boxes.nope")
+    m = next(m for m in corpus() if m.name == "iou_eps_union")
+    assert audit(m, 20).to_json() == audit(m, 20).to_json()
+
+
+def test_pytest_case_fails_on_a_bug_and_passes_on_correct_code():
+    from ref_numpy.nms import nms as ref_nms
+    conformance.pytest_case(ref_nms, "nms.nms", examples=20)()
+    with pytest.raises(AssertionError, match="tie order"):
+        conformance.pytest_case(nms.nms_unstable_ties, "nms.nms", examples=20)()
+
+
+def test_graded_comparisons():
+    assert compare_values([0.5], [0.5]).grade == "bit-exact"
+    g = compare_values([0.5], [np.nextafter(0.5, 1)])
+    assert g.ok and g.grade == "within 1 ulps"
+    assert not compare_values([np.nan], [0.0]).ok
+    assert not compare_values([0.5], [0.6]).ok
+    assert compare_indices([2, 0], [0, 2]).grade == "same set, other order"
+    assert compare_indices([2, 0], [2]).grade == "different"
