@@ -22,27 +22,12 @@ from hypothesis import strategies as st
 import ref_numpy.anchors as R
 import torch_impl.anchors as T
 from parity_tests import strategies as S
-from parity_tests.tolerances import EXACT, assert_parity
+from parity_tests.sides import REF, get_side
+from parity_tests.tolerances import EXACT, assert_parity, to_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDES = [pytest.param(R, id="ref"), pytest.param(T, id="port")]
-
-
-def _t(x):
-    """A tensor: floating (and Python number) arrays as float64, integer arrays as they are."""
-    a = np.asarray(x)
-    return torch.from_numpy(a if a.dtype.kind in "iu" else a.astype(np.float64))
-
-
-def _np(x):
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def _call(side, fn, *args, **kwargs):
-    """Call ``side.fn`` with float64 NumPy args (as tensors for the port)."""
-    if side is T:
-        args = tuple(_t(a) if isinstance(a, np.ndarray) else a for a in args)
-    return getattr(side, fn)(*args, **kwargs)
+PORT = get_side("torch")
+SIDES = [pytest.param(REF, id="ref"), pytest.param(PORT, id="port")]
 
 
 # ----------------------------------------------------------------------------- kmean_anchors parity
@@ -62,9 +47,9 @@ def test_kmean_anchors_equals_reference(wh, n, gen, seed, thr):
         ref = R.kmean_anchors(wh, n=n, gen=gen, seed=seed, thr=thr, verbose=True)
     except ValueError:  # every label < 2 px: the port must refuse too
         with pytest.raises(ValueError, match="^wh:"):
-            T.kmean_anchors(_t(wh), n=n, gen=gen, seed=seed, thr=thr, verbose=True)
+            PORT.run("anchors.kmean_anchors", (wh,), dict(n=n, gen=gen, seed=seed, thr=thr, verbose=True))
     else:
-        port = T.kmean_anchors(_t(wh), n=n, gen=gen, seed=seed, thr=thr, verbose=True)
+        port = PORT.run("anchors.kmean_anchors", (wh,), dict(n=n, gen=gen, seed=seed, thr=thr, verbose=True))
         event(f"init={ref['init']}")
         event(f"improved={bool(ref['history'][-1] > ref['history'][0])}")
         assert_parity(port, ref, name="anchors.kmean_anchors", dtype="float64",
@@ -73,16 +58,16 @@ def test_kmean_anchors_equals_reference(wh, n, gen, seed, thr):
 
 def test_kmean_anchors_fallbacks_are_random_init():
     for wh, n in ((DUPLICATES, 3), (FEW, 9)):
-        for side in (R, T):
-            assert _call(side, "kmean_anchors", wh, n=n, gen=0)["init"] == "random"
+        for side in (REF, PORT):
+            assert side.call("anchors.kmean_anchors", wh, n=n, gen=0)["init"] == "random"
     assert R.kmean_anchors(FEW, n=3, gen=0)["init"] == "kmeans"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_kmean_anchors_on_cuda_equals_reference():
     wh = np.exp(np.random.default_rng(0).normal(3.5, 0.8, size=(200, 2)))
     ref = R.kmean_anchors(wh, n=9, gen=100, seed=5)
-    port = T.kmean_anchors(_t(wh).cuda(), n=9, gen=100, seed=5)
+    port = get_side("torch", device="cuda").run("anchors.kmean_anchors", (wh,), dict(n=9, gen=100, seed=5))
     assert port["anchors"].device.type == "cuda"
     assert_parity(port, ref, name="anchors.kmean_anchors", dtype="float64")
 
@@ -93,8 +78,8 @@ def test_kmean_anchors_on_cuda_equals_reference():
 def test_fit_boundary_is_strict(side):
     anchors = np.array([[10.0, 10.0]])
     # x == 1/4 exactly (a side 4x the anchor): not a fit, as YOLOv5's `best > 1/thr`.
-    at = _call(side, "anchor_metrics", np.array([[40.0, 10.0], [10.0, 2.5]]), anchors)
-    inside = _call(side, "anchor_metrics", np.array([[39.5, 10.0], [10.0, 2.6]]), anchors)
+    at = side.call("anchors.anchor_metrics", np.array([[40.0, 10.0], [10.0, 2.5]]), anchors)
+    inside = side.call("anchors.anchor_metrics", np.array([[39.5, 10.0], [10.0, 2.6]]), anchors)
     assert_parity(at, {"bpr": np.float64(0.0), "aat": np.float64(0.0)}, tol=EXACT)
     assert_parity(inside, {"bpr": np.float64(1.0), "aat": np.float64(1.0)}, tol=EXACT)
 
@@ -108,7 +93,7 @@ def test_default_anchors_known_values(side):
     r = wh[:, None] / anchors.reshape(-1, 2)[None]
     fits = (np.maximum(r, 1 / r).max(-1) < 4).sum(1)
     assert fits.tolist() == [3, 1, 0]
-    out = _call(side, "anchor_metrics", wh, anchors)
+    out = side.call("anchors.anchor_metrics", wh, anchors)
     assert_parity(out, {"bpr": np.float64(2.0) / 3, "aat": np.float64(4.0) / 3}, tol=EXACT)
 
 
@@ -118,9 +103,9 @@ def test_refit_rule_is_bpr_at_most_098(side):
     fit, far = np.array([[10.0, 10.0]]), np.array([[100.0, 100.0]])
     exactly_098 = np.concatenate([fit.repeat(49, 0), far])  # 49 / 50 == 0.98 in float64
     above = np.concatenate([fit.repeat(99, 0), far])  # 0.99
-    refit, bpr, _ = _call(side, "check_anchors", exactly_098, anchors)
+    refit, bpr, _ = side.call("anchors.check_anchors", exactly_098, anchors)
     assert float(bpr) == 0.98 and refit is True
-    refit, bpr, _ = _call(side, "check_anchors", above, anchors)
+    refit, bpr, _ = side.call("anchors.check_anchors", above, anchors)
     assert float(bpr) == 0.99 and refit is False
 
 
@@ -129,13 +114,13 @@ def test_wh_from_labels_known_values(side):
     wh = np.array([[0.5, 0.5], [0.25, 1.0]])
     shapes = np.array([[640.0, 320.0], [100.0, 400.0]])  # (width, height)
     idx = np.array([0, 1])
-    out = _call(side, "wh_from_labels", wh, idx, shapes, img_size=640)
+    out = side.call("anchors.wh_from_labels", wh, idx, shapes, img_size=640)
     assert_parity(out, np.array([[320.0, 160.0], [40.0, 640.0]]), tol=EXACT)
-    aug = _np(_call(side, "wh_from_labels", wh, idx, shapes, img_size=640, augment=True, seed=3))
-    scale = aug / _np(out)
+    aug = to_numpy(side.call("anchors.wh_from_labels", wh, idx, shapes, img_size=640, augment=True, seed=3))
+    scale = aug / to_numpy(out)
     assert np.all((scale >= 0.9) & (scale < 1.1))
     assert scale[0, 0] == scale[0, 1] and scale[1, 0] == scale[1, 1]  # one factor per image
-    again = _np(_call(side, "wh_from_labels", wh, idx, shapes, img_size=640, augment=True, seed=3))
+    again = to_numpy(side.call("anchors.wh_from_labels", wh, idx, shapes, img_size=640, augment=True, seed=3))
     assert_parity(again, aug, tol=EXACT)
 
 
@@ -145,21 +130,21 @@ def test_wh_from_labels_known_values(side):
 @given(data=S.anchors_and_labels(), thr=st.sampled_from([4.0, 2.0]))
 def test_metrics_bounds(side, data, thr):
     wh, anchors = data
-    m = _call(side, "anchor_metrics", wh, anchors, thr=thr)
+    m = side.call("anchors.anchor_metrics", wh, anchors, thr=thr)
     bpr, aat = float(m["bpr"]), float(m["aat"])
     k = anchors.reshape(-1, 2).shape[0]
     assert 0.0 <= bpr <= 1.0
     assert bpr <= aat <= k
-    f = float(_call(side, "anchor_fitness", anchors, wh, thr=thr))
+    f = float(side.call("anchors.anchor_fitness", anchors, wh, thr=thr))
     assert 0.0 <= f <= bpr  # best <= 1 and best counts only where it fits
 
 
 @pytest.mark.parametrize("side", SIDES)
 @given(wh=S.label_sizes(max_n=12, lo=0.5, hi=800.0))
 def test_labels_as_anchors_give_full_recall(side, wh):
-    m = _call(side, "anchor_metrics", wh, wh)
+    m = side.call("anchors.anchor_metrics", wh, wh)
     assert float(m["bpr"]) == 1.0
-    assert float(_call(side, "anchor_fitness", wh, wh)) == 1.0
+    assert float(side.call("anchors.anchor_fitness", wh, wh)) == 1.0
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -168,8 +153,8 @@ def test_labels_as_anchors_give_full_recall(side, wh):
        seed=st.integers(0, 2 ** 32 - 1))
 @example(wh=np.array([[3.0, 4.0], [30.0, 20.0], [300.0, 100.0], [5.0, 200.0]]), n=3, seed=0)
 def test_evolution_properties(side, wh, n, seed):
-    out = _call(side, "kmean_anchors", wh, n=n, gen=40, seed=seed, verbose=True)
-    k, hist = _np(out["anchors"]), _np(out["history"])
+    out = side.call("anchors.kmean_anchors", wh, n=n, gen=40, seed=seed, verbose=True)
+    k, hist = to_numpy(out["anchors"]), to_numpy(out["history"])
     note(f"init={out['init']}")
     assert k.shape == (n, 2)
     assert np.all(np.diff(hist) >= 0), "fitness decreased under evolution"
@@ -179,23 +164,23 @@ def test_evolution_properties(side, wh, n, seed):
     # only the random fallback (upstream's too) may start below 2 px.
     floor = R.MIN_SIDE if out["init"] == "kmeans" else min(R.MIN_SIDE, float(k.min()))
     assert np.all(k >= floor)
-    assert float(_call(side, "anchor_fitness", k, wh)) == float(out["fitness"])
+    assert float(side.call("anchors.anchor_fitness", k, wh)) == float(out["fitness"])
     assert out["n_used"] == wh.shape[0] and out["n_small"] == int((wh < 3).any(1).sum())
 
 
 @pytest.mark.parametrize("side", SIDES)
 def test_seed_reproducible_and_generator_accepted(side):
     wh = np.exp(np.random.default_rng(1).normal(3.0, 0.7, size=(60, 2)))
-    a = _call(side, "kmean_anchors", wh, n=6, gen=30, seed=7)
-    b = _call(side, "kmean_anchors", wh, n=6, gen=30, seed=np.random.default_rng(7))
-    c = _call(side, "kmean_anchors", wh, n=6, gen=30, seed=8)
+    a = side.call("anchors.kmean_anchors", wh, n=6, gen=30, seed=7)
+    b = side.call("anchors.kmean_anchors", wh, n=6, gen=30, seed=np.random.default_rng(7))
+    c = side.call("anchors.kmean_anchors", wh, n=6, gen=30, seed=8)
     assert_parity(b, a, tol=EXACT)
-    assert not np.array_equal(_np(c["anchors"]), _np(a["anchors"]))
+    assert not np.array_equal(to_numpy(c["anchors"]), to_numpy(a["anchors"]))
 
 
 def test_anchor_fitness_has_gradient():
-    wh = _t(np.array([[10.0, 20.0], [30.0, 25.0], [100.0, 90.0]]))
-    anchors = _t(np.array([[12.0, 18.0], [90.0, 80.0]])).requires_grad_()
+    wh = PORT.to_inputs(np.array([[10.0, 20.0], [30.0, 25.0], [100.0, 90.0]]), "float64")
+    anchors = PORT.to_inputs(np.array([[12.0, 18.0], [90.0, 80.0]]), "float64").requires_grad_()
     T.anchor_fitness(anchors, wh).backward()
     assert anchors.grad is not None and torch.isfinite(anchors.grad).all()
     assert bool((anchors.grad != 0).any())
@@ -268,10 +253,9 @@ BAD = [
 @pytest.mark.parametrize("fn,args,kwargs,arg", BAD,
                          ids=[f"{b[0]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
 def test_bad_input_names_the_argument(side, fn, args, kwargs, arg):
-    if side is T:  # integer arrays stay integer tensors, floating ones become float64 tensors
-        args = tuple(torch.from_numpy(a) for a in args)
+    # integer arrays stay integer, floating ones float64 (tensors for the port)
     with pytest.raises(ValueError, match=rf"^{arg}:"):
-        getattr(side, fn)(*args, **kwargs)
+        side.call(f"anchors.{fn}", *args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- CLI

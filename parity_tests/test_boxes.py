@@ -23,29 +23,19 @@ from hypothesis import strategies as st
 import ref_numpy.boxes as R
 import torch_impl.boxes as T
 from parity_tests import strategies as S
-from parity_tests.registry import ALL_CASES, to_port, to_ref
-from parity_tests.tolerances import DEFAULT, EXACT, assert_parity, to_numpy, tolerance
+from parity_tests.registry import ALL_CASES
+from parity_tests.sides import REF, get_side
+from parity_tests.tolerances import EXACT, assert_parity, on_device, tolerance
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
 FORMAT_PAIRS = [(a, b) for a in FORMATS for b in FORMATS if a != b]
 PAIRWISE_TV = ("box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou")
 PAIRWISE = PAIRWISE_TV + ("box_ioa",)
 KINDS = ("iou", "giou", "diou", "ciou")
-IMPLS = ("ref", "port")
+PORT = get_side("torch")
+IMPLS = (pytest.param(REF, id="ref"), pytest.param(PORT, id="port"))
+BOTH = (REF, PORT)
 DTYPES = ("float64", "float32")
-
-
-def run(impl: str, fname: str, *args, dtype: str = "float64", **kwargs):
-    """Call ``fname`` of the reference or the port on NumPy ``args`` cast to ``dtype``; the
-    result comes back as NumPy."""
-    if impl == "ref":
-        return getattr(R, fname)(*to_ref(args, dtype), **kwargs)
-    return to_numpy(getattr(T, fname)(*to_port(args, dtype), **kwargs))
-
-
-def tv(fname: str, *args, dtype: str = "float64", **kwargs):
-    """torchvision.ops on the same NumPy args, as NumPy."""
-    return to_numpy(getattr(tvo, fname)(*to_port(args, dtype), **kwargs))
 
 
 # ----------------------------------------------------------------------------- degenerate boxes
@@ -65,10 +55,10 @@ INVERTED = [8.0, 8.0, 2.0, 2.0]
 def test_degenerate_boxes_match_torchvision(fname, dtype, pair):
     """Zero-width, zero-height, point, inverted and duplicated boxes: the reference and the port
     give torchvision's values, NaN in exactly the same places."""
-    want = tv(fname, *pair, dtype=dtype)
-    for impl in IMPLS:
-        got = run(impl, fname, *pair, dtype=dtype)
-        tol = EXACT if impl == "port" else None
+    want = PORT.call(getattr(tvo, fname), *pair, dtype=dtype)
+    for impl in BOTH:
+        got = impl.call(f"boxes.{fname}", *pair, dtype=dtype)
+        tol = EXACT if impl is PORT else None
         assert_parity(got, want, name=f"boxes.{fname}", dtype=dtype, tol=tol, inputs=pair)
 
 
@@ -77,24 +67,24 @@ def test_degenerate_values_by_hand(impl):
     """The documented edge cases, typed out."""
     b1 = np.array([POINT, ZERO_W, INVERTED, UNIT])
     b2 = np.array([POINT, UNIT])
-    iou = run(impl, "box_iou", b1, b2)
+    iou = impl.call("boxes.box_iou", b1, b2)
     assert np.isnan(iou[0, 0]), "two zero-area boxes: 0/0"
     assert iou[0, 1] == 0 and iou[1, 1] == 0, "zero-area box vs a valid one: 0"
     assert iou[2, 1] == 0, "inverted box: no intersection"
     assert iou[3, 1] == 1
-    giou = run(impl, "generalized_box_iou", b1, b2)
+    giou = impl.call("boxes.generalized_box_iou", b1, b2)
     assert np.isnan(giou[0, 0]) and giou[3, 1] == 1
-    flipped = run(impl, "generalized_box_iou", np.array([[10.0, 10.0, 0.0, 0.0]]), np.array([UNIT]))
+    flipped = impl.call("boxes.generalized_box_iou", np.array([[10.0, 10.0, 0.0, 0.0]]), np.array([UNIT]))
     assert flipped.tolist() == [[1.0]], "torchvision: UNIT inverted, against UNIT, gives 1"
-    ciou = run(impl, "complete_box_iou", np.array([[0.0, 0.0, 4.0, 0.0]]), np.array([UNIT]))
+    ciou = impl.call("boxes.complete_box_iou", np.array([[0.0, 0.0, 4.0, 0.0]]), np.array([UNIT]))
     assert np.isfinite(ciou).all(), "h == 0: atan(inf) = pi/2, finite"
-    ioa = run(impl, "box_ioa", b1, b2)
+    ioa = impl.call("boxes.box_ioa", b1, b2)
     assert np.isnan(ioa[0, 1]) and ioa[2, 1] == 0 and ioa[3, 0] == 0
-    wh = run(impl, "wh_iou", np.array([[0.0, 0.0], [0.0, 3.0], [2.0, 3.0]]),
+    wh = impl.call("boxes.wh_iou", np.array([[0.0, 0.0], [0.0, 3.0], [2.0, 3.0]]),
              np.array([[0.0, 0.0], [2.0, 3.0]]))
     assert np.isnan(wh[0, 0]) and wh[1, 1] == 0 and wh[2, 1] == 1 and wh[0, 1] == 0
-    assert list(run(impl, "remove_small_boxes", b1, 1.0)) == [3]
-    assert run(impl, "box_area", np.array([INVERTED, [8.0, 0.0, 2.0, 1.0]])).tolist() == [36, -6]
+    assert list(impl.call("boxes.remove_small_boxes", b1, 1.0)) == [3]
+    assert impl.call("boxes.box_area", np.array([INVERTED, [8.0, 0.0, 2.0, 1.0]])).tolist() == [36, -6]
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -108,21 +98,21 @@ def test_pairwise_invariants(impl, pair, dtype):
     CIoU <= DIoU <= IoU, DIoU in [-1, 1]; all symmetric; IoA in [0, 1]. (GIoU <= IoU and
     IoA >= IoU hold exactly only without rounding: see the integer-coordinate test.)"""
     b1, b2 = pair
-    iou = run(impl, "box_iou", b1, b2, dtype=dtype)
-    assert_parity(run(impl, "box_iou", b2, b1, dtype=dtype), iou.T, tol=EXACT, inputs=pair)
+    iou = impl.call("boxes.box_iou", b1, b2, dtype=dtype)
+    assert_parity(impl.call("boxes.box_iou", b2, b1, dtype=dtype), iou.T, tol=EXACT, inputs=pair)
     assert np.all((iou >= 0) & (iou <= 1))
-    self_iou = np.diagonal(run(impl, "box_iou", b1, b1, dtype=dtype))
+    self_iou = np.diagonal(impl.call("boxes.box_iou", b1, b1, dtype=dtype))
     assert_parity(self_iou, np.ones(len(b1), dtype=dtype), tol=EXACT, inputs=pair)
-    giou = run(impl, "generalized_box_iou", b1, b2, dtype=dtype)
-    diou = run(impl, "distance_box_iou", b1, b2, dtype=dtype)
-    ciou = run(impl, "complete_box_iou", b1, b2, dtype=dtype)
+    giou = impl.call("boxes.generalized_box_iou", b1, b2, dtype=dtype)
+    diou = impl.call("boxes.distance_box_iou", b1, b2, dtype=dtype)
+    ciou = impl.call("boxes.complete_box_iou", b1, b2, dtype=dtype)
     assert np.all((giou >= -1) & (giou <= 1)), "GIoU in [-1, 1]"
     assert np.all((diou >= -1) & (diou <= iou)), "DIoU in [-1, IoU]"
     assert np.all(ciou <= diou), "CIoU <= DIoU"
     for fname, value in (("generalized_box_iou", giou), ("distance_box_iou", diou),
                          ("complete_box_iou", ciou)):
-        assert_parity(run(impl, fname, b2, b1, dtype=dtype), value.T, tol=EXACT, inputs=pair)
-    ioa = run(impl, "box_ioa", b1, b2, dtype=dtype)
+        assert_parity(impl.call(f"boxes.{fname}", b2, b1, dtype=dtype), value.T, tol=EXACT, inputs=pair)
+    ioa = impl.call("boxes.box_ioa", b1, b2, dtype=dtype)
     assert np.all((ioa >= 0) & (ioa <= 1))
 
 
@@ -139,17 +129,17 @@ def test_translation_and_scale_invariance(impl, b1, b2, shift, exponent, dtype):
     scale = 2.0 ** exponent
     for fname in PAIRWISE:
         kw = {"eps": 0.0} if fname in ("distance_box_iou", "complete_box_iou") else {}
-        base = run(impl, fname, b1, b2, dtype=dtype, **kw)
-        moved = run(impl, fname, b1 + offset, b2 + offset, dtype=dtype, **kw)
-        scaled = run(impl, fname, b1 * scale, b2 * scale, dtype=dtype, **kw)
+        base = impl.call(f"boxes.{fname}", b1, b2, dtype=dtype, **kw)
+        moved = impl.call(f"boxes.{fname}", b1 + offset, b2 + offset, dtype=dtype, **kw)
+        scaled = impl.call(f"boxes.{fname}", b1 * scale, b2 * scale, dtype=dtype, **kw)
         assert_parity(moved, base, name=fname, tol=EXACT, inputs=(b1, b2, shift))
         assert_parity(scaled, base, name=fname, tol=EXACT, inputs=(b1, b2, exponent))
-    iou = run(impl, "box_iou", b1, b2, dtype=dtype)
-    assert np.all(run(impl, "generalized_box_iou", b1, b2, dtype=dtype) <= iou)
-    assert np.all(run(impl, "box_ioa", b1, b2, dtype=dtype) >= iou)
+    iou = impl.call("boxes.box_iou", b1, b2, dtype=dtype)
+    assert np.all(impl.call("boxes.generalized_box_iou", b1, b2, dtype=dtype) <= iou)
+    assert np.all(impl.call("boxes.box_ioa", b1, b2, dtype=dtype) >= iou)
     wh1, wh2 = b1[:, 2:] - b1[:, :2], b2[:, 2:] - b2[:, :2]
-    assert_parity(run(impl, "wh_iou", wh1 * scale, wh2 * scale, dtype=dtype),
-                  run(impl, "wh_iou", wh1, wh2, dtype=dtype), tol=EXACT, inputs=(b1, b2, exponent))
+    assert_parity(impl.call("boxes.wh_iou", wh1 * scale, wh2 * scale, dtype=dtype),
+                  impl.call("boxes.wh_iou", wh1, wh2, dtype=dtype), tol=EXACT, inputs=(b1, b2, exponent))
 
 
 @settings(max_examples=30)
@@ -158,16 +148,16 @@ def test_extreme_scale_boxes(pair, dtype):
     """Boxes from 2^-10 to 2^16 times ordinary sizes: values stay in range, equal torchvision
     bit for bit (port) and equal the same boxes at unit scale up to rounding of the scaling."""
     for fname in PAIRWISE_TV:
-        want = tv(fname, *pair, dtype=dtype)
-        assert_parity(run("port", fname, *pair, dtype=dtype), want, tol=EXACT, inputs=pair)
-        assert_parity(run("ref", fname, *pair, dtype=dtype), want, name=f"boxes.{fname}",
+        want = PORT.call(getattr(tvo, fname), *pair, dtype=dtype)
+        assert_parity(PORT.call(f"boxes.{fname}", *pair, dtype=dtype), want, tol=EXACT, inputs=pair)
+        assert_parity(REF.call(f"boxes.{fname}", *pair, dtype=dtype), want, name=f"boxes.{fname}",
                       dtype=dtype, inputs=pair)
         assert np.all(np.isfinite(want))
-    iou = run("ref", "box_iou", *pair, dtype=dtype)
+    iou = REF.call("boxes.box_iou", *pair, dtype=dtype)
     assert np.all((iou >= 0) & (iou <= 1))
     for kind in KINDS:
         n = min(len(pair[0]), len(pair[1]))
-        value = run("port", "aligned_box_iou", pair[0][:n], pair[1][:n], dtype=dtype, kind=kind)
+        value = PORT.call("boxes.aligned_box_iou", pair[0][:n], pair[1][:n], dtype=dtype, kind=kind)
         assert np.all(np.isfinite(value)) and np.all(value <= 1)
 
 
@@ -182,12 +172,12 @@ def test_format_round_trip(impl, in_fmt, out_fmt, data):
     and float64), within three roundings on arbitrary float64 coordinates."""
     exact = R.box_convert(data.draw(S.integer_boxes_xyxy(), label="integer boxes"), "xyxy", in_fmt)
     for dtype in DTYPES:
-        there = run(impl, "box_convert", exact, in_fmt, out_fmt, dtype=dtype)
-        back = run(impl, "box_convert", there.astype(np.float64), out_fmt, in_fmt, dtype=dtype)
+        there = impl.call("boxes.box_convert", exact, in_fmt, out_fmt, dtype=dtype)
+        back = impl.call("boxes.box_convert", there.astype(np.float64), out_fmt, in_fmt, dtype=dtype)
         assert_parity(back, exact.astype(dtype), tol=EXACT, inputs=exact)
     b = data.draw(S.boxes_in(in_fmt, max_n=8), label="boxes")
-    there = run(impl, "box_convert", b, in_fmt, out_fmt)
-    back = run(impl, "box_convert", there, out_fmt, in_fmt)
+    there = impl.call("boxes.box_convert", b, in_fmt, out_fmt)
+    back = impl.call("boxes.box_convert", there, out_fmt, in_fmt)
     assert_parity(back, b, name="roundtrip.boxes", dtype="float64", inputs=b)
 
 
@@ -201,15 +191,15 @@ def test_normalize_round_trip(impl, fmt, data):
     exact = R.box_convert(data.draw(S.integer_boxes_xyxy(), label="integer boxes"), "xyxy", fmt)
     pow2 = (2 ** data.draw(st.integers(0, 12)), 2 ** data.draw(st.integers(0, 12)))
     for dtype in DTYPES:
-        back = run(impl, "box_denormalize", run(impl, "box_normalize", exact, pow2, dtype=dtype)
+        back = impl.call("boxes.box_denormalize", impl.call("boxes.box_normalize", exact, pow2, dtype=dtype)
                    .astype(np.float64), pow2, dtype=dtype)
         assert_parity(back, exact.astype(dtype), tol=EXACT, inputs=(exact, pow2))
     b = data.draw(S.boxes_in(fmt, max_n=8), label="boxes")
     size = data.draw(S.image_sizes(), label="image_size")
-    back = run(impl, "box_denormalize", run(impl, "box_normalize", b, size), size)
+    back = impl.call("boxes.box_denormalize", impl.call("boxes.box_normalize", b, size), size)
     assert_parity(back, b, name="roundtrip.boxes", dtype="float64", inputs=(b, size))
     corners = np.array([[0.0, 0.0, size[1], size[0]]])
-    assert run(impl, "box_normalize", corners, size).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    assert impl.call("boxes.box_normalize", corners, size).tolist() == [[0.0, 0.0, 1.0, 1.0]]
 
 
 # ----------------------------------------------------------------------------- shapes and dtypes
@@ -219,25 +209,25 @@ def test_normalize_round_trip(impl, fmt, data):
 def test_empty_inputs(impl, fname):
     """[0, 4] against [M, 4] gives [0, M] and vice versa; torchvision agrees."""
     empty, some = np.zeros((0, 4)), np.array([UNIT, POINT])
-    assert run(impl, fname, empty, some).shape == (0, 2)
-    assert run(impl, fname, some, empty).shape == (2, 0)
-    assert run(impl, fname, empty, empty).shape == (0, 0)
+    assert impl.call(f"boxes.{fname}", empty, some).shape == (0, 2)
+    assert impl.call(f"boxes.{fname}", some, empty).shape == (2, 0)
+    assert impl.call(f"boxes.{fname}", empty, empty).shape == (0, 0)
     if fname in PAIRWISE_TV:
-        assert tv(fname, empty, some).shape == (0, 2)
+        assert PORT.call(getattr(tvo, fname), empty, some).shape == (0, 2)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_empty_inputs_single_box_ops(impl):
     empty = np.zeros((0, 4))
-    assert run(impl, "wh_iou", np.zeros((0, 2)), np.ones((3, 2))).shape == (0, 3)
-    assert run(impl, "aligned_box_iou", empty, empty, kind="ciou").shape == (0,)
-    assert run(impl, "aligned_box_iou", empty, np.array([UNIT]), kind="giou").shape == (0,)
+    assert impl.call("boxes.wh_iou", np.zeros((0, 2)), np.ones((3, 2))).shape == (0, 3)
+    assert impl.call("boxes.aligned_box_iou", empty, empty, kind="ciou").shape == (0,)
+    assert impl.call("boxes.aligned_box_iou", empty, np.array([UNIT]), kind="giou").shape == (0,)
     for fmt in FORMATS:
-        assert run(impl, "box_convert", empty, "xyxy", fmt).shape == (0, 4)
-    assert run(impl, "box_area", empty).shape == (0,)
-    assert run(impl, "box_normalize", empty, (4, 4)).shape == (0, 4)
-    assert run(impl, "clip_boxes_to_image", empty, (4, 4)).shape == (0, 4)
-    keep = run(impl, "remove_small_boxes", empty, 1.0)
+        assert impl.call("boxes.box_convert", empty, "xyxy", fmt).shape == (0, 4)
+    assert impl.call("boxes.box_area", empty).shape == (0,)
+    assert impl.call("boxes.box_normalize", empty, (4, 4)).shape == (0, 4)
+    assert impl.call("boxes.clip_boxes_to_image", empty, (4, 4)).shape == (0, 4)
+    keep = impl.call("boxes.remove_small_boxes", empty, 1.0)
     assert keep.shape == (0,) and keep.dtype == np.int64
 
 
@@ -249,11 +239,11 @@ def test_batched_pairwise(impl):
     b1 = np.concatenate([xy, xy + rng.uniform(1, 30, (3, 5, 2))], -1)
     b2 = b1[0, :4]
     for fname in PAIRWISE:
-        out = run(impl, fname, b1, b2)
+        out = impl.call(f"boxes.{fname}", b1, b2)
         assert out.shape == (3, 5, 4)
         for i in range(3):
-            assert_parity(out[i], run(impl, fname, b1[i], b2), tol=EXACT)
-    wh = run(impl, "wh_iou", b1[..., 2:] - b1[..., :2], b2[:, 2:] - b2[:, :2])
+            assert_parity(out[i], impl.call(f"boxes.{fname}", b1[i], b2), tol=EXACT)
+    wh = impl.call("boxes.wh_iou", b1[..., 2:] - b1[..., :2], b2[:, 2:] - b2[:, :2])
     assert wh.shape == (3, 5, 4)
 
 
@@ -343,16 +333,16 @@ BAD_CALLS = [
                          ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(BAD_CALLS)])
 def test_bad_input_names_the_argument(impl, fname, args, kwargs, names):
     with pytest.raises(ValueError, match=f"^{names}"):
-        run(impl, fname, *args, **kwargs)
+        impl.call(f"boxes.{fname}", *args, **kwargs)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_sanitisers_accept_non_finite(impl):
     """clip_boxes_to_image keeps NaN and clamps inf; remove_small_boxes drops NaN sides."""
     b = np.array([[np.nan, 1.0, 5.0, 5.0], [-np.inf, 0.0, np.inf, 3.0], [1.0, 1.0, 4.0, 4.0]])
-    clipped = run(impl, "clip_boxes_to_image", b, (4, 6))
+    clipped = impl.call("boxes.clip_boxes_to_image", b, (4, 6))
     assert np.isnan(clipped[0, 0]) and clipped[1].tolist() == [0.0, 0.0, 6.0, 3.0]
-    assert run(impl, "remove_small_boxes", b, 1.0).tolist() == [1, 2]
+    assert impl.call("boxes.remove_small_boxes", b, 1.0).tolist() == [1, 2]
 
 
 # ----------------------------------------------------------------------------- aligned_box_iou
@@ -366,11 +356,11 @@ def test_aligned_eps_placement(impl):
     h = 1.0 + eps
     want_xyxy = 1.0 / ((1.0 * h + 1.0 * h - 1.0) + eps)
     want_cxcywh = 1.0 / ((1.0 + 1.0 - 1.0) + eps)
-    got_xyxy = run(impl, "aligned_box_iou", unit_xyxy, unit_xyxy, kind="iou")
-    got_cxcywh = run(impl, "aligned_box_iou", unit_cxcywh, unit_cxcywh, kind="iou", fmt="cxcywh")
+    got_xyxy = impl.call("boxes.aligned_box_iou", unit_xyxy, unit_xyxy, kind="iou")
+    got_cxcywh = impl.call("boxes.aligned_box_iou", unit_cxcywh, unit_cxcywh, kind="iou", fmt="cxcywh")
     assert_parity(got_xyxy, np.array([want_xyxy]), tol=EXACT)
     assert_parity(got_cxcywh, np.array([want_cxcywh]), tol=EXACT)
-    two_points = run(impl, "aligned_box_iou", np.array([POINT]), np.array([POINT]), kind="giou")
+    two_points = impl.call("boxes.aligned_box_iou", np.array([POINT]), np.array([POINT]), kind="giou")
     assert two_points.tolist() == [0.0], "union = eps, c_area = eps: 0 - 0/eps"
 
 
@@ -387,12 +377,12 @@ def test_aligned_equals_torchvision_at_zero_eps(impl, kind, pair):
     pairwise = {"iou": "box_iou", "giou": "generalized_box_iou", "diou": "distance_box_iou",
                 "ciou": "complete_box_iou"}[kind]
     extra = {} if kind in ("iou", "giou") else {"eps": 0.0}
-    want = np.diagonal(tv(pairwise, b1, b2, **extra))
-    got = run(impl, "aligned_box_iou", b1, b2, kind=kind, eps=0.0)
+    want = np.diagonal(PORT.call(getattr(tvo, pairwise), b1, b2, **extra))
+    got = impl.call("boxes.aligned_box_iou", b1, b2, kind=kind, eps=0.0)
     tol = EXACT if kind in ("iou", "giou") else None
     assert_parity(got, want, name="boxes.aligned_box_iou", dtype="float64", tol=tol, inputs=pair)
     c1, c2 = R.box_convert(b1, "xyxy", "cxcywh"), R.box_convert(b2, "xyxy", "cxcywh")
-    centred = run(impl, "aligned_box_iou", c1, c2, kind=kind, fmt="cxcywh", eps=0.0)
+    centred = impl.call("boxes.aligned_box_iou", c1, c2, kind=kind, fmt="cxcywh", eps=0.0)
     # At eps = 0 CIoU of identical boxes is alpha = 0/0 (NaN) when the IoU rounds to exactly 1,
     # which the converted boxes need not reproduce: compare where the xyxy value is defined.
     defined = np.isfinite(got)
@@ -408,9 +398,9 @@ def test_aligned_invariants(pair, kind, fmt):
     DIoU and CIoU at most the IoU; GIoU and DIoU at least -1. (YOLOv5's GIoU can exceed its
     IoU by ~eps*w: h carries an eps that the enclosing box does not.)"""
     b1, b2 = pair
-    value = run("port", "aligned_box_iou", b1, b2, kind=kind, fmt=fmt)
-    iou = run("port", "aligned_box_iou", b1, b2, kind="iou", fmt=fmt)
-    swapped = run("port", "aligned_box_iou", np.broadcast_to(b2, b1.shape).copy(), b1,
+    value = PORT.call("boxes.aligned_box_iou", b1, b2, kind=kind, fmt=fmt)
+    iou = PORT.call("boxes.aligned_box_iou", b1, b2, kind="iou", fmt=fmt)
+    swapped = PORT.call("boxes.aligned_box_iou", np.broadcast_to(b2, b1.shape).copy(), b1,
                   kind=kind, fmt=fmt)
     assert_parity(swapped, value, name="boxes.aligned_box_iou", dtype="float64", inputs=pair)
     assert np.all((iou >= 0) & (iou <= 1))
@@ -478,8 +468,8 @@ def test_box_ioa_matches_pycocotools_crowd(dets, crowd):
     for iscrowd, fname in ((1, "box_ioa"), (0, "box_iou")):
         want = np.asarray(mask_utils.iou(d.tolist(), g.tolist(), [iscrowd] * len(g)),
                           dtype=np.float64).reshape(len(d), len(g))
-        for impl in IMPLS:
-            assert_parity(run(impl, fname, dets, crowd), want, tol=EXACT, inputs=(dets, crowd))
+        for impl in BOTH:
+            assert_parity(impl.call(f"boxes.{fname}", dets, crowd), want, tol=EXACT, inputs=(dets, crowd))
 
 
 # ----------------------------------------------------------------------------- devices
@@ -487,20 +477,21 @@ def test_box_ioa_matches_pycocotools_crowd(dets, crowd):
 BOX_ROWS = [c for c in ALL_CASES if c.module == "boxes" and c.inputs is not None]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
 @settings(max_examples=20)
 @given(data=st.data())
 def test_port_on_cuda_matches_cpu(data):
     """Every boxes row on CUDA: output on the input's device, same dtype, values as on CPU
-    within the dtype's default tolerance (CUDA's atan and division kernels may differ by ulps);
-    plus a gradient through aligned_box_iou on the device."""
+    within the device allowance (CUDA's atan and division kernels may differ by ulps; the
+    table's ``device.accelerator``); plus a gradient through aligned_box_iou on the device."""
+    cpu_side, gpu_side = get_side("torch", device="cpu"), get_side("torch", device="cuda")
     for case in BOX_ROWS:
         call = data.draw(case.inputs(), label=case.name)
         for dtype in case.dtypes:
-            cpu = case.port(*to_port(call.args, dtype), **to_port(call.kwargs, dtype))
-            gpu = case.port(*to_port(call.args, dtype, "cuda"), **to_port(call.kwargs, dtype, "cuda"))
+            cpu = cpu_side.run(case.name, call.args, call.kwargs, dtype)
+            gpu = gpu_side.run(case.name, call.args, call.kwargs, dtype)
             assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype, case.name
-            assert_parity(gpu, cpu, name=case.name, tol=DEFAULT[dtype], inputs=call)
+            assert_parity(gpu, cpu, name=case.name, tol=on_device(EXACT, dtype, "cuda"), inputs=call)
     b1, b2 = (torch.tensor(b, device="cuda", requires_grad=True)
               for b in data.draw(S.elementwise_box_pairs(family="degenerate"), label="pair"))
     T.aligned_box_iou(b1, b2, kind="ciou").sum().backward()

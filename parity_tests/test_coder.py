@@ -15,19 +15,13 @@ from hypothesis.extra import numpy as hnp
 import ref_numpy.coder as R
 import torch_impl.coder as T
 from parity_tests import strategies as S
-from parity_tests.registry import CASES_BY_NAME, to_port, to_ref
-from parity_tests.tolerances import EXACT, assert_parity, to_numpy
+from parity_tests.registry import CASES_BY_NAME
+from parity_tests.sides import REF, get_side
+from parity_tests.tolerances import EXACT, assert_parity
 
 DTYPES = ("float64", "float32")
-SIDES = ("ref", "port")
-MOD = {"ref": R, "port": T}
-
-
-def _call(side: str, fname: str, *args, dtype: str = "float64", **kwargs):
-    """Run ``fname`` on one side with floating arrays cast to ``dtype``; NumPy out."""
-    conv = to_ref if side == "ref" else to_port
-    out = getattr(MOD[side], fname)(*conv(args, dtype), **conv(kwargs, dtype))
-    return to_numpy(out)
+PORT = get_side("torch")
+SIDES = (REF, PORT)
 
 
 # Raw values whose decode -> encode round trip is well conditioned at float32: |t_xy| <= 3
@@ -35,7 +29,7 @@ def _call(side: str, fname: str, *args, dtype: str = "float64", **kwargs):
 # (the size is recovered as x2 - x1 of pixel corners: a tinier box loses its relative precision).
 RAW_DOMAIN = dict(xy=3.0, wh=(-2.0, 3.0))
 
-both_sides = pytest.mark.parametrize("side", SIDES)
+both_sides = pytest.mark.parametrize("side", [pytest.param(REF, id="ref"), pytest.param(PORT, id="port")])
 both_dtypes = pytest.mark.parametrize("dtype", DTYPES)
 
 
@@ -88,11 +82,11 @@ V1_EDGE = (np.array([[0.0, 0.0, 448.0, 448.0],      # whole image: centre on a c
 @example(t=(np.zeros((0, 4)), 7, (448, 448)))
 def test_yolov1_decode_inverts_encode(side, dtype, t):
     boxes, n_cells, size = t
-    cells, targets = _call(side, "yolov1_encode", boxes, S=n_cells, image_size=size, dtype=dtype)
+    cells, targets = side.call("coder.yolov1_encode", boxes, S=n_cells, image_size=size, dtype=dtype)
     assert cells.dtype == np.int64 and cells.shape == (len(boxes), 2)
     assert np.all((cells >= 0) & (cells < n_cells))
     assert np.all((targets[:, :2] >= 0) & (targets[:, :2] <= 1)) and np.all(targets[:, 2:] >= 0)
-    back = _call(side, "yolov1_decode", targets, cells, S=n_cells, image_size=size, dtype=dtype)
+    back = side.call("coder.yolov1_decode", targets, cells, S=n_cells, image_size=size, dtype=dtype)
     assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov1", dtype=dtype, inputs=t)
 
 
@@ -101,7 +95,7 @@ def test_yolov1_known_values():
     boxes = np.array([[224.0 - 56, 112.0 - 28, 224.0 + 56, 112.0 + 28],
                       [447.0, 447.0, 449.0, 449.0]])
     for side in SIDES:
-        cells, targets = _call(side, "yolov1_encode", boxes)
+        cells, targets = side.call("coder.yolov1_encode", boxes)
         assert_parity(cells, np.array([[3, 1], [6, 6]]), tol=EXACT)
         want = np.array([[0.5, 0.75, np.sqrt(112 / 448), np.sqrt(56 / 448)],
                          [1.0, 1.0, np.sqrt(2 / 448), np.sqrt(2 / 448)]])
@@ -112,9 +106,9 @@ def test_yolov1_known_values():
 def test_yolov1_decode_broadcasts_over_a_grid(side):
     raw = np.random.default_rng(0).uniform(0, 1, (2, 5, 5, 4))
     grid = R.make_grid(5, 5)
-    out = _call(side, "yolov1_decode", raw, grid, S=5, image_size=(100, 200))
+    out = side.call("coder.yolov1_decode", raw, grid, S=5, image_size=(100, 200))
     assert out.shape == (2, 5, 5, 4)
-    flat = _call(side, "yolov1_decode", raw.reshape(-1, 4), np.tile(grid.reshape(-1, 2), (2, 1)),
+    flat = side.call("coder.yolov1_decode", raw.reshape(-1, 4), np.tile(grid.reshape(-1, 2), (2, 1)),
                  S=5, image_size=(100, 200))
     assert_parity(out.reshape(-1, 4), flat, tol=EXACT)
 
@@ -126,8 +120,8 @@ def test_yolov1_decode_broadcasts_over_a_grid(side):
 @given(t=S.coder_cell_inputs("v3"))
 def test_yolov3_decode_inverts_encode_with_logits(side, dtype, t):
     boxes, grid, anchors, stride = t
-    raw = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
-    back = _call(side, "yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
+    raw = side.call("coder.yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
+    back = side.call("coder.yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
     assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov3", dtype=dtype, inputs=t)
 
 
@@ -135,8 +129,8 @@ def test_yolov3_decode_inverts_encode_with_logits(side, dtype, t):
 @given(t=S.coder_cell_inputs("v3"))
 def test_yolov3_offsets_are_the_sigmoid_of_the_logits(side, t):
     boxes, grid, anchors, stride = t
-    off = _call(side, "yolov3_encode", boxes, grid, anchors, stride)
-    logit = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True)
+    off = side.call("coder.yolov3_encode", boxes, grid, anchors, stride)
+    logit = side.call("coder.yolov3_encode", boxes, grid, anchors, stride, logits=True)
     assert np.all((off[:, :2] > 0) & (off[:, :2] < 1))
     assert_parity(off[:, 2:], logit[:, 2:], tol=EXACT)  # sizes do not depend on `logits`
     assert_parity(1 / (1 + np.exp(-logit[:, :2])), off[:, :2], name="roundtrip.yolov3",
@@ -148,19 +142,19 @@ def test_yolov3_offsets_are_the_sigmoid_of_the_logits(side, t):
 @given(t=S.coder_raw_inputs(**RAW_DOMAIN))
 def test_yolov3_encode_inverts_decode(side, dtype, t):
     raw, grid, anchors, stride = t
-    boxes = _call(side, "yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
-    back = _call(side, "yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
+    boxes = side.call("coder.yolov3_decode", raw, grid, anchors, stride, dtype=dtype)
+    back = side.call("coder.yolov3_encode", boxes, grid, anchors, stride, logits=True, dtype=dtype)
     assert_parity(back, raw.astype(dtype), name="roundtrip.yolov3_raw", dtype=dtype, inputs=t)
 
 
 def test_yolov3_known_values():
     # t = 0: centre in the middle of cell (2, 1), size = anchor; darknet's tw = log(gw / aw)
     for side in SIDES:
-        out = _call(side, "yolov3_decode", np.zeros((1, 4)), np.array([[2, 1]]),
+        out = side.call("coder.yolov3_decode", np.zeros((1, 4)), np.array([[2, 1]]),
                     np.array([[30.0, 60.0]]), 32.0)
         assert_parity(out, np.array([[80.0 - 15, 48.0 - 30, 80.0 + 15, 48.0 + 30]]),
                       name="coder.yolov3_decode", dtype="float64")
-        t = _call(side, "yolov3_encode", np.array([[64.0, 32.0, 128.0, 96.0]]),
+        t = side.call("coder.yolov3_encode", np.array([[64.0, 32.0, 128.0, 96.0]]),
                   np.array([[2, 1]]), np.array([[32.0, 32.0]]), 32.0)
         assert_parity(t, np.array([[1.0, 1.0, np.log(2.0), np.log(2.0)]]),
                       name="coder.yolov3_encode", dtype="float64")
@@ -173,9 +167,9 @@ def test_yolov3_known_values():
 @given(t=S.coder_cell_inputs("v5"))
 def test_yolov5_decode_inverts_encode(side, dtype, t):
     boxes, grid, anchors, stride = t
-    raw = _call(side, "yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
+    raw = side.call("coder.yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
     assert np.all(np.isfinite(raw))
-    back = _call(side, "yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
+    back = side.call("coder.yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
     assert_parity(back, boxes.astype(dtype), name="roundtrip.yolov5", dtype=dtype, inputs=t)
 
 
@@ -184,8 +178,8 @@ def test_yolov5_decode_inverts_encode(side, dtype, t):
 @given(t=S.coder_raw_inputs(**RAW_DOMAIN))
 def test_yolov5_encode_inverts_decode(side, dtype, t):
     raw, grid, anchors, stride = t
-    boxes = _call(side, "yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
-    back = _call(side, "yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
+    boxes = side.call("coder.yolov5_decode", raw, grid, anchors, stride, dtype=dtype)
+    back = side.call("coder.yolov5_encode", boxes, grid, anchors, stride, dtype=dtype)
     assert_parity(back, raw.astype(dtype), name="roundtrip.yolov5_raw", dtype=dtype, inputs=t)
 
 
@@ -194,7 +188,7 @@ def test_yolov5_encode_is_infinite_or_nan_outside_the_domain(side):
     grid, anchors, stride = np.array([[1, 1]]), np.array([[10.0, 10.0]]), 8.0
     # centre offset exactly -0.5 cells (x) and size exactly 4 anchors (h): the open ends
     boxes = np.array([[4.0 - 5, 12.0 - 20, 4.0 + 5, 12.0 + 20]])
-    raw = _call(side, "yolov5_encode", boxes, grid, anchors, stride)
+    raw = side.call("coder.yolov5_encode", boxes, grid, anchors, stride)
     assert raw[0, 0] == -np.inf and raw[0, 3] == np.inf
     assert np.isfinite(raw[0, 1]) and np.isfinite(raw[0, 2])
 
@@ -202,7 +196,7 @@ def test_yolov5_encode_is_infinite_or_nan_outside_the_domain(side):
 def test_yolov5_known_values():
     # t = 0: sigma = 0.5, so xy = (0.5 + grid) * stride and wh = anchor (the STYLE example)
     for side in SIDES:
-        out = _call(side, "yolov5_decode", np.zeros((1, 4)), np.array([[3, 0]]),
+        out = side.call("coder.yolov5_decode", np.zeros((1, 4)), np.array([[3, 0]]),
                     np.array([[10.0, 13.0]]), 8.0)
         assert_parity(out, np.array([[28.0 - 5, 4.0 - 6.5, 28.0 + 5, 4.0 + 6.5]]),
                       name="coder.yolov5_decode", dtype="float64")
@@ -214,9 +208,9 @@ def test_head_decoders_broadcast_over_a_batch(side, t):
     raw, grid, anchors, stride = t
     batch = np.stack([raw, raw[::-1]])  # [2, N, 4] against grid/anchors [N, 2]
     for fname in ("yolov3_decode", "yolov5_decode"):
-        out = _call(side, fname, batch, grid, anchors, stride)
+        out = side.call(f"coder.{fname}", batch, grid, anchors, stride)
         for b in range(2):
-            one = _call(side, fname, batch[b], grid, anchors, stride)
+            one = side.call(f"coder.{fname}", batch[b], grid, anchors, stride)
             assert_parity(out[b], one, name=f"coder.{fname}", dtype="float64", inputs=t)
 
 
@@ -225,11 +219,11 @@ def test_make_anchor_grid_matches_the_per_level_decode(side):
     rng = np.random.default_rng(1)
     anchors = np.array([[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]]], float)
     strides, sizes = np.array([8.0, 16.0]), [(4, 5), (2, 3)]
-    grid, anchor_wh, stride = _call(side, "make_anchor_grid", anchors, strides, sizes)
+    grid, anchor_wh, stride = side.call("coder.make_anchor_grid", anchors, strides, sizes)
     raw = [rng.normal(size=(2, 3, ny, nx, 4)) for ny, nx in sizes]  # Detect's [B, A, ny, nx, 4]
     flat = np.concatenate([r.reshape(2, -1, 4) for r in raw], axis=1)
-    out = _call(side, "yolov5_decode", flat, grid, anchor_wh, stride)
-    per_level = [_call(side, "yolov5_decode", r, R.make_grid(ny, nx),
+    out = side.call("coder.yolov5_decode", flat, grid, anchor_wh, stride)
+    per_level = [side.call("coder.yolov5_decode", r, R.make_grid(ny, nx),
                        anchors[i][:, None, None], strides[i]).reshape(2, -1, 4)
                  for i, (r, (ny, nx)) in enumerate(zip(raw, sizes))]
     assert_parity(out, np.concatenate(per_level, axis=1), name="coder.yolov5_decode",
@@ -253,10 +247,10 @@ def _points_and_distances(draw, reg_max_choices=(2, 4, 16)):
 @example(t=(np.array([[5.0, 5.0]]), np.array([[0.0, 0.0, 14.99, 14.99]]), 16))
 def test_bbox2dist_inverts_dist2bbox_inside_the_clamp(side, dtype, t):
     pts, d, reg_max = t
-    boxes = _call(side, "dist2bbox", d, pts, xywh=False, dtype=dtype)
-    back = _call(side, "bbox2dist", pts, boxes, reg_max, dtype=dtype)
+    boxes = side.call("coder.dist2bbox", d, pts, xywh=False, dtype=dtype)
+    back = side.call("coder.bbox2dist", pts, boxes, reg_max, dtype=dtype)
     assert_parity(back, d.astype(dtype), name="roundtrip.dist", dtype=dtype, inputs=t)
-    again = _call(side, "dist2bbox", back, pts, xywh=False, dtype=dtype)
+    again = side.call("coder.dist2bbox", back, pts, xywh=False, dtype=dtype)
     assert_parity(again, boxes, name="roundtrip.dist", dtype=dtype, inputs=t)
 
 
@@ -265,9 +259,9 @@ def test_bbox2dist_inverts_dist2bbox_inside_the_clamp(side, dtype, t):
        boxes=S.boxes_xyxy(n=6, max_coord=80.0, max_size=60.0),
        reg_max=st.sampled_from([2, 16]))
 def test_bbox2dist_clamps_to_the_bins(side, pts, boxes, reg_max):
-    d = _call(side, "bbox2dist", pts, boxes, reg_max)
+    d = side.call("coder.bbox2dist", pts, boxes, reg_max)
     assert np.all((d >= 0) & (d <= reg_max - 1 - 0.01))
-    free = _call(side, "bbox2dist", pts, boxes, None)
+    free = side.call("coder.bbox2dist", pts, boxes, None)
     assert_parity(d, np.clip(free, 0, reg_max - 1.01), tol=EXACT)
 
 
@@ -275,12 +269,12 @@ def test_bbox2dist_clamps_to_the_bins(side, pts, boxes, reg_max):
 @given(d=hnp.arrays(np.float64, (5, 4), elements=S.floats(-5.0, 50.0)),
        pts=hnp.arrays(np.float64, (5, 2), elements=S.floats(0.0, 100.0)))
 def test_dist2bbox_xywh_is_the_centre_form_of_xyxy(side, d, pts):
-    xyxy = _call(side, "dist2bbox", d, pts, xywh=False)
-    xywh = _call(side, "dist2bbox", d, pts, xywh=True)
+    xyxy = side.call("coder.dist2bbox", d, pts, xywh=False)
+    xywh = side.call("coder.dist2bbox", d, pts, xywh=True)
     want = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], -1)
     assert_parity(xywh, want, tol=EXACT)
     # the head layout (distance [1, 4, A], points [1, 2, A], dim=1) is the transpose
-    head = _call(side, "dist2bbox", d.T[None], pts.T[None], xywh=True, dim=1)
+    head = side.call("coder.dist2bbox", d.T[None], pts.T[None], xywh=True, dim=1)
     assert_parity(head[0].T, xywh, tol=EXACT)
 
 
@@ -308,7 +302,7 @@ def _two_bin_logits(t, reg_max):
 @example(t=(np.array([[0.0, 1.0, 14.0, 14.99]]), 16))
 def test_dfl_decode_inverts_the_two_bin_target(side, dtype, t):
     target, reg_max = t
-    out = _call(side, "dfl_decode", _two_bin_logits(target, reg_max), reg_max=reg_max, dtype=dtype)
+    out = side.call("coder.dfl_decode", _two_bin_logits(target, reg_max), reg_max=reg_max, dtype=dtype)
     assert_parity(out, target.astype(dtype), name="roundtrip.dfl", dtype=dtype, inputs=t)
 
 
@@ -318,7 +312,7 @@ def test_dfl_decode_inverts_the_two_bin_target(side, dtype, t):
 def test_dfl_decode_of_a_one_hot_is_the_bin(side, bins, shift):
     margin = 60.0  # other bins weigh exp(-60): the expectation is the bin to ~1e-24
     logits = np.eye(16)[bins] * margin + shift  # [3, 4, 16]; a shift per row changes nothing
-    out = _call(side, "dfl_decode", logits.reshape(3, 64), reg_max=16)
+    out = side.call("coder.dfl_decode", logits.reshape(3, 64), reg_max=16)
     assert_parity(out, bins.astype(np.float64), name="roundtrip.dfl", dtype="float64")
 
 
@@ -327,7 +321,7 @@ def test_dfl_decode_of_a_one_hot_is_the_bin(side, bins, shift):
 @both_sides
 @given(ny=st.integers(1, 9), nx=st.integers(1, 9))
 def test_make_grid_indexes_columns_then_rows(side, ny, nx):
-    g = _call(side, "make_grid", ny, nx)
+    g = side.call("coder.make_grid", ny, nx)
     assert g.shape == (ny, nx, 2) and g.dtype == np.int64
     rows, cols = np.indices((ny, nx))
     assert_parity(g[..., 0], cols, tol=EXACT)
@@ -338,7 +332,7 @@ def test_make_grid_indexes_columns_then_rows(side, ny, nx):
 @given(t=S.level_sizes(), offset=st.sampled_from([0.5, 0.0, 0.25]))
 def test_make_anchors_counts_orders_and_centres(side, t, offset):
     sizes, strides = t
-    pts, st_ = _call(side, "make_anchors", sizes, strides, grid_cell_offset=offset)
+    pts, st_ = side.call("coder.make_anchors", sizes, strides, grid_cell_offset=offset)
     assert pts.shape == (sum(h * w for h, w in sizes), 2) and st_.shape == (len(pts), 1)
     start = 0
     for (h, w), s in zip(sizes, strides):
@@ -350,7 +344,7 @@ def test_make_anchors_counts_orders_and_centres(side, t, offset):
 
 @both_sides
 def test_make_anchors_of_a_640_yolov8_input(side):
-    pts, stride = _call(side, "make_anchors", [(80, 80), (40, 40), (20, 20)], np.array([8., 16, 32]))
+    pts, stride = side.call("coder.make_anchors", [(80, 80), (40, 40), (20, 20)], np.array([8., 16, 32]))
     assert pts.shape == (8400, 2)
     assert_parity((pts * stride)[[0, 1, 80, 6400, 8399]],
                   np.array([[4, 4], [12, 4], [4, 12], [8, 8], [624, 624]], float), tol=EXACT)
@@ -361,7 +355,7 @@ def test_make_anchors_of_a_640_yolov8_input(side):
 def test_make_anchor_grid_counts_and_order(side, t, n_anchors):
     sizes, strides = t
     anchors = np.arange(1.0, 1 + 2 * n_anchors * len(sizes)).reshape(len(sizes), n_anchors, 2)
-    grid, wh, stride = _call(side, "make_anchor_grid", anchors, strides, sizes)
+    grid, wh, stride = side.call("coder.make_anchor_grid", anchors, strides, sizes)
     assert len(grid) == len(wh) == len(stride) == n_anchors * sum(h * w for h, w in sizes)
     assert grid.dtype == np.int64
     start = 0
@@ -429,7 +423,7 @@ BAD = [
                          ids=[f"{b[0]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
 def test_bad_input_raises_value_error_naming_the_argument(side, fname, args, kwargs, argname):
     with pytest.raises(ValueError, match=argname):
-        _call(side, fname, *args, **kwargs)
+        side.call(f"coder.{fname}", *args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- port only

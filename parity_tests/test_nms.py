@@ -29,10 +29,12 @@ from hypothesis.extra import numpy as hnp
 import ref_numpy.nms as R
 import torch_impl.nms as T
 from parity_tests import strategies as S
-from parity_tests.registry import to_port, to_ref
-from parity_tests.tolerances import EXACT, assert_parity, to_numpy
+from parity_tests.sides import REF, get_side
+from parity_tests.tolerances import EXACT, assert_parity
 
-IMPLS = ("ref", "port")
+PORT = get_side("torch")
+IMPLS = (pytest.param(REF, id="ref"), pytest.param(PORT, id="port"))
+BOTH = (REF, PORT)
 DTYPES = ("float64", "float32")
 
 
@@ -47,22 +49,10 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-def run(impl: str, fname: str, *args, dtype: str = "float64", **kwargs):
-    """``fname`` of the reference or the port on NumPy ``args`` cast to ``dtype``, as NumPy."""
-    if impl == "ref":
-        return getattr(R, fname)(*to_ref(args, dtype), **kwargs)
-    return to_numpy(getattr(T, fname)(*to_port(args, dtype), **kwargs))
-
-
-def tv(fname: str, *args, dtype: str = "float64", **kwargs):
-    """torchvision.ops on the same NumPy args, as NumPy."""
-    return to_numpy(getattr(tvo, fname)(*to_port(args, dtype), **kwargs))
-
-
 def assert_same_as_torchvision(boxes, scores, thr, dtype):
-    want = tv("nms", boxes, scores, thr, dtype=dtype)
-    for impl in IMPLS:
-        got = run(impl, "nms", boxes, scores, thr, dtype=dtype)
+    want = PORT.call(tvo.nms, boxes, scores, thr, dtype=dtype)
+    for impl in BOTH:
+        got = impl.call("nms.nms", boxes, scores, thr, dtype=dtype)
         assert_parity(got, want, name="nms.nms", tol=EXACT, inputs=(boxes, scores, thr, impl))
 
 
@@ -125,7 +115,7 @@ def test_planted_pair_at_threshold(dtype, pair, ties, extra):
     scores = np.concatenate([[0.5, 0.5] if ties else [0.9, 0.4], np.linspace(0.1, 0.3, len(extra))])
     assert_same_as_torchvision(all_boxes, scores, thr, dtype)
     if dtype == "float64" and delta != 0.0:
-        kept = run("ref", "nms", all_boxes, scores, thr)
+        kept = REF.call("nms.nms", all_boxes, scores, thr)
         assert (1 in kept) == (delta < 0), (delta, kept)
 
 
@@ -137,12 +127,11 @@ def test_threshold_compared_in_float64(impl):
     iou32 = R._iou_one_to_many(boxes, R._areas(boxes), 0, np.array([1]))[0]
     ulp = float(np.spacing(iou32))
     scores = np.array([0.9, 0.8], dtype=np.float32)
-    fn = tvo.nms if impl == "torchvision" else getattr({"ref": R, "port": T}[impl], "nms")
-    conv = (lambda a: a) if impl == "ref" else torch.from_numpy
+    side, fn = (PORT, tvo.nms) if impl == "torchvision" else (impl, "nms.nms")
     cases = [(float(iou32) - ulp / 4, 1), (float(iou32), 2), (float(iou32) + ulp / 4, 2)]
     for thr, n_kept in cases:
         assert np.float32(thr) == iou32  # all three round to the IoU in float32
-        kept = to_numpy(fn(conv(boxes), conv(scores), thr))
+        kept = side.call(fn, boxes, scores, thr, dtype="float32")
         assert len(kept) == n_kept, (impl, thr, float(iou32), kept)
 
 
@@ -158,13 +147,13 @@ def test_thresholds_outside_unit_interval(dtype, thr):
 def test_nan_scores_sort_first():
     boxes = np.array([UNIT, [20.0, 0, 30, 10], [40.0, 0, 50, 10], [60.0, 0, 70, 10]])
     scores = np.array([0.5, np.nan, 0.9, np.nan])
-    for impl in IMPLS:
-        np.testing.assert_array_equal(run(impl, "nms", boxes, scores, 0.5), [1, 3, 2, 0])
+    for impl in BOTH:
+        np.testing.assert_array_equal(impl.call("nms.nms", boxes, scores, 0.5), [1, 3, 2, 0])
 
 
 def test_empty_input_gives_int64():
-    for impl in IMPLS:
-        out = run(impl, "nms", np.zeros((0, 4)), np.zeros(0), 0.5)
+    for impl in BOTH:
+        out = impl.call("nms.nms", np.zeros((0, 4)), np.zeros(0), 0.5)
         assert out.shape == (0,) and out.dtype == np.int64
 
 
@@ -177,11 +166,11 @@ def test_large_n_blocked_path_equals_torchvision(seed, dtype):
     rng = np.random.default_rng(seed)
     for boxes in (random_boxes(rng, 3000, clusters=12, lo=20, hi=40), random_boxes(rng, 3000)):
         scores = rng.choice([0.2, 0.4, 0.6, 0.8], 3000) if seed == 2 else rng.uniform(0, 1, 3000)
-        want = tv("nms", boxes, scores, 0.45, dtype=dtype)
-        got = run("port", "nms", boxes, scores, 0.45, dtype=dtype)
+        want = PORT.call(tvo.nms, boxes, scores, 0.45, dtype=dtype)
+        got = PORT.call("nms.nms", boxes, scores, 0.45, dtype=dtype)
         assert_parity(got, want, name="nms.nms", tol=EXACT)
     if seed == 0:  # the reference's loop is the slow part: once per dtype is enough
-        assert_parity(run("ref", "nms", boxes, scores, 0.45, dtype=dtype), want,
+        assert_parity(REF.call("nms.nms", boxes, scores, 0.45, dtype=dtype), want,
                       name="nms.nms", tol=EXACT)
 
 
@@ -194,16 +183,16 @@ def test_tiny_blocks_and_chunks(monkeypatch, block, chunk):
     boxes = random_boxes(rng, 200, span=200, clusters=4 if block % 2 else 0)
     scores = rng.choice([0.3, 0.6, np.nan], 200)
     idxs = rng.integers(0, 3, 200)
-    assert_parity(run("port", "nms", boxes, scores, 0.5), tv("nms", boxes, scores, 0.5),
+    assert_parity(PORT.call("nms.nms", boxes, scores, 0.5), PORT.call(tvo.nms, boxes, scores, 0.5),
                   name="nms.nms", tol=EXACT)
-    assert_parity(run("port", "batched_nms", boxes, scores, idxs, 0.5),
-                  run("ref", "batched_nms", boxes, scores, idxs, 0.5),
+    assert_parity(PORT.call("nms.batched_nms", boxes, scores, idxs, 0.5),
+                  REF.call("nms.batched_nms", boxes, scores, idxs, 0.5),
                   name="nms.batched_nms", tol=EXACT)
     padded = (boxes.reshape(4, 50, 4), scores.reshape(4, 50), 0.5)
-    assert_parity(run("port", "nms_padded", *padded), run("ref", "nms_padded", *padded),
+    assert_parity(PORT.call("nms.nms_padded", *padded), REF.call("nms.nms_padded", *padded),
                   name="nms.nms_padded", tol=EXACT)
-    assert_parity(run("port", "diou_nms", boxes, scores, 0.3),
-                  run("ref", "diou_nms", boxes, scores, 0.3), name="nms.diou_nms", tol=EXACT)
+    assert_parity(PORT.call("nms.diou_nms", boxes, scores, 0.3),
+                  REF.call("nms.diou_nms", boxes, scores, 0.3), name="nms.diou_nms", tol=EXACT)
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -217,7 +206,7 @@ def _suppresses(boxes, i, js, thr):
 @given(bs=S.nms_boxes_and_scores(max_n=30), thr=S.nms_thresholds())
 def test_nms_invariants(impl, bs, thr):
     boxes, scores = bs
-    keep = run(impl, "nms", boxes, scores, thr)
+    keep = impl.call("nms.nms", boxes, scores, thr)
     order = list(R._score_order(scores))
     ranks = [order.index(k) for k in keep]
     assert ranks == sorted(ranks), "kept boxes must come in score order"
@@ -226,7 +215,7 @@ def test_nms_invariants(impl, bs, thr):
     for j in set(range(len(boxes))) - set(keep.tolist()):  # suppressed: by a kept, earlier box
         earlier = [i for i in keep if order.index(i) < order.index(j)]
         assert earlier and any(_suppresses(boxes, i, [j], thr)[0] for i in earlier), j
-    again = run(impl, "nms", boxes[keep], scores[keep], thr)
+    again = impl.call("nms.nms", boxes[keep], scores[keep], thr)
     np.testing.assert_array_equal(again, np.arange(len(keep)))  # idempotent
 
 
@@ -241,9 +230,9 @@ def test_batched_nms_torchvision_per_class_path(dtype, seed):
     boxes = random_boxes(rng, 1500, span=300)
     scores = rng.choice([0.25, 0.5, 0.75], 1500) if seed else rng.uniform(0, 1, 1500)
     idxs = rng.integers(0, 5, 1500)
-    want = tv("batched_nms", boxes, scores, idxs, 0.5, dtype=dtype)
-    for impl in IMPLS:
-        got = run(impl, "batched_nms", boxes, scores, idxs, 0.5, dtype=dtype)
+    want = PORT.call(tvo.batched_nms, boxes, scores, idxs, 0.5, dtype=dtype)
+    for impl in BOTH:
+        got = impl.call("nms.batched_nms", boxes, scores, idxs, 0.5, dtype=dtype)
         assert sorted(got.tolist()) == sorted(want.tolist())
         np.testing.assert_array_equal(scores[got], scores[want])  # order up to ties
         if not seed:
@@ -263,11 +252,11 @@ def test_batched_nms_negative_coordinates(dtype, data):
     kept = np.zeros(n, dtype=bool)
     for c in np.unique(idxs):
         members = np.flatnonzero(idxs == c)
-        kept[members[tv("nms", boxes[members], scores[members], 0.5, dtype=dtype)]] = True
+        kept[members[PORT.call(tvo.nms, boxes[members], scores[members], 0.5, dtype=dtype)]] = True
     order = R._score_order(scores.astype(dtype))  # float32 may create ties
     want = order[kept[order]]
-    for impl in IMPLS:
-        assert_parity(run(impl, "batched_nms", boxes, scores, idxs, 0.5, dtype=dtype), want,
+    for impl in BOTH:
+        assert_parity(impl.call("nms.batched_nms", boxes, scores, idxs, 0.5, dtype=dtype), want,
                       name="nms.batched_nms", tol=EXACT, inputs=(boxes, scores, idxs))
 
 
@@ -279,14 +268,14 @@ def test_nms_padded_equals_per_image_torchvision(dtype):
     scores = rng.uniform(0, 1, (b, n))
     valid = rng.uniform(size=(b, n)) < 0.7
     boxes[~valid] = np.nan  # padding may hold anything
-    for impl in IMPLS:
-        mask = run(impl, "nms_padded", boxes, scores, 0.5, valid=valid, dtype=dtype)
+    for impl in BOTH:
+        mask = impl.call("nms.nms_padded", boxes, scores, 0.5, valid=valid, dtype=dtype)
         for i in range(b):
             members = np.flatnonzero(valid[i])
-            want = members[tv("nms", boxes[i, members], scores[i, members], 0.5, dtype=dtype)]
+            want = members[PORT.call(tvo.nms, boxes[i, members], scores[i, members], 0.5, dtype=dtype)]
             np.testing.assert_array_equal(np.flatnonzero(mask[i]), np.sort(want))
-    leading = run("port", "nms_padded", boxes.reshape(2, 3, n, 4), scores.reshape(2, 3, n), 0.5,
-                  dtype=dtype, valid=torch.from_numpy(valid.reshape(2, 3, n)))
+    leading = PORT.call("nms.nms_padded", boxes.reshape(2, 3, n, 4), scores.reshape(2, 3, n), 0.5,
+                        dtype=dtype, valid=valid.reshape(2, 3, n))
     np.testing.assert_array_equal(leading.reshape(b, n), mask)
 
 
@@ -301,8 +290,8 @@ def test_nms_padded_equals_per_image_torchvision(dtype):
          sigma=0.5)
 def test_soft_nms_reference_equals_port(dtype, method, bs, thr, sigma):
     kw = {"iou_threshold": thr, "sigma": sigma, "method": method}
-    want = run("ref", "soft_nms", *bs, dtype=dtype, **kw)
-    got = run("port", "soft_nms", *bs, dtype=dtype, **kw)
+    want = REF.call("nms.soft_nms", *bs, dtype=dtype, **kw)
+    got = PORT.call("nms.soft_nms", *bs, dtype=dtype, **kw)
     assert_parity(got, want, name="nms.soft_nms", dtype=dtype, inputs=(bs, kw))
     assert np.all(np.diff(want[1]) <= 0), "selected scores are non-increasing"
 
@@ -317,13 +306,13 @@ def test_soft_nms_by_hand(impl):
         assert_parity(got, (np.array(keep), np.array(scores)), name="nms.soft_nms",
                       dtype="float64", tol=tol)
 
-    check(run(impl, "soft_nms", boxes, scores, sigma=0.5), [0, 1, 2],
+    check(impl.call("nms.soft_nms", boxes, scores, sigma=0.5), [0, 1, 2],
           [0.9, 0.8 * np.exp(-0.5), 0.3])
-    check(run(impl, "soft_nms", boxes, scores, iou_threshold=0.4, method="linear"), [0, 1, 2],
+    check(impl.call("nms.soft_nms", boxes, scores, iou_threshold=0.4, method="linear"), [0, 1, 2],
           [0.9, 0.4, 0.3], tol=EXACT)
-    check(run(impl, "soft_nms", boxes, scores, iou_threshold=0.5, method="linear"), [0, 1, 2],
+    check(impl.call("nms.soft_nms", boxes, scores, iou_threshold=0.5, method="linear"), [0, 1, 2],
           [0.9, 0.8, 0.3], tol=EXACT)  # IoU == threshold: no decay
-    keep, _ = run(impl, "soft_nms", boxes, scores, score_threshold=0.35)
+    keep, _ = impl.call("nms.soft_nms", boxes, scores, score_threshold=0.35)
     np.testing.assert_array_equal(keep, [0, 1])
 
 
@@ -332,8 +321,8 @@ def test_soft_nms_by_hand(impl):
 @given(bs=S.nms_boxes_and_scores(max_n=30), thr=S.nms_thresholds(),
        beta=st.sampled_from([0.6, 1.0, 2.0]))
 def test_diou_nms_reference_equals_port(dtype, bs, thr, beta):
-    want = run("ref", "diou_nms", *bs, thr, dtype=dtype, beta=beta)
-    got = run("port", "diou_nms", *bs, thr, dtype=dtype, beta=beta)
+    want = REF.call("nms.diou_nms", *bs, thr, dtype=dtype, beta=beta)
+    got = PORT.call("nms.diou_nms", *bs, thr, dtype=dtype, beta=beta)
     assert_parity(got, want, name="nms.diou_nms", tol=EXACT, inputs=(bs, thr, beta))
 
 
@@ -343,9 +332,9 @@ def test_diou_nms_by_hand(impl):
     keeps DIoU above 0.6 but below 0.66, where plain NMS at 0.66 would still suppress."""
     boxes = np.array([UNIT, [2.0, 0.0, 12.0, 10.0]])
     scores = np.array([0.9, 0.8])
-    assert len(run(impl, "diou_nms", boxes, scores, 0.6)) == 1
-    assert len(run(impl, "diou_nms", boxes, scores, 0.66)) == 2
-    assert len(run(impl, "nms", boxes, scores, 0.66)) == 1
+    assert len(impl.call("nms.diou_nms", boxes, scores, 0.6)) == 1
+    assert len(impl.call("nms.diou_nms", boxes, scores, 0.66)) == 2
+    assert len(impl.call("nms.nms", boxes, scores, 0.66)) == 1
 
 
 # ----------------------------------------------------------------------------- YOLO post-processing
@@ -439,9 +428,9 @@ def test_non_max_suppression_equals_transcription(version, dtype, data):
           "agnostic": data.draw(st.booleans()), "multi_label": data.draw(st.booleans()),
           "max_det": data.draw(st.sampled_from([300, 3]))}
     fn = yolov5_transcription if version == "v5" else ultralytics_transcription
-    want = to_numpy(fn(to_port(pred, dtype), **kw))
-    for impl in IMPLS:
-        got = run(impl, "non_max_suppression", pred, dtype=dtype, version=version, **kw)
+    want = PORT.call(fn, pred, dtype=dtype, **kw)
+    for impl in BOTH:
+        got = impl.call("nms.non_max_suppression", pred, dtype=dtype, version=version, **kw)
         assert_parity(got, want, name="nms.non_max_suppression", tol=EXACT, inputs=(pred, kw))
 
 
@@ -451,17 +440,17 @@ def test_non_max_suppression_multi_label_order_and_limits():
     pred[0, :, :4] = [[10, 10, 4, 4], [50, 50, 4, 4], [90, 90, 4, 4]]
     pred[0, :, 4] = [1.0, 0.9, 0.8]
     pred[0, :, 5:] = [[0.6, 0.0, 0.7], [0.2, 0.9, 0.0], [0.5, 0.0, 0.55]]
-    for impl in IMPLS:
-        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True)[0]
+    for impl in BOTH:
+        out = impl.call("nms.non_max_suppression", pred, conf_thres=0.3, multi_label=True)[0]
         assert_parity(out[:, 4], np.array([0.9 * 0.9, 0.7, 0.6, 0.8 * 0.55, 0.8 * 0.5]),
                       name="nms.non_max_suppression", tol=EXACT)
         np.testing.assert_array_equal(out[:, 5], [1, 2, 0, 2, 0])
         np.testing.assert_array_equal(out[0, :4], [48, 48, 52, 52])
-        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_det=2)[0]
+        out = impl.call("nms.non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_det=2)[0]
         np.testing.assert_array_equal(out[:, 5], [1, 2])
-        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_nms=3)[0]
+        out = impl.call("nms.non_max_suppression", pred, conf_thres=0.3, multi_label=True, max_nms=3)[0]
         np.testing.assert_array_equal(out[:, 5], [1, 2, 0])
-        out = run(impl, "non_max_suppression", pred, conf_thres=0.3, classes=[0, 2])[0]
+        out = impl.call("nms.non_max_suppression", pred, conf_thres=0.3, classes=[0, 2])[0]
         np.testing.assert_array_equal(out[:, 5], [2, 2])  # best class only: no box's is 0
 
 
@@ -504,12 +493,12 @@ BAD = [
                          ids=[f"{b[0]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
 def test_bad_input_raises_value_error_naming_argument(impl, fname, args, kwargs, argname):
     with pytest.raises(ValueError, match=argname):
-        run(impl, fname, *args, **kwargs)
+        impl.call(f"nms.{fname}", *args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- devices
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_port_on_cuda_equals_cpu():
     rng = np.random.default_rng(0)
     boxes = torch.from_numpy(random_boxes(rng, 3000)).float()
