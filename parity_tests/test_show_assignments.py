@@ -1,11 +1,13 @@
-"""Tests of ``scripts/show_assignments.py``: PNGs, table / JSON against the library, inputs, exit codes.
+"""Tests of ``yolo-ref show-assignments`` (``torch_impl.cli.show_assignments``): PNGs, table /
+JSON against the library, inputs, exit codes; one run of the thin ``scripts/`` wrapper.
 
 Every run uses --img-size 320 (PNGs upscaled x2 to 640 px) so the whole file stays a few seconds.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +15,12 @@ import pytest
 from PIL import Image
 
 import ref_numpy.assign as R
+from ref_numpy.shared.cli import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE
+from torch_impl.cli import show_assignments as script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ROOT / "fixtures" / "shapes"
 LABELS3 = SHAPES / "labels" / "shapes_0003.txt"  # one triangle, (249, 214)-(293, 255) px
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("show_assignments", ROOT / "scripts" / "show_assignments.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
 
 
 def _run(argv, tmp_path, name="out"):
@@ -102,32 +96,31 @@ def test_v5_json_is_the_library_report(tmp_path):
     anchors = np.array(doc["settings"]["anchors_px"]) / np.array([8.0, 16.0, 32.0])[:, None, None]
     grids = [(40, 40), (20, 20), (10, 10)]
     expected = R.yolov5_assignment_report(t, anchors, grids, 4.0, 0.5)  # NumPy reference
-    assert doc["report"] == json.loads(json.dumps(expected))
+    assert doc["report"] == json.loads(json.dumps(expected.to_dict()))
     # the targets are the label file's box (320 px image letterboxed to 320: identity)
-    cls, cxcywh = script.read_labels(LABELS3)
-    direct = R.yolov5_assignment_report(np.c_[np.zeros(len(cls)), cls, cxcywh], anchors, grids)
+    rows = np.loadtxt(LABELS3, ndmin=2)
+    direct = R.yolov5_assignment_report(np.c_[np.zeros(len(rows)), rows], anchors, grids).to_dict()
     cells = lambda rep: [(p["level"], p["anchor"], p["cell"]) for g in rep["gts"] for p in g["positives"]]
     assert cells(doc["report"]) == cells(direct)
     # the table rows are the report's positives, in the library's row order
-    flat = sorted(((p["level"], p["row"], g["gt"], p["anchor"], p["cell"], p["tbox"])
-                   for g in expected["gts"] for p in g["positives"]), key=lambda x: x[:2])
+    flat = sorted(((p.level, p.row, g.gt, p.anchor, p.cell, p.target)
+                   for g in expected.gts for p in g.positives), key=lambda x: x[:2])
     assert [(r["level"], r["gt"], r["anchor"], r["cell"], r["target"]) for r in doc["rows"]] \
         == [(lv, g, a, c, tb) for lv, _, g, a, c, tb in flat]
 
 
 def test_table_on_stdout(capsys):
-    assert script.main([str(LABELS3), "--img-size", "320"]) == 0
+    assert script.main([str(LABELS3), "--img-size", "320"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "tx ty tw th" in out and "triangle" in out and "P3" in out
     assert "1 GTs, 18 positives, 0 without positive, 0 collisions" in out
 
 
 def test_help_has_examples(capsys):
-    with pytest.raises(SystemExit) as exc:
-        script.main(["--help"])
-    assert exc.value.code == 0
+    assert script.main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Examples:" in out and "--assigner" in out and "--tal-pred" in out and "Exit status" in out
+    assert "(default: v5)" in out and "exit codes: 0 done" in out
 
 
 # ============================================================================ inputs
@@ -165,21 +158,22 @@ def test_letterbox_and_plain_resize(tmp_path):
 
 # ============================================================================ warnings
 
-def test_gt_without_positive_exits_3_and_is_marked(tmp_path, capsys):
+def test_gt_without_positive_exits_1_and_is_marked(tmp_path, capsys):
     labels = tmp_path / "thin.txt"
     labels.write_text("0 0.5 0.5 0.95 0.02\n0 0.3 0.3 0.1 0.1\n")  # 304 x 6 px: no anchor within 1.5
     rc, doc = _run([labels, "--img-size", 320, "--anchor-t", 1.5, "--out", tmp_path / "png"], tmp_path)
-    assert rc == 3
+    assert rc == EXIT_CHECK_FAILED
     assert [m["gt"] for m in doc["no_positive"]] == [0]
     assert "too small" in doc["no_positive"][0]["reason"]
-    assert doc["report"]["no_positive"][0]["gt"] == 0
+    assert doc["report"]["unassigned"][0]["gt"] == 0
     pic = Image.open(tmp_path / "png" / "assign_P3.png").convert("RGB").crop((0, 28, 640, 668))
     x1, y1, x2, y2 = (2 * v for v in doc["gts"][0]["box_xyxy_px"])
     assert _near(pic, (x1 + 4, y1 + 1), script.MISS_RGB)  # dashed red outline
     gaps = [not _near(pic, (x, y1 + 1), script.MISS_RGB, radius=0) for x in range(int(x1) + 2, int(x2) - 2)]
     assert any(gaps), "the outline is dashed"
-    assert script.main([str(labels), "--img-size", "320", "--anchor-t", "1.5"]) == 3
-    assert "warning: GT 0 " in capsys.readouterr().out
+    assert script.main([str(labels), "--img-size", "320", "--anchor-t", "1.5"]) == EXIT_CHECK_FAILED
+    out = capsys.readouterr().out
+    assert "warning: GT 0 " in out and "P3 too small" in out
 
 
 @pytest.mark.parametrize("assigner", ["v5", "tutorial", "v3", "tal"])
@@ -189,7 +183,7 @@ def test_collision_of_identical_gts_reports_the_winner(tmp_path, capsys, assigne
     rc, doc = _run([labels, "--img-size", 320, "--assigner", assigner, "--out", tmp_path / "png"],
                    tmp_path)
     # TAL gives every contested point to GT 0 (max overlap, first on ties): GT 1 ends with nothing
-    assert rc == (3 if assigner == "tal" else 0) and doc["collisions"]
+    assert rc == (EXIT_CHECK_FAILED if assigner == "tal" else EXIT_OK) and doc["collisions"]
     if assigner == "tal":
         assert doc["no_positive"] == [{"gt": 1, "reason": "all its anchors went to other GTs"}]
     for c in doc["collisions"]:
@@ -211,21 +205,24 @@ def test_collision_of_identical_gts_reports_the_winner(tmp_path, capsys, assigne
 
 @pytest.mark.parametrize("content", ["0 0.5 0.5\n", "0 0.5 0.5 x 0.1\n", "0 1.5 0.5 0.1 0.1\n",
                                      "-1 0.5 0.5 0.1 0.1\n", "0.5 0.5 0.5 0.1 0.1\n"])
-def test_malformed_labels_exit_1(tmp_path, content, capsys):
+def test_malformed_labels_exit_2(tmp_path, content, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text(content)
-    assert script.main([str(bad), "--quiet"]) == 1
-    assert "bad.txt:1" in capsys.readouterr().err
+    assert script.main([str(bad), "--quiet"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "bad.txt:1" in err and str(bad) in err  # the user's file, not a temporary copy
 
 
-def test_unreadable_inputs_exit_1(tmp_path):
-    assert script.main([str(tmp_path / "missing.txt"), "--quiet"]) == 1
+def test_unreadable_inputs_exit_2(tmp_path, capsys):
+    assert script.main([str(tmp_path / "missing.txt"), "--quiet"]) == EXIT_USAGE
+    assert "missing.txt" in capsys.readouterr().err
     labels = tmp_path / "ok.txt"
     labels.write_text("0 0.5 0.5 0.1 0.1\n")
     not_image = tmp_path / "x.png"
     not_image.write_text("not a png")
-    assert script.main([str(labels), "--image", str(not_image), "--quiet"]) == 1
-    assert script.main(["--data", str(tmp_path / "nowhere"), "--quiet"]) == 1
+    assert script.main([str(labels), "--image", str(not_image), "--quiet"]) == EXIT_USAGE
+    assert "x.png" in capsys.readouterr().err
+    assert script.main(["--data", str(tmp_path / "nowhere"), "--quiet"]) == EXIT_USAGE
 
 
 @pytest.mark.parametrize("argv", [
@@ -242,13 +239,12 @@ def test_unreadable_inputs_exit_1(tmp_path):
     [str(LABELS3), "--tal-pred", "perfect"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        script.main([*argv, "--quiet"])
-    assert exc.value.code == 2
+    assert script.main([*argv, "--quiet"]) == EXIT_USAGE
 
 
-def test_index_past_the_end_exits_2():
-    assert script.main(["--data", str(SHAPES), "--index", "99", "--quiet"]) == 2
+def test_index_past_the_end_exits_2(capsys):
+    assert script.main(["--data", str(SHAPES), "--index", "99", "--quiet"]) == EXIT_USAGE
+    assert "--index 99" in capsys.readouterr().err
 
 
 # ============================================================================ backends, TAL predictions
@@ -258,12 +254,13 @@ def test_numpy_and_torch_backends_agree(tmp_path, assigner):
     labels = tmp_path / "three.txt"
     labels.write_text("0 0.5 0.5 0.3 0.2\n1 0.31 0.3 0.1 0.1\n1 0.3 0.3 0.1 0.1\n")
     docs = []
-    for backend in ("numpy", "torch"):
+    for backend in ("ref", "torch", "numpy"):  # "numpy": the old spelling of "ref"
         rc, doc = _run([labels, "--img-size", 320, "--assigner", assigner, "--backend", backend],
                        tmp_path, backend)
-        assert rc in (0, 3)
+        assert rc in (EXIT_OK, EXIT_CHECK_FAILED)
+        assert doc["settings"]["backend"] == ("torch" if backend == "torch" else "ref")
         docs.append({k: v for k, v in doc.items() if k != "settings"})
-    assert docs[0] == docs[1]
+    assert docs[0] == docs[1] == docs[2]
 
 
 def test_tal_prediction_choices(tmp_path):
@@ -271,7 +268,7 @@ def test_tal_prediction_choices(tmp_path):
     a positive (exit 3); gt-jitter is reproducible by --seed and differs across seeds."""
     args = ["--data", SHAPES, "--index", 5, "--img-size", 320, "--assigner", "tal"]
     rc, doc = _run([*args, "--tal-pred", "zeros"], tmp_path, "zeros")
-    assert rc == 3 and not doc["rows"] and len(doc["no_positive"]) == len(doc["gts"])
+    assert rc == EXIT_CHECK_FAILED and not doc["rows"] and len(doc["no_positive"]) == len(doc["gts"])
     _, a = _run([*args, "--tal-pred", "gt-jitter", "--seed", 1], tmp_path, "a")
     _, b = _run([*args, "--tal-pred", "gt-jitter", "--seed", 1], tmp_path, "b")
     _, c = _run([*args, "--tal-pred", "gt-jitter", "--seed", 2], tmp_path, "c")
@@ -284,7 +281,7 @@ def test_custom_strides_and_anchors(tmp_path):
     anchors = "10,13, 16,30, 30,61, 62,45"  # 2 levels of 2 anchors
     rc, doc = _run([LABELS3, "--strides", "8,16", "--anchors", anchors, "--img-size", 96,
                     "--out", tmp_path / "a"], tmp_path, "a")
-    assert rc == 0 and doc["report"]["levels"][1]["grid"] == [6, 6]
+    assert rc == EXIT_OK and doc["report"]["levels"][1]["grid"] == [6, 6]
     assert {r["anchor"] for r in doc["rows"]} <= {0, 1}
     assert sorted(p.name for p in (tmp_path / "a").glob("*.png")) == \
         ["assign_P3.png", "assign_P4.png", "assign_overview.png"]
@@ -295,3 +292,61 @@ def test_custom_strides_and_anchors(tmp_path):
     assert rc == 0
     assert sorted(p.name for p in (tmp_path / "b").glob("*.png")) == \
         ["assign_L0.png", "assign_L1.png", "assign_overview.png"]
+
+
+# ============================================================================ the library behind the command
+
+def test_tal_stand_in_boxes():
+    """prior: a square of side 4 strides centred on each point (points from coder.make_anchors,
+    cell centres in pixels); zeros: all zero; gt-jitter: reproducible by seed, the prior box for
+    points in no GT, a valid xyxy box (x1 <= x2) elsewhere."""
+    gt = np.array([[40.0, 40.0, 120.0, 100.0]])
+    anc, st, prior = script.tal_stand_in(gt, [8, 16], 64, "prior", 0)
+    assert anc.shape == (64 + 16, 2) and st.tolist() == [8.0] * 64 + [16.0] * 16
+    assert anc[0].tolist() == [4.0, 4.0] and anc[64].tolist() == [8.0, 8.0]
+    assert np.array_equal(prior, np.concatenate([anc - 2 * st[:, None], anc + 2 * st[:, None]], 1))
+    assert not script.tal_stand_in(gt, [8, 16], 64, "zeros", 0)[2].any()
+    a = script.tal_stand_in(gt, [8, 16], 64, "gt-jitter", 1)[2]
+    b = script.tal_stand_in(gt, [8, 16], 64, "gt-jitter", 1)[2]
+    c = script.tal_stand_in(gt, [8, 16], 64, "gt-jitter", 2)[2]
+    inside = ((anc > gt[0, :2]) & (anc < gt[0, 2:])).all(1)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a[~inside], prior[~inside]) and not np.array_equal(a[inside], prior[inside])
+    assert np.all(a[:, 2:] >= a[:, :2])
+
+
+def test_labels_read_through_the_formats_reader(tmp_path):
+    """A label file with classes.txt one level up and no image: boxes on the grey canvas of
+    --img-size, classes named; the same boxes as ref_numpy.formats.read_yolo gives for the
+    fixture's own image."""
+    from ref_numpy.formats import read_yolo
+
+    img, boxes, cls, image, names = script.load_from_labels(LABELS3, None, 320)
+    assert image is not None and image.name == "shapes_0003.jpg" and img.shape == (320, 320, 3)
+    ds = read_yolo(SHAPES / "labels", images_dir=SHAPES / "images")
+    im = next(i for i in ds.images if Path(i["file_name"]).stem == "shapes_0003")
+    anns = [a for a in ds.annotations if a["image_id"] == im["id"]]
+    assert boxes.tolist() == [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]
+    assert cls.tolist() == [a["category_id"] for a in anns] and names[cls[0]] == "triangle"
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    (tmp_path / "labels" / "a.txt").write_text("1 0.5 0.5 0.25 0.5\n")
+    img, boxes, cls, image, names = script.load_from_labels(tmp_path / "labels" / "a.txt", None, 64)
+    assert image is None and np.all(img == 114) and names == ["cat", "dog"]
+    assert boxes.tolist() == [[24.0, 16.0, 40.0, 48.0]] and cls.tolist() == [1]
+
+
+def test_scripts_wrapper_runs_the_command(tmp_path):
+    """scripts/show_assignments.py is a thin wrapper of `yolo-ref show-assignments`: same
+    table, same exit code, run as a separate process from another directory."""
+    out = tmp_path / "w.json"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "show_assignments.py"), str(LABELS3),
+                        "--img-size", "320", "--json", str(out)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert "1 GTs, 18 positives, 0 without positive, 0 collisions" in r.stdout
+    _, doc = _run([LABELS3, "--img-size", 320], tmp_path, "direct")
+    assert json.loads(out.read_text()) == doc
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "show_assignments.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert bad.returncode == EXIT_USAGE
