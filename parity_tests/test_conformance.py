@@ -153,3 +153,64 @@ def test_graded_comparisons():
     assert not compare_values([0.5], [0.6]).ok
     assert compare_indices([2, 0], [0, 2]).grade == "same set, other order"
     assert compare_indices([2, 0], [2]).grade == "different"
+
+
+USER_FILE = '''
+import numpy as np
+
+def nms(boxes, scores, iou_threshold):
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0, np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]))
+        h = np.maximum(0, np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]))
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        iou = (w * h) / (area[i] + area[rest] - w * h)
+        order = rest[~(iou > iou_threshold)]
+    return np.array(keep, dtype=np.int64)
+
+def my_box_iou(boxes1, boxes2):
+    a, b = boxes1, boxes2
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    return w * h / (area(a)[:, None] + area(b)[None, :] - w * h + 1e-7)
+'''
+
+
+def test_cli_check_discovers_binds_and_exits(tmp_path, capsys):
+    from parity_tests.cli.check import main
+    f = tmp_path / "mycode.py"
+    f.write_text(USER_FILE)
+    out_json = tmp_path / "r.json"
+    assert main([str(f), "--examples", "20", "--json", str(out_json)]) == 1  # my_box_iou has an eps
+    text = capsys.readouterr().out
+    assert "mycode.nms -> nms.nms" in text and "mycode.my_box_iou -> boxes.box_iou" in text
+    data = json.loads(out_json.read_text())
+    assert {d["claims"] for d in data} == {"nms.nms", "boxes.box_iou"}
+    assert [d["ok"] for d in data if d["claims"] == "nms.nms"] == [True]
+    assert main([f"{f}:nms", "--as", "nms.nms", "--examples", "20"]) == 0
+
+
+def test_cli_check_usage_errors(tmp_path):
+    from ref_numpy.cli import main
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    f = tmp_path / "mycode.py"
+    f.write_text(USER_FILE)
+    assert main(["check", f"{f}:nms", "--as", "nms.nope"]) == 2
+    assert main(["check", f"{f}:absent", "--as", "nms.nms"]) == 2
+
+
+def test_impl_suite_runs_against_a_module(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "userops.py").write_text(USER_FILE.replace("def my_box_iou", "def box_iou"))
+    env = {**__import__("os").environ, "YOLO_REF_IMPL": "userops", "YOLO_REF_EXAMPLES": "15",
+           "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs",
+                        "parity_tests.conformance"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert "1 failed, 1 passed" in r.stdout, r.stdout[-2000:]
+    assert "claims boxes.box_iou" in r.stdout and "BUG" in r.stdout, r.stdout[-3000:]
