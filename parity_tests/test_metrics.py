@@ -512,12 +512,12 @@ def test_ultralytics_evaluate_defaults_and_bad_input():
 
 def test_shared_coco_layer_is_what_both_sides_use():
     """The constants, parsing, checks, summary and result container have one home
-    (``ref_numpy.shared.coco``); the reference re-exports them, the port subclasses the result;
+    (``ref_numpy.shared.coco``); the reference and the port re-export them and return the same result class;
     the summary of pycocotools' own precision/recall arrays equals its stats."""
     for name in ("COCO_AREA_RNG", "COCO_IOU_THRS", "COCO_MAX_DETS", "COCO_REC_THRS",
                  "COCOEvalResult"):
         assert getattr(R, name) is getattr(C, name)
-    assert issubclass(P.COCOEvalResult, C.COCOEvalResult)
+    assert P.COCOEvalResult is C.COCOEvalResult and P.parse_coco is C.parse_coco
     ev = _pycocotools(_EDGE_GT, _EDGE_RES)
     iou_thrs, _, max_dets = C.check_coco_params()
     assert_parity(C.summarize(ev.precision, ev.recall, iou_thrs, max_dets), ev.stats,

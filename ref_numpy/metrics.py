@@ -1,6 +1,7 @@
 """Detection metrics: COCO mAP (bit-equal to pycocotools), PASCAL VOC AP, Ultralytics AP.
 
-Three families, each reproducing one trusted evaluator (pycocotools 2.0.x ``cocoeval.py``, py-faster-rcnn ``voc_eval.py``, yolov5 v7.0 ``utils/metrics.py``):
+Three families, each reproducing one trusted evaluator (pycocotools 2.0.x ``cocoeval.py``,
+py-faster-rcnn ``voc_eval.py``, yolov5 v7.0 ``utils/metrics.py``):
 
 - COCO: :func:`coco_evaluate` returns a :class:`COCOEvalResult` whose ``stats``, ``precision``,
   ``recall`` and ``scores`` equal pycocotools 2.0.x ``COCOeval`` (``iouType='bbox'``,

@@ -7,8 +7,9 @@ the accumulation for all categories, area ranges and thresholds together, visiti
 true positives (integer counts, an exact integer form of ``searchsorted`` and block maxima for
 the precision envelope; see :func:`_accumulate`). Input parsing (JSON / Python dicts) is shared
 with the reference through :mod:`ref_numpy.shared.coco`, as are the 12 summary means (NumPy's
-pairwise sum, so that ``stats`` is bit-equal). Ultralytics and VOC functions keep float64 where the reference does (``np.interp``
-computes in float64) and fix summation orders where an argmax depends on them.
+pairwise sum, so that ``stats`` is bit-equal). Ultralytics and VOC functions keep float64
+where the reference does (``np.interp`` computes in float64) and fix summation orders where an
+argmax depends on them; :func:`ultralytics_evaluate` composes them as the reference does.
 """
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ import torch
 
 from ref_numpy.shared.checks import check_same_length
 from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
-                                   COCO_REC_THRS, MAX_IOU_THR, check_coco_params, parse_coco,
-                                   per_class_ap, summarize)
+                                   COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult, check_coco_params,
+                                   parse_coco, per_class_ap, summarize)
 from ref_numpy.metrics import ULTRALYTICS_IOU_THRS
 from ref_numpy.metrics import UltralyticsResult as _RefUltralyticsResult
-from ref_numpy.shared.coco import COCOEvalResult as _SharedCOCOEvalResult
 from torch_impl._validate import as_tensor, check_boxes
 
 _F64 = torch.float64
@@ -69,7 +69,7 @@ def _sort_detections(dt_group, dt_score, max_det):
     return order[keep], rank[keep]
 
 
-def _index_of(ids, sorted_ids):
+def _positions_in(ids, sorted_ids):
     if len(sorted_ids) == 0:
         return torch.full_like(ids, -1)
     pos = torch.searchsorted(sorted_ids, ids).clamp(0, len(sorted_ids) - 1)
@@ -124,14 +124,14 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
     lo, hi = area_rng[:, 0], area_rng[:, 1]
     gt_ig = data["gt_crowd"][None, :] | (data["gt_area"][None, :] < lo[:, None]) | (
         data["gt_area"][None, :] > hi[:, None])                                      # [A, G]
-    a_n, t_n, n = len(area_rng), len(iou_thrs), len(order)
+    n = len(order)
     found = []  # (a, t, d, g) per bucket
 
     gt_order = torch.sort(gt_group, stable=True).indices
     groups, g_count = torch.unique_consecutive(gt_group[gt_order], return_counts=True)
     g_start = torch.cumsum(g_count, 0) - g_count
     d_group = dt_group[order]
-    slot = _index_of(d_group, groups)
+    slot = _positions_in(d_group, groups)
     thr = torch.clamp(iou_thrs, max=MAX_IOU_THR)
 
     has_gt = torch.nonzero(slot >= 0).flatten()
@@ -301,14 +301,6 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 
 # ============================================================================ COCO: result
 
-class COCOEvalResult(_SharedCOCOEvalResult):
-    """What :func:`coco_evaluate` returns; the reference's class with tensors (float64, on the
-    evaluation device) for ``stats``, ``precision``, ``recall``, ``scores``."""
-
-    def __repr__(self) -> str:
-        return f"COCOEvalResult(stats={[round(float(v), 4) for v in self.stats]})"
-
-
 def _to_device(data, device):
     out = {}
     for k, v in data.items():
@@ -340,7 +332,8 @@ def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None,
         device: where the evaluation runs (default CPU).
 
     Returns:
-        COCOEvalResult with float64 tensors on ``device``.
+        COCOEvalResult (the shared container, :class:`ref_numpy.shared.coco.COCOEvalResult`)
+        with float64 tensors on ``device`` for ``stats``, ``precision``, ``recall``, ``scores``.
     """
     if isinstance(iou_thrs, torch.Tensor):
         iou_thrs = iou_thrs.detach().cpu().numpy()
@@ -496,7 +489,7 @@ def _group_table(d_key, g_key):
     g_order = torch.sort(g_key, stable=True).indices
     keys, g_count = torch.unique_consecutive(g_key[g_order], return_counts=True)
     g_start = torch.cumsum(g_count, 0) - g_count
-    slot = _index_of(d_key, keys)
+    slot = _positions_in(d_key, keys)
     found = slot >= 0
     cnt = torch.where(found, g_count[slot.clamp(min=0)], 0) if len(keys) else torch.zeros_like(d_key)
     start = g_start[slot.clamp(min=0)] if len(keys) else torch.zeros_like(d_key)

@@ -65,7 +65,7 @@ CASES = [
     ParityCase("metrics.COCOEvalResult", covered_by="test_metrics.py::test_coco_matches_pycocotools",
                oracle=_COCO_ORACLE, shared=_SHARED_COCO,
                note="the result container of coco_evaluate: defined once in "
-                    "ref_numpy.shared.coco, the port subclasses it (tensors)"),
+                    "ref_numpy.shared.coco, returned by both sides (tensors in the port)"),
     ParityCase("metrics.DetectionEvaluator",
                covered_by="test_metrics.py::test_detection_evaluator_merge_equals_single_process",
                oracle=_COCO_ORACLE, shared=_SHARED_COCO,

@@ -249,8 +249,8 @@ def per_class_ap(precision, cat_ids, max_dets) -> dict:
 class COCOEvalResult:
     """What ``coco_evaluate`` returns on either side (pycocotools' ``eval`` dict and ``stats``).
 
-    The reference fills it with NumPy arrays; :class:`torch_impl.metrics.COCOEvalResult`
-    subclasses it with float64 tensors on the evaluation device.
+    Both sides return this one class: the reference with NumPy arrays, the port with float64
+    tensors on the evaluation device (``stats``, ``precision``, ``recall``, ``scores``).
 
     Attributes:
         stats (ndarray[12] float64): AP@[.5:.95], AP@.5, AP@.75, AP small, medium, large
@@ -278,7 +278,7 @@ class COCOEvalResult:
         self.img_ids = img_ids
 
     def __repr__(self) -> str:
-        return f"COCOEvalResult(stats={np.round(np.asarray(self.stats, dtype=float), 4).tolist()})"
+        return f"COCOEvalResult(stats={[round(float(v), 4) for v in self.stats]})"
 
 
 def format_summary(stats, iou_thrs, max_dets) -> list:
