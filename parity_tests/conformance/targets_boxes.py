@@ -214,8 +214,8 @@ def _convert_probes() -> list[Probe]:
             probes.append(Probe(f"format mix-up: computes {fi} -> {fo}", "alt", alt,
                                 f"your conversion computes {fi} -> {fo} (a format mix-up: "
                                 f"xywh is COCO's top-left corner + size, cxcywh the centre + size)",
-                                f"write the formula for the formats you claim, e.g. "
-                                f"box_convert(boxes, in_fmt, out_fmt)"))
+                                "write the formula for the formats you claim, e.g. "
+                                "box_convert(boxes, in_fmt, out_fmt)"))
     probes.append(Probe("x and y swapped", "alt",
                         lambda x: B.box_convert(x["boxes"], x["in_fmt"], x["out_fmt"])[:, PERM_XY],
                         "the output has x and y swapped ((y, x, ...) instead of (x, y, ...))",

@@ -100,8 +100,7 @@ def _nms_probes(batched: bool) -> list[Probe]:
               "NaN first; NumPy's sort puts NaN last); no order is meaningful for NaN",
               "drop NaN scores before NMS, or sort NaN first", verdict="convention"),
         Probe(">= instead of >", "alt",
-              lambda x: (N.batched_nms(x["boxes"], x["scores"], x["idxs"], np.nextafter(x["iou_threshold"], -np.inf))
-                         if batched else N.nms(x["boxes"], x["scores"], np.nextafter(x["iou_threshold"], -np.inf))),
+              lambda x: _ref(batched, x, iou_threshold=np.nextafter(x["iou_threshold"], -np.inf)),
               "a box whose IoU equals the threshold is suppressed: you compare iou >= thr, the "
               "contract (torchvision) suppresses only iou > thr",
               "keep boxes with iou <= thr: suppress where iou > iou_threshold"),
@@ -130,8 +129,7 @@ def _nms_probes(batched: bool) -> list[Probe]:
               "boxes are visited from the lowest score up (argsort without the minus sign)",
               "order = np.argsort(-scores, kind='stable')"),
         Probe("format mix-up: xywh read", "alt",
-              lambda x: (N.batched_nms(B.box_convert(x["boxes"], "xywh", "xyxy"), x["scores"], x["idxs"], x["iou_threshold"])
-                         if batched else N.nms(B.box_convert(x["boxes"], "xywh", "xyxy"), x["scores"], x["iou_threshold"])),
+              lambda x: _ref(batched, x, boxes=B.box_convert(x["boxes"], "xywh", "xyxy")),
               "your NMS reads its xyxy boxes as xywh (x, y, w, h)",
               "pass xyxy boxes (box_convert(b, 'xywh', 'xyxy') where yours are xywh)"),
     ]
@@ -155,6 +153,14 @@ def _nms_probes(batched: bool) -> list[Probe]:
         "the right boxes are kept but returned in another order (the contract: descending score)",
         "return keep sorted by descending score, ties in index order"))
     return probes
+
+
+def _ref(batched: bool, x: dict, **change) -> np.ndarray:
+    """The reference NMS on ``x`` with some arguments changed."""
+    y = {**x, **change}
+    if batched:
+        return N.batched_nms(y["boxes"], y["scores"], y["idxs"], y["iou_threshold"])
+    return N.nms(y["boxes"], y["scores"], y["iou_threshold"])
 
 
 def _class_order(e: np.ndarray, x: dict) -> np.ndarray:

@@ -114,8 +114,7 @@ def xyxy_to_cxcywh_swapped(boxes):
 
 
 def cxcywh_to_xyxy_full_size(boxes):
-    """Subtracts the whole width from the centre instead of half: (cx - w, cy - h, cx, cy)... no:
-    it computes xyxy -> cxcywh's inverse for xywh (x1 = cx, x2 = cx + w)."""
+    """Treats the centre as the top-left corner (x1 = cx, x2 = cx + w): the xywh formula."""
     b = np.asarray(boxes, float)
     return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], 1)
 

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 
-from parity_tests.conformance.properties_grid import expected_grid
 from parity_tests.mutants import Mutant
 from ref_numpy import nms as N
 

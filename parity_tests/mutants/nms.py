@@ -38,8 +38,7 @@ def _stable(scores):
 def nms_unstable_ties(boxes, scores, iou_threshold):
     """np.argsort(-scores): quicksort (SIMD sort on x86) is not stable; ties reorder."""
     s = np.asarray(scores, float)
-    order = np.argsort(-s + 0.0, kind="quicksort")[::-1][::-1]
-    # make the instability deterministic: equal scores visited in reverse index order
+    # the instability made deterministic: equal scores visited in reverse index order
     order = np.lexsort((-np.arange(len(s)), -s))
     return _greedy(boxes, s, iou_threshold, order)
 
