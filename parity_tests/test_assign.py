@@ -919,3 +919,48 @@ def test_tal_strategy_reaches_padding_conflicts_and_empty():
     find(S.tal_problem(), lambda p: p["gt_bboxes"].shape[1] == 0, settings=cfg)
     find(S.tal_problem(), lambda p: bool((p["mask_gt"] == 0).any()), settings=cfg)
     find(S.tal_problem(), conflicts, settings=cfg)
+
+
+# ============================================================================ benchmark baselines
+
+@settings(max_examples=20)
+@given(problem=_v5_problem(), anchor_t=st.sampled_from([2.0, 4.0]), g=st.sampled_from([0.5, 0.25]))
+def test_bench_baselines_equal_the_port(problem, anchor_t, g):
+    """The per-target loops that ``yolo-ref bench assign`` times against the port
+    (``parity_tests.bench.assign``) give the port's rows, as sets: the plain-float loop
+    exactly, the torch loop exactly (float64), on boxes of positive size (the loops divide by
+    it; the benchmark's boxes are 4 px or more)."""
+    from parity_tests.bench import assign as B
+
+    targets, (anchors, grids) = problem
+    targets = targets.copy()
+    targets[:, 4:6] = np.maximum(targets[:, 4:6], 1 / 64)
+    port = T.yolov5_build_targets(torch.from_numpy(targets), torch.from_numpy(anchors), grids,
+                                  anchor_t, g)
+    assert B.port_rows(port) == [sorted(r) for r in B.loop_build_targets(targets, anchors, grids,
+                                                                          anchor_t, g)]
+    loop = B.loop_build_targets_torch(torch.from_numpy(targets), torch.from_numpy(anchors), grids,
+                                      anchor_t, g)
+    for (idx, box), c, tb, ind in zip(loop, *port[:3]):
+        mine = torch.cat([torch.stack([*ind, c], 1).double(), tb], 1)
+        theirs = torch.cat([idx.double(), box.double()], 1)
+        assert_parity(torch.sort(theirs, 0).values, torch.sort(mine, 0).values, name=V5,
+                      dtype="float64", inputs=problem)
+
+
+def test_bench_smoke_run(capsys, tmp_path):
+    """``yolo-ref bench assign`` on tiny inputs: both checks pass (exit 0), both benchmarks
+    print, the JSON holds the ratios; bad arguments exit 2. (No timing is asserted.)"""
+    import json
+
+    from parity_tests.bench import assign as B
+    from ref_numpy.shared.cli import EXIT_OK, EXIT_USAGE
+
+    out = tmp_path / "b.json"
+    rc = B.main(["--img-size", "64", "--batch", "1", "--targets", "4", "--repeat", "1",
+                 "--loop-repeat", "1", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == EXIT_OK and "yolov5_build_targets" in text and "task_aligned_assign" in text
+    res = json.loads(out.read_text())
+    assert res["yolov5"]["rows"] > 0 and res["tal"]["ratio"] > 0
+    assert B.main(["--repeat", "0"]) == EXIT_USAGE
