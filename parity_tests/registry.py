@@ -22,36 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity_tests.sides import REF, get_side
+from parity_tests.sides import REF, get_side, missing_reason, resolve
 from parity_tests.tolerances import Tol
-
-# top-level package of an oracle -> how to install it
-INSTALL_HINTS = {
-    "torchvision": "pip install 'yolo-ref[test]' (or pip install torchvision)",
-    "pycocotools": "pip install 'yolo-ref[test]' (or pip install pycocotools)",
-    "torch": "pip install 'yolo-ref[torch]'",
-}
-
-
-def resolve(target: str | Callable) -> Callable:
-    """A callable from a dotted name ("torchvision.ops.box_iou": the longest importable module
-    prefix, then attributes) or the callable itself."""
-    if callable(target):
-        return target
-    parts = target.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        module = ".".join(parts[:i])
-        try:
-            obj = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and exc.name != module and not module.startswith(exc.name + "."):
-                raise  # the module exists but one of its own imports is missing
-            continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
-        return obj
-    return importlib.import_module(target)
-
 
 @dataclass(frozen=True)
 class Call:
@@ -138,9 +110,7 @@ class ParityCase:
         try:
             self.oracle_fn()
         except ImportError as exc:
-            top = (exc.name or self.oracle_name).split(".")[0]
-            hint = INSTALL_HINTS.get(top, f"pip install {top}")
-            return f"oracle {self.oracle_name}: {top} is not installed ({hint})"
+            return missing_reason(self.oracle_name, exc)
         return None
 
     def __repr__(self) -> str:

@@ -169,6 +169,46 @@ def get_side(name: str, device: str | None = None) -> Side:
     return replace(TORCH, package=port_package(), device=str(device or default_device()))
 
 
+# top-level package of an oracle or extra -> how to install it
+INSTALL_HINTS = {
+    "torchvision": "pip install torchvision, or the 'test' extra",
+    "pycocotools": "pip install pycocotools, or the 'test' extra",
+    "torch": "pip install 'yolo-ref[torch]'",
+}
+
+
+def resolve(target: str | Callable) -> Callable:
+    """A callable from a dotted name ("torchvision.ops.box_iou": the longest importable module
+    prefix, then attributes) or the callable itself (an oracle is resolved when it runs, so
+    importing a registry row needs no oracle installed).
+
+    Raises:
+        ImportError: the oracle's package is missing (``exc.name`` names it).
+    """
+    if callable(target):
+        return target
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and exc.name != module and not module.startswith(exc.name + "."):
+                raise  # the module exists but one of its own imports is missing
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    return importlib.import_module(target)
+
+
+def missing_reason(what: str, exc: ImportError) -> str:
+    """One line for a SKIP: which package is missing for ``what`` and how to install it."""
+    top = (exc.name or what).split(".")[0]
+    hint = INSTALL_HINTS.get(top, f"pip install {top}")
+    return f"{what}: {top} is not installed ({hint})"
+
+
 def cuda_available() -> bool:
     """True when torch is installed and sees a CUDA device."""
     try:

@@ -25,6 +25,7 @@ that is actually applied, ``|actual - desired| <= atol + rtol * |desired|``.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import pkgutil
@@ -89,7 +90,8 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     **{(f"boxes.{f}", d): EXACT
        for f in ("box_convert", "box_normalize", "box_denormalize", "box_area",
                  "clip_boxes_to_image", "remove_small_boxes", "box_iou", "generalized_box_iou",
-                 "distance_box_iou", "box_ioa", "wh_iou")
+                 "distance_box_iou", "box_ioa", "wh_iou", "box_inter_union", "voc_box_iou",
+                 "coco_box_iou", "darknet_box_iou")
        for d in ("float64", "float32")},
     # CIoU's aspect term: np.arctan and torch.atan differ by up to 1 ulp (1.2e-7 near pi/2 in
     # float32); squared and scaled by alpha it moves the result by <= 1.8e-7 (measured over 300
@@ -402,6 +404,10 @@ def assert_parity(actual, desired, *, name: str = "", dtype=None, tol: Tol | Non
         check_dtype: also require the same dtype (see above).
     """
     where = f"{name or 'parity'} [{path}]"
+    if dataclasses.is_dataclass(desired) and not isinstance(desired, type):  # e.g. AssignmentReport
+        assert type(actual) is type(desired), (
+            f"{where}: {type(actual).__name__} != {type(desired).__name__}{_describe(inputs)}")
+        actual, desired = dataclasses.asdict(actual), dataclasses.asdict(desired)
     if isinstance(desired, dict):
         assert isinstance(actual, dict) and set(actual) == set(desired), (
             f"{where}: keys {sorted(actual) if isinstance(actual, dict) else type(actual)} "
@@ -458,9 +464,13 @@ def max_deviation(actual, desired) -> float:
     """Largest absolute difference over finite entries (0.0 for empty), for reports like audit."""
     actual, desired = to_numpy(actual), to_numpy(desired)
     if isinstance(desired, dict):
+        if not isinstance(actual, dict) or set(actual) != set(desired):
+            return float("inf")
         return max((max_deviation(actual[k], desired[k]) for k in desired), default=0.0)
     if isinstance(desired, (list, tuple)):
         return max((max_deviation(a, d) for a, d in zip(actual, desired)), default=0.0)
+    if desired is None or isinstance(desired, str):  # labels in reports: equal or not
+        return 0.0 if actual == desired else float("inf")
     a = np.asarray(actual, dtype=np.float64)
     d = np.asarray(desired, dtype=np.float64)
     if a.shape != d.shape:
