@@ -33,6 +33,12 @@ from ref_numpy.shared.constants import ALIGNED_FORMATS, FORMATS, IOU_KINDS  # no
 
 # ----------------------------------------------------------------------------- private helpers
 
+def _stop_gradient(x):
+    """Identity. Marks a value the port computes without gradient (``torch.no_grad``), e.g.
+    CIoU's ``alpha``; a finite-difference check of the reference holds these values fixed."""
+    return x
+
+
 def _upcast(a: np.ndarray) -> np.ndarray:
     """torchvision ``_upcast``: float16 -> float32; int8/int16/uint8 -> int32; else unchanged."""
     if a.dtype.kind == "f":
@@ -328,6 +334,35 @@ def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- pairwise IoU family
 
+def box_inter_union(boxes1, boxes2) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise intersection and union areas of two sets of xyxy boxes: torchvision's kernel.
+
+    Args:
+        boxes1 (ndarray[..., N, 4]): finite xyxy boxes.
+        boxes2 (ndarray[..., M, 4]): finite xyxy boxes; leading dimensions broadcast.
+
+    Returns:
+        (ndarray[..., N, M], ndarray[..., N, M]): ``inter`` and ``union``, in the ``_upcast``
+        dtype of the boxes (float16 -> float32, small integers -> int32; integers stay integers).
+
+    Convention: torchvision ``ops/boxes.py::_box_inter_union`` (the kernel of ``box_iou``,
+    ``generalized_box_iou``, ``distance_box_iou``, ``complete_box_iou``): ``lt``/``rb`` in the
+    input dtype, ``wh = _upcast(rb - lt).clamp(0)``, ``inter = w * h``,
+    ``union = (area1 + area2) - inter`` with signed areas ``(x2 - x1) * (y2 - y1)``, no eps.
+    Every IoU of torchvision's convention here (``box_iou``, ``box_ioa``, the GIoU/DIoU/CIoU
+    family) is built on it.
+    Invariant: ``0 <= inter <= min(area1, area2)`` and ``union >= max(area1, area2)`` for
+    valid boxes; symmetric (``inter``, ``union`` of the swapped call are the transposes).
+    Edge cases: disjoint or touching boxes give ``inter == 0``; inverted boxes enter the union
+    with their signed areas; ``N = 0`` or ``M = 0`` gives empty ``[..., N, M]`` arrays.
+
+    Raises:
+        ValueError: as :func:`box_iou`.
+    """
+    b1, b2 = _check_pair(boxes1, boxes2)
+    return _inter_union(b1, b2)
+
+
 def box_iou(boxes1, boxes2) -> np.ndarray:
     """Pairwise intersection over union of two sets of xyxy boxes.
 
@@ -500,6 +535,137 @@ def wh_iou(wh1, wh2) -> np.ndarray:
     return _divide(inter, union)
 
 
+def voc_box_iou(boxes1, boxes2) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes in the PASCAL VOC "+1 pixel" convention.
+
+    Args:
+        boxes1 (ndarray[..., N, 4]): finite xyxy boxes, inclusive pixel indices (the detections).
+        boxes2 (ndarray[..., M, 4]): finite xyxy boxes (the ground truth); batches broadcast.
+
+    Returns:
+        ndarray[..., N, M]: ``inters / uni``; float32/float64 kept, anything else in float32.
+
+    Convention: py-faster-rcnn ``lib/datasets/voc_eval.py::voc_eval`` (the VOC devkit's
+    ``VOCevaldet``): a box covers pixels ``x1..x2`` inclusive, so
+    ``iw = max(min(x2) - max(x1) + 1, 0)``, ``ih`` likewise, ``inters = iw * ih``,
+    ``uni = (x2 - x1 + 1) * (y2 - y1 + 1) + (gx2 - gx1 + 1) * (gy2 - gy1 + 1) - inters``
+    (detection area first), no eps.
+    Invariant: symmetric in value, in [0, 1] for boxes with ``x2 >= x1 - 1``; ``voc_box_iou(a, a)
+    == 1``; always above :func:`box_iou` of the same boxes when they overlap (a zero-area box
+    still covers one pixel).
+    Edge cases: a "point" box ``x1 == x2, y1 == y2`` has area 1; two boxes one pixel apart
+    touch (``iw == 0``) and give 0; ``uni == 0`` (boxes inverted by exactly one pixel) gives NaN.
+
+    Raises:
+        ValueError: as :func:`box_iou`.
+    """
+    b1, b2 = _check_pair(boxes1, boxes2)
+    det, gt = _upcast_non_float(b1)[..., :, None, :], _upcast_non_float(b2)[..., None, :, :]
+    ixmin = np.maximum(gt[..., 0], det[..., 0])  # [..., N, M]
+    iymin = np.maximum(gt[..., 1], det[..., 1])
+    ixmax = np.minimum(gt[..., 2], det[..., 2])
+    iymax = np.minimum(gt[..., 3], det[..., 3])
+    iw = np.maximum(ixmax - ixmin + 1.0, 0.0)
+    ih = np.maximum(iymax - iymin + 1.0, 0.0)
+    inters = iw * ih
+    uni = ((det[..., 2] - det[..., 0] + 1.0) * (det[..., 3] - det[..., 1] + 1.0)
+           + (gt[..., 2] - gt[..., 0] + 1.0) * (gt[..., 3] - gt[..., 1] + 1.0) - inters)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inters / uni
+
+
+def coco_box_iou(dt, gt, iscrowd=None) -> np.ndarray:
+    """Pairwise IoU of COCO ``xywh`` boxes with pycocotools' crowd rule.
+
+    Args:
+        dt (ndarray[..., D, 4]): finite detections ``(x, y, w, h)``, top-left corner and size.
+        gt (ndarray[..., G, 4]): finite ground truths ``(x, y, w, h)``; batches broadcast.
+        iscrowd (ndarray[..., G] of bool, optional): crowd flag of each ground truth
+            (broadcast against ``gt``'s leading dimensions); ``None``: no crowds.
+
+    Returns:
+        ndarray[..., D, G]: the IoU, or for a crowd GT the intersection over the detection's
+        own area; float32/float64 kept, anything else in float32.
+
+    Convention: pycocotools ``maskApi.c::bbIou`` (``maskUtils.iou(dt, gt, iscrowd)`` on boxes,
+    what ``COCOeval.computeIoU`` calls): ``w = min(dx + dw, gx + gw) - max(dx, gx)`` (``h``
+    likewise); 0 unless ``w > 0`` and ``h > 0``; ``i = w * h``; ``u = da`` for a crowd GT, else
+    ``da + ga - i`` (``da = dw * dh``, ``ga = gw * gh``); no +1, no eps.
+    Invariant: in [0, 1]; equals ``box_iou`` of the xyxy boxes wherever no GT is a crowd
+    (up to the rounding of ``x + w``); a detection inside a crowd region scores 1.
+    Edge cases: touching boxes (``w == 0``) give 0; a zero-area detection gives 0 (never NaN);
+    ``D = 0`` or ``G = 0`` gives an empty ``[..., D, G]``.
+
+    Raises:
+        ValueError: as :func:`box_iou` (naming ``dt``, ``gt``); ``iscrowd`` that does not
+            broadcast to ``[..., G]``.
+    """
+    d, g = _check_pair(dt, gt, names=("dt", "gt"))
+    d, g = _upcast_non_float(d), _upcast_non_float(g)
+    crowd = np.zeros(g.shape[:-1], dtype=bool) if iscrowd is None else np.asarray(iscrowd, bool)
+    try:
+        np.broadcast_shapes(crowd.shape, g.shape[:-1])
+    except ValueError:
+        raise ValueError(f"iscrowd: expected shape [..., {g.shape[-2]}] (one flag per gt box), "
+                         f"got {crowd.shape}") from None
+    return _coco_iou(d[..., :, None, :], g[..., None, :, :], crowd[..., None, :])
+
+
+def _coco_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """pycocotools ``bbIou`` element-wise on broadcast ``dt [..., 4]``, ``gt [..., 4]``."""
+    dx, dy, dw, dh = np.moveaxis(dt, -1, 0)
+    gx, gy, gw, gh = np.moveaxis(gt, -1, 0)
+    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
+    inter = w * h
+    da = dw * dh
+    union = np.where(crowd, da, da + (gw * gh) - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((w > 0) & (h > 0), inter / union, inter.dtype.type(0))
+
+
+def darknet_box_iou(boxes1, boxes2) -> np.ndarray:
+    """Element-wise IoU of paired ``cxcywh`` boxes, as darknet's ``box_iou``.
+
+    Args:
+        boxes1 (ndarray[..., 4]): finite boxes ``(cx, cy, w, h)``.
+        boxes2 (ndarray[..., 4]): finite boxes ``(cx, cy, w, h)``; broadcast against ``boxes1``
+            (pass ``a[..., :, None, :]`` and ``b[..., None, :, :]`` for a pairwise table).
+
+    Returns:
+        ndarray[...]: one IoU per broadcast pair; float32/float64 kept, else float32.
+
+    Convention: darknet ``src/box.c`` (YOLOv1-v3 training: ``box_iou``, ``box_intersection``,
+    ``overlap``): ``overlap = min(x1 + w1/2, x2 + w2/2) - max(x1 - w1/2, x2 - w2/2)`` per axis,
+    intersection 0 if either overlap is negative, else their product;
+    ``union = w1*h1 + w2*h2 - inter``; no eps. The one departure: where ``union <= 0`` (two
+    zero-area boxes) the result is 0 instead of darknet's 0/0.
+    Invariant: symmetric; in [0, 1] for non-negative sizes; ``darknet_box_iou(a, a) == 1`` for
+    positive sizes; equals :func:`box_iou` of the xyxy boxes up to the rounding of ``c ± w/2``.
+    The shape-only form (boxes sharing a corner, anchor matching) is :func:`wh_iou`.
+    Edge cases: touching boxes give 0; a zero-area box gives 0 (never NaN).
+
+    Raises:
+        ValueError: wrong trailing dimension, non-finite values, shapes that do not broadcast.
+    """
+    b1 = _upcast_non_float(_check_box_array("boxes1", boxes1))
+    b2 = _upcast_non_float(_check_box_array("boxes2", boxes2))
+    try:
+        np.broadcast_shapes(b1.shape, b2.shape)
+    except ValueError:
+        raise ValueError(f"boxes1 and boxes2: shapes do not broadcast ({b1.shape} vs {b2.shape})"
+                         ) from None
+    ax, ay, aw, ah = np.moveaxis(b1, -1, 0)
+    bx, by, bw, bh = np.moveaxis(b2, -1, 0)
+    w = np.minimum(ax + aw / 2, bx + bw / 2) - np.maximum(ax - aw / 2, bx - bw / 2)
+    h = np.minimum(ay + ah / 2, by + bh / 2) - np.maximum(ay - ah / 2, by - bh / 2)
+    zero = w.dtype.type(0)
+    inter = np.where((w < 0) | (h < 0), zero, w * h)
+    union = aw * ah + bw * bh - inter
+    ok = union > 0
+    return np.where(ok, inter / np.where(ok, union, 1), zero)
+
+
 # ----------------------------------------------------------------------------- element-wise (YOLO)
 
 def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
@@ -568,7 +734,7 @@ def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
         if kind == "diou":
             return iou - rho2 / c2
         v = (4 / math.pi ** 2) * (np.arctan(w2 / h2) - np.arctan(w1 / h1)) ** 2
-        alpha = v / (v - iou + (1 + eps))
+        alpha = _stop_gradient(v / (v - iou + (1 + eps)))
         return iou - (rho2 / c2 + v * alpha)
 
 

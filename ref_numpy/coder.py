@@ -81,7 +81,7 @@ def _check_broadcast(**named) -> tuple:
         raise ValueError(f"{' and '.join(named)}: leading dimensions do not broadcast ({desc})") from None
 
 
-def _check_positive(name: str, a: np.ndarray) -> None:
+def _check_all_positive(name: str, a: np.ndarray) -> None:
     if a.size and not (np.all(np.isfinite(a)) and np.all(a > 0)):
         raise ValueError(f"{name}: expected finite values > 0, got min {np.min(a)!r}")
 
@@ -91,7 +91,7 @@ def _check_stride(stride, dtype) -> np.ndarray:
     s = as_array("stride", stride)
     if s.ndim and s.shape[-1] != 1:
         raise ValueError(f"stride: expected a scalar or shape [..., 1], got {s.shape}")
-    _check_positive("stride", s)
+    _check_all_positive("stride", s)
     return s.astype(dtype, copy=False)
 
 
@@ -101,7 +101,7 @@ def _check_cell_inputs(first_name: str, first: np.ndarray, grid, anchors, stride
     dtype = _float_dtype(first)
     g = as_array("grid", grid, last_dim=2, finite=True)
     a = as_array("anchors", anchors, last_dim=2, finite=True)
-    _check_positive("anchors", a)
+    _check_all_positive("anchors", a)
     s = _check_stride(stride, dtype)
     _check_broadcast(**{first_name: first.shape[:-1], "grid": g.shape[:-1],
                         "anchors": a.shape[:-1]})
@@ -459,7 +459,7 @@ def _check_levels(strides, n_levels: int, dtype) -> np.ndarray:
     s = as_array("strides", strides, ndim=1)
     if len(s) != n_levels:
         raise ValueError(f"strides: expected {n_levels} values (one per level), got {len(s)}")
-    _check_positive("strides", s)
+    _check_all_positive("strides", s)
     return s.astype(dtype, copy=False)
 
 
@@ -487,7 +487,7 @@ def make_anchor_grid(anchors, strides, grid_sizes):
     Convention: yolov5 v7.0 ``Detect._make_grid`` / ``anchor_grid``, flattened.
     """
     a = as_array("anchors", anchors, ndim=3, last_dim=2, finite=True)
-    _check_positive("anchors", a)
+    _check_all_positive("anchors", a)
     dtype = _float_dtype(a)
     a = a.astype(dtype, copy=False)
     sizes = check_sizes("grid_sizes", grid_sizes)

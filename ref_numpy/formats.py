@@ -266,7 +266,7 @@ def _read_text(path: Path) -> str:
         raise ValueError(f"{path}: byte {exc.start}: not UTF-8 text") from exc
 
 
-def _load_json(path: Path):
+def _read_json_file(path: Path):
     text = _read_text(path)
     try:
         return json.loads(text)
@@ -307,7 +307,7 @@ def read_coco(path) -> DetectionSet:
         ValueError: ``"<path>: <json path>: <problem>"`` for unreadable or broken JSON, missing
         keys, duplicate or unknown ids, bad sizes, non-finite or negative box sizes.
     """
-    return _check_set(_load_json(path), str(path))
+    return _check_set(_read_json_file(path), str(path))
 
 
 def write_coco(dataset: DetectionSet, path) -> None:
@@ -338,7 +338,7 @@ def read_coco_results(path, gt: DetectionSet) -> DetectionSet:
         missing keys, ids not in ``gt``, non-finite numbers, negative box sizes.
     """
     gt = check_dataset(gt)
-    data = _load_json(path)
+    data = _read_json_file(path)
     if not isinstance(data, list):
         _fail(str(path), f"expected a JSON list of detections, got {type(data).__name__}")
     image_ids = {im["id"] for im in gt.images}
@@ -796,7 +796,7 @@ def load_any(path, gt=None, images_dir=None, names=None) -> DetectionSet:
     if path.is_file():
         if path.suffix.lower() != ".json":
             raise ValueError(f"path: {path}: expected a .json file or a directory")
-        data = _load_json(path)
+        data = _read_json_file(path)
         if isinstance(data, list):
             if gt is None:
                 raise ValueError(f"gt: {path} holds COCO results; they need the ground truth")

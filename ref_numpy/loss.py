@@ -25,16 +25,12 @@ from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from ref_numpy.assign import task_aligned_assign, yolov5_build_targets
+# _stop_gradient: the identity that marks what the port detaches (one marker, in boxes)
+from ref_numpy.boxes import _stop_gradient, aligned_box_iou, darknet_box_iou, wh_iou
 from ref_numpy.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
 
-
 # ----------------------------------------------------------------------------- helpers
-
-def _stop_gradient(x):
-    """Identity. Marks a value the port computes without gradient (``detach`` / ``no_grad``)."""
-    return x
-
 
 def _reduce(loss: np.ndarray, reduction: str, empty_mean: float) -> np.ndarray:
     """'none' | 'mean' | 'sum'; ``empty_mean`` is what 'mean' gives on an empty input."""
@@ -77,42 +73,6 @@ def _last_wins(keys: np.ndarray) -> np.ndarray:
     keep = np.zeros(n, dtype=bool)
     keep[n - 1 - first_in_reversed] = True
     return keep
-
-
-def _shape_iou(wh1: np.ndarray, wh2: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``(0, 0, w, h)`` [..., 2] broadcast: ``min w * min h / (w1h1 + w2h2 - inter)``."""
-    inter = np.minimum(wh1[..., 0], wh2[..., 0]) * np.minimum(wh1[..., 1], wh2[..., 1])
-    return inter / (wh1[..., 0] * wh1[..., 1] + wh2[..., 0] * wh2[..., 1] - inter)
-
-
-def _bbox_ciou(box1: np.ndarray, box2: np.ndarray, eps: float = 1e-7,
-               xywh: bool = True) -> np.ndarray:
-    """Element-wise CIoU of boxes [..., 4], YOLOv5 v7.0 / Ultralytics ``bbox_iou(CIoU=True)``:
-    cxcywh (``xywh``) takes w, h as given; xyxy uses ``h = y2 - y1 + eps``;
-    ``union = w1h1 + w2h2 - inter + eps``, ``c2 = cw² + ch² + eps``,
-    ``alpha = v / (v - iou + (1 + eps))`` with alpha gradient-free."""
-    if xywh:
-        x1, y1, w1, h1 = np.moveaxis(box1, -1, 0)
-        x2, y2, w2, h2 = np.moveaxis(box2, -1, 0)
-        w1_, h1_, w2_, h2_ = w1 / 2, h1 / 2, w2 / 2, h2 / 2
-        b1_x1, b1_x2, b1_y1, b1_y2 = x1 - w1_, x1 + w1_, y1 - h1_, y1 + h1_
-        b2_x1, b2_x2, b2_y1, b2_y2 = x2 - w2_, x2 + w2_, y2 - h2_, y2 + h2_
-    else:
-        b1_x1, b1_y1, b1_x2, b1_y2 = np.moveaxis(box1, -1, 0)
-        b2_x1, b2_y1, b2_x2, b2_y2 = np.moveaxis(box2, -1, 0)
-        w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
-        w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
-    inter = (np.clip(np.minimum(b1_x2, b2_x2) - np.maximum(b1_x1, b2_x1), 0, None)
-             * np.clip(np.minimum(b1_y2, b2_y2) - np.maximum(b1_y1, b2_y1), 0, None))
-    union = w1 * h1 + w2 * h2 - inter + eps
-    iou = inter / union
-    cw = np.maximum(b1_x2, b2_x2) - np.minimum(b1_x1, b2_x1)
-    ch = np.maximum(b1_y2, b2_y2) - np.minimum(b1_y1, b2_y1)
-    c2 = cw ** 2 + ch ** 2 + eps
-    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2) ** 2 + (b2_y1 + b2_y2 - b1_y1 - b1_y2) ** 2) / 4
-    v = (4 / math.pi ** 2) * (np.arctan(w2 / h2) - np.arctan(w1 / h1)) ** 2
-    alpha = _stop_gradient(v / (v - iou + (1 + eps)))
-    return iou - (rho2 / c2 + v * alpha)
 
 
 # ----------------------------------------------------------------------------- torchvision
@@ -266,18 +226,6 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def _yolov1_iou(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Plain IoU of cxcywh boxes [..., 4] broadcast; 0 where the union is 0 (no eps)."""
-    px, py, pw, ph = np.moveaxis(p, -1, 0)
-    tx, ty, tw, th = np.moveaxis(t, -1, 0)
-    iw = np.clip(np.minimum(px + pw / 2, tx + tw / 2) - np.maximum(px - pw / 2, tx - tw / 2), 0, None)
-    ih = np.clip(np.minimum(py + ph / 2, ty + th / 2) - np.maximum(py - ph / 2, ty - th / 2), 0, None)
-    inter = iw * ih
-    union = pw * ph + tw * th - inter
-    ok = union > 0
-    return np.where(ok, inter / np.where(ok, union, 1), 0)
-
-
 def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
     """YOLOv1 sum-of-squares loss (darknet ``detection_layer`` with rescore, sqrt w/h).
 
@@ -331,7 +279,7 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
     true_img = np.stack([(t[..., 0] + col) / sx, (t[..., 1] + row) / sy, t[..., 2], t[..., 3]], -1)
     pred_img = np.stack([(boxes[..., 0] + col[..., None]) / sx, (boxes[..., 1] + row[..., None]) / sy,
                          boxes[..., 2] ** 2, boxes[..., 3] ** 2], -1)  # [N, S, S, B, 4]
-    iou = _stop_gradient(_yolov1_iou(pred_img, true_img[..., None, :]))  # [N, S, S, B]
+    iou = _stop_gradient(darknet_box_iou(pred_img, true_img[..., None, :]))  # [N, S, S, B]
     dist = ((pred_img - true_img[..., None, :]) ** 2).sum(-1)
     best = np.where(iou.max(-1) > 0, iou.argmax(-1), dist.argmin(-1))  # [N, S, S]
     is_obj = obj == 1
@@ -404,7 +352,7 @@ def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, la
         raise ValueError(f"stride: expected > 0, got {stride!r}")
     t = _check_targets6(targets, p.dtype, bs, no - 5)
 
-    a = _shape_iou(t[:, None, 4:6], anc[None]).argmax(1) if len(t) else np.zeros(0, np.int64)
+    a = wh_iou(t[:, 4:6], anc).argmax(1) if len(t) else np.zeros(0, np.int64)
     gxy = t[:, 2:4] / stride
     gi = np.clip(np.floor(gxy[:, 0]), 0, nx - 1).astype(np.int64)
     gj = np.clip(np.floor(gxy[:, 1]), 0, ny - 1).astype(np.int64)
@@ -477,7 +425,7 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
     b_all = t[:, 0].astype(np.int64)
     for p, anc_l, s in zip(ps_all, anc, strides):
         _, _, ny, nx, _ = p.shape
-        a = _shape_iou(t[:, None, 4:6], anc_l[None]).argmax(1) if len(t) else np.zeros(0, np.int64)
+        a = wh_iou(t[:, 4:6], anc_l).argmax(1) if len(t) else np.zeros(0, np.int64)
         gxy = t[:, 2:4] / s
         gi = np.maximum(np.floor(np.minimum(gxy[:, 0], nx - 1e-3)), 0).astype(np.int64)
         gj = np.maximum(np.floor(np.minimum(gxy[:, 1], ny - 1e-3)), 0).astype(np.int64)
@@ -487,7 +435,8 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
         pxy = _sigmoid(ps[:, :2]) + np.stack([gi, gj], 1).astype(dtype)
         pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
         if len(b):
-            lbox = lbox + (1 - _bbox_ciou(np.concatenate([pxy, pwh], 1), tk[:, 2:6] / s)).mean()
+            ciou = aligned_box_iou(np.concatenate([pxy, pwh], 1), tk[:, 2:6] / s, kind="ciou", fmt="cxcywh")
+            lbox = lbox + (1 - ciou).mean()
             tcls = (np.arange(no - 5) == tk[:, 1:2].astype(np.int64)).astype(dtype)
             lcls = lcls + _bce_with_logits(ps[:, 5:], tcls).mean()
         pos = np.zeros(p.shape[:4], dtype=bool)
@@ -571,7 +520,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
             ps = p[b, a, gj, gi]  # [n, 5 + nc]
             pxy = _sigmoid(ps[:, :2]) * 2 - 0.5
             pwh = np.maximum((_sigmoid(ps[:, 2:4]) * 2) ** 2 * anch, MIN_WH)
-            iou = _bbox_ciou(np.concatenate([pxy, pwh], 1), tbox)
+            iou = aligned_box_iou(np.concatenate([pxy, pwh], 1), tbox, kind="ciou", fmt="cxcywh")
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
             tobj[b[keep], a[keep], gj[keep], gi[keep]] = _stop_gradient(np.clip(iou[keep], 0, None))
@@ -715,7 +664,7 @@ def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=1
     if fg.any():
         target_bboxes = target_bboxes.astype(dtype, copy=False) / stride_t
         weight = target_scores.sum(-1)[fg]  # [n_fg]
-        iou = _bbox_ciou(pred_bboxes[fg], target_bboxes[fg], xywh=False)
+        iou = aligned_box_iou(pred_bboxes[fg], target_bboxes[fg], kind="ciou")
         lbox = ((1.0 - iou) * weight).sum() / tss
         target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
         ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ref_numpy._validate import as_array, check_boxes
+from ref_numpy.boxes import box_iou
 from ref_numpy.shared.checks import check_count, check_real, check_same_length, check_unit, \
     check_yolo_version
 # MAX_WH: YOLOv5 / Ultralytics class offset for class-aware NMS (boxes shifted by cls * max_wh);
@@ -68,36 +69,26 @@ def _score_order(scores: np.ndarray) -> np.ndarray:
     return np.lexsort((-scores, ~np.isnan(scores))).astype(np.int64)
 
 
-def _areas(boxes: np.ndarray) -> np.ndarray:
-    x1, y1, x2, y2 = np.moveaxis(boxes, -1, 0)
-    return (x2 - x1) * (y2 - y1)
+def _overlaps(boxes: np.ndarray, i: int, js: np.ndarray) -> np.ndarray:
+    """IoU of box ``i`` with boxes ``js``: :func:`ref_numpy.boxes.box_iou`, torchvision's kernel
+    (``nms_kernel.cpp`` computes the same values: ``inter / ((area_i + area_j) - inter)`` in the
+    input dtype, areas not clamped)."""
+    return box_iou(boxes[i:i + 1], boxes[js])[0]
 
 
-def _iou_one_to_many(boxes: np.ndarray, areas: np.ndarray, i: int, js: np.ndarray) -> np.ndarray:
-    """IoU of box ``i`` with boxes ``js``, torchvision's order of operations, input dtype."""
-    x1, y1, x2, y2 = np.moveaxis(boxes, -1, 0)
-    zero = boxes.dtype.type(0)
-    w = np.maximum(zero, np.minimum(x2[i], x2[js]) - np.maximum(x1[i], x1[js]))
-    h = np.maximum(zero, np.minimum(y2[i], y2[js]) - np.maximum(y1[i], y1[js]))
-    inter = w * h
-    return inter / ((areas[i] + areas[js]) - inter)
-
-
-def _diou_one_to_many(boxes: np.ndarray, areas: np.ndarray, i: int, js: np.ndarray,
-                      beta: float) -> np.ndarray:
-    """``iou - (d^2 / (c^2 + eps)) ** beta`` of box ``i`` with boxes ``js`` (input dtype).
+def _centre_penalty(boxes: np.ndarray, i: int, js: np.ndarray, beta: float) -> np.ndarray:
+    """DIoU-NMS's penalty ``(d^2 / (c^2 + eps)) ** beta`` of box ``i`` against boxes ``js``.
 
     ``d`` is the distance between the centres ``((x1 + x2) / 2, (y1 + y2) / 2)`` and ``c`` the
-    diagonal of the smallest enclosing box."""
+    diagonal of the smallest enclosing box (not clamped, as YOLOv5's DIoU-NMS)."""
     x1, y1, x2, y2 = np.moveaxis(boxes, -1, 0)
-    iou = _iou_one_to_many(boxes, areas, i, js)
     dx = (x1[i] + x2[i]) / 2 - (x1[js] + x2[js]) / 2
     dy = (y1[i] + y2[i]) / 2 - (y1[js] + y2[js]) / 2
     cw = np.maximum(x2[i], x2[js]) - np.minimum(x1[i], x1[js])
     ch = np.maximum(y2[i], y2[js]) - np.minimum(y1[i], y1[js])
     d2 = dx * dx + dy * dy
     c2 = cw * cw + ch * ch
-    return iou - (d2 / (c2 + DIOU_EPS)) ** beta
+    return (d2 / (c2 + DIOU_EPS)) ** beta
 
 
 def _above(values: np.ndarray, threshold: float) -> np.ndarray:
@@ -149,9 +140,8 @@ def nms(boxes, scores, iou_threshold):
     """
     boxes, scores = _check_boxes_scores(boxes, scores)
     threshold = check_real("iou_threshold", iou_threshold)
-    areas = _areas(boxes)
     return _greedy(_score_order(scores),
-                   lambda i, js: _above(_iou_one_to_many(boxes, areas, i, js), threshold))
+                   lambda i, js: _above(_overlaps(boxes, i, js), threshold))
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold):
@@ -267,7 +257,6 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
     if not sigma > 0:
         raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
     score_threshold = check_real("score_threshold", score_threshold)
-    areas = _areas(boxes)
     current = scores.copy()
     active = current >= score_threshold
     keep, kept_scores = [], []
@@ -279,7 +268,7 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
         js = np.flatnonzero(active)
         if not js.size:
             break
-        iou = _iou_one_to_many(boxes, areas, i, js)
+        iou = _overlaps(boxes, i, js)
         iou = np.where(np.isnan(iou), iou.dtype.type(0), iou)
         if method == "linear":
             decay = np.where(_above(iou, threshold), 1 - iou, iou.dtype.type(1))
@@ -314,9 +303,8 @@ def diou_nms(boxes, scores, iou_threshold, beta=1.0):
     boxes, scores = _check_boxes_scores(boxes, scores)
     threshold = check_real("iou_threshold", iou_threshold)
     beta = check_real("beta", beta)
-    areas = _areas(boxes)
     return _greedy(_score_order(scores), lambda i, js: _above(
-        _diou_one_to_many(boxes, areas, i, js, beta), threshold))
+        _overlaps(boxes, i, js) - _centre_penalty(boxes, i, js, beta), threshold))
 
 
 # ----------------------------------------------------------------------------- YOLO post-processing

@@ -205,6 +205,12 @@ def remove_small_boxes(boxes, min_size: float) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- pairwise IoU family
 
+def box_inter_union(boxes1, boxes2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairwise (intersection, union) of xyxy boxes: torchvision's ``_box_inter_union``."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    return _inter_union(b1, b2)
+
+
 def box_iou(boxes1, boxes2) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_iou` (torchvision ``box_iou``, no eps)."""
     b1, b2 = _check_pair(boxes1, boxes2)
@@ -265,6 +271,71 @@ def wh_iou(wh1, wh2) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- element-wise (YOLO)
+
+def voc_box_iou(boxes1, boxes2) -> torch.Tensor:
+    """Pairwise IoU in the PASCAL VOC "+1 pixel" convention (py-faster-rcnn ``voc_eval``)."""
+    b1, b2 = _check_pair(boxes1, boxes2)
+    det, gt = _upcast_non_float(b1)[..., :, None, :], _upcast_non_float(b2)[..., None, :, :]
+    ixmin = torch.maximum(gt[..., 0], det[..., 0])  # [..., N, M]
+    iymin = torch.maximum(gt[..., 1], det[..., 1])
+    ixmax = torch.minimum(gt[..., 2], det[..., 2])
+    iymax = torch.minimum(gt[..., 3], det[..., 3])
+    iw = torch.clamp(ixmax - ixmin + 1.0, min=0.0)
+    ih = torch.clamp(iymax - iymin + 1.0, min=0.0)
+    inters = iw * ih
+    uni = ((det[..., 2] - det[..., 0] + 1.0) * (det[..., 3] - det[..., 1] + 1.0)
+           + (gt[..., 2] - gt[..., 0] + 1.0) * (gt[..., 3] - gt[..., 1] + 1.0) - inters)
+    return inters / uni
+
+
+def coco_box_iou(dt, gt, iscrowd=None) -> torch.Tensor:
+    """Pairwise IoU of COCO xywh boxes with pycocotools' crowd rule (``maskApi.c::bbIou``)."""
+    d, g = _check_pair(dt, gt, names=("dt", "gt"))
+    d, g = _upcast_non_float(d), _upcast_non_float(g.to(d.device))
+    if iscrowd is None:
+        crowd = torch.zeros(g.shape[:-1], dtype=torch.bool, device=d.device)
+    else:
+        crowd = _validate.as_tensor("iscrowd", iscrowd, device=d.device).to(torch.bool)
+    try:
+        torch.broadcast_shapes(crowd.shape, g.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"iscrowd: expected shape [..., {g.shape[-2]}] (one flag per gt box), "
+                         f"got {tuple(crowd.shape)}") from None
+    return _coco_iou(d[..., :, None, :], g[..., None, :, :], crowd[..., None, :])
+
+
+def _coco_iou(dt: torch.Tensor, gt: torch.Tensor, crowd: torch.Tensor) -> torch.Tensor:
+    """pycocotools ``bbIou`` element-wise on broadcast ``dt [..., 4]``, ``gt [..., 4]``."""
+    dx, dy, dw, dh = dt.unbind(-1)
+    gx, gy, gw, gh = gt.unbind(-1)
+    w = torch.minimum(dw + dx, gw + gx) - torch.maximum(dx, gx)
+    h = torch.minimum(dh + dy, gh + gy) - torch.maximum(dy, gy)
+    inter = w * h
+    da = dw * dh
+    union = torch.where(crowd, da, da + (gw * gh) - inter)
+    return torch.where((w > 0) & (h > 0), inter / union, torch.zeros((), dtype=inter.dtype,
+                                                                        device=inter.device))
+
+
+def darknet_box_iou(boxes1, boxes2) -> torch.Tensor:
+    """Element-wise IoU of paired cxcywh boxes, darknet ``box_iou`` (0 where the union is 0)."""
+    b1 = _upcast_non_float(_check_box_tensor("boxes1", boxes1))
+    b2 = _upcast_non_float(_check_box_tensor("boxes2", boxes2))
+    try:
+        torch.broadcast_shapes(b1.shape, b2.shape)
+    except RuntimeError:
+        raise ValueError(f"boxes1 and boxes2: shapes do not broadcast ({tuple(b1.shape)} vs "
+                         f"{tuple(b2.shape)})") from None
+    ax, ay, aw, ah = b1.unbind(-1)
+    bx, by, bw, bh = b2.unbind(-1)
+    w = torch.minimum(ax + aw / 2, bx + bw / 2) - torch.maximum(ax - aw / 2, bx - bw / 2)
+    h = torch.minimum(ay + ah / 2, by + bh / 2) - torch.maximum(ay - ah / 2, by - bh / 2)
+    zero = torch.zeros((), dtype=w.dtype, device=w.device)
+    inter = torch.where((w < 0) | (h < 0), zero, w * h)
+    union = aw * ah + bw * bh - inter
+    ok = union > 0
+    return torch.where(ok, inter / torch.where(ok, union, torch.ones_like(union)), zero)
+
 
 def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
                     eps: float = 1e-7) -> torch.Tensor:

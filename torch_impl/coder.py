@@ -48,7 +48,7 @@ def _check_broadcast(**named) -> tuple:
         raise ValueError(f"{' and '.join(named)}: leading dimensions do not broadcast ({desc})") from None
 
 
-def _check_positive(name: str, a: torch.Tensor) -> None:
+def _check_all_positive(name: str, a: torch.Tensor) -> None:
     if a.numel() and not bool(((a > 0) & torch.isfinite(a)).all()):
         raise ValueError(f"{name}: expected finite values > 0, got min {a.min().item()!r}")
 
@@ -57,14 +57,14 @@ def _check_stride(stride, like: torch.Tensor) -> torch.Tensor:
     s = as_tensor("stride", stride, device=like.device)
     if s.ndim and s.shape[-1] != 1:
         raise ValueError(f"stride: expected a scalar or shape [..., 1], got {tuple(s.shape)}")
-    _check_positive("stride", s)
+    _check_all_positive("stride", s)
     return s.to(device=like.device, dtype=like.dtype)
 
 
 def _check_cell_inputs(first_name: str, first: torch.Tensor, grid, anchors, stride):
     g = as_tensor("grid", grid, last_dim=2, finite=True, device=first.device)
     a = as_tensor("anchors", anchors, last_dim=2, finite=True, device=first.device)
-    _check_positive("anchors", a)
+    _check_all_positive("anchors", a)
     s = _check_stride(stride, first)
     _check_broadcast(**{first_name: first.shape[:-1], "grid": g.shape[:-1],
                         "anchors": a.shape[:-1]})
@@ -266,7 +266,7 @@ def _check_levels(strides, n_levels: int, dtype, device) -> torch.Tensor:
     s = as_tensor("strides", strides, ndim=1, device=device)
     if len(s) != n_levels:
         raise ValueError(f"strides: expected {n_levels} values (one per level), got {len(s)}")
-    _check_positive("strides", s)
+    _check_all_positive("strides", s)
     return s.to(device=device, dtype=dtype)
 
 
@@ -275,7 +275,7 @@ def make_anchor_grid(anchors, strides, grid_sizes):
     rows, columns (yolov5 ``Detect`` output order). See :func:`ref_numpy.coder.make_anchor_grid`.
     """
     a = as_tensor("anchors", anchors, ndim=3, last_dim=2, finite=True)
-    _check_positive("anchors", a)
+    _check_all_positive("anchors", a)
     if not a.is_floating_point():
         a = a.to(torch.float64)
     sizes = check_sizes("grid_sizes", grid_sizes)

@@ -16,12 +16,11 @@ from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, yolov5_build_targets
+from torch_impl.boxes import aligned_box_iou, darknet_box_iou, wh_iou
 from torch_impl.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
 
-
 # ----------------------------------------------------------------------------- helpers
-
 
 
 def _reduce(loss: torch.Tensor, reduction: str, empty_mean: float) -> torch.Tensor:
@@ -63,39 +62,6 @@ def _last_wins(keys: torch.Tensor) -> torch.Tensor:
     last = torch.full((n,), -1, dtype=order.dtype, device=keys.device)
     last = last.scatter_reduce(0, inv, order, reduce="amax")
     return last[inv] == order
-
-
-def _shape_iou(wh1: torch.Tensor, wh2: torch.Tensor) -> torch.Tensor:
-    inter = torch.minimum(wh1[..., 0], wh2[..., 0]) * torch.minimum(wh1[..., 1], wh2[..., 1])
-    return inter / (wh1[..., 0] * wh1[..., 1] + wh2[..., 0] * wh2[..., 1] - inter)
-
-
-def _bbox_ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7,
-               xywh: bool = True) -> torch.Tensor:
-    """Element-wise CIoU (cxcywh or xyxy), YOLOv5 / Ultralytics ``bbox_iou``; alpha under no_grad."""
-    if xywh:
-        x1, y1, w1, h1 = box1.unbind(-1)
-        x2, y2, w2, h2 = box2.unbind(-1)
-        w1_, h1_, w2_, h2_ = w1 / 2, h1 / 2, w2 / 2, h2 / 2
-        b1_x1, b1_x2, b1_y1, b1_y2 = x1 - w1_, x1 + w1_, y1 - h1_, y1 + h1_
-        b2_x1, b2_x2, b2_y1, b2_y2 = x2 - w2_, x2 + w2_, y2 - h2_, y2 + h2_
-    else:
-        b1_x1, b1_y1, b1_x2, b1_y2 = box1.unbind(-1)
-        b2_x1, b2_y1, b2_x2, b2_y2 = box2.unbind(-1)
-        w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
-        w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
-    inter = ((torch.minimum(b1_x2, b2_x2) - torch.maximum(b1_x1, b2_x1)).clamp(0)
-             * (torch.minimum(b1_y2, b2_y2) - torch.maximum(b1_y1, b2_y1)).clamp(0))
-    union = w1 * h1 + w2 * h2 - inter + eps
-    iou = inter / union
-    cw = torch.maximum(b1_x2, b2_x2) - torch.minimum(b1_x1, b2_x1)
-    ch = torch.maximum(b1_y2, b2_y2) - torch.minimum(b1_y1, b2_y1)
-    c2 = cw ** 2 + ch ** 2 + eps
-    rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2) ** 2 + (b2_y1 + b2_y2 - b1_y1 - b1_y2) ** 2) / 4
-    v = (4 / math.pi ** 2) * (torch.atan(w2 / h2) - torch.atan(w1 / h1)) ** 2
-    with torch.no_grad():
-        alpha = v / (v - iou + (1 + eps))
-    return iou - (rho2 / c2 + v * alpha)
 
 
 # ----------------------------------------------------------------------------- torchvision
@@ -194,18 +160,6 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def _yolov1_iou(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    px, py, pw, ph = p.unbind(-1)
-    tx, ty, tw, th = t.unbind(-1)
-    iw = (torch.minimum(px + pw / 2, tx + tw / 2) - torch.maximum(px - pw / 2, tx - tw / 2)).clamp(0)
-    ih = (torch.minimum(py + ph / 2, ty + th / 2) - torch.maximum(py - ph / 2, ty - th / 2)).clamp(0)
-    inter = iw * ih
-    union = pw * ph + tw * th - inter
-    ok = union > 0
-    safe_union = torch.where(ok, union, torch.ones_like(union))
-    return torch.where(ok, inter / safe_union, torch.zeros_like(union))
-
-
 def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
     """See :func:`ref_numpy.loss.yolov1_loss` (darknet YOLOv1, rescore, sqrt w/h, focal option).
 
@@ -240,7 +194,7 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
         pred_img = torch.stack([(boxes[..., 0] + col[..., None]) / sx,
                                 (boxes[..., 1] + row[..., None]) / sy,
                                 boxes[..., 2] ** 2, boxes[..., 3] ** 2], -1)
-        iou = _yolov1_iou(pred_img, true_img[..., None, :])  # [N, S, S, B]
+        iou = darknet_box_iou(pred_img, true_img[..., None, :])  # [N, S, S, B]
         dist = ((pred_img - true_img[..., None, :]) ** 2).sum(-1)
         best = torch.where(iou.amax(-1) > 0, iou.argmax(-1), dist.argmin(-1))
         resp = (torch.arange(n_box, device=p.device) == best[..., None]) & is_obj[..., None]
@@ -310,7 +264,7 @@ def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, la
         raise ValueError(f"stride: expected > 0, got {stride!r}")
     t = _check_targets6(targets, p.dtype, p.device, bs, no - 5)
 
-    a = _shape_iou(t[:, None, 4:6], anc[None]).argmax(1)
+    a = wh_iou(t[:, 4:6], anc).argmax(1)
     gxy = t[:, 2:4] / stride
     gi = gxy[:, 0].floor().clamp(0, nx - 1).long()
     gj = gxy[:, 1].floor().clamp(0, ny - 1).long()
@@ -368,7 +322,7 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
     b_all = t[:, 0].long()
     for p, anc_l, s in zip(ps_all, anc, strides):
         _, _, ny, nx, _ = p.shape
-        a = _shape_iou(t[:, None, 4:6], anc_l[None]).argmax(1)
+        a = wh_iou(t[:, 4:6], anc_l).argmax(1)
         gxy = t[:, 2:4] / s
         gi = gxy[:, 0].clamp(max=nx - 1e-3).floor().clamp(min=0).long()
         gj = gxy[:, 1].clamp(max=ny - 1e-3).floor().clamp(min=0).long()
@@ -378,7 +332,8 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
         pxy = ps[:, :2].sigmoid() + torch.stack([gi, gj], 1).to(p.dtype)
         pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
         if len(b):
-            lbox = lbox + (1 - _bbox_ciou(torch.cat([pxy, pwh], 1), tk[:, 2:6] / s)).mean()
+            ciou = aligned_box_iou(torch.cat([pxy, pwh], 1), tk[:, 2:6] / s, kind="ciou", fmt="cxcywh")
+            lbox = lbox + (1 - ciou).mean()
             lcls = lcls + _bce_with_logits(ps[:, 5:], _one_hot(tk[:, 1].long(), no - 5, p.dtype)).mean()
         pos = torch.zeros(p.shape[:4], dtype=torch.bool, device=p.device)
         pos[b, a, gj, gi] = True
@@ -433,7 +388,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
             ps = p[b, a, gj, gi]
             pxy = ps[:, :2].sigmoid() * 2 - 0.5
             pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * anch).clamp(min=MIN_WH)
-            iou = _bbox_ciou(torch.cat([pxy, pwh], 1), tbox)
+            iou = aligned_box_iou(torch.cat([pxy, pwh], 1), tbox, kind="ciou", fmt="cxcywh")
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
             tobj[b[keep], a[keep], gj[keep], gi[keep]] = iou[keep].detach().clamp(0)
@@ -546,7 +501,7 @@ def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=1
         if bool(fg.any()):
             target_bboxes = target_bboxes.to(dtype) / stride_t
             weight = target_scores.sum(-1)[fg]
-            iou = _bbox_ciou(pred_bboxes[fg], target_bboxes[fg], xywh=False)
+            iou = aligned_box_iou(pred_bboxes[fg], target_bboxes[fg], kind="ciou")
             lbox = ((1.0 - iou) * weight).sum() / tss
             target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
             ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)

@@ -8,6 +8,7 @@ and gradients are in ``test_boxes.py``.
 """
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from parity_tests import strategies as S
@@ -59,6 +60,16 @@ def _aligned():
     return calls()
 
 
+def _coco_pairs():
+    @st.composite
+    def calls(draw):
+        dt = draw(S.boxes_in("xywh", max_n=6))
+        gt = draw(S.boxes_in("xywh", max_n=6))
+        crowd = np.array(draw(st.lists(st.booleans(), min_size=len(gt), max_size=len(gt))), bool)
+        return Call((dt, gt, crowd))
+    return calls()
+
+
 CASES = [
     ParityCase("boxes.box_convert", inputs=_convert, oracle="torchvision.ops.box_convert", oracle_tol=EXACT,
                note="all 9 (in_fmt, out_fmt) pairs, same-format copies included"),
@@ -82,6 +93,19 @@ CASES = [
     ParityCase("boxes.box_ioa", inputs=_pairwise(),
                note="no torchvision op; pycocotools' crowd overlap is checked in test_boxes.py"),
     ParityCase("boxes.wh_iou", inputs=lambda: S.wh_pairs().map(lambda p: Call(p))),
+    # One kernel per convention (torchvision's, VOC's +1, COCO's, darknet's); see test_layers.py.
+    ParityCase("boxes.box_inter_union", inputs=_pairwise(),
+               note="torchvision _box_inter_union (private there, so no oracle); box_iou's "
+                    "oracle row covers inter / union"),
+    ParityCase("boxes.voc_box_iou", inputs=_pairwise(),
+               note="py-faster-rcnn voc_eval +1 pixel overlaps; no installable oracle "
+                    "(a transcription is checked in test_boxes.py)"),
+    ParityCase("boxes.coco_box_iou", inputs=_coco_pairs, oracle="parity_tests.oracles.pycocotools_box_iou",
+               oracle_tol=EXACT, dtypes=("float64",),
+               note="pycocotools maskUtils.iou (bbIou) on xywh with iscrowd; float64 only: "
+                    "pycocotools computes in double"),
+    ParityCase("boxes.darknet_box_iou", inputs=lambda: S.elementwise_box_pairs(fmt="cxcywh").map(
+        lambda p: Call(p)), note="darknet box.c box_iou on cxcywh, no eps; no installable oracle"),
     ParityCase("boxes.aligned_box_iou", inputs=_aligned,
                note="YOLOv5 v7.0 bbox_iou; no torchvision op (its *_loss functions place eps "
                     "differently); a transcription of bbox_iou is the oracle in test_boxes.py"),
