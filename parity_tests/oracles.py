@@ -3,6 +3,7 @@
 Importing this module needs pycocotools (the ``test`` extra); an ``ImportError`` here is how
 the registry sees the oracle as missing (SKIP with the install hint).
 
+- :func:`pycocotools_box_iou`: ``maskUtils.iou`` on xywh boxes with crowd flags.
 - :func:`pycocotools_evaluate`: pycocotools' (or faster-coco-eval's) ``COCOeval`` bbox
   evaluate + accumulate + summarize on in-memory dicts or JSON paths, its prints captured.
 """
@@ -19,9 +20,10 @@ from typing import Any
 
 import numpy as np
 from pycocotools.coco import COCO as _COCO  # noqa: N811 - imported here so a missing oracle shows
+from pycocotools import mask as _mask_utils
 from pycocotools.cocoeval import COCOeval as _COCOeval
 
-__all__ = ["CocoOracleResult", "pycocotools_evaluate"]
+__all__ = ["CocoOracleResult", "pycocotools_box_iou", "pycocotools_evaluate"]
 
 
 @dataclass
@@ -106,3 +108,18 @@ def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=Non
                             recall=np.asarray(ev.eval["recall"]),
                             scores=np.asarray(ev.eval["scores"]), summary_lines=lines,
                             seconds=seconds, evaluator=ev)
+
+
+def pycocotools_box_iou(dt, gt, iscrowd=None):
+    """pycocotools ``maskUtils.iou(dt, gt, iscrowd)`` on xywh boxes ``[D, 4]``, ``[G, 4]`` (the
+    ``bbIou`` that ``COCOeval.computeIoU`` calls), as a float64 tensor ``[D, G]``. Takes and
+    returns what the port takes (tensors); pycocotools computes in double."""
+    import torch
+
+    d = np.ascontiguousarray(dt.detach().cpu().numpy(), dtype=np.float64)
+    g = np.ascontiguousarray(gt.detach().cpu().numpy(), dtype=np.float64)
+    crowd = (np.zeros(len(g), np.uint8) if iscrowd is None
+             else np.asarray(iscrowd.detach().cpu().numpy(), dtype=np.uint8))
+    if len(d) == 0 or len(g) == 0:
+        return torch.zeros((len(d), len(g)), dtype=torch.float64)
+    return torch.from_numpy(np.asarray(_mask_utils.iou(d, g, list(crowd)), dtype=np.float64))

@@ -124,7 +124,7 @@ def test_threshold_compared_in_float64(impl):
     """A float32 IoU is compared with the threshold as a double: a threshold just below the
     IoU (which rounds to it in float32) suppresses, the IoU itself and just above keep."""
     boxes = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.1, 1.0]], dtype=np.float32)
-    iou32 = R._iou_one_to_many(boxes, R._areas(boxes), 0, np.array([1]))[0]
+    iou32 = R._overlaps(boxes, 0, np.array([1]))[0]
     ulp = float(np.spacing(iou32))
     scores = np.array([0.9, 0.8], dtype=np.float32)
     side, fn = (PORT, tvo.nms) if impl == "torchvision" else (impl, "nms.nms")
@@ -198,7 +198,7 @@ def test_tiny_blocks_and_chunks(monkeypatch, block, chunk):
 # ----------------------------------------------------------------------------- invariants
 
 def _suppresses(boxes, i, js, thr):
-    return R._above(R._iou_one_to_many(boxes, R._areas(boxes), i, np.asarray(js)), thr)
+    return R._above(R._overlaps(boxes, i, np.asarray(js)), thr)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

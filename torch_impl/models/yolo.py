@@ -11,13 +11,13 @@ translation lives in :mod:`torch_impl.models.convert`.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ref_numpy.shared.checks import check_count
 from torch_impl import coder
 from torch_impl.models.common import C3, SPPF, Conv, make_divisible, scaled_depth
 
@@ -130,17 +130,6 @@ def _check_anchors(anchors, n_levels: int) -> torch.Tensor:
     return a
 
 
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if not isinstance(value, bool):
-        try:
-            n = operator.index(value)
-        except TypeError:
-            n = None
-        if n is not None and n >= minimum:
-            return n
-    raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-
-
 class Detect(nn.Module):
     """YOLOv5 v7.0 ``Detect``: one 1x1 Conv2d (with bias) per level to ``na * (5 + nc)`` channels.
 
@@ -159,7 +148,7 @@ class Detect(nn.Module):
 
     def __init__(self, nc: int, anchors, ch: Sequence[int], strides: Sequence[float] = STRIDES):
         super().__init__()
-        self.nc = _check_count("nc", nc)
+        self.nc = check_count("nc", nc, 1)
         self.no = nc + 5
         a = _check_anchors(anchors, len(ch))
         self.nl, self.na = a.shape[0], a.shape[1]
@@ -221,8 +210,8 @@ class DetectAnchorFree(nn.Module):
 
     def __init__(self, nc: int, ch: Sequence[int], reg_max: int = 16, strides: Sequence[float] = STRIDES):
         super().__init__()
-        self.nc = _check_count("nc", nc)
-        self.reg_max = _check_count("reg_max", reg_max, minimum=2)
+        self.nc = check_count("nc", nc, 1)
+        self.reg_max = check_count("reg_max", reg_max, minimum=2)
         self.nl = len(ch)
         self.no = 4 * reg_max + nc
         if len(strides) != self.nl:
@@ -280,7 +269,7 @@ class _YOLOv5Body(nn.Module):
 
     def __init__(self, ch: int, depth_multiple: float, width_multiple: float):
         super().__init__()
-        self.ch = _check_count("ch", ch)
+        self.ch = check_count("ch", ch, 1)
         self.depth_multiple, self.width_multiple = depth_multiple, width_multiple
         self.backbone = Backbone(ch, depth_multiple, width_multiple)
         self.neck = Neck(depth_multiple, width_multiple)
