@@ -75,7 +75,7 @@ def test_flip_twice_is_identity(img, data):
         twice_img, twice_boxes = flip(once_img, once_boxes)
         assert_parity(twice_img, img, tol=EXACT, name="data.flip")
         # W - (W - x) rounds to the ulp of W: exact only for coordinates on W's grid
-        assert_parity(twice_boxes, boxes, name="data.flip", dtype="float64")
+        assert_parity(twice_boxes, boxes, name="roundtrip.flip", dtype="float64")
 
 
 @given(rect=st.tuples(st.integers(8, 64), st.integers(8, 64)).flatmap(

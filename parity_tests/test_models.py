@@ -312,7 +312,8 @@ def test_anchor_free_bias_init():
     model = yolov5_anchor_free("n", nc=nc)
     for box, cls, s in zip(model.head.cv2, model.head.cv3, (8, 16, 32)):
         assert torch.all(box[-1].bias == 1.0)
-        assert torch.allclose(cls[-1].bias, torch.full((nc,), math.log(5 / nc / (640 / s) ** 2)))
+        assert_parity(cls[-1].bias, torch.full((nc,), math.log(5 / nc / (640 / s) ** 2)),
+                      name="models.yolov5_anchor_free", dtype="float32")
 
 
 # ----------------------------------------------------------------------------- import-yolov5
