@@ -218,7 +218,7 @@ _LITERAL_TOL = [
     re.compile(r"\b[ar]tol\s*=\s*[-+]?(\d|\.\d)"),
     re.compile(r"\b(np|numpy|torch|math)\.(allclose|isclose)\("),
     re.compile(r"\b(pytest\.approx|assert_allclose|assert_almost_equal|assert_array_almost_equal)\("),
-    re.compile(r"\babs\([^)]*-[^)]*\)\s*<=?\s*\d"),
+    re.compile(r"\babs\(.+\)\s*<=?\s*[\d.]+e-\d+"),
 ]
 
 
@@ -233,7 +233,7 @@ def _literal_tolerances(text: str) -> list[str]:
 
 def test_the_literal_tolerance_grep_catches_what_it_claims():
     bad = ("assert np.allclose(a, b)\nassert_parity(a, b, atol=1e-6)\nx == pytest.approx(1)\n"
-           "assert abs(a - b) < 1e-9\nassert torch.isclose(a, b, rtol=0)\n")
+           "assert abs(f(a) - (b + c)) < 1e-9\nassert torch.isclose(a, b, rtol=0)\n")
     assert len(_literal_tolerances(bad)) == 5
     good = "assert_parity(a, b, name='boxes.box_iou')\ntol = tolerance('nms.nms', 'int64').atol  # atol=0\n"
     assert _literal_tolerances(good) == []

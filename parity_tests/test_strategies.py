@@ -4,6 +4,7 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from parity_tests import strategies as S
+from parity_tests.tolerances import assert_parity
 
 
 def _iou_pair(b):
@@ -63,7 +64,8 @@ def test_empty_and_degenerate_are_reachable():
 @given(st.sampled_from([0.3, 0.5, 0.7]).flatmap(lambda t: st.tuples(st.just(t), S.planted_iou_pair(t))))
 def test_planted_pair_has_requested_iou(tp):
     t, (boxes, delta) = tp
-    assert abs(_iou_pair(boxes) - (t + delta)) < 1e-9
+    assert_parity(np.float64(_iou_pair(boxes)), np.float64(t + delta), name="strategy.planted_iou",
+                  dtype="float64", inputs=(t, boxes, delta))
 
 
 def test_score_ties_are_reachable():

@@ -14,9 +14,10 @@ Two tables, two namespaces, neither of which can fail silently:
   naming the nearest known keys (a typo can no longer fall back to the default).
 - **Derived-property** tolerances, :func:`derived_tolerance` ``("kind.subject", dtype)``: round
   trips (``roundtrip.*``), finite-difference gradients (``fd_gradient.*``), pixel checks
-  (``pixels.*``), cross-format fixture checks (``fixture.*``) and device-vs-CPU allowances
-  (``device.*``). Their keys start with a kind that is no module name, so the two namespaces
-  cannot collide; only keys listed in ``DERIVED`` exist.
+  (``pixels.*``), cross-format fixture checks (``fixture.*``), device-vs-CPU allowances
+  (``device.*``) and the strategies' own claims (``strategy.*``). Their keys start with a
+  kind that is no module name, so the two namespaces cannot collide; only keys listed in
+  ``DERIVED`` exist.
 
 :func:`assert_parity` looks up ``name`` in whichever table its namespace says, and compares
 dtypes exactly (a float64 result where float32 is owed is a failure, as is int32 for int64).
@@ -199,6 +200,11 @@ DERIVED: dict[tuple[str, str], Tol] = {
     # The three fixture formats hold the same boxes up to YOLO's 6 decimals (0.75e-6 of the
     # image size) and labels are float32 (6e-8): compared in normalised units.
     ("fixture.formats", "float32"): Tol(rtol=0.0, atol=2e-6, why="YOLO txt 6 decimals + float32 labels"),
+    # --- strategies ---
+    # planted_iou_pair's IoU (test_strategies.py): t is exact in real arithmetic; scaling by 2^k
+    # is exact and a translation by <= 512 rounds each coordinate to ulp(1024) = 2.3e-13, so the
+    # float64 IoU is t within ~1e-12, far inside the planted offset eps = 1e-4.
+    ("strategy.planted_iou", "float64"): Tol(rtol=0.0, atol=1e-9, why="translation rounding << eps"),
     # --- devices ---
     # The port on an accelerator vs on the CPU (or vs the CPU reference): nvcc contracts
     # a * b + c into one FMA (one rounding instead of two) and CUDA's libm is not glibc's, so
@@ -210,7 +216,7 @@ DERIVED: dict[tuple[str, str], Tol] = {
     ("device.accelerator", "bfloat16"): Tol(2e-2, 2e-2, "FMA contraction and CUDA libm: ulps"),
 }
 
-DERIVED_KINDS = ("roundtrip", "fd_gradient", "pixels", "fixture", "device")
+DERIVED_KINDS = ("roundtrip", "fd_gradient", "pixels", "fixture", "device", "strategy")
 
 _INTEGER_KINDS = "biu"  # bool, signed, unsigned: compared exactly
 
