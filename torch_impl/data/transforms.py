@@ -23,7 +23,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from ref_numpy import _validate
+from torch_impl.data import checks as _validate
 
 PAD_COLOR = (114, 114, 114)
 
