@@ -393,7 +393,7 @@ def test_matches_official_yolov5_package(variant):
         a, b = official.state_dict(), to_yolov5_state_dict(ours)
         assert [(k, v.shape) for k, v in a.items()] == [(k, v.shape) for k, v in b.items()]
         for k in a:
-            if not k.split(".")[-1] in ("running_mean", "running_var", "num_batches_tracked"):
+            if k.split(".")[-1] not in ("running_mean", "running_var", "num_batches_tracked"):
                 assert torch.equal(a[k], b[k]), k
     _randomize(official, 5)
     load_yolov5_state_dict(ours, official.state_dict())

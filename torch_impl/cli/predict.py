@@ -18,7 +18,7 @@ import argparse
 from typing import Sequence
 
 from ref_numpy.shared.cli import (EXIT_OK, add_conf_thres, add_device, add_img_size,
-                                  add_iou_thres, add_out, make_parser)
+                                  add_iou_thres, make_parser)
 from torch_impl.train import predict
 
 
