@@ -8,7 +8,7 @@
 - properties: BPR in [0, 1] and <= aat <= K, BPR = fitness = 1 when the anchors are the labels,
   fitness non-decreasing under evolution, anchors sorted by area and >= 2 px, reproducible seeds;
 - bad input: ValueError naming the argument, on both sides;
-- the CLI ``scripts/anchors.py`` on the shapes fixture.
+- the CLI ``yolo-ref anchors`` (``ref_numpy.cli.anchors``) on the shapes fixture.
 """
 import importlib.util
 from pathlib import Path
@@ -261,10 +261,7 @@ def test_bad_input_names_the_argument(side, fn, args, kwargs, arg):
 # ----------------------------------------------------------------------------- CLI
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("anchors_cli", ROOT / "scripts" / "anchors.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("ref_numpy.cli.anchors")  # `yolo-ref anchors`
 
 
 def test_cli_reports_and_fits(capsys):
