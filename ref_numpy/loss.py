@@ -298,6 +298,43 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
     return np.asarray(lbox + lobj + lnoobj + lcls), parts
 
 
+def yolov1_background_gradient(conf, gamma=0.0, lambda_noobj=0.5) -> np.ndarray:
+    """Gradient of the YOLOv1 background (noobj) term with respect to the confidence ``Ĉ``.
+
+    Args:
+        conf (ndarray[K]): predicted confidences of one box in one empty cell, each > 0.
+        gamma (float): focal exponent ``γ >= 0`` of :func:`yolov1_loss` (``noobj_gamma``);
+            0 is the paper's plain MSE.
+        lambda_noobj (float): weight of the background term (0.5).
+
+    Returns:
+        ndarray[K] float64: ``d loss / d Ĉ`` of ``yolov1_loss`` for that cell (``S = 1, B = 1,
+        C = 0``), by central differences with relative step 1e-6 (the reference has no autograd;
+        the port differentiates the same loss with autograd).
+
+    Convention: the term is ``λnoobj * |Ĉ|^γ * Ĉ²``, so the gradient is
+    ``λnoobj (γ + 2) Ĉ^(γ+1)``: it vanishes ever faster for small Ĉ as γ grows (γ = 2 pushes a
+    background confidence of 0.1 down 50 times more weakly than MSE): the seed "YOLOv1 from
+    Scratch" focal collapse, reproduced by ``yolo-ref focal-collapse``.
+    Invariant: ``yolov1_background_gradient(2c) / yolov1_background_gradient(c) == 2^(γ+1)`` up
+    to the finite-difference error.
+
+    Raises:
+        ValueError: ``conf`` not one-dimensional or not positive and finite; bad ``gamma``.
+    """
+    c = as_array("conf", conf, ndim=1, finite=True, floating=True).astype(np.float64)
+    if not np.all(c > 0):
+        raise ValueError(f"conf: expected confidences > 0, got a minimum of {c.min()!r}")
+    target = np.zeros((1, 1, 1, 5))
+
+    def loss(v: float) -> float:
+        pred = np.array([[[[0.5, 0.5, 0.5, 0.5, v]]]])
+        return float(yolov1_loss(pred, target, lambda_noobj=lambda_noobj, noobj_gamma=gamma)[0])
+
+    h = 1e-6 * c
+    return np.array([(loss(v + e) - loss(v - e)) / (2 * e) for v, e in zip(c, h)], dtype=np.float64)
+
+
 # ----------------------------------------------------------------------------- seed tutorials
 
 def _check_targets6(targets, dtype, bs: int, nc: int) -> np.ndarray:

@@ -212,6 +212,22 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
     return lbox + lobj + lnoobj + lcls, parts
 
 
+def yolov1_background_gradient(conf, gamma=0.0, lambda_noobj=0.5) -> torch.Tensor:
+    """See :func:`ref_numpy.loss.yolov1_background_gradient`; here by autograd of
+    :func:`yolov1_loss` (one cell per confidence, one backward pass), float64."""
+    c = as_tensor("conf", conf, ndim=1, finite=True, floating=True).to(torch.float64)
+    if c.numel() and not bool((c > 0).all()):
+        raise ValueError(f"conf: expected confidences > 0, got a minimum of {c.min().item()!r}")
+    k = c.shape[0]
+    rest = torch.full((k, 1, 1, 4), 0.5, dtype=torch.float64, device=c.device)
+    leaf = c.detach().clone().requires_grad_(True)
+    pred = torch.cat([rest, leaf.view(k, 1, 1, 1)], -1)  # [K, 1, 1, 5]: one image per confidence
+    target = torch.zeros((k, 1, 1, 5), dtype=torch.float64, device=c.device)
+    total, _ = yolov1_loss(pred, target, lambda_noobj=lambda_noobj, noobj_gamma=gamma)
+    (grad,) = torch.autograd.grad(total, leaf)  # the loss sums over images: one gradient each
+    return grad
+
+
 # ----------------------------------------------------------------------------- seed tutorials
 
 def _check_targets6(targets, dtype, device, bs: int, nc: int) -> torch.Tensor:
