@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from ref_numpy.shared.cli import EXIT_OK, make_parser
+from ref_numpy.shared.cli import EXIT_OK, make_parser, run
 from torch_impl.models import VARIANTS, import_yolov5
 
 
@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``yolo-ref import-yolov5``: 0 converted, 2 bad options or input (ValueError)."""
-    args = build_parser().parse_args(argv)
+    return run(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
+        return int(exc.code or 0)
     config = import_yolov5(args.input, args.output, args.variant, nc=args.nc,
                            depth_multiple=args.depth_multiple,
                            width_multiple=args.width_multiple)

@@ -18,7 +18,7 @@ import argparse
 from typing import Sequence
 
 from ref_numpy.shared.cli import (EXIT_OK, add_conf_thres, add_device, add_img_size,
-                                  add_iou_thres, make_parser)
+                                  add_iou_thres, make_parser, run)
 from torch_impl.train import predict
 
 
@@ -46,7 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``yolo-ref predict``: 0 done, 2 bad options, unreadable weights or images (ValueError)."""
-    args = build_parser().parse_args(argv)
+    return run(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
+        return int(exc.code or 0)
     result = predict(**vars(args))
     print(f"{len(result.images)} images, {len(result.results)} detections -> {result.out}")
     return EXIT_OK

@@ -29,7 +29,7 @@ from functools import partial
 from typing import Sequence
 
 from ref_numpy.shared.cli import (EXIT_DIVERGED, EXIT_OK, add_device, add_img_size, add_out,
-                                  make_parser)
+                                  make_parser, run)
 from torch_impl.train import TrainConfig, train
 from torch_impl.train.config import HEADS, MODELS
 from torch_impl.train.optim import OPTIMIZERS
@@ -99,7 +99,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``yolo-ref train``: 0 done, 2 bad options or input (ValueError), 3 diverged."""
-    args = build_parser().parse_args(argv)
+    return run(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
+        return int(exc.code or 0)
     result = train(config_from_args(args), log=partial(print, flush=True))
     if result.diverged is not None:
         if result.rank == 0:
