@@ -113,16 +113,26 @@ def load_set(root: Path):
     return ds, samples
 
 
+# Where the library's shapes generator may live (`yolo-ref make-shapes`), most specific first.
+_GENERATORS = ("ref_numpy.cli.make_shapes:generate", "ref_numpy.shapes:generate",
+               "ref_numpy.shared.shapes:generate")
+
+
 def _generate_shapes(out: Path) -> Path:
-    """A small shapes set written by the library's generator (when no checkout is at hand)."""
-    try:
-        from ref_numpy.cli.make_shapes import generate
-    except ImportError as exc:
-        raise UsageError("no --data given, no fixtures/shapes next to this installation, and no "
-                         "shapes generator (ref_numpy.cli.make_shapes) to make one; pass --data "
-                         f"DIR ({exc})") from exc
-    generate(out, n_images=16, size=320, seed=0, split=0.75, formats=True)
-    return out
+    """A small shapes set (16 images, 320 px, seed 0, COCO + VOC copies) written by the
+    library's generator, for an installation without a checkout's fixtures/."""
+    import importlib
+
+    for target in _GENERATORS:
+        module, func = target.split(":")
+        try:
+            generate = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError):
+            continue
+        generate(out, n_images=16, size=320, seed=0, split=0.75, formats=True)
+        return out
+    raise UsageError("--data: not given, no fixtures/shapes next to this installation and no shapes "
+                     "generator to make one (yolo-ref make-shapes); pass --data DIR")
 
 
 # ----------------------------------------------------------------------------- the audit
