@@ -1,5 +1,6 @@
-"""Tests of ``scripts/make_shapes.py``: determinism, valid labels, and that the committed fixture
-``fixtures/shapes/`` is what its recorded command generates."""
+"""Tests of the shapes generator (``ref_numpy.shared.shapes.generate``) and its command
+``yolo-ref make-shapes`` (``ref_numpy.cli.make_shapes``): determinism, valid labels, and that the
+committed fixture ``fixtures/shapes/`` is what its recorded command generates."""
 import shlex
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from PIL import Image
 from parity_tests.tolerances import tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "make_shapes.py"
 FIXTURE = ROOT / "fixtures" / "shapes"
 IMAGE_SUFFIXES = {".jpg", ".png"}
 # YOLO txt keeps 6 decimals: in normalised units a label is off by at most this much.
@@ -20,7 +20,7 @@ YOLO_ATOL = tolerance("formats.read_yolo", "float64").atol
 
 
 def _run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "ref_numpy.cli", "make-shapes", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -124,6 +124,23 @@ def test_committed_fixture_matches_generator(tmp_path):
     assert r.returncode == 0, r.stderr
     # bytes of images depend on the libjpeg build; their decoded pixels must not
     _assert_same_tree(tmp_path / "fresh", FIXTURE, ignore=("README.md",), pixels_only=True)
+
+
+def test_library_generator_matches_command(tmp_path):
+    """``generate`` (the library home) writes what the command writes, returns the objects it
+    wrote, and rejects bad arguments with a ValueError naming them."""
+    from ref_numpy.shared import shapes
+
+    objects = shapes.generate(tmp_path / "lib", n_images=3, size=96, seed=5, split=0.5)
+    r = _run("--out", tmp_path / "cli", "--n-images", 3, "--size", 96, "--seed", 5, "--split", 0.5)
+    assert r.returncode == 0, r.stderr
+    _assert_same_tree(tmp_path / "lib", tmp_path / "cli")
+    assert [len(o) for o in objects] == [
+        len(p.read_text().splitlines()) for p in sorted((tmp_path / "lib" / "labels").iterdir())]
+    assert shapes.yolo_lines(objects[0], 96) == sorted((tmp_path / "lib" / "labels").iterdir())[0].read_text()
+    for kw, name in (({"split": 1.5}, "split"), ({"n_images": -1}, "n_images"), ({"size": 8}, "size")):
+        with pytest.raises(ValueError, match=name):
+            shapes.generate(tmp_path / "bad", **kw)
 
 
 def test_cli_rejects_bad_arguments(tmp_path):
