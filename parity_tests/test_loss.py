@@ -7,7 +7,7 @@
 - no NaN / inf in value or gradient of the YOLO losses on degenerate predictions;
 - float32 and CPU autocast bfloat16 against the float64 reference, through the tolerance table;
 - hand-computed YOLOv1 values, the focal background gradient law ``∝ Ĉ^(γ+1)``, YOLOv5
-  invariants, and the private CIoU pinned to ``boxes.aligned_box_iou``.
+  invariants, and the CIoU's stop-gradient marker in ``boxes.aligned_box_iou``.
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 import ref_numpy.loss as R
 import torch_impl.loss as P
 from parity_tests import strategies as S
-from parity_tests.registry import to_port, to_ref
+from parity_tests.sides import REF, get_side
 from parity_tests.tolerances import EXACT, assert_parity, derived_tolerance, max_deviation, tolerance
 
+PORT = get_side("torch")
 BOX_LOSSES = ["generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"]
 YOLO_LOSSES = ["yolov1_loss", "yolo_scratch_lesson_loss", "yolo_scratch_pytorch_loss", "yolov5_loss",
                "yolov8_loss"]
@@ -98,12 +99,13 @@ def _frozen_stop_gradients():
     def rewind():
         state["replay"], state["i"] = True, 0
 
+    ref_boxes = importlib.import_module("ref_numpy.boxes")  # CIoU's alpha is marked there
     original = R._stop_gradient
-    R._stop_gradient = stop
+    R._stop_gradient = ref_boxes._stop_gradient = stop
     try:
         yield rewind
     finally:
-        R._stop_gradient = original
+        R._stop_gradient = ref_boxes._stop_gradient = original
 
 
 def _replace_leaves(args, new):
@@ -119,7 +121,7 @@ def _total(out):
 
 def _check_fd_gradient(ref_fn, port_fn, args, kwargs, leaves_of, rng, name):
     """Directional central differences of the reference vs the port's autograd, float64."""
-    t_args = to_port(args, "float64")
+    t_args = PORT.to_inputs(args, "float64")
     leaves = leaves_of(t_args)
     for x in leaves:
         x.requires_grad_(True)
@@ -156,8 +158,8 @@ def test_box_losses_degenerate_match_torchvision(name, boxes, shift):
     (torchvision's documented NaN: the CIoU of two point boxes, 0/0 in both atans)."""
     b1, b2 = boxes, np.roll(boxes, shift % len(boxes), axis=0)
     for dtype in ("float64", "float32"):
-        port = getattr(P, name)(*to_port((b1, b2), dtype))
-        oracle = getattr(torchvision.ops, name)(*to_port((b1, b2), dtype))
+        port = getattr(P, name)(*PORT.to_inputs((b1, b2), dtype))
+        oracle = getattr(torchvision.ops, name)(*PORT.to_inputs((b1, b2), dtype))
         ref = getattr(R, name)(b1.astype(dtype), b2.astype(dtype))
         assert_parity(port, oracle, name=f"loss.{name}", dtype=dtype, tol=EXACT, inputs=(b1, b2))
         assert_parity(port, ref, name=f"loss.{name}", dtype=dtype, inputs=(b1, b2))
@@ -166,7 +168,8 @@ def test_box_losses_degenerate_match_torchvision(name, boxes, shift):
 def test_box_losses_documented_edge_values():
     zero = np.zeros((1, 4))
     for name in ("generalized_box_iou_loss", "distance_box_iou_loss"):
-        assert_parity(getattr(P, name)(torch.zeros(1, 4), torch.zeros(1, 4)), np.ones(1), name=f"loss.{name}")
+        assert_parity(getattr(P, name)(torch.zeros(1, 4), torch.zeros(1, 4)), np.ones(1, np.float32),
+                      name=f"loss.{name}")
         assert_parity(getattr(R, name)(zero, zero), np.ones(1), name=f"loss.{name}")
     assert np.isnan(R.complete_box_iou_loss(zero, zero)).all()
     assert torch.isnan(P.complete_box_iou_loss(torch.zeros(1, 4), torch.zeros(1, 4))).all()
@@ -214,7 +217,7 @@ def test_bad_arguments_raise_on_both_sides(name):
         with pytest.raises(ValueError):
             getattr(R, name)(*args, **kwargs)
         with pytest.raises(ValueError):
-            getattr(P, name)(*to_port(args, "float64"), **kwargs)
+            getattr(P, name)(*PORT.to_inputs(args, "float64"), **kwargs)
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -266,14 +269,14 @@ def test_port_passes_gradcheck(name, seed):
     rng = np.random.default_rng(seed)
     if name in YOLO_LOSSES:
         args, kwargs = _yolo_inputs(name, rng)
-        t_args = to_port(args, "float64")
+        t_args = PORT.to_inputs(args, "float64")
         leaves = _float_leaves(t_args)
     elif name == "sigmoid_focal_loss":
-        t_args = to_port((rng.normal(0, 3, (4, 2)), (rng.uniform(size=(4, 2)) < 0.5) * 1.0), "float64")
+        t_args = PORT.to_inputs((rng.normal(0, 3, (4, 2)), (rng.uniform(size=(4, 2)) < 0.5) * 1.0), "float64")
         leaves, kwargs = [t_args[0]], {}
     else:
         xy, wh = rng.uniform(0, 20, (2, 4, 2)), rng.uniform(1, 15, (2, 4, 2))
-        t_args = to_port((np.concatenate([xy[0], xy[0] + wh[0]], 1),
+        t_args = PORT.to_inputs((np.concatenate([xy[0], xy[0] + wh[0]], 1),
                           np.concatenate([xy[1], xy[1] + wh[1]], 1)), "float64")
         leaves, kwargs = [t_args[0], t_args[1]], {}
     n_leaves = len(leaves)
@@ -317,7 +320,7 @@ def test_yolo_losses_finite_on_degenerate_predictions(name, kind, dtype, empty):
             args = (args[0], args[1][:0]) + tuple(args[2:])
         elif empty:
             args = (args[0], np.zeros_like(args[1]))
-        t_args = to_port(args, dtype)
+        t_args = PORT.to_inputs(args, dtype)
         leaves = _float_leaves(t_args)
         for x in leaves:
             x.requires_grad_(True)
@@ -350,18 +353,20 @@ def test_yolo_losses_float32_and_autocast_bfloat16(name, seed):
     rng = np.random.default_rng(seed)
     args, kwargs = _yolo_inputs(name, rng)
     ref_dtype = "float32" if name in ASSIGNMENT_FOLLOWS_PREDS else "float64"
-    ref = getattr(R, name)(*to_ref(args, ref_dtype), **kwargs)
-    t32 = to_port(args, "float32")
+    ref = getattr(R, name)(*REF.to_inputs(args, ref_dtype), **kwargs)
+    t32 = PORT.to_inputs(args, "float32")
+    # across precisions on purpose (float32 port, float64 reference): values only
     assert_parity(getattr(P, name)(*t32, **kwargs), ref, name=f"loss.{name}", dtype="float32",
-                  inputs=(args, kwargs))
+                  inputs=(args, kwargs), check_dtype=ref_dtype == "float32")
     first = t32[0]
     bf = [p.bfloat16() for p in first] if isinstance(first, list) else first.bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = getattr(P, name)(bf, *t32[1:], **kwargs)
     assert out[0].dtype == torch.float32
     rounded = [p.double().numpy() for p in bf] if isinstance(bf, list) else bf.double().numpy()
-    ref_rounded = getattr(R, name)(*to_ref((rounded,) + tuple(args[1:]), ref_dtype), **kwargs)
-    assert_parity(out, ref_rounded, name=f"loss.{name}", dtype="float32", inputs=(args, kwargs))
+    ref_rounded = getattr(R, name)(*REF.to_inputs((rounded,) + tuple(args[1:]), ref_dtype), **kwargs)
+    assert_parity(out, ref_rounded, name=f"loss.{name}", dtype="float32", inputs=(args, kwargs),
+                  check_dtype=ref_dtype == "float32")
     if name not in ASSIGNMENT_FOLLOWS_PREDS:
         assert_parity(out, ref, name=f"loss.{name}", dtype="bfloat16", inputs=(args, kwargs),
                       check_dtype=False)
@@ -425,6 +430,33 @@ def test_yolov1_background_gradient_law(c, gamma):
     assert_parity(np.float64(grad(c)), np.float64(analytic), name="fd_gradient.loss", dtype="float64")
 
 
+@settings(max_examples=20)
+@given(c=st.lists(S.floats(0.01, 1.0), min_size=1, max_size=6), gamma=st.sampled_from([0.0, 1.0, 2.0]))
+def test_background_gradient_fd_equals_autograd(c, gamma):
+    """``yolov1_background_gradient``: the reference's central differences = the port's autograd
+    = the analytic ``λnoobj (γ + 2) Ĉ^(γ+1)``."""
+    c = np.asarray(c)
+    ref = R.yolov1_background_gradient(c, gamma)
+    port = P.yolov1_background_gradient(torch.from_numpy(c), gamma)
+    analytic = 0.5 * (gamma + 2) * c ** (gamma + 1)
+    assert_parity(port, analytic, name="fd_gradient.loss", dtype="float64", inputs=(c, gamma))
+    assert_parity(ref, analytic, name="fd_gradient.loss", dtype="float64", inputs=(c, gamma))
+    with pytest.raises(ValueError):
+        R.yolov1_background_gradient(np.array([0.5, 0.0]), gamma)
+    with pytest.raises(ValueError):
+        P.yolov1_background_gradient(torch.tensor([0.5, 0.0]), gamma)
+
+
+def test_focal_collapse_cli(tmp_path, capsys):
+    """``yolo-ref focal-collapse`` prints the slopes γ + 1 and exits 0; bad ranges exit 2."""
+    cli = importlib.import_module("ref_numpy.cli.focal_collapse")
+    assert cli.main(["--out", str(tmp_path / "fc.png"), "--points", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" ok") == 4 and "MISMATCH" not in out
+    assert cli.main(["--cmin", "2", "--cmax", "1"]) == 2
+    assert "--cmin" in capsys.readouterr().err
+
+
 def test_yolov1_bad_targets_raise():
     preds = np.zeros((1, 2, 2, 10))
     bad = np.zeros((1, 2, 2, 5))
@@ -433,7 +465,7 @@ def test_yolov1_bad_targets_raise():
         with pytest.raises(ValueError):
             R.yolov1_loss(*args)
         with pytest.raises(ValueError):
-            P.yolov1_loss(*to_port(args, "float64"))
+            P.yolov1_loss(*PORT.to_inputs(args, "float64"))
 
 
 # ----------------------------------------------------------------------------- YOLOv5
@@ -443,7 +475,7 @@ def test_yolov1_bad_targets_raise():
 def test_yolov5_invariants(h):
     """total = (box + obj + cls) * bs; no targets: box = cls = 0; nc = 1: cls = 0."""
     preds, targets, anchors = h["preds"], h["targets"], h["anchors"]
-    total, parts = P.yolov5_loss(to_port(preds, "float64"), torch.tensor(targets), torch.tensor(anchors))
+    total, parts = P.yolov5_loss(PORT.to_inputs(preds, "float64"), torch.tensor(targets), torch.tensor(anchors))
     bs = preds[0].shape[0]
     assert_parity(total, (parts["box"] + parts["obj"] + parts["cls"]) * bs, name="loss.yolov5_loss")
     _, empty = R.yolov5_loss(preds, targets[:0], anchors)
@@ -463,7 +495,7 @@ def test_yolov8_invariants(h):
     target-score sum is floored at 1); every part >= 0."""
     preds, targets, strides = h["preds"], h["targets"], h["strides"]
     kw = {"reg_max": h["reg_max"], "topk": 1}
-    total, parts = P.yolov8_loss(to_port(preds, "float64"), torch.tensor(targets), strides, **kw)
+    total, parts = P.yolov8_loss(PORT.to_inputs(preds, "float64"), torch.tensor(targets), strides, **kw)
     bs = preds[0].shape[0]
     assert_parity(total, (parts["box"] + parts["cls"] + parts["dfl"]) * bs, name="loss.yolov8_loss")
     assert all(float(v) >= 0 for v in parts.values())
@@ -496,7 +528,7 @@ def test_yolov5_bad_inputs_raise():
         with pytest.raises(ValueError):
             R.yolov5_loss(*args)
         with pytest.raises(ValueError):
-            P.yolov5_loss(*to_port(args, "float64"))
+            P.yolov5_loss(*PORT.to_inputs(args, "float64"))
     with pytest.raises(ValueError):
         R.yolov5_loss(preds, targets, anchors, balance=())
 
@@ -505,18 +537,19 @@ def test_yolov5_bad_inputs_raise():
 
 @settings(max_examples=30)
 @given(pair=S.aligned_box_pairs(min_n=1))
-def test_private_ciou_is_boxes_aligned_box_iou(pair):
-    """``_bbox_ciou`` (kept private so the reference can mark alpha with ``_stop_gradient``) is
-    ``boxes.aligned_box_iou(kind='ciou', fmt='cxcywh')`` on both sides, bit for bit."""
+def test_ciou_stop_gradient_is_recorded(pair):
+    """The loss's CIoU is ``boxes.aligned_box_iou(kind='ciou')`` (one kernel, no private copy):
+    its ``alpha`` goes through the stop-gradient marker that the FD check freezes."""
     b1, b2 = (np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], 1) for b in pair)
     ref_boxes = importlib.import_module("ref_numpy.boxes")
-    assert_parity(R._bbox_ciou(b1, b2), ref_boxes.aligned_box_iou(b1, b2, kind="ciou", fmt="cxcywh"),
-                  name="loss.yolov5_loss", tol=EXACT)
-    port_boxes = importlib.import_module("torch_impl.boxes")
-    if hasattr(port_boxes, "aligned_box_iou"):
-        t1, t2 = torch.tensor(b1), torch.tensor(b2)
-        assert_parity(P._bbox_ciou(t1, t2), port_boxes.aligned_box_iou(t1, t2, kind="ciou", fmt="cxcywh"),
-                      name="loss.yolov5_loss", tol=EXACT)
+    seen = []
+    original = ref_boxes._stop_gradient
+    ref_boxes._stop_gradient = lambda x: seen.append(x) or x
+    try:
+        ref_boxes.aligned_box_iou(b1, b2, kind="ciou", fmt="cxcywh")
+    finally:
+        ref_boxes._stop_gradient = original
+    assert len(seen) == 1 and seen[0].shape == (len(b1),)
 
 
 def test_tolerance_entries_exist():
