@@ -9,11 +9,15 @@ import pytest
 from parity_tests import conformance
 from parity_tests.conformance.engine import compare_indices, compare_values
 from parity_tests.mutants import Mutant, boxes, corpus, grid, nms
+from parity_tests.mutants import metrics as metric_mutants
 
 EXAMPLES = 40  # per regime: enough for every planted regime, the file stays well under a minute
+#: Contracts whose examples are costly (a COCO evaluation per call): fewer per regime.
+EXAMPLES_FOR = {"metrics.coco_evaluate": 10}
 
 
-def audit(m: Mutant, examples: int = EXAMPLES) -> conformance.Report:
+def audit(m: Mutant, examples: int | None = None) -> conformance.Report:
+    examples = examples or EXAMPLES_FOR.get(m.target, EXAMPLES)
     if m.target.startswith("properties:"):
         return conformance.properties(m.fn, m.target.split(":", 1)[1], examples=examples, name=m.name)
     if m.target.startswith("roundtrip:"):
@@ -44,7 +48,7 @@ def test_conventions_are_not_bugs(m: Mutant):
     assert any(f.verdict == "convention" and m.cause.lower() in f.cause.lower() for f in report.findings)
 
 
-@pytest.mark.parametrize("m", grid.CORRECT, ids=lambda m: m.name)
+@pytest.mark.parametrize("m", grid.CORRECT + metric_mutants.CORRECT, ids=lambda m: m.name)
 def test_correct_property_code_passes(m: Mutant):
     report = audit(m)
     assert report.ok, str(report)
@@ -73,9 +77,43 @@ def test_no_false_alarm_reference_fed_back(target):
     if func == "yolov3_encode":
         def ref(boxes, grid, anchors, stride, _f=ref):  # noqa: F811 - the contract's logits=True
             return _f(boxes, grid, anchors, stride, logits=True)
-    report = conformance.check(ref, target, examples=20)
+    report = conformance.check(ref, target, examples=EXAMPLES_FOR.get(target, 20))
     assert report.ok, str(report)
     assert all(f.verdict == "pass" for f in report.findings), str(report)
+
+
+def test_no_false_alarm_pycocotools():
+    oracles = pytest.importorskip("parity_tests.oracles")
+    report = conformance.check(oracles.pycocotools_evaluate, "metrics.coco_evaluate", examples=10)
+    assert report.ok, str(report)
+    assert all(f.verdict == "pass" for f in report.findings), str(report)
+
+
+def test_coco_variant_with_defaults_is_the_reference():
+    from parity_tests.conformance import targets_metrics as tm
+    from ref_numpy.metrics import coco_evaluate
+    rng = np.random.default_rng(3)
+    for check in conformance.spec("metrics.coco_evaluate").checks:
+        for _ in range(3):
+            x = check.gen(rng, {})
+            want = coco_evaluate(x["gt"], x["results"]).stats
+            assert tm.coco_variant(x["gt"], x["results"]).tolist() == want.tolist(), check.name
+            # and every switch changes something somewhere (a probe that never differs is dead)
+    x = tm.coco_problem(np.random.default_rng(0), n_gt=(3, 5), dets_per_gt=(2, 2), crowd=0.3,
+                        size=(28.0, 100.0), area_factor=(0.5, 0.8))
+    base = tm.coco_variant(x["gt"], x["results"])
+    for kw in ({"area": "box"}, {"crowd": "ordinary"}, {"interp": "11"}, {"one_to_one": False}):
+        assert tm.coco_variant(x["gt"], x["results"], **kw).tolist() != base.tolist(), kw
+
+
+def test_coco_finding_names_the_stats_that_differ():
+    report = audit(metric_mutants.MUTANTS[1])  # crowd GTs dropped
+    f = next(f for f in report.bugs if f.check == "crowd")
+    assert f.cause == "crowd GTs dropped" and "yours AP" in f.detail and "reference AP" in f.detail
+    assert set(f.counterexample) == {"gt", "results"}
+    got = metric_mutants.coco_crowd_dropped(**f.counterexample)  # pasted back, it still fails
+    from ref_numpy.metrics import coco_evaluate
+    assert got.tolist() == f.got and got.tolist() != coco_evaluate(**f.counterexample).stats.tolist()
 
 
 def test_roundtrip_of_the_reference_passes():

@@ -42,11 +42,8 @@ def _specs() -> dict[str, Callable[[], Spec]]:
         out.update({f"coder.{f}": (lambda f=f: tc.decode_spec(f)) for f in tc.DECODERS})
     except ImportError:  # pragma: no cover - module still being written
         pass
-    try:
-        from parity_tests.conformance import targets_more as tm
-        out.update(tm.SPECS)
-    except ImportError:  # pragma: no cover
-        pass
+    from parity_tests.conformance import targets_metrics
+    out.update(targets_metrics.SPECS)
     return out
 
 

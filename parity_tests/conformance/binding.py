@@ -131,6 +131,8 @@ class Binding:
     backend: str = "auto"
     mode: str = "position"
     mapping: dict[str, str] | None = None
+    #: the contract's own output normaliser (set by the engine), applied last
+    normalize: Callable[[Any], Any] | None = None
 
     @classmethod
     def make(cls, fn: Callable, ref_args: list[str], fixed: Mapping[str, Any] | None = None,
@@ -184,14 +186,15 @@ class Binding:
     def __call__(self, **kwargs: Any) -> Any:
         """Call the user's function on reference-convention inputs; NumPy output."""
         if self.mode == "adapter":
-            return to_numpy(self.adapter(self.fn, **{k: v for k, v in kwargs.items()
-                                                     if k not in self.fixed}))
-        if self.backend == "auto":
-            self.backend = self._detect(kwargs)
-        out = self._raw_call(kwargs, self.backend)
-        post = self.conversions.get("output")
-        out = to_numpy(out)
-        return post(out) if post else out
+            out = to_numpy(self.adapter(self.fn, **{k: v for k, v in kwargs.items()
+                                                    if k not in self.fixed}))
+        else:
+            if self.backend == "auto":
+                self.backend = self._detect(kwargs)
+            out = to_numpy(self._raw_call(kwargs, self.backend))
+            post = self.conversions.get("output")
+            out = post(out) if post else out
+        return self.normalize(out) if self.normalize else out
 
     def _detect(self, kwargs: dict[str, Any]) -> str:
         try:
