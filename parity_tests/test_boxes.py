@@ -9,6 +9,9 @@
 - ``aligned_box_iou``: YOLOv5's eps placement, agreement with torchvision at eps = 0, finite
   gradients on degenerate boxes;
 - ``box_ioa`` against pycocotools' crowd IoU;
+- one kernel per convention: ``voc_box_iou`` = py-faster-rcnn's ``voc_eval`` overlaps,
+  ``coco_box_iou`` = box_iou / box_ioa by crowd flag, ``darknet_box_iou`` = box_iou of the corners,
+  ``box_iou`` = inter / union of ``box_inter_union``;
 - the port on CUDA (skipped only when no GPU is present).
 """
 from __future__ import annotations
@@ -470,6 +473,83 @@ def test_box_ioa_matches_pycocotools_crowd(dets, crowd):
                           dtype=np.float64).reshape(len(d), len(g))
         for impl in BOTH:
             assert_parity(impl.call(f"boxes.{fname}", dets, crowd), want, tol=EXACT, inputs=(dets, crowd))
+
+
+# ----------------------------------------------------------------------------- one kernel per convention
+
+def _voc_eval_overlaps(bb, bbgt):
+    """py-faster-rcnn ``voc_eval.py`` transcribed: one detection ``bb`` [4] against the
+    ground truths ``bbgt`` [G, 4], the +1 pixel convention (a transcription, the oracle)."""
+    ixmin = np.maximum(bbgt[:, 0], bb[0])
+    iymin = np.maximum(bbgt[:, 1], bb[1])
+    ixmax = np.minimum(bbgt[:, 2], bb[2])
+    iymax = np.minimum(bbgt[:, 3], bb[3])
+    iw = np.maximum(ixmax - ixmin + 1., 0.)
+    ih = np.maximum(iymax - iymin + 1., 0.)
+    inters = iw * ih
+    uni = ((bb[2] - bb[0] + 1.) * (bb[3] - bb[1] + 1.)
+           + (bbgt[:, 2] - bbgt[:, 0] + 1.) * (bbgt[:, 3] - bbgt[:, 1] + 1.) - inters)
+    return inters / uni
+
+
+@settings(max_examples=40)
+@given(pair=S.box_pairs_xyxy())
+@example(pair=(np.array([[0.0, 0.0, 0.0, 0.0]]), np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 3.0, 3.0]])))
+def test_voc_box_iou_is_voc_eval(pair):
+    """``voc_box_iou`` row by row is py-faster-rcnn's ``voc_eval`` overlaps, bit for bit, on both
+    sides; a point box covers one pixel (IoU 1 with itself)."""
+    det, gt = pair
+    want = np.array([_voc_eval_overlaps(d, gt) for d in det], dtype=np.float64).reshape(len(det), len(gt))
+    for impl in BOTH:
+        assert_parity(impl.call("boxes.voc_box_iou", det, gt), want, tol=EXACT, inputs=pair)
+    point = np.array([[3.0, 3.0, 3.0, 3.0]])
+    assert R.voc_box_iou(point, point)[0, 0] == 1.0
+
+
+@settings(max_examples=40)
+@given(pair=S.box_pairs_xyxy(), data=st.data())
+def test_coco_box_iou_is_box_iou_or_ioa(pair, data):
+    """``coco_box_iou`` on xywh: ``box_iou`` of the xyxy boxes for ordinary GTs and ``box_ioa``
+    for crowds (integer-valued coordinates make both conversions exact), 0 (never NaN) for
+    zero-area detections, on both sides."""
+    b1, b2 = (np.round(b) for b in pair)
+    crowd = np.array(data.draw(st.lists(st.booleans(), min_size=len(b2), max_size=len(b2))), bool)
+    d, g = R.box_convert(b1, "xyxy", "xywh"), R.box_convert(b2, "xyxy", "xywh")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.where(crowd[None, :], R.box_ioa(b1, b2), R.box_iou(b1, b2))
+    inter, _ = R.box_inter_union(b1, b2)
+    want = np.where(inter > 0, want, 0.0)
+    for impl in BOTH:
+        assert_parity(impl.call("boxes.coco_box_iou", d, g, crowd), want, tol=EXACT, inputs=(d, g, crowd))
+        assert_parity(impl.call("boxes.coco_box_iou", d, g), impl.call("boxes.coco_box_iou", d, g, crowd * False),
+                      tol=EXACT)
+
+
+@settings(max_examples=40)
+@given(pair=S.box_pairs_xyxy())
+def test_darknet_box_iou_is_box_iou_of_the_corners(pair):
+    """darknet's ``box_iou`` on cxcywh = ``box_iou`` of the xyxy boxes (integer-valued corners with
+    even sides make ``c ± w/2`` exact), 0 where the union is 0; symmetric; pairwise by broadcast."""
+    b1, b2 = (2 * np.round(b / 2) for b in pair)
+    c1, c2 = R.box_convert(b1, "xyxy", "cxcywh"), R.box_convert(b2, "xyxy", "cxcywh")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.nan_to_num(R.box_iou(b1, b2), nan=0.0)
+    for impl in BOTH:
+        got = impl.call("boxes.darknet_box_iou", c1[:, None, :], c2[None, :, :])
+        assert_parity(got, want, tol=EXACT, inputs=(c1, c2))
+        assert_parity(impl.call("boxes.darknet_box_iou", c2[:, None, :], c1[None, :, :]), got.T, tol=EXACT)
+
+
+@settings(max_examples=30)
+@given(pair=S.box_pairs_xyxy())
+def test_box_inter_union_is_box_iou_kernel(pair):
+    """``box_iou == inter / union`` of ``box_inter_union`` bit for bit, and ``box_ioa`` uses the
+    same intersection; on both sides."""
+    for impl in BOTH:
+        inter, union = impl.call("boxes.box_inter_union", *pair)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            assert_parity(impl.call("boxes.box_iou", *pair), inter / union, tol=EXACT, inputs=pair)
+        assert np.all(inter >= 0)
 
 
 # ----------------------------------------------------------------------------- devices
