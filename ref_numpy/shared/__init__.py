@@ -13,6 +13,8 @@ sides, so that it cannot drift:
 - :mod:`ref_numpy.shared.report`: plain-text formatting of reports (assignment reports, ...).
 - :mod:`ref_numpy.shared.cli`: the command line's conventions (exit codes, common options,
   optional dependencies).
+- :mod:`ref_numpy.shared.shapes`: the synthetic shapes data set (``yolo-ref make-shapes``, the
+  committed fixture), drawn with NumPy and Pillow from one seed.
 
 ``torch_impl`` imports from here, never a private (``_name``) of ``ref_numpy``; a meta-test
 (``parity_tests/test_layers.py``) reads the imports and fails otherwise. A registry row whose
