@@ -203,3 +203,43 @@ def test_iou_kernels_live_in_boxes(path):
                if (path.name, name) not in NOT_KERNELS]
     assert not kernels, ("private IoU kernels outside boxes; use the public kernel of the "
                          "convention from boxes:\n  " + "\n  ".join(kernels))
+
+
+# ----------------------------------------------------------------------------- the base install
+
+def _import_time_imports(body: list) -> list[tuple[str, int]]:
+    """Modules imported when a module is imported: top-level statements, class bodies and the
+    branches of top-level if / try / with (not function bodies, which run later)."""
+    found = []
+    for node in body:
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno))
+        elif isinstance(node, ast.ClassDef):
+            found += _import_time_imports(node.body)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            for field in ("body", "orelse", "finalbody"):
+                found += _import_time_imports(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                found += _import_time_imports(handler.body)
+    return found
+
+
+REF_FILES = _sources(REF)
+TORCH_PACKAGES = ("torch", "torchvision", "torch_impl")
+
+
+@pytest.mark.parametrize("path", REF_FILES, ids=[_rel(p) for p in REF_FILES])
+def test_reference_imports_no_torch_at_import_time(path):
+    """The reference, its shared layer and its commands (``ref_numpy.cli``) run on the base
+    install (numpy, scipy, pillow, PyYAML): torch, torchvision and the port are imported only
+    inside the functions that need them (``--backend torch``), never at module level."""
+    bad = [f"{_rel(path)}:{line}: import {name}" for name, line in _import_time_imports(_parse(path).body)
+           if name.split(".")[0] in TORCH_PACKAGES]
+    assert not bad, "module-level torch imports in ref_numpy:\n  " + "\n  ".join(bad)
+
+
+def test_import_time_detector():
+    src = "import torch\nif x:\n    from torch_impl import boxes\ndef f():\n    import torchvision\n"
+    assert [n for n, _ in _import_time_imports(ast.parse(src).body)] == ["torch", "torch_impl"]

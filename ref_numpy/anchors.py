@@ -22,12 +22,11 @@ so reference and port return the same anchors for the same seed.
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from ref_numpy._validate import as_array
-from ref_numpy.shared.checks import check_count, check_positive
+from ref_numpy.shared.checks import check_count, check_finite_real, check_positive
 # MUTATION_PROB (YOLOv5's mp), MUTATION_SIGMA (s), KMEANS_ITER, MIN_SIDE (labels with both sides
 # < 2 px are left out of the fit), SMALL_SIDE (labels with a side < 3 px are counted): see there.
 from ref_numpy.shared.constants import (  # noqa: F401 (public constants)
@@ -129,9 +128,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh.dtype)
     thr = check_positive("thr", thr)
-    if isinstance(bpr_threshold, bool) or not isinstance(bpr_threshold, numbers.Real) \
-            or not np.isfinite(bpr_threshold):
-        raise ValueError(f"bpr_threshold: expected a finite number, got {bpr_threshold!r}")
+    check_finite_real("bpr_threshold", bpr_threshold)
     bpr, aat = _bpr_aat(wh, anchors, thr)
     return bool(bpr <= bpr_threshold), bpr, aat
 

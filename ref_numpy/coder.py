@@ -22,12 +22,11 @@ Sources of the conventions: darknet ``detection_layer.c`` (YOLOv1) and ``yolo_la
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from ref_numpy._validate import as_array, check_boxes
-from ref_numpy.shared.checks import check_count, check_finite_real, check_image_size, check_sizes
+from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
 
 __all__ = [
     "yolov1_encode", "yolov1_decode",
@@ -328,8 +327,7 @@ def yolov5_decode(raw, grid, anchors, stride):
 # ----------------------------------------------------------------------------- Ultralytics v8
 
 def _check_dim(dim, ndim: int, name: str, size: int, a: np.ndarray) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not -ndim <= dim < ndim:
-        raise ValueError(f"dim: expected an axis of {name} (ndim {ndim}), got {dim!r}")
+    dim = check_axis(dim, ndim, name)
     if a.shape[dim] != size:
         raise ValueError(f"{name}: expected size {size} on axis {dim}, got shape {a.shape}")
     return int(dim)

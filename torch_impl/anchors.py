@@ -9,14 +9,12 @@ something changes" test and the acceptance test).
 """
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
 import torch
 
 from ref_numpy.anchors import YOLOV5_ANCHORS  # noqa: F401 (public constant, re-exported)
-from ref_numpy.shared.checks import check_count, check_positive
+from ref_numpy.shared.checks import check_count, check_finite_real, check_positive
 from ref_numpy.shared.constants import (  # noqa: F401 (constants re-exported)
     KMEANS_ITER, MIN_SIDE, MUTATION_PROB, MUTATION_SIGMA, SMALL_SIDE)
 from ref_numpy.shared.draws import anchor_initial, anchor_mutation_draws, anchor_scale_draws
@@ -83,9 +81,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh)
     thr = check_positive("thr", thr)
-    if isinstance(bpr_threshold, bool) or not isinstance(bpr_threshold, numbers.Real) \
-            or not math.isfinite(bpr_threshold):
-        raise ValueError(f"bpr_threshold: expected a finite number, got {bpr_threshold!r}")
+    check_finite_real("bpr_threshold", bpr_threshold)
     bpr, aat = _bpr_aat(wh, anchors, thr)
     return bool(bpr <= bpr_threshold), bpr, aat
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from ref_numpy.shared.checks import check_eps, check_format, check_image_size
+from ref_numpy.shared.checks import check_eps, check_finite_real, check_format, check_image_size
 from ref_numpy.shared.constants import ALIGNED_FORMATS, FORMATS, IOU_KINDS  # noqa: F401
 from torch_impl import _validate
 
@@ -195,9 +195,7 @@ def remove_small_boxes(boxes, min_size: float) -> torch.Tensor:
     b = _validate.check_boxes("boxes", boxes, ndim=2, finite=False)
     if isinstance(min_size, torch.Tensor) and min_size.numel() == 1:
         min_size = min_size.item()
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(min_size)):
-        raise ValueError(f"min_size: expected a finite number, got {min_size!r}")
+    check_finite_real("min_size", min_size)  # validated; compared as given (int or float)
     ws, hs = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     keep = (ws >= min_size) & (hs >= min_size)
     return torch.where(keep)[0]

@@ -8,11 +8,10 @@ call (value checks such as ``anchors > 0``), never inside a loop.
 """
 from __future__ import annotations
 
-import numbers
 
 import torch
 
-from ref_numpy.shared.checks import check_count, check_finite_real, check_image_size, check_sizes
+from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
 from torch_impl._validate import as_tensor, check_boxes
 
 __all__ = [
@@ -196,9 +195,7 @@ def yolov5_decode(raw, grid, anchors, stride):
 # ----------------------------------------------------------------------------- Ultralytics v8
 
 def _check_dim(dim, name: str, size: int, a: torch.Tensor) -> int:
-    ndim = a.ndim
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not -ndim <= dim < ndim:
-        raise ValueError(f"dim: expected an axis of {name} (ndim {ndim}), got {dim!r}")
+    dim = check_axis(dim, a.ndim, name)
     if a.shape[dim] != size:
         raise ValueError(f"{name}: expected size {size} on axis {dim}, got shape {tuple(a.shape)}")
     return int(dim)

@@ -23,6 +23,7 @@ check_unit             a real number in [0, 1]                      float
 check_positive         a finite real number > 0                     float
 check_finite_real      a finite real number                         float
 check_count            an integer >= ``minimum`` (default 0)        int
+check_axis             an integer axis in [-ndim, ndim)             int
 check_sizes            a sequence of (ny, nx) integer pairs >= 1    list of (int, int)
 check_yolo_version     ``"v5"`` or ``"v8"``                         True when rows carry
                                                                     an objectness column (v5)
@@ -37,7 +38,7 @@ from typing import Any, Sequence, Sized
 from ref_numpy.shared.constants import FORMATS, REDUCTIONS
 
 __all__ = [
-    "check_count", "check_eps", "check_finite_real", "check_format", "check_image_size",
+    "check_axis", "check_count", "check_eps", "check_finite_real", "check_format", "check_image_size",
     "check_positive", "check_real", "check_reduction", "check_same_length", "check_sizes",
     "check_unit", "check_yolo_version",
 ]
@@ -118,6 +119,13 @@ def check_finite_real(name: str, value: Any) -> float:
     if not _is_real(value) or not math.isfinite(float(value)):
         raise ValueError(f"{name}: expected a finite scalar, got {value!r}")
     return float(value)
+
+
+def check_axis(dim: Any, ndim: int, of: str, name: str = "dim") -> int:
+    """``dim`` as an int: an integer axis in ``[-ndim, ndim)`` of the array named ``of``."""
+    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool) or not -ndim <= dim < ndim:
+        raise ValueError(f"{name}: expected an axis of {of} (ndim {ndim}), got {dim!r}")
+    return int(dim)
 
 
 def check_count(name: str, value: Any, minimum: int = 0) -> int:
