@@ -10,6 +10,7 @@ from parity_tests import conformance
 from parity_tests.conformance.engine import compare_indices, compare_values
 from parity_tests.mutants import Mutant, boxes, corpus, grid, nms
 from parity_tests.mutants import metrics as metric_mutants
+from parity_tests.mutants import yolo as yolo_mutants
 
 EXAMPLES = 40  # per regime: enough for every planted regime, the file stays well under a minute
 #: Contracts whose examples are costly (a COCO evaluation per call): fewer per regime.
@@ -41,14 +42,16 @@ def test_mutant_is_flagged_with_its_cause(m: Mutant):
     assert bug.counterexample and bug.why and bug.fix and bug.impact
 
 
-@pytest.mark.parametrize("m", boxes.CONVENTIONS + nms.CONVENTIONS, ids=lambda m: m.name)
+@pytest.mark.parametrize("m", boxes.CONVENTIONS + nms.CONVENTIONS + yolo_mutants.CONVENTIONS,
+                         ids=lambda m: m.name)
 def test_conventions_are_not_bugs(m: Mutant):
     report = audit(m)
     assert report.ok, str(report)
     assert any(f.verdict == "convention" and m.cause.lower() in f.cause.lower() for f in report.findings)
 
 
-@pytest.mark.parametrize("m", grid.CORRECT + metric_mutants.CORRECT, ids=lambda m: m.name)
+@pytest.mark.parametrize("m", grid.CORRECT + metric_mutants.CORRECT + yolo_mutants.CORRECT,
+                         ids=lambda m: m.name)
 def test_correct_property_code_passes(m: Mutant):
     report = audit(m)
     assert report.ok, str(report)
@@ -114,6 +117,71 @@ def test_coco_finding_names_the_stats_that_differ():
     got = metric_mutants.coco_crowd_dropped(**f.counterexample)  # pasted back, it still fails
     from ref_numpy.metrics import coco_evaluate
     assert got.tolist() == f.got and got.tolist() != coco_evaluate(**f.counterexample).stats.tolist()
+
+
+def test_yolo_variants_with_defaults_are_the_reference():
+    from parity_tests.conformance import targets_yolo as ty
+    rng = np.random.default_rng(5)
+    for name, variant in (("assign.yolov5_build_targets", lambda x: ty.build_targets_variant(**x)),
+                          ("loss.yolov5_loss", lambda x: ty.yolov5_loss_variant(**x))):
+        sp = conformance.spec(name)
+        for check in sp.checks:
+            for _ in range(4):
+                x = check.gen(rng, {})
+                g = sp.compare(sp.expected(x), variant(x), x)
+                assert g.ok and "order" not in g.grade, (name, check.name, g)
+
+
+@pytest.mark.parametrize("target", ["assign.yolov5_build_targets", "loss.yolov5_loss"])
+def test_no_false_alarm_torch_port(target):
+    pytest.importorskip("torch")
+    import importlib
+    module, func = target.split(".")
+    port = getattr(importlib.import_module(f"torch_impl.{module}"), func)
+    report = conformance.check(port, target, examples=15)
+    assert report.ok and all(f.verdict == "pass" for f in report.findings), str(report)
+    assert "torch" in report.binding
+
+
+def _yolov5_compute_loss_as_user_code():
+    """yolov5's own ComputeLoss (pip package ``yolov5``) behind the contract's signature."""
+    import torch
+    loss_mod = pytest.importorskip("yolov5.utils.loss")
+
+    def user_loss(preds, targets, anchors):
+        p = [torch.as_tensor(x, dtype=torch.float64) for x in preds]
+        na, nc = p[0].shape[1], p[0].shape[-1] - 5
+
+        class Detect(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.na, self.nc, self.nl = na, nc, len(p)
+                self.anchors = torch.as_tensor(np.asarray(anchors), dtype=torch.float64)
+
+        class Model(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.zeros(1))
+                self.model = torch.nn.ModuleList([Detect()])
+                self.hyp = {"box": 0.05, "obj": 1.0, "cls": 0.5, "cls_pw": 1.0, "obj_pw": 1.0,
+                            "anchor_t": 4.0, "fl_gamma": 0.0, "label_smoothing": 0.0}
+        total, _ = loss_mod.ComputeLoss(Model())(p, torch.as_tensor(targets, dtype=torch.float64))
+        return total.detach()
+    return user_loss
+
+
+def test_no_false_alarm_yolov5_package():
+    """The YOLOv5 oracle fed as user code (skipped: the yolov5 package is not a dependency)."""
+    pytest.importorskip("yolov5")
+    report = conformance.check(_yolov5_compute_loss_as_user_code(), "loss.yolov5_loss", examples=10)
+    assert report.ok, str(report)
+
+
+def test_build_targets_row_order_is_reported_as_a_convention():
+    report = audit(yolo_mutants.CONVENTIONS[0])
+    conv = [f for f in report.findings if f.verdict == "convention"]
+    assert report.ok and conv and conv[0].grade == "same set, other order"
+    assert "another row order" in conv[0].why
 
 
 def test_roundtrip_of_the_reference_passes():

@@ -42,8 +42,9 @@ def _specs() -> dict[str, Callable[[], Spec]]:
         out.update({f"coder.{f}": (lambda f=f: tc.decode_spec(f)) for f in tc.DECODERS})
     except ImportError:  # pragma: no cover - module still being written
         pass
-    from parity_tests.conformance import targets_metrics
+    from parity_tests.conformance import targets_metrics, targets_yolo
     out.update(targets_metrics.SPECS)
+    out.update(targets_yolo.SPECS)
     return out
 
 

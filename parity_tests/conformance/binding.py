@@ -98,6 +98,15 @@ def _is_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+def _has_tensor(x: Any, depth: int = 3) -> bool:
+    """A torch tensor in ``x`` or in its nested lists/tuples (the first element at each level)."""
+    if _is_tensor(x):
+        return True
+    if depth and isinstance(x, (list, tuple)) and x:
+        return _has_tensor(x[0], depth - 1)
+    return False
+
+
 def to_numpy(x: Any) -> Any:
     """A user's output as NumPy (tensors detached to CPU; lists/tuples element-wise)."""
     if _is_tensor(x):
@@ -207,6 +216,4 @@ class Binding:
             except Exception:  # noqa: BLE001 - a real error; numpy reports it
                 return "numpy"
             return "torch"
-        if _is_tensor(out) or (isinstance(out, (list, tuple)) and out and _is_tensor(out[0])):
-            return "torch"
-        return "numpy"
+        return "torch" if _has_tensor(out) else "numpy"

@@ -24,10 +24,10 @@ class Mutant:
 
 
 def corpus() -> list[Mutant]:
-    """Every mutant of every module (boxes, nms, coder, grid, metrics)."""
-    from parity_tests.mutants import boxes, coder, grid, metrics, nms
+    """Every mutant of every module (boxes, nms, coder, grid, metrics, yolo)."""
+    from parity_tests.mutants import boxes, coder, grid, metrics, nms, yolo
     out: list[Mutant] = []
-    for mod in (boxes, nms, coder, grid, metrics):
+    for mod in (boxes, nms, coder, grid, metrics, yolo):
         out.extend(mod.MUTANTS)
     return out
 
