@@ -238,6 +238,51 @@ def test_adapter_dict_and_callable():
     assert conformance.check(iou_cxcywh, "boxes.box_iou", adapter=adapter, examples=20).ok
 
 
+def test_adapter_normalised_coordinates():
+    from ref_numpy.coder import yolov5_decode
+
+    def decode_normalised(raw, grid, anchors, stride):  # the user's decoder returns [0, 1] boxes
+        return yolov5_decode(raw, grid, anchors, stride) / np.array([640.0, 480.0, 640.0, 480.0])
+    adapter = {"coords": "normalized", "image_size": (640, 480)}
+    report = conformance.check(decode_normalised, "coder.yolov5_decode", adapter=adapter, examples=20)
+    assert report.ok, str(report)
+    assert "coords normalised by (640, 480)" in report.binding
+    assert not conformance.check(decode_normalised, "coder.yolov5_decode", examples=20).ok
+    with pytest.raises(conformance.BindingError, match="image_size"):
+        conformance.check(decode_normalised, "coder.yolov5_decode", adapter={"coords": "normalized"})
+
+
+def test_adapter_batched_nms():
+    from ref_numpy.nms import nms as ref_nms
+
+    def nms_batched(boxes, scores, iou_thres):  # [B, N, 4], [B, N] -> one keep list per image
+        assert boxes.ndim == 3, "expects a batch"
+        return [ref_nms(b, s, iou_thres) for b, s in zip(boxes, scores)]
+    report = conformance.check(nms_batched, "nms.nms", adapter={"batched": True}, examples=15)
+    assert report.ok, str(report)
+    assert "batched (B = 1)" in report.binding
+    assert not conformance.check(nms_batched, "nms.nms", examples=15).ok
+
+
+def test_adapter_flat_head_layout():
+    from parity_tests.conformance.binding import flat_head, grid_head
+    from ref_numpy.loss import yolov5_loss
+
+    def loss_flat(preds, targets, anchors):  # per level [B, A*(5+C), H, W], the conv's layout
+        assert all(p.ndim == 4 for p in preds), "expects the flat head layout"
+        return yolov5_loss([grid_head(p, len(anchors[0])) for p in preds], targets, anchors)
+    report = conformance.check(loss_flat, "loss.yolov5_loss", adapter={"head_layout": "flat"}, examples=15)
+    assert report.ok, str(report)
+    assert not conformance.check(loss_flat, "loss.yolov5_loss", examples=15).ok
+    p = np.arange(2 * 3 * 4 * 5 * 7, dtype=float).reshape(2, 3, 4, 5, 7)
+    assert flat_head(p).shape == (2, 21, 4, 5) and np.array_equal(grid_head(flat_head(p), 3), p)
+
+
+def test_adapter_unknown_conversion_is_named():
+    with pytest.raises(conformance.BindingError, match="unknown conversion.*box_fmt"):
+        conformance.check(lambda a, b: a, "boxes.box_iou", adapter={"box_fmt": "xywh"})
+
+
 def test_unknown_target_and_same_seed_same_report():
     with pytest.raises(ValueError, match="unknown reference contract"):
         conformance.check(lambda x: x, "boxes.nope")

@@ -14,10 +14,20 @@ function and its output back into NumPy:
   "out_fmt": "xyxy"}``): inputs are drawn with those values and the function is called without
   them.
 - **adapter**: either a callable ``adapter(fn, **ref_kwargs) -> output`` that does the whole
-  mapping itself, or a dict of the kit's named conversions: ``backend`` ("numpy" | "torch"),
-  ``box_format`` (the user's box format: inputs named like boxes are converted from xyxy before
-  the call and box outputs back), ``args`` ({reference name: user name}), ``output`` (a callable
-  applied to the user's output).
+  mapping itself, or a dict of the kit's named conversions (any combination):
+
+  - ``backend``: "numpy" | "torch" (the kit's tensors are float64 on the CPU);
+  - ``box_format``: the user's box format ("xywh", "cxcywh"): box inputs (``boxes``,
+    ``boxes1``, ``boxes2``) are converted from xyxy before the call, and xyxy box outputs
+    (decoders) back;
+  - ``coords``: "normalized" (or "normalised") with ``image_size`` (W, H) or one int: box
+    inputs are divided by the image size, box outputs multiplied back;
+  - ``batched``: True for a function that takes a batch (``boxes [B, N, 4]``, ``scores
+    [B, N]``, ``idxs [B, N]``) and returns one result per image: it is called with B = 1 and
+    its first result is taken;
+  - ``head_layout``: "flat" for a loss whose per-level predictions are ``[B, A*(5+C), H, W]``
+    (the conv output before YOLOv5's view/permute) instead of ``[B, A, H, W, 5+C]``;
+  - ``args``: {reference name: user name}; ``output``: a callable applied to the user's output.
 """
 from __future__ import annotations
 
@@ -46,6 +56,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 BOX_ARGS = ("boxes", "boxes1", "boxes2")
+#: Per-box arguments that gain a leading batch axis under ``{"batched": True}``.
+BATCH_ARGS = ("boxes", "scores", "idxs")
+#: Adapter dict keys the kit understands (anything else is a BindingError naming these).
+ADAPTER_KEYS = ("backend", "box_format", "coords", "image_size", "batched", "head_layout", "args",
+                "output")
 
 
 class BindingError(ValueError):
@@ -118,6 +133,22 @@ def to_numpy(x: Any) -> Any:
     return x
 
 
+def flat_head(p: np.ndarray) -> np.ndarray:
+    """``[B, A, H, W, 5+C]`` -> ``[B, A*(5+C), H, W]`` (the Detect conv's own layout; YOLOv5
+    goes the other way with ``view(bs, na, no, ny, nx).permute(0, 1, 3, 4, 2)``)."""
+    b, a, h, w, no = p.shape
+    return np.ascontiguousarray(np.transpose(p, (0, 1, 4, 2, 3)).reshape(b, a * no, h, w))
+
+
+def grid_head(p: Any, na: int) -> Any:
+    """The inverse of :func:`flat_head` (NumPy or torch): ``[B, A*(5+C), H, W]`` ->
+    ``[B, A, H, W, 5+C]``."""
+    b, c, h, w = p.shape
+    if _is_tensor(p):
+        return p.view(b, na, c // na, h, w).permute(0, 1, 3, 4, 2).contiguous()
+    return np.transpose(np.asarray(p).reshape(b, na, c // na, h, w), (0, 1, 3, 4, 2))
+
+
 def to_backend(x: Any, backend: str) -> Any:
     if backend != "torch":
         return x
@@ -142,6 +173,8 @@ class Binding:
     mapping: dict[str, str] | None = None
     #: the contract's own output normaliser (set by the engine), applied last
     normalize: Callable[[Any], Any] | None = None
+    #: the contract's output is boxes ("xyxy" or "any"; set by the engine) or not ("")
+    output_boxes: str = ""
 
     @classmethod
     def make(cls, fn: Callable, ref_args: list[str], fixed: Mapping[str, Any] | None = None,
@@ -157,6 +190,15 @@ class Binding:
             b.mode = "adapter"
             return b
         conv = dict(adapter or {})
+        unknown = sorted(set(conv) - set(ADAPTER_KEYS))
+        if unknown:
+            raise BindingError(f"adapter: unknown conversion(s) {unknown}; known: {', '.join(ADAPTER_KEYS)}")
+        if conv.get("coords") not in (None, "pixels", "normalized", "normalised"):
+            raise BindingError(f"adapter: coords expected 'pixels' or 'normalized', got {conv['coords']!r}")
+        if conv.get("coords") in ("normalized", "normalised") and "image_size" not in conv:
+            raise BindingError("adapter: coords 'normalized' needs image_size (W, H)")
+        if conv.get("head_layout") not in (None, "grid", "flat"):
+            raise BindingError(f"adapter: head_layout expected 'grid' or 'flat', got {conv['head_layout']!r}")
         b.backend = conv.get("backend", "auto")
         if "args" in conv:
             b.mode, b.mapping = "name", {r: conv["args"].get(r, r) for r in free}
@@ -177,16 +219,55 @@ class Binding:
         else:
             args = ", ".join(self.ref_args)
         fx = f"; fixed {self.fixed}" if self.fixed else ""
-        fmt = self.conversions.get("box_format")
-        fmt = f"; boxes as {fmt}" if fmt else ""
+        conv = self.conversions
+        fmt = f"; boxes as {conv['box_format']}" if conv.get("box_format") else ""
+        if conv.get("coords") in ("normalized", "normalised"):
+            fmt += f"; coords normalised by {conv['image_size']}"
+        if conv.get("batched"):
+            fmt += "; batched (B = 1)"
+        if conv.get("head_layout") == "flat":
+            fmt += "; head [B, A*(5+C), H, W]"
         return f"{name}({args}) [{self.backend}{fmt}{fx}]"
 
+    def _scale(self) -> np.ndarray | None:
+        """[W, H, W, H] under ``coords: normalized``, else None."""
+        conv = self.conversions
+        if conv.get("coords") not in ("normalized", "normalised"):
+            return None
+        size = np.broadcast_to(np.asarray(conv["image_size"], np.float64), (2,))
+        return np.tile(size, 2)
+
+    def _convert_inputs(self, free: dict[str, Any]) -> dict[str, Any]:
+        conv = self.conversions
+        fmt, scale = conv.get("box_format"), self._scale()
+        out = {}
+        for k, v in free.items():
+            if k in BOX_ARGS:
+                if fmt and fmt != "xyxy":
+                    v = ref_boxes.box_convert(v, "xyxy", fmt)
+                if scale is not None:
+                    v = v / scale
+            if conv.get("batched") and k in BATCH_ARGS:
+                v = np.asarray(v)[None]
+            if k == "preds" and conv.get("head_layout") == "flat":
+                v = [flat_head(p) for p in v]
+            out[k] = v
+        return out
+
+    def _convert_output(self, out: Any) -> Any:
+        conv = self.conversions
+        if conv.get("batched"):
+            out = out[0]
+        if self.output_boxes:
+            scale, fmt = self._scale(), conv.get("box_format")
+            if scale is not None:
+                out = np.asarray(out) * scale
+            if self.output_boxes == "xyxy" and fmt and fmt != "xyxy":
+                out = ref_boxes.box_convert(np.asarray(out, np.float64), fmt, "xyxy")
+        return out
+
     def _raw_call(self, kwargs: dict[str, Any], backend: str) -> Any:
-        free = {k: v for k, v in kwargs.items() if k not in self.fixed}
-        fmt = self.conversions.get("box_format")
-        if fmt and fmt != "xyxy":
-            free = {k: (ref_boxes.box_convert(v, "xyxy", fmt) if k in BOX_ARGS else v)
-                    for k, v in free.items()}
+        free = self._convert_inputs({k: v for k, v in kwargs.items() if k not in self.fixed})
         free = {k: to_backend(v, backend) for k, v in free.items()}
         if self.mode == "name":
             return self.fn(**{self.mapping[k]: v for k, v in free.items()})
@@ -200,7 +281,7 @@ class Binding:
         else:
             if self.backend == "auto":
                 self.backend = self._detect(kwargs)
-            out = to_numpy(self._raw_call(kwargs, self.backend))
+            out = self._convert_output(to_numpy(self._raw_call(kwargs, self.backend)))
             post = self.conversions.get("output")
             out = post(out) if post else out
         return self.normalize(out) if self.normalize else out

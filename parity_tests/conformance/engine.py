@@ -154,6 +154,9 @@ class Spec:
     #: ``show_diff(expected, got) -> str`` replaces "yours X, reference Y" (e.g. only the
     #: COCO stats that differ)
     show_diff: Callable[[Any, Any], str] | None = None
+    #: the output is boxes: "xyxy" (the adapter's box_format and coords convert it back) or
+    #: "any" (only coords), "" (not boxes: IoU values, indices, losses)
+    output_boxes: str = ""
 
     def expected(self, inputs: dict) -> Any:
         return self.ref(**inputs)
@@ -381,6 +384,7 @@ def run_spec(spec: Spec, fn: Callable, *, name: str | None = None, adapter: Any 
     fixed = dict(fixed or {})
     binding = Binding.make(fn, spec.args, fixed, adapter)
     binding.normalize = spec.normalize
+    binding.output_boxes = spec.output_boxes
     label = name or f"{getattr(fn, '__module__', '') or ''}.{getattr(fn, '__qualname__', 'fn')}".lstrip(".")
     report = Report(label, spec.name, spec.signature, examples=examples, seed=seed)
     rng = np.random.default_rng(seed)

@@ -254,4 +254,4 @@ def convert_spec() -> Spec:
                 "(boxes [N,4] in in_fmt, in_fmt, out_fmt) -> boxes [N,4] in out_fmt",
                 _convert_checks(), _convert_probes(), compare,
                 lambda x: f"{x['in_fmt']} -> {x['out_fmt']} of {fmt_array(x['boxes'])}",
-                lambda y: fmt_array(y), rows=[("boxes",)], units="px")
+                lambda y: fmt_array(y), rows=[("boxes",)], units="px", output_boxes="any")

@@ -119,7 +119,8 @@ def decode_spec(func: str) -> Spec:
                 _decode_checks(), _decode_probes(version, ref), compare,
                 lambda x: (f"raw {fmt_array(x['raw'])}, grid {fmt_array(x['grid'])}, anchors "
                            f"{fmt_array(x['anchors'])}, stride {x['stride']:g}"),
-                lambda y: fmt_array(y, 6), rows=[("raw", "grid", "anchors")], units="px")
+                lambda y: fmt_array(y, 6), rows=[("raw", "grid", "anchors")], units="px",
+                output_boxes="xyxy")
 
 
 # ----------------------------------------------------------------------------- encoders
