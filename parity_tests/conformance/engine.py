@@ -353,7 +353,10 @@ def run_check(spec: Spec, binding: Binding, check: Check, examples: int,
         return Finding(check.name, "pass", detail=detail, grade=grade,
                        impact=f"0 of {n_run} {check.noun} inputs".replace("  ", " "))
     probe = diagnose(spec, binding, failures)
-    ex = shrink(spec, binding, failures[0], probe)
+    # shrink an example the chosen cause explains (not one that failed for another reason)
+    start = failures[0] if probe is None else next(
+        (f for f in failures[:DIAGNOSE_EXAMPLES] if _explains(spec, binding, probe, f)), failures[0])
+    ex = shrink(spec, binding, start, probe)
     noun = f"{check.noun} " if check.noun else ""
     impact = f"{len(failures)} of {n_run} {noun}inputs"
     diffs = [f.grade.diff for f in failures if f.grade.diff]

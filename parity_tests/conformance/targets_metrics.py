@@ -310,6 +310,12 @@ def _variant(**kw):
 
 def _probes() -> list[Probe]:
     return [
+        Probe("crash on an empty results list", "predicate",
+              lambda x, e, g: isinstance(g, BaseException) and not x["results"],
+              "with no detections at all your evaluation raises (pycocotools' loadRes([]) fails "
+              "with IndexError); the contract scores it: recall 0, AP 0 where there are GTs, -1 "
+              "where there are none", "if not results: evaluate against an empty detection set "
+              "(COCO() with the GT's images and categories and no annotations) instead of loadRes"),
         Probe("area from the box, not the annotation", "alt", _variant(area="box"),
               "your small/medium/large split uses the GT box's w*h; COCO uses the annotation's "
               "'area' field (the segmentation's area, smaller than the box)",
