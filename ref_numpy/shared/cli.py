@@ -106,6 +106,11 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     (``ValueError``, ``FileNotFoundError``, ``UsageError``, missing optional dependency)."""
     try:
         return int(main(argv))
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        print(exc.code, file=sys.stderr)
+        return EXIT_USAGE
     except (UsageError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
             PermissionError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
