@@ -8,7 +8,8 @@ Examples:
   yolo-ref check mycode.py:my_iou --as boxes.box_iou --json report.json --examples 100
 
 Without :FUNC and --as, every public function of FILE whose name matches a reference contract
-(nms, batched_nms, box_iou, generalized_box_iou, box_convert, yolov5_decode, ...; a leading
+(nms, batched_nms, box_iou, box_convert, yolov5_decode, yolov5_build_targets, yolov5_loss,
+coco_evaluate, ...; a leading
 ``my_`` or trailing ``_np``/``_torch`` is ignored) is bound and audited; the binding is printed
 first. --adapter MOD:FUNC names a callable ``adapter(fn, **reference_kwargs)`` (see
 parity_tests/conformance/binding.py).
