@@ -703,7 +703,12 @@ def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
             broadcast (naming both), unknown ``kind`` or ``fmt``, bad ``eps``.
     """
     b1, b2 = _check_aligned(boxes1, boxes2, kind, fmt)
-    eps = check_eps(eps)
+    return _aligned_iou(b1, b2, kind, fmt, check_eps(eps))
+
+
+def _aligned_iou(b1: np.ndarray, b2: np.ndarray, kind: str, fmt: str, eps: float) -> np.ndarray:
+    """The kernel of :func:`aligned_box_iou` on checked floating boxes (no validation: callers
+    that validated their inputs, as the losses, call it; the port's twin then never syncs)."""
     if fmt == "cxcywh":
         x1, y1, w1, h1 = np.moveaxis(b1, -1, 0)
         x2, y2, w2, h2 = np.moveaxis(b2, -1, 0)

@@ -25,8 +25,9 @@ from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from ref_numpy.assign import task_aligned_assign, yolov5_build_targets
-# _stop_gradient: the identity that marks what the port detaches (one marker, in boxes)
-from ref_numpy.boxes import _stop_gradient, aligned_box_iou, darknet_box_iou, wh_iou
+# The loss validates its inputs, then calls boxes.aligned_box_iou's kernel (_aligned_iou: YOLOv5
+# bbox_iou, CIoU alpha marked by _stop_gradient, the identity that marks what the port detaches).
+from ref_numpy.boxes import _aligned_iou, _stop_gradient, darknet_box_iou, wh_iou
 from ref_numpy.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
 
@@ -472,7 +473,7 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
         pxy = _sigmoid(ps[:, :2]) + np.stack([gi, gj], 1).astype(dtype)
         pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
         if len(b):
-            ciou = aligned_box_iou(np.concatenate([pxy, pwh], 1), tk[:, 2:6] / s, kind="ciou", fmt="cxcywh")
+            ciou = _aligned_iou(np.concatenate([pxy, pwh], 1), tk[:, 2:6] / s, "ciou", "cxcywh", 1e-7)
             lbox = lbox + (1 - ciou).mean()
             tcls = (np.arange(no - 5) == tk[:, 1:2].astype(np.int64)).astype(dtype)
             lcls = lcls + _bce_with_logits(ps[:, 5:], tcls).mean()
@@ -557,7 +558,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
             ps = p[b, a, gj, gi]  # [n, 5 + nc]
             pxy = _sigmoid(ps[:, :2]) * 2 - 0.5
             pwh = np.maximum((_sigmoid(ps[:, 2:4]) * 2) ** 2 * anch, MIN_WH)
-            iou = aligned_box_iou(np.concatenate([pxy, pwh], 1), tbox, kind="ciou", fmt="cxcywh")
+            iou = _aligned_iou(np.concatenate([pxy, pwh], 1), tbox, "ciou", "cxcywh", 1e-7)
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
             tobj[b[keep], a[keep], gj[keep], gi[keep]] = _stop_gradient(np.clip(iou[keep], 0, None))
@@ -701,7 +702,7 @@ def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=1
     if fg.any():
         target_bboxes = target_bboxes.astype(dtype, copy=False) / stride_t
         weight = target_scores.sum(-1)[fg]  # [n_fg]
-        iou = aligned_box_iou(pred_bboxes[fg], target_bboxes[fg], kind="ciou")
+        iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7)
         lbox = ((1.0 - iou) * weight).sum() / tss
         target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
         ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)

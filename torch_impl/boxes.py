@@ -341,7 +341,12 @@ def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
     broadcasting ``[..., 4]``; autograd-safe (``alpha`` of CIoU without gradient; finite
     gradients for degenerate boxes in ``'xyxy'`` mode)."""
     b1, b2 = _check_aligned(boxes1, boxes2, kind, fmt)
-    eps = check_eps(eps)
+    return _aligned_iou(b1, b2, kind, fmt, check_eps(eps))
+
+
+def _aligned_iou(b1: torch.Tensor, b2: torch.Tensor, kind: str, fmt: str, eps: float) -> torch.Tensor:
+    """The kernel of :func:`aligned_box_iou` on checked floating boxes (no validation, so no
+    device synchronisation: callers that validated their inputs, as the losses, call it)."""
     if fmt == "cxcywh":
         x1, y1, w1, h1 = b1.unbind(-1)
         x2, y2, w2, h2 = b2.unbind(-1)

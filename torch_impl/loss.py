@@ -16,7 +16,9 @@ from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, yolov5_build_targets
-from torch_impl.boxes import aligned_box_iou, darknet_box_iou, wh_iou
+# The loss validates its inputs (or the caller opted out: check_finite=False), then calls
+# boxes.aligned_box_iou's kernel, which needs no device synchronisation.
+from torch_impl.boxes import _aligned_iou, darknet_box_iou, wh_iou
 from torch_impl.coder import bbox2dist, dfl_decode, dist2bbox, make_anchors
 
 
@@ -348,7 +350,7 @@ def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, 
         pxy = ps[:, :2].sigmoid() + torch.stack([gi, gj], 1).to(p.dtype)
         pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a] / s)
         if len(b):
-            ciou = aligned_box_iou(torch.cat([pxy, pwh], 1), tk[:, 2:6] / s, kind="ciou", fmt="cxcywh")
+            ciou = _aligned_iou(torch.cat([pxy, pwh], 1), tk[:, 2:6] / s, "ciou", "cxcywh", 1e-7)
             lbox = lbox + (1 - ciou).mean()
             lcls = lcls + _bce_with_logits(ps[:, 5:], _one_hot(tk[:, 1].long(), no - 5, p.dtype)).mean()
         pos = torch.zeros(p.shape[:4], dtype=torch.bool, device=p.device)
@@ -404,7 +406,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
             ps = p[b, a, gj, gi]
             pxy = ps[:, :2].sigmoid() * 2 - 0.5
             pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * anch).clamp(min=MIN_WH)
-            iou = aligned_box_iou(torch.cat([pxy, pwh], 1), tbox, kind="ciou", fmt="cxcywh")
+            iou = _aligned_iou(torch.cat([pxy, pwh], 1), tbox, "ciou", "cxcywh", 1e-7)
             lbox = lbox + (1.0 - iou).mean()
             keep = _last_wins(((b * na + a) * p.shape[2] + gj) * p.shape[3] + gi)
             tobj[b[keep], a[keep], gj[keep], gi[keep]] = iou[keep].detach().clamp(0)
@@ -517,7 +519,7 @@ def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=1
         if bool(fg.any()):
             target_bboxes = target_bboxes.to(dtype) / stride_t
             weight = target_scores.sum(-1)[fg]
-            iou = aligned_box_iou(pred_bboxes[fg], target_bboxes[fg], kind="ciou")
+            iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7)
             lbox = ((1.0 - iou) * weight).sum() / tss
             target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
             ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)
