@@ -10,10 +10,23 @@ A *degenerate* box has ``x2 <= x1`` or ``y2 <= y1`` (zero width, zero height, a 
 inverted). Every docstring says what degenerate boxes give; torchvision's contract is
 ``0 <= x1 < x2``, so wherever it yields NaN (zero union) the reference yields NaN too.
 
-Pairwise functions (``box_iou``, ``generalized_box_iou``, ``distance_box_iou``,
-``complete_box_iou``, ``box_ioa``, ``wh_iou``) take ``[..., N, 4]`` and ``[..., M, 4]`` whose
-leading dimensions broadcast, and return ``[..., N, M]``. ``aligned_box_iou`` is element-wise and
-broadcasts ``[..., 4]`` against ``[..., 4]``.
+Pairwise functions (``box_inter_union``, ``box_iou``, ``generalized_box_iou``,
+``distance_box_iou``, ``complete_box_iou``, ``box_ioa``, ``wh_iou``, ``voc_box_iou``,
+``coco_box_iou``) take ``[..., N, 4]`` and ``[..., M, 4]`` whose leading dimensions broadcast, and
+return ``[..., N, M]``. ``aligned_box_iou`` and ``darknet_box_iou`` are element-wise and broadcast
+``[..., 4]`` against ``[..., 4]``.
+
+One IoU kernel per convention; every module that needs an IoU calls the one of its convention:
+
+=========================  ==================================================================
+convention                 kernel
+=========================  ==================================================================
+torchvision (no eps)       ``box_inter_union`` -> ``box_iou`` / ``box_ioa`` / GIoU / DIoU / CIoU
+PASCAL VOC, +1 pixel       ``voc_box_iou`` (py-faster-rcnn ``voc_eval``)
+COCO, xywh, crowd          ``coco_box_iou`` (pycocotools ``maskApi.c::bbIou``)
+darknet, cxcywh, no eps    ``darknet_box_iou``; shapes only: ``wh_iou``
+YOLOv5 ``bbox_iou``, eps   ``aligned_box_iou`` (IoU / GIoU / DIoU / CIoU of paired boxes)
+=========================  ==================================================================
 
 Dtypes follow torchvision's ``_upcast``: floats other than float32/float64 are computed in
 float32, integers other than int32/int64 in int32; a true division of integers gives float32
