@@ -34,6 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ref_numpy.shared.sides import to_numpy  # also imported from here by the tests
+
 
 @dataclass(frozen=True)
 class Tol:
@@ -337,25 +339,6 @@ def on_device(tol: Tol, dtype, device) -> Tol:
     extra = derived_tolerance("device.accelerator", key)
     return Tol(max(tol.rtol, extra.rtol), max(tol.atol, extra.atol),
                f"{tol.why}; on {device}: {extra.why}")
-
-
-def to_numpy(x):
-    """Tensors, arrays and nested tuples/lists/dicts of them as NumPy (float64 for bfloat16,
-    which NumPy lacks; float16 stays float16)."""
-    try:
-        import torch
-    except ImportError:  # the base install has no torch: nothing to convert
-        torch = None
-    if torch is not None and isinstance(x, torch.Tensor):
-        t = x.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            t = t.double()
-        return t.numpy()
-    if isinstance(x, (list, tuple)):
-        return type(x)(to_numpy(v) for v in x)
-    if isinstance(x, dict):
-        return {k: to_numpy(v) for k, v in x.items()}
-    return x
 
 
 def dtype_of(x) -> str | None:
