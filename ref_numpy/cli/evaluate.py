@@ -45,8 +45,9 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from ref_numpy import formats
+from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (EXIT_OK, UsageError, add_backend, add_device,
-                                  make_parser, optional_import, require, run)
+                                  make_parser, optional_import, run)
 from ref_numpy.shared.coco import format_summary
 from ref_numpy.shared.protocols import (PROTOCOLS, EvalData, MetricsBackend,
                                         evaluate_protocols, explain_protocol_differences,
@@ -358,15 +359,14 @@ def evaluate(args: argparse.Namespace, out: TextIO | None = None) -> dict:
     """Load, evaluate, print (to ``out``, default stdout) and write what ``args`` asks for;
     returns the JSON document."""
     out = sys.stdout if out is None else out
-    if args.backend == "torch":
-        require("torch", "--backend torch", extra="torch")
+    side = sides.get_side(args.backend, args.device).check()  # before any loading
     gt = load_gt(args)
     pred = synthetic_predictions(gt, seed=args.seed) if args.synthetic_pred \
         else load_pred(args, gt)
     if args.save_pred is not None:
         formats.write_coco_results(pred, args.save_pred)
     data = EvalData(gt, pred)
-    backend = MetricsBackend(args.backend, args.device)
+    backend = MetricsBackend(side)
     wanted = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     settings = dict(conf_thres=args.conf_thres, max_det=args.max_det,
                     version=args.ultralytics_version)

@@ -3,7 +3,8 @@
 The math lives in ``metrics`` on each side (:func:`ref_numpy.metrics.coco_evaluate`,
 ``voc_evaluate``, ``ultralytics_evaluate``, ...); this module is the plain bookkeeping around
 it that both backends share: data sets as arrays (:class:`EvalData`), a backend that calls the
-reference or the port with NumPy in and NumPy out (:class:`MetricsBackend`), one function per
+reference or the port with NumPy in and NumPy out (:class:`MetricsBackend`, over the
+:class:`~ref_numpy.shared.sides.Side` of ``--backend``), one function per
 protocol returning a documented dict, and :func:`explain_protocol_differences`, which returns
 the causes of difference that apply to the data as :class:`ProtocolDifference` records.
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from ref_numpy import formats
 from ref_numpy.shared.coco import COCO_STATS
+from ref_numpy.shared.sides import REF, Side, get_side, to_numpy
 
 __all__ = ["PROTOCOLS", "EvalData", "MetricsBackend", "ProtocolDifference", "coco_protocol",
            "evaluate_protocols", "explain_protocol_differences", "ultralytics_protocol",
@@ -41,84 +43,56 @@ PROTOCOLS = ("coco", "voc07", "voc12", "ultralytics")
 
 # ============================================================================ backend
 
-def _np(x):
-    """Tensors (also inside tuples, lists, dicts and dataclasses) as NumPy; the rest as is."""
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return dataclasses.replace(x, **{f.name: _np(getattr(x, f.name))
-                                         for f in dataclasses.fields(x)})
-    if isinstance(x, tuple):
-        return tuple(_np(v) for v in x)
-    if isinstance(x, list):
-        return [_np(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _np(v) for k, v in x.items()}
-    return x
-
-
 class MetricsBackend:
-    """The functions of ``ref_numpy.metrics`` (``name="ref"``) or ``torch_impl.metrics``
-    (``name="torch"``, on ``device``), called with NumPy in and NumPy out.
+    """The functions of ``metrics`` on a :class:`~ref_numpy.shared.sides.Side`: the reference's
+    (``"ref"``, :data:`~ref_numpy.shared.sides.REF`) or the port's (``"torch"``, on
+    ``device``), called with NumPy in and NumPy out (the side's conversions, dtypes kept).
 
-    torch is imported only for ``name="torch"``. A function the port lacks falls back to the
-    reference, and ``notes`` says so.
+    A thin layer over the side (:attr:`side`): what it adds is the fall-back, a function the
+    port lacks is computed by the reference and ``notes`` says so. torch is imported only for a
+    torch side.
+
+    Args:
+        side: a :class:`~ref_numpy.shared.sides.Side` (from
+            :func:`~ref_numpy.shared.sides.get_side`) or a backend name for it.
+        device: with a name, the torch device (``None``: "cpu").
 
     Raises:
-        ValueError: unknown ``name``, or a ``device`` torch cannot use (the message names
-            ``--device``).
-        ImportError: ``name="torch"`` without torch installed.
+        ValueError: unknown backend name, or a ``device`` the side cannot use (the message
+            names ``--device``).
+        ImportError: a torch side without torch installed (names the ``torch`` extra).
     """
 
-    def __init__(self, name: str = "ref", device: str | None = None):
-        import ref_numpy.metrics as ref_metrics
+    def __init__(self, side: Side | str = "ref", device: str | None = None):
+        if not isinstance(side, Side):
+            side = get_side(side, device)
+        self.side = side.check()
+        self.name, self.device, self.notes = self.side.name, self.side.device, []
+        self._ref = REF.module("metrics")
+        self._mod = self.side.module("metrics")
 
-        if name not in ("ref", "torch"):
-            raise ValueError(f"backend: expected 'ref' or 'torch', got {name!r}")
-        self.name, self.device, self.notes = name, device, []
-        self._ref = self._mod = ref_metrics
-        if name == "torch":
-            import torch
-
-            import torch_impl.metrics as torch_metrics
-
-            self._torch, self._mod = torch, torch_metrics
-            try:
-                self._dev = torch.device(device or "cpu")
-                torch.zeros(1, device=self._dev)
-            except (RuntimeError, AssertionError) as exc:
-                raise ValueError(f"--device {device}: not usable here ({exc})") from exc
-
-    def _fn(self, fname: str):
+    def _fn(self, fname: str) -> tuple:
+        """(function, side it runs on): this side's, else the reference's with a note."""
         fn = getattr(self._mod, fname, None)
         if fn is not None:
-            return fn, self._mod is not self._ref
-        note = f"torch_impl.metrics has no {fname} yet: computed with ref_numpy.metrics"
+            return fn, self.side
+        note = (f"{self.side.package}.metrics has no {fname} yet: computed with "
+                f"{REF.package}.metrics")
         if note not in self.notes:
             self.notes.append(note)
-        return getattr(self._ref, fname), False
-
-    def _tensor(self, x):
-        if isinstance(x, np.ndarray):
-            return self._torch.as_tensor(x, device=self._dev)
-        if isinstance(x, list):
-            return [self._tensor(v) for v in x]
-        return x
+        return getattr(self._ref, fname), REF
 
     def call(self, fname: str, *args, **kwargs):
         """``metrics.<fname>(*args, **kwargs)`` of this backend, NumPy in and out."""
-        fn, is_torch = self._fn(fname)
-        if is_torch:
-            args = [self._tensor(a) for a in args]
-            kwargs = {k: self._tensor(v) for k, v in kwargs.items()}
-        return _np(fn(*args, **kwargs))
+        fn, side = self._fn(fname)
+        return side.call(fn, *args, dtype=None, **kwargs)
 
     def coco_evaluate(self, gt: dict, results: list):
         """``coco_evaluate(gt, results)`` (on ``device`` for torch), arrays as NumPy."""
-        fn, is_torch = self._fn("coco_evaluate")
-        res = fn(gt, results, device=self.device) if is_torch else fn(gt, results)
+        fn, side = self._fn("coco_evaluate")
+        res = fn(gt, results, device=side.device) if side.is_torch else fn(gt, results)
         for key in ("stats", "precision", "recall", "scores"):
-            setattr(res, key, _np(getattr(res, key)))
+            setattr(res, key, to_numpy(getattr(res, key)))
         return res
 
 
