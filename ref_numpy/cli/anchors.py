@@ -30,8 +30,9 @@ import numpy as np
 
 from ref_numpy import anchors as ref_anchors
 from ref_numpy.formats import load_any
+from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (EXIT_CHECK_FAILED, EXIT_OK, UsageError, add_backend, add_device,
-                                  add_img_size, make_parser, optional_import, require, run)
+                                  add_img_size, make_parser, optional_import, run)
 
 DEFAULT_ANCHORS = ", ".join(f"{int(w)},{int(h)}" for w, h in ref_anchors.YOLOV5_ANCHORS.reshape(-1, 2))
 
@@ -97,15 +98,10 @@ def _yaml(anchors: np.ndarray) -> str:
 
 
 def _backend(name: str, device: str):
-    """(anchors module, NumPy -> backend input, backend output -> NumPy)."""
-    if name == "ref":
-        return ref_anchors, (lambda a: a), np.asarray
-    torch = require("torch", "--backend torch", extra="torch")
-    lib = require("torch_impl.anchors", "--backend torch", extra="torch")
-
-    def back(t):
-        return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-    return lib, (lambda a: torch.as_tensor(a, device=device)), back
+    """(anchors module, NumPy -> backend input, backend output -> NumPy) of the side of
+    ``--backend`` (:func:`ref_numpy.shared.sides.get_side`, checked on ``--device``)."""
+    side = sides.get_side(name, device).check()
+    return side.module("anchors"), side.to_inputs, side.to_numpy
 
 
 def _main(argv: Sequence[str] | None) -> int:

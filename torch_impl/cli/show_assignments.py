@@ -68,6 +68,7 @@ import numpy as np
 
 from ref_numpy.formats import CLASSES_FILE, IMAGE_SUFFIXES, read_yolo
 from ref_numpy.shared import report as R
+from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (BACKENDS, EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError,
                                   add_device, add_img_size, add_out, make_parser, run)
 
@@ -208,19 +209,10 @@ def tal_stand_in(gt: np.ndarray, strides: Sequence[int], img_size: int, pred: st
 # ----------------------------------------------------------------------------- assignment
 
 def _backend(backend: str, device: str):
-    """(assign module, NumPy -> its input) of ``--backend``."""
-    if backend == "ref":
-        import ref_numpy.assign as lib
-        return lib, np.asarray
-    import torch
-
-    import torch_impl.assign as lib
-    try:
-        dev = torch.device(device)
-        torch.zeros(1, device=dev)
-    except (RuntimeError, AssertionError) as exc:
-        raise UsageError(f"--device {device!r} is not usable: {exc}") from exc
-    return lib, lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+    """(assign module, NumPy -> its input) of the side of ``--backend``
+    (:func:`ref_numpy.shared.sides.get_side`, checked on ``--device``)."""
+    side = sides.get_side(backend, device).check()
+    return side.module("assign"), side.to_inputs
 
 
 def assignment_report(args, t: np.ndarray, nc: int):
