@@ -13,6 +13,9 @@ sides, so that it cannot drift:
 - :mod:`ref_numpy.shared.report`: plain-text formatting of reports (assignment reports, ...).
 - :mod:`ref_numpy.shared.cli`: the command line's conventions (exit codes, common options,
   optional dependencies).
+- :mod:`ref_numpy.shared.sides`: "a side" (``Side``, ``REF``, ``get_side``): which
+  implementation runs (module prefix, conversions in and out, device), for every command's
+  ``--backend`` / ``--device`` and every parity test; torch imported only for a torch side.
 - :mod:`ref_numpy.shared.shapes`: the synthetic shapes data set (``yolo-ref make-shapes``, the
   committed fixture), drawn with NumPy and Pillow from one seed.
 
