@@ -24,7 +24,11 @@ stride); grid sizes are ``(ny, nx)`` per level. Cell indices are ``(gj, gi) = (r
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array
 from ref_numpy.boxes import aligned_box_iou, wh_iou
@@ -35,6 +39,9 @@ from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and
     AssignmentReport)
 
 # YOLOv5's neighbour offsets (in units of g): the centre cell, then j (x-1), k (y-1), l (x+1), m (y+1).
+# Per-level (b, a, gj, gi) index arrays, as YOLOv5's build_targets returns them.
+_LevelIndices = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 _V5_OFFSETS = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.float64)
 
 
@@ -125,7 +132,9 @@ def _v5_rows(t, anchors, grids, anchor_t, g):
             for i, (ny, nx) in enumerate(grids)]
 
 
-def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+def yolov5_build_targets(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
+                         anchor_t: float = 4.0, g: float = 0.5
+                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[_LevelIndices], list[np.ndarray]]:
     """YOLOv5 target assignment: which (image, anchor, cell) learns which GT, per level.
 
     Args:
@@ -222,7 +231,8 @@ def _level_rows(ti, b, a, gj, gi, target, rule, na, ny, nx) -> dict:
             "collisions": _collisions(key, ti)}
 
 
-def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+def yolov5_assignment_report(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
+                             anchor_t: float = 4.0, g: float = 0.5) -> AssignmentReport:
     """Explain a :func:`yolov5_build_targets` assignment GT by GT (a debugging aid).
 
     Args: as :func:`yolov5_build_targets`, except that centres outside the image are accepted
@@ -326,9 +336,11 @@ def _topk_mask(metric, topk, mask_gt):
     return count.astype(metric.dtype)
 
 
-def task_aligned_assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
-                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None):
+def task_aligned_assign(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: ArrayLike, gt_labels: ArrayLike,
+                        gt_bboxes: ArrayLike, mask_gt: ArrayLike, topk: int = 10, num_classes: int = 80,
+                        alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
+                        small_object_stride: tuple[float, float] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Task-aligned assignment (TAL) of anchor points to GT boxes, as YOLOv8/YOLO11 train.
 
     Args:
@@ -430,9 +442,11 @@ def _tal_grids(grid_sizes, n_points: int) -> list:
     return grids
 
 
-def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
-                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None, grid_sizes=None):
+def task_aligned_report(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: ArrayLike, gt_labels: ArrayLike,
+                        gt_bboxes: ArrayLike, mask_gt: ArrayLike, topk: int = 10, num_classes: int = 80,
+                        alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
+                        small_object_stride: tuple[float, float] | None = None,
+                        grid_sizes: Sequence[tuple[int, int]] | None = None) -> AssignmentReport:
     """Explain a :func:`task_aligned_assign` assignment GT by GT (a debugging aid).
 
     Args: as :func:`task_aligned_assign`, plus
@@ -477,7 +491,7 @@ def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, 
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_assign(pred_boxes, targets, sqrt=True):
+def yolov1_assign(pred_boxes: ArrayLike, targets: ArrayLike, sqrt: bool = True) -> dict[str, np.ndarray]:
     """YOLOv1 assignment: the cell holding each GT centre, and its responsible predictor.
 
     Args:
@@ -564,8 +578,10 @@ def _check_pred_boxes(pred_boxes, na, grids):
     return out
 
 
-def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
-                  ignore_mode="pred_iou", batch_size=None):
+def yolov3_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
+                  pred_boxes: Sequence[ArrayLike] | None = None, ignore_thresh: float = 0.5,
+                  ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
+                  batch_size: int | None = None) -> dict[str, list]:
     """YOLOv3 (darknet) assignment: each GT to its best anchor over ALL levels, plus ignore masks.
 
     Args:
@@ -646,7 +662,7 @@ def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0
     return out
 
 
-def tutorial_assign(targets, anchors, grid_sizes):
+def tutorial_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]]) -> dict[str, list]:
     """The seed tutorial's assignment: each GT positive on EVERY level, at its best anchor there.
 
     Args:
@@ -694,8 +710,10 @@ def _rows_report(assigner: str, t: np.ndarray, a: np.ndarray, grids, out: dict, 
     return _report.anchor_based_report(assigner, t.tolist(), grids, levels, reasons, settings)
 
 
-def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
-                             ignore_mode="pred_iou", batch_size=None):
+def yolov3_assignment_report(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
+                             pred_boxes: Sequence[ArrayLike] | None = None, ignore_thresh: float = 0.5,
+                             ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
+                             batch_size: int | None = None) -> AssignmentReport:
     """Explain a :func:`yolov3_assign` assignment GT by GT (a debugging aid).
 
     Args: as :func:`yolov3_assign`.
@@ -721,7 +739,8 @@ def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, igno
                         {"ignore_thresh": float(ignore_thresh), "ignore_mode": ignore_mode})
 
 
-def tutorial_assignment_report(targets, anchors, grid_sizes):
+def tutorial_assignment_report(targets: ArrayLike, anchors: ArrayLike,
+                               grid_sizes: Sequence[tuple[int, int]]) -> AssignmentReport:
     """Explain a :func:`tutorial_assign` assignment GT by GT (a debugging aid).
 
     Args: as :func:`tutorial_assign`.
@@ -740,7 +759,7 @@ def tutorial_assignment_report(targets, anchors, grid_sizes):
     return _rows_report("tutorial", t, a, grids, out, reasons, {})
 
 
-def yolov1_assignment_report(pred_boxes, targets, sqrt=True):
+def yolov1_assignment_report(pred_boxes: ArrayLike, targets: ArrayLike, sqrt: bool = True) -> AssignmentReport:
     """Explain a :func:`yolov1_assign` assignment GT by GT (a debugging aid).
 
     Args: as :func:`yolov1_assign`.

@@ -9,6 +9,9 @@ outputs are indices, masks and targets.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import torch
 
 from ref_numpy.shared import report as _report
@@ -16,8 +19,12 @@ from ref_numpy.shared.checks import check_positive
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor
 from torch_impl.boxes import aligned_box_iou, wh_iou
+
+# Per-level (b, a, gj, gi) index tensors, as YOLOv5's build_targets returns them.
+_LevelIndices = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 _V5_OFFSETS = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1))
 
@@ -112,7 +119,9 @@ def _v5_rows(t, anchors, grids, anchor_t, g):
     return list(zip(*(x.split(counts) for x in parts)))
 
 
-def yolov5_build_targets(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+def yolov5_build_targets(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]],
+                         anchor_t: float = 4.0, g: float = 0.5
+                         ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[_LevelIndices], list[torch.Tensor]]:
     """YOLOv5 v7.0 ``build_targets`` (see :func:`ref_numpy.assign.yolov5_build_targets`)."""
     t = _check_targets(targets)
     a, grids = _check_anchors(anchors, grid_sizes, device=t.device)
@@ -183,7 +192,8 @@ def _level_rows(ti, b, a, gj, gi, target, rule, na, ny, nx) -> dict:
             "collisions": _collisions(key, ti)}
 
 
-def yolov5_assignment_report(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
+def yolov5_assignment_report(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]],
+                             anchor_t: float = 4.0, g: float = 0.5) -> AssignmentReport:
     """Explain a YOLOv5 assignment GT by GT (see :func:`ref_numpy.assign.yolov5_assignment_report`);
     the returned report equals the reference's."""
     t = _check_targets(targets, check_position=False)
@@ -278,9 +288,11 @@ def _topk_mask(metric, topk):
     return above | (picked > 0)
 
 
-def task_aligned_assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
-                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None):
+def task_aligned_assign(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points: TensorLike, gt_labels: TensorLike,
+                        gt_bboxes: TensorLike, mask_gt: TensorLike, topk: int = 10, num_classes: int = 80,
+                        alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
+                        small_object_stride: tuple[float, float] | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ultralytics 8.3 TaskAlignedAssigner (see :func:`ref_numpy.assign.task_aligned_assign`).
 
     The port computes CIoU, scores and metric at candidate pairs only (anchor inside a real GT;
@@ -359,9 +371,11 @@ def _tal_grids(grid_sizes, n_points: int) -> list:
     return grids
 
 
-def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
-                        topk=10, num_classes=80, alpha=0.5, beta=6.0, eps=1e-9,
-                        small_object_stride=None, grid_sizes=None):
+def task_aligned_report(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points: TensorLike, gt_labels: TensorLike,
+                        gt_bboxes: TensorLike, mask_gt: TensorLike, topk: int = 10, num_classes: int = 80,
+                        alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
+                        small_object_stride: tuple[float, float] | None = None,
+                        grid_sizes: Sequence[tuple[int, int]] | None = None) -> AssignmentReport:
     """Explain a TAL assignment GT by GT (see :func:`ref_numpy.assign.task_aligned_report`);
     the returned report equals the reference's."""
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
@@ -385,7 +399,7 @@ def task_aligned_report(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, 
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_assign(pred_boxes, targets, sqrt=True):
+def yolov1_assign(pred_boxes: TensorLike, targets: TensorLike, sqrt: bool = True) -> dict[str, torch.Tensor]:
     """darknet YOLOv1 assignment (see :func:`ref_numpy.assign.yolov1_assign`)."""
     pb = as_tensor("pred_boxes", pred_boxes, ndim=5, last_dim=4, finite=True, floating=True)
     bs, S, S2, B, _ = pb.shape
@@ -449,8 +463,10 @@ def _check_pred_boxes(pred_boxes, na, grids, device):
     return out
 
 
-def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
-                  ignore_mode="pred_iou", batch_size=None):
+def yolov3_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]],
+                  pred_boxes: Sequence[TensorLike] | None = None, ignore_thresh: float = 0.5,
+                  ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
+                  batch_size: int | None = None) -> dict[str, list]:
     """darknet YOLOv3 assignment (see :func:`ref_numpy.assign.yolov3_assign`)."""
     t = _check_targets(targets)
     dev = t.device
@@ -509,7 +525,7 @@ def yolov3_assign(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0
     return out
 
 
-def tutorial_assign(targets, anchors, grid_sizes):
+def tutorial_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]]) -> dict[str, list]:
     """The seed tutorial's every-level assignment (see :func:`ref_numpy.assign.tutorial_assign`)."""
     t = _check_targets(targets)
     dev = t.device
@@ -542,8 +558,10 @@ def _rows_report(assigner, t, a, grids, out, reasons, settings) -> AssignmentRep
     return _report.anchor_based_report(assigner, t.tolist(), grids, levels, reasons, settings)
 
 
-def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, ignore_thresh=0.5,
-                             ignore_mode="pred_iou", batch_size=None):
+def yolov3_assignment_report(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]],
+                             pred_boxes: Sequence[TensorLike] | None = None, ignore_thresh: float = 0.5,
+                             ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
+                             batch_size: int | None = None) -> AssignmentReport:
     """Explain a YOLOv3 assignment GT by GT (see :func:`ref_numpy.assign.yolov3_assignment_report`)."""
     out = yolov3_assign(targets, anchors, grid_sizes, pred_boxes, ignore_thresh, ignore_mode,
                         batch_size)
@@ -557,7 +575,8 @@ def yolov3_assignment_report(targets, anchors, grid_sizes, pred_boxes=None, igno
                         {"ignore_thresh": float(ignore_thresh), "ignore_mode": ignore_mode})
 
 
-def tutorial_assignment_report(targets, anchors, grid_sizes):
+def tutorial_assignment_report(targets: TensorLike, anchors: TensorLike,
+                               grid_sizes: Sequence[tuple[int, int]]) -> AssignmentReport:
     """Explain a tutorial assignment GT by GT (see :func:`ref_numpy.assign.tutorial_assignment_report`)."""
     out = tutorial_assign(targets, anchors, grid_sizes)
     t = _check_targets(targets)
@@ -566,7 +585,7 @@ def tutorial_assignment_report(targets, anchors, grid_sizes):
     return _rows_report("tutorial", t, a, grids, out, reasons, {})
 
 
-def yolov1_assignment_report(pred_boxes, targets, sqrt=True):
+def yolov1_assignment_report(pred_boxes: TensorLike, targets: TensorLike, sqrt: bool = True) -> AssignmentReport:
     """Explain a YOLOv1 assignment GT by GT (see :func:`ref_numpy.assign.yolov1_assignment_report`)."""
     out = yolov1_assign(pred_boxes, targets, sqrt)
     pb = as_tensor("pred_boxes", pred_boxes)
