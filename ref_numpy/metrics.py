@@ -21,10 +21,13 @@ docstrings say why this equals pycocotools' per-image scan.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_same_length
@@ -276,7 +279,9 @@ def _coco_from_data(data, iou_thrs, area_rng, max_dets) -> COCOEvalResult:
                           data["img_ids"])
 
 
-def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None) -> COCOEvalResult:
+def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.PathLike,
+                  iou_thrs: ArrayLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
+                  max_dets: Sequence[int] | None = None) -> COCOEvalResult:
     """COCO bbox evaluation equal to pycocotools' ``COCOeval`` evaluate/accumulate/summarize.
 
     Args:
@@ -335,7 +340,8 @@ class DetectionEvaluator:
         iou_thrs, area_rng, max_dets: as :func:`coco_evaluate`.
     """
 
-    def __init__(self, iou_thrs=None, area_rng=None, max_dets=None):
+    def __init__(self, iou_thrs: ArrayLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
+                 max_dets: Sequence[int] | None = None) -> None:
         self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
         self.reset()
 
@@ -344,8 +350,9 @@ class DetectionEvaluator:
         self.n_images = 0
         self._parts = {k: [] for k in _STATE_KEYS}
 
-    def update(self, pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd=None,
-               gt_areas=None) -> None:
+    def update(self, pred_boxes: Sequence[ArrayLike], pred_scores: Sequence[ArrayLike],
+               pred_labels: Sequence[ArrayLike], gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike],
+               gt_iscrowd: Sequence[ArrayLike] | None = None, gt_areas: Sequence[ArrayLike] | None = None) -> None:
         """Add one batch.
 
         Args:
@@ -394,7 +401,7 @@ class DetectionEvaluator:
             out[k] = np.concatenate(parts) if parts else empty.get(k, np.zeros(0, np.int64))
         return out
 
-    def merge(self, other) -> "DetectionEvaluator":
+    def merge(self, other: DetectionEvaluator | dict[str, Any]) -> DetectionEvaluator:
         """Append ``other``'s images (an evaluator or a :meth:`state` dict) after this one's."""
         st = other.state() if isinstance(other, DetectionEvaluator) else other
         for k in _STATE_KEYS:
@@ -426,7 +433,7 @@ class DetectionEvaluator:
 _VOC07_THRS = np.arange(0.0, 1.1, 0.1)  # [3] is 0.30000000000000004, as in voc_eval.py
 
 
-def voc_ap(rec, prec, use_07_metric=False):
+def voc_ap(rec: ArrayLike, prec: ArrayLike, use_07_metric: bool = False) -> np.ndarray:
     """AP from a recall/precision curve, as ``voc_ap`` of py-faster-rcnn's ``voc_eval.py``.
 
     Args:
@@ -500,8 +507,10 @@ def _group_table(d_key, g_key):
     return np.where(col < cnt[:, None], g_order[pos], -1)
 
 
-def voc_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
-                 gt_difficult=None, iou_threshold=0.5, use_07_metric=False):
+def voc_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], det_boxes: ArrayLike,
+                 det_scores: ArrayLike, det_labels: ArrayLike, det_image_ids: ArrayLike,
+                 gt_difficult: Sequence[ArrayLike] | None = None, iou_threshold: float = 0.5,
+                 use_07_metric: bool = False) -> dict[str, np.ndarray]:
     """PASCAL VOC detection AP per class and mAP, as py-faster-rcnn's ``voc_eval.py``.
 
     Args:
@@ -591,7 +600,8 @@ def _smooth(y, f=0.05):
     return acc
 
 
-def compute_ap(recall, precision, method="interp", version="8.3"):
+def compute_ap(recall: ArrayLike, precision: ArrayLike, method: Literal["interp", "continuous"] = "interp",
+               version: Literal["8.3", "8.4"] = "8.3") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AP of one recall/precision curve, as Ultralytics ``compute_ap``.
 
     Args:
@@ -630,7 +640,8 @@ def compute_ap(recall, precision, method="interp", version="8.3"):
     return np.asarray(ap, dtype=np.float64), mpre, mrec
 
 
-def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
+def ap_per_class(tp: ArrayLike, conf: ArrayLike, pred_cls: ArrayLike, target_cls: ArrayLike, eps: float = 1e-16,
+                 version: Literal["8.3", "8.4"] = "8.3") -> tuple[np.ndarray, ...]:
     """Per-class AP at each IoU threshold and P/R/F1 at the best mean-F1 confidence (Ultralytics).
 
     Args:
@@ -693,7 +704,8 @@ def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
     return tp_n, fp_n, p, r, f, ap, classes
 
 
-def match_predictions(pred_classes, true_classes, iou, iou_thresholds):
+def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: ArrayLike, iou_thresholds: ArrayLike
+                     ) -> np.ndarray:
     """Which predictions are correct at each IoU threshold (yolov5 ``process_batch``).
 
     Args:
@@ -744,7 +756,8 @@ def _box_iou(a, b):
         return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
-def confusion_matrix(detections, labels, nc, conf=0.25, iou_thres=0.45):
+def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
+                    ) -> np.ndarray:
     """One image's contribution to the yolov5 ``ConfusionMatrix`` (sum it over images).
 
     Args:
@@ -863,9 +876,11 @@ def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
     return kept
 
 
-def ultralytics_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
-                         gt_difficult=None, conf_thres=0.001, max_det=300, iou_thresholds=None,
-                         version="8.3", nc=None) -> UltralyticsResult:
+def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], det_boxes: ArrayLike,
+                         det_scores: ArrayLike, det_labels: ArrayLike, det_image_ids: ArrayLike,
+                         gt_difficult: Sequence[ArrayLike] | None = None, conf_thres: float = 0.001, max_det: int = 300,
+                         iou_thresholds: ArrayLike | None = None, version: Literal["8.3", "8.4"] = "8.3",
+                         nc: int | None = None) -> UltralyticsResult:
     """Ultralytics' detection validation (``DetectionValidator``) on given predictions.
 
     Args:

@@ -13,6 +13,10 @@ argmax depends on them; :func:`ultralytics_evaluate` composes them as the refere
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import numpy as np
 import torch
 
@@ -22,6 +26,7 @@ from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS, 
                                    parse_coco, per_class_ap, summarize)
 from ref_numpy.metrics import ULTRALYTICS_IOU_THRS
 from ref_numpy.metrics import UltralyticsResult as _RefUltralyticsResult
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
 
 _F64 = torch.float64
@@ -323,8 +328,9 @@ def _coco_from_data(data, iou_thrs, area_rng, max_dets, device) -> COCOEvalResul
                           data["img_ids"])
 
 
-def coco_evaluate(gt, results, iou_thrs=None, area_rng=None, max_dets=None,
-                  device=None) -> COCOEvalResult:
+def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.PathLike,
+                  iou_thrs: TensorLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
+                  max_dets: Sequence[int] | None = None, device: torch.device | str | None = None) -> COCOEvalResult:
     """COCO bbox evaluation equal to pycocotools (see :func:`ref_numpy.metrics.coco_evaluate`).
 
     Args:
@@ -361,7 +367,8 @@ class DetectionEvaluator:
         device: where the state is kept and the evaluation runs (default: CPU).
     """
 
-    def __init__(self, iou_thrs=None, area_rng=None, max_dets=None, device=None):
+    def __init__(self, iou_thrs: TensorLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
+                 max_dets: Sequence[int] | None = None, device: torch.device | str | None = None) -> None:
         if isinstance(iou_thrs, torch.Tensor):
             iou_thrs = iou_thrs.detach().cpu().numpy()
         self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
@@ -373,8 +380,9 @@ class DetectionEvaluator:
         self.n_images = 0
         self._parts = {k: [] for k in _STATE_KEYS}
 
-    def update(self, pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd=None,
-               gt_areas=None) -> None:
+    def update(self, pred_boxes: Sequence[TensorLike], pred_scores: Sequence[TensorLike],
+               pred_labels: Sequence[TensorLike], gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike],
+               gt_iscrowd: Sequence[TensorLike] | None = None, gt_areas: Sequence[TensorLike] | None = None) -> None:
         """Add one batch (per-image sequences of tensors; see the reference)."""
         n = len(pred_boxes)
         for name, seq in (("pred_scores", pred_scores), ("pred_labels", pred_labels),
@@ -420,7 +428,7 @@ class DetectionEvaluator:
                       else empty.get(k, torch.zeros(0, dtype=torch.int64, device=dev)))
         return out
 
-    def merge(self, other) -> "DetectionEvaluator":
+    def merge(self, other: DetectionEvaluator | dict[str, Any]) -> DetectionEvaluator:
         """Append ``other``'s images (an evaluator or a :meth:`state` dict) after this one's."""
         st = other.state() if isinstance(other, DetectionEvaluator) else other
         for k in _STATE_KEYS:
@@ -451,7 +459,7 @@ class DetectionEvaluator:
 _VOC07_THRS = np.arange(0.0, 1.1, 0.1)
 
 
-def voc_ap(rec, prec, use_07_metric=False):
+def voc_ap(rec: TensorLike, prec: TensorLike, use_07_metric: bool = False) -> torch.Tensor:
     """AP of a recall/precision curve, as ``voc_eval.py`` (see the reference). 0-d tensor."""
     rec = as_tensor("rec", rec, ndim=1, floating=True)
     prec = as_tensor("prec", prec, ndim=1, floating=True)
@@ -498,8 +506,10 @@ def _group_table(d_key, g_key):
     return torch.where(col < cnt[:, None], g_order[pos], -1)
 
 
-def voc_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
-                 gt_difficult=None, iou_threshold=0.5, use_07_metric=False):
+def voc_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike], det_boxes: TensorLike,
+                 det_scores: TensorLike, det_labels: TensorLike, det_image_ids: TensorLike,
+                 gt_difficult: Sequence[TensorLike] | None = None, iou_threshold: float = 0.5,
+                 use_07_metric: bool = False) -> dict[str, torch.Tensor]:
     """PASCAL VOC AP per class and mAP (see the reference). Matching is vectorised: a
     detection's best GT does not depend on earlier matches, so the TP of a GT is simply its
     first claimant in score order."""
@@ -606,7 +616,8 @@ def _smooth(y, f=0.05):
     return acc
 
 
-def compute_ap(recall, precision, method="interp", version="8.3"):
+def compute_ap(recall: TensorLike, precision: TensorLike, method: Literal["interp", "continuous"] = "interp",
+               version: Literal["8.3", "8.4"] = "8.3") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """AP of one recall/precision curve, as Ultralytics ``compute_ap`` (see the reference)."""
     recall = as_tensor("recall", recall, ndim=1, floating=True).to(_F64)
     precision = as_tensor("precision", precision, ndim=1, floating=True).to(_F64)
@@ -640,7 +651,8 @@ def _compute_ap(recall, precision, method, version, x=None):
     return ap, mpre, mrec
 
 
-def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
+def ap_per_class(tp: TensorLike, conf: TensorLike, pred_cls: TensorLike, target_cls: TensorLike, eps: float = 1e-16,
+                 version: Literal["8.3", "8.4"] = "8.3") -> tuple[torch.Tensor, ...]:
     """Per-class AP and P/R/F1 at the best mean-F1 confidence (see the reference)."""
     if isinstance(tp, torch.Tensor) and tp.dtype == torch.bool:
         tp = tp.to(torch.uint8)  # as_tensor refuses bool; the flags are cast to float below
@@ -690,7 +702,8 @@ def ap_per_class(tp, conf, pred_cls, target_cls, eps=1e-16, version="8.3"):
     return tp_n, fp_n, p, r, f, ap, classes
 
 
-def match_predictions(pred_classes, true_classes, iou, iou_thresholds):
+def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: TensorLike, iou_thresholds: TensorLike
+                     ) -> torch.Tensor:
     """yolov5 ``process_batch`` matching, all thresholds at once (see the reference).
 
     Per threshold: each prediction's label is the valid label of largest IoU (the first on
@@ -729,7 +742,8 @@ def _box_iou(a, b):
     return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
-def confusion_matrix(detections, labels, nc, conf=0.25, iou_thres=0.45):
+def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
+                    ) -> torch.Tensor:
     """One image's yolov5 ``ConfusionMatrix`` contribution (see the reference), vectorised:
     each detection keeps its best label (first on ties), each label its best surviving
     detection (lowest index on ties)."""
@@ -798,9 +812,11 @@ def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
     return kept
 
 
-def ultralytics_evaluate(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
-                         gt_difficult=None, conf_thres=0.001, max_det=300, iou_thresholds=None,
-                         version="8.3", nc=None) -> UltralyticsResult:
+def ultralytics_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike], det_boxes: TensorLike,
+                         det_scores: TensorLike, det_labels: TensorLike, det_image_ids: TensorLike,
+                         gt_difficult: Sequence[TensorLike] | None = None, conf_thres: float = 0.001,
+                         max_det: int = 300, iou_thresholds: TensorLike | None = None,
+                         version: Literal["8.3", "8.4"] = "8.3", nc: int | None = None) -> UltralyticsResult:
     """Ultralytics' detection validation on given predictions (see the reference): the same
     four steps (NMS filters, per-image :func:`match_predictions`, :func:`ap_per_class`,
     summed :func:`confusion_matrix`) on tensors, on the device of ``det_boxes``."""
