@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ref_numpy.shared.cli import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, run
 
@@ -40,7 +40,7 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def load(name: str):
+def load(name: str) -> Callable[[Sequence[str] | None], int]:
     """The ``main`` function of subcommand ``name``."""
     target = COMMANDS[name][0]
     module, func = target.split(":")

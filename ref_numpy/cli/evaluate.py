@@ -45,6 +45,7 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from ref_numpy import formats
+from ref_numpy.metrics import UltralyticsResult
 from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (EXIT_OK, UsageError, add_backend, add_device,
                                   make_parser, optional_import, run)
@@ -155,7 +156,8 @@ def _class_table(data: EvalData, header: list, rows_of) -> list:
     return lines
 
 
-def print_report(data: EvalData, results: dict, why: list, notes: list, args, out: TextIO) -> None:
+def print_report(data: EvalData, results: dict, why: list, notes: list, args: argparse.Namespace,
+                 out: TextIO) -> None:
     """The text report: each protocol's numbers and per-class table, then (several protocols)
     the side-by-side table and the reasons, then the notes."""
     def say(line=""):
@@ -230,7 +232,7 @@ def _public(results: dict) -> dict:
             for p, r in results.items()}
 
 
-def write_plots(data: EvalData, matches, cm: np.ndarray, out_dir: Path) -> list:
+def write_plots(data: EvalData, matches: UltralyticsResult, cm: np.ndarray, out_dir: Path) -> list[Path]:
     """PR and F1-confidence curves at IoU 0.5 (per class, Ultralytics' matching ``matches``,
     an ``UltralyticsResult``) and the confusion matrix, as PNGs in ``out_dir``. Returns the
     files written; without matplotlib, one line on stderr and no files."""

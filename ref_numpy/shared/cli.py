@@ -22,7 +22,7 @@ import argparse
 import importlib
 import sys
 from types import ModuleType
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -49,7 +49,7 @@ class UsageError(ValueError):
     """Bad input or usage found after parsing (exit code 2): the message names the argument."""
 
 
-def make_parser(prog: str, doc: str | None, **kw) -> argparse.ArgumentParser:
+def make_parser(prog: str, doc: str | None, **kw: Any) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` for subcommand ``prog`` (``yolo-ref PROG``) with the module docstring
     as description, defaults shown and the exit-code table as epilog."""
     return argparse.ArgumentParser(prog=f"yolo-ref {prog}", description=doc,

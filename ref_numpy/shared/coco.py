@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array
+
+if TYPE_CHECKING:  # annotations only: the shared layer imports no torch
+    import torch
 
 __all__ = [
     "COCO_AREA_LBL", "COCO_AREA_RNG", "COCO_IOU_THRS", "COCO_MAX_DETS", "COCO_REC_THRS",
@@ -63,7 +69,7 @@ COCO_STATS = (
 
 # ============================================================================ inputs
 
-def load_json(name: str, x):
+def load_json(name: str, x: Any) -> Any:
     """``x`` read as JSON when it is a path (str / PathLike); anything else is returned as is.
 
     Raises:
@@ -108,7 +114,7 @@ def index_of(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     return np.where(found, pos, -1)
 
 
-def parse_coco(gt, results) -> dict:
+def parse_coco(gt: dict | str | os.PathLike, results: list[dict] | str | os.PathLike) -> dict[str, np.ndarray]:
     """COCO ground truth and results as flat NumPy columns (pycocotools' ``_prepare`` rules).
 
     Args:
@@ -173,7 +179,8 @@ def parse_coco(gt, results) -> dict:
     )
 
 
-def check_coco_params(iou_thrs=None, area_rng=None, max_dets=None) -> tuple:
+def check_coco_params(iou_thrs: ArrayLike | None = None, area_rng: ArrayLike | None = None,
+                      max_dets: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """Defaults and checks of the evaluation parameters (pycocotools ``Params``).
 
     Returns:
@@ -200,13 +207,14 @@ def check_coco_params(iou_thrs=None, area_rng=None, max_dets=None) -> tuple:
 
 # ============================================================================ summary
 
-def mean_valid(s) -> float:
+def mean_valid(s: np.ndarray) -> float:
     """Mean of the entries > -1 of ``s`` (NumPy's pairwise sum, as pycocotools), -1.0 if none."""
     v = s[s > -1]
     return -1.0 if v.size == 0 else float(np.mean(v))
 
 
-def summarize(precision, recall, iou_thrs, max_dets) -> np.ndarray:
+def summarize(precision: np.ndarray, recall: np.ndarray, iou_thrs: np.ndarray,
+              max_dets: Sequence[int]) -> np.ndarray:
     """pycocotools ``summarize``: the 12 standard stats (see :class:`COCOEvalResult`).
 
     Args:
@@ -236,7 +244,7 @@ def summarize(precision, recall, iou_thrs, max_dets) -> np.ndarray:
     ], dtype=np.float64)
 
 
-def per_class_ap(precision, cat_ids, max_dets) -> dict:
+def per_class_ap(precision: np.ndarray, cat_ids: Sequence[int], max_dets: Sequence[int]) -> dict[int, float]:
     """AP@[.5:.95], area all, maxDets 100 per category id (``{id: AP}``, NumPy ``precision``);
     -1.0 for a category without non-ignored GT."""
     m = [i for i, v in enumerate(max_dets) if v == 100]
@@ -263,8 +271,11 @@ class COCOEvalResult:
         iou_thrs, rec_thrs, area_rng, max_dets, cat_ids, img_ids: the parameters used.
     """
 
-    def __init__(self, stats, precision, recall, scores, per_class, iou_thrs, rec_thrs,
-                 area_rng, max_dets, cat_ids, img_ids):
+    def __init__(self, stats: np.ndarray | torch.Tensor, precision: np.ndarray | torch.Tensor,
+                 recall: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor,
+                 per_class: dict[int, float], iou_thrs: np.ndarray, rec_thrs: np.ndarray,
+                 area_rng: np.ndarray, max_dets: tuple[int, ...], cat_ids: np.ndarray,
+                 img_ids: np.ndarray) -> None:
         self.stats = stats
         self.precision = precision
         self.recall = recall
@@ -281,7 +292,7 @@ class COCOEvalResult:
         return f"COCOEvalResult(stats={[round(float(v), 4) for v in self.stats]})"
 
 
-def format_summary(stats, iou_thrs, max_dets) -> list:
+def format_summary(stats: ArrayLike, iou_thrs: ArrayLike, max_dets: Sequence[int]) -> list[str]:
     """pycocotools' ``summarize`` printout, line for line (12 lines; ``stats`` in
     :data:`COCO_STATS` order, NumPy or floats)."""
     lines = []

@@ -26,12 +26,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from ref_numpy import formats
-from ref_numpy.shared.coco import COCO_STATS
+from ref_numpy.shared.coco import COCO_STATS, COCOEvalResult
 from ref_numpy.shared.sides import REF, Side, get_side, to_numpy
 
 __all__ = ["PROTOCOLS", "EvalData", "MetricsBackend", "ProtocolDifference", "coco_protocol",
@@ -63,7 +63,7 @@ class MetricsBackend:
         ImportError: a torch side without torch installed (names the ``torch`` extra).
     """
 
-    def __init__(self, side: Side | str = "ref", device: str | None = None):
+    def __init__(self, side: Side | str = "ref", device: str | None = None) -> None:
         if not isinstance(side, Side):
             side = get_side(side, device)
         self.side = side.check()
@@ -82,12 +82,12 @@ class MetricsBackend:
             self.notes.append(note)
         return getattr(self._ref, fname), REF
 
-    def call(self, fname: str, *args, **kwargs):
+    def call(self, fname: str, *args: Any, **kwargs: Any) -> Any:
         """``metrics.<fname>(*args, **kwargs)`` of this backend, NumPy in and out."""
         fn, side = self._fn(fname)
         return side.call(fn, *args, dtype=None, **kwargs)
 
-    def coco_evaluate(self, gt: dict, results: list):
+    def coco_evaluate(self, gt: dict, results: list) -> COCOEvalResult:
         """``coco_evaluate(gt, results)`` (on ``device`` for torch), arrays as NumPy."""
         fn, side = self._fn("coco_evaluate")
         res = fn(gt, results, device=side.device) if side.is_torch else fn(gt, results)
@@ -113,7 +113,7 @@ class EvalData:
             images and categories.
     """
 
-    def __init__(self, gt: formats.DetectionSet, pred: formats.DetectionSet):
+    def __init__(self, gt: formats.DetectionSet, pred: formats.DetectionSet) -> None:
         self.gt_set, self.pred_set = gt, pred
         self.cat_ids = np.array(sorted(c["id"] for c in gt.categories), dtype=np.int64)
         name_of = {c["id"]: c["name"] for c in gt.categories}

@@ -28,6 +28,7 @@ Pascal VOC XML (``voc/<name>.xml``) through :mod:`ref_numpy.formats`.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,7 @@ def _write_text(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8"))  # "\n" line endings on every platform
 
 
-def generate(out, n_images: int = 100, size: int = 320, seed: int = 0, split: float = 0.75,
+def generate(out: str | os.PathLike, n_images: int = 100, size: int = 320, seed: int = 0, split: float = 0.75,
              formats: bool = False) -> list[list[tuple]]:
     """Write the shapes data set under ``out`` (created if needed).
 
