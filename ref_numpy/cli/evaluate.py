@@ -36,6 +36,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -48,14 +49,16 @@ from ref_numpy import formats
 from ref_numpy.metrics import UltralyticsResult
 from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (EXIT_OK, UsageError, add_backend, add_device,
-                                  make_parser, optional_import, run)
+                                  make_parser, optional_import, require, run)
 from ref_numpy.shared.coco import format_summary
+from ref_numpy.shared.datayaml import SPLITS, read_split
 from ref_numpy.shared.protocols import (PROTOCOLS, EvalData, MetricsBackend,
                                         evaluate_protocols, explain_protocol_differences,
-                                        ultralytics_protocol)
+                                        match_images, restrict_to_images, ultralytics_protocol)
 from ref_numpy.shared.synthetic import synthetic_predictions
 
 JSON_NAME = "evaluation.json"
+IMAGES_TABLE = "images.json"  # beside a results list: the images it covers (yolo-ref predict)
 
 
 # ============================================================================ loading
@@ -86,11 +89,18 @@ def _find_names(args) -> list | None:
 
 
 def load_gt(args: argparse.Namespace) -> formats.DetectionSet:
-    """The ground truth of --gt in --gt-format (auto-detected by default).
+    """The ground truth of --gt in --gt-format (auto-detected by default), or of the split
+    --split of the data-set YAML --data (YOLO labels of the split's images, ids 1..n in the
+    split's order, the YAML's class names).
 
     Raises:
-        UsageError: naming --gt and the file (unreadable, malformed, scores present).
+        UsageError: naming --gt / --data and the file (unreadable, malformed, scores present).
     """
+    if args.data is not None:
+        try:
+            return read_split(args.data, args.split)
+        except ValueError as exc:
+            raise UsageError(f"--data {args.data} --split {args.split}: {exc}") from exc
     names = _find_names(args)
     try:
         if args.gt_format == "auto":
@@ -108,22 +118,191 @@ def load_gt(args: argparse.Namespace) -> formats.DetectionSet:
     return gt
 
 
-def load_pred(args: argparse.Namespace, gt: formats.DetectionSet) -> formats.DetectionSet:
-    """The predictions of --pred against ``gt``; every one needs a score.
+def _image_files(args, gt: formats.DetectionSet) -> list:
+    """The image file of each ground-truth image: its ``file_name`` as a path when that exists,
+    else under --images (or ``images/`` beside --gt)."""
+    roots = [args.images] if args.images is not None else []
+    if args.gt is not None:
+        base = args.gt if args.gt.is_dir() else args.gt.parent
+        roots += [base / "images", base.parent / "images", base]
+    files = []
+    for im in gt.images:
+        p = Path(im["file_name"])
+        found = p if p.is_file() else next(
+            (r / p for r in roots if (r / p).is_file()), None)
+        if found is None:
+            raise UsageError(f"--weights: cannot find the image {im['file_name']} of the "
+                             f"ground truth (looked in {', '.join(map(str, roots)) or '.'}); "
+                             f"pass --images")
+        files.append(found)
+    return files
+
+
+def model_predictions(args: argparse.Namespace, gt: formats.DetectionSet) -> formats.DetectionSet:
+    """Predictions of the checkpoint --weights on the ground truth's images (torch needed,
+    imported here): ``torch_impl.train.predict`` with --img-size, --conf-thres, --iou-thres,
+    --max-det (by default the settings of training's validation), each image's detections on
+    that image's ground-truth id."""
+    require("torch", "--weights", extra="torch")
+    from torch_impl.train.inference import predict  # torch only on this path
+
+    files = _image_files(args, gt)
+    try:
+        res = predict(args.weights, files, img_size=args.img_size, conf_thres=args.conf_thres,
+                      iou_thres=args.iou_thres, max_det=args.max_det,
+                      device=args.device if args.backend == "torch" else "cpu", draw=False,
+                      progress=True)
+    except ValueError as exc:
+        raise UsageError(f"--weights {args.weights}: {exc}") from exc
+    gt_id = {k + 1: im["id"] for k, im in enumerate(gt.images)}  # predict numbers 1..n
+    known = {c["id"] for c in gt.categories}
+    anns = []
+    for r in res.results:
+        if r["category_id"] not in known:
+            raise UsageError(f"--weights {args.weights}: predicts class {r['category_id']}, "
+                             f"which the ground truth has no category for (model classes: "
+                             f"{len(res.categories)}, ground truth: {len(known)})")
+        x, y, w, h = r["bbox"]
+        anns.append({"id": len(anns) + 1, "image_id": gt_id[r["image_id"]],
+                     "category_id": r["category_id"], "bbox": [x, y, w, h], "area": w * h,
+                     "iscrowd": 0, "score": r["score"]})
+    return formats.DetectionSet(images=gt.images, categories=gt.categories, annotations=anns)
+
+
+def _pred_kind(path: Path, pred_format: str) -> str:
+    if pred_format != "auto":
+        return pred_format
+    if path.is_file() and path.suffix.lower() == ".json":
+        return "coco"
+    if path.is_dir() and (path / "labels").is_dir():
+        return "yolo-root"
+    if path.is_dir() and any(p.suffix == ".txt" and p.name != formats.CLASSES_FILE
+                             for p in path.iterdir()):
+        return "yolo"
+    return "other"
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{what} {path}: cannot read JSON: {exc}") from exc
+
+
+def _coco_pred_images(path: Path, records: list) -> tuple:
+    """(prediction images, complete) of a COCO results list: the images table of
+    ``images.json`` beside it (``yolo-ref predict`` writes one) when present, else the
+    (image_id, file_name) pairs of the records."""
+    table = path.parent / IMAGES_TABLE
+    if table.is_file() and table != path:
+        doc = _read_json(table, "--pred images table")
+        images = doc.get("images") if isinstance(doc, dict) else None
+        if not isinstance(images, list) or not all(
+                isinstance(im, dict) and "id" in im for im in images):
+            raise UsageError(f"--pred images table {table}: expected {{\"images\": [{{\"id\", "
+                             f"\"file_name\", ...}}]}}")
+        return [{"id": im["id"], "file_name": im.get("file_name")} for im in images], True
+    seen: dict = {}
+    for r in records:
+        if isinstance(r, dict) and "image_id" in r:
+            seen.setdefault(r["image_id"], r.get("file_name"))
+    return [{"id": i, "file_name": f} for i, f in seen.items()], False
+
+
+def _check_match(args, match, gt_label: str) -> None:
+    """Exit 2 (UsageError) on a mismatch unless --intersection; with it, a note."""
+    if match.ok:
+        return
+    msg = match.message(pred=f"--pred {args.pred}", gt=gt_label)
+    if not match.pred_to_gt:
+        raise UsageError(msg)
+    if not args.intersection:
+        raise UsageError(msg + "; pass --intersection to evaluate the shared images only")
+    args.notes.append(f"--intersection: evaluated the {match.n_shared} shared images; left out "
+                      f"{len(match.only_pred) + len(match.ambiguous)} predicted and "
+                      f"{len(match.only_gt)} ground-truth images ({msg})")
+
+
+def load_pred(args: argparse.Namespace, gt: formats.DetectionSet) -> tuple:
+    """The predictions of --pred, their images resolved against ``gt``'s
+    (:func:`ref_numpy.shared.protocols.match_images`: by file name, base name or stem where
+    the predictions name files, else by image id); every one needs a score.
+
+    Returns:
+        (ground truth, predictions): both on the shared images; the ground truth is ``gt``
+        unless --intersection dropped images from it.
 
     Raises:
-        UsageError: naming --pred and the file (malformed, no score, unknown image or class).
+        UsageError: naming --pred and the file (malformed, no score, unknown class), or the
+            counts and example names when the two sides are not the same images (and no
+            --intersection).
     """
     path = args.pred
+    kind = _pred_kind(path, args.pred_format)
+    gt_label = f"--data {args.data} --split {args.split}" if args.data is not None \
+        else f"the ground truth {args.gt}"
     try:
-        if args.pred_format == "auto":
-            pred = formats.load_any(path, gt=gt, images_dir=args.images)
-        elif args.pred_format == "coco":
-            pred = formats.read_coco_results(path, gt)
+        if kind == "coco":
+            records = _read_json(path, "--pred")
+            if isinstance(records, dict):  # detections as a COCO data set: its images table
+                pred = formats.read_coco(path)
+                match = match_images(gt.images, pred.images, complete=True)
+                _check_match(args, match, gt_label)
+                records = None
+            else:
+                pred_images, complete = _coco_pred_images(path, records)
+                match = match_images(gt.images, pred_images, complete=complete)
+                _check_match(args, match, gt_label)
+        if kind == "coco" and records is not None:
+            size = {im["id"]: im for im in gt.images}
+            shell = formats.DetectionSet(
+                images=[{"id": im["id"], "file_name": str(im["file_name"] or im["id"]),
+                         "width": size[match.pred_to_gt[im["id"]]]["width"]
+                         if im["id"] in match.pred_to_gt else 1,
+                         "height": size[match.pred_to_gt[im["id"]]]["height"]
+                         if im["id"] in match.pred_to_gt else 1} for im in pred_images],
+                categories=gt.categories)
+            pred = formats.read_coco_results(path, shell)
+        elif kind == "coco":
+            pass
+        elif kind in ("yolo", "yolo-root"):
+            labels = path / "labels" if kind == "yolo-root" else path
+            if not labels.is_dir():
+                raise ValueError(f"labels_dir: {labels} is not a directory")
+            stems = sorted(p.stem for p in labels.glob("*.txt") if p.name != formats.CLASSES_FILE)
+            pred_images = [{"id": k + 1, "file_name": s} for k, s in enumerate(stems)]
+            gt_stems = [{"id": im["id"], "file_name": Path(im["file_name"]).stem}
+                        for im in gt.images]
+            match = match_images(gt_stems, pred_images, complete=True)
+            match = dataclasses.replace(match, by="stem")
+            _check_match(args, match, gt_label)
+            by_id = {im["id"]: im for im in gt.images}
+            images = [{**by_id[match.pred_to_gt[im["id"]]], "id": im["id"]}
+                      if im["id"] in match.pred_to_gt else
+                      {"id": im["id"], "file_name": im["file_name"], "width": 1, "height": 1}
+                      for im in pred_images]
+            pred = formats.read_yolo(labels, images=images, names=gt.categories)
         else:
-            pred = formats.read_yolo(path, images=gt.images, names=gt.categories)
+            pred = formats.load_any(path, gt=gt, images_dir=args.images)
+            match = match_images(gt.images, [{"id": im["id"], "file_name": None}
+                                             for im in pred.images], complete=False)
     except ValueError as exc:
         raise UsageError(f"--pred {path}: {exc}") from exc
+    if match.only_gt and args.intersection:
+        gt = restrict_to_images(gt, match.pred_to_gt.values())
+    elif not match.complete and match.by != "id" and match.n_shared < len(gt.images):
+        n_none = len(gt.images) - len({match.pred_to_gt[a["image_id"]]
+                                       for a in pred.annotations
+                                       if a["image_id"] in match.pred_to_gt})
+        if n_none:
+            args.notes.append(f"{n_none} of the {len(gt.images)} ground-truth images have no "
+                              f"detection in --pred {path}; they count as images without "
+                              f"detections (an {IMAGES_TABLE} beside it, as yolo-ref predict "
+                              f"writes, makes a difference of image sets an error)")
+    annotations = [{**a, "image_id": match.pred_to_gt[a["image_id"]]}
+                   for a in pred.annotations if a["image_id"] in match.pred_to_gt]
+    pred = formats.DetectionSet(images=gt.images, categories=gt.categories,
+                                annotations=annotations)
     gt_images = {im["id"] for im in gt.images}
     gt_cats = {c["id"] for c in gt.categories}
     for i, a in enumerate(pred.annotations):
@@ -132,12 +311,11 @@ def load_pred(args: argparse.Namespace, gt: formats.DetectionSet) -> formats.Det
                              f"predictions need a 6th column, COCO results a 'score')")
         if a["image_id"] not in gt_images:
             raise UsageError(f"--pred {path}: annotation {i}: image id {a['image_id']} is not "
-                             f"in the ground truth {args.gt}")
+                             f"in {gt_label}")
         if a["category_id"] not in gt_cats:
             raise UsageError(f"--pred {path}: annotation {i}: category id {a['category_id']} "
-                             f"is not in the ground truth {args.gt}")
-    return formats.DetectionSet(images=gt.images, categories=gt.categories,
-                                annotations=pred.annotations)
+                             f"is not in {gt_label}")
+    return gt, pred
 
 
 # ============================================================================ output
@@ -163,9 +341,11 @@ def print_report(data: EvalData, results: dict, why: list, notes: list, args: ar
     def say(line=""):
         print(line, file=out)
 
-    say(f"ground truth: {args.gt} ({data.n_images} images, {len(data.gt_cls)} boxes, "
+    gt_name = args.gt if args.data is None else f"{args.data} ({args.split})"
+    pred_name = f"{args.weights} (model)" if args.weights is not None else args.pred
+    say(f"ground truth: {gt_name} ({data.n_images} images, {len(data.gt_cls)} boxes, "
         f"{data.n_classes} classes); predictions: "
-        f"{'synthetic (seed %d)' % args.seed if args.synthetic_pred else args.pred} "
+        f"{'synthetic (seed %d)' % args.seed if args.synthetic_pred else pred_name} "
         f"({len(data.pred_cls)} boxes); backend: {args.backend}"
         + (f" ({args.device})" if args.backend == "torch" else ""))
     if "coco" in results:
@@ -212,6 +392,35 @@ def print_report(data: EvalData, results: dict, why: list, notes: list, args: ar
             say(f"  - {d.message}")
     for note in notes:
         say(f"note: {note}")
+
+
+def summary_rows(data: EvalData, results: dict, ul: dict) -> list:
+    """YOLOv5 ``val.py``'s table as rows ``(class, images, instances, P, R, mAP@0.5,
+    mAP@0.5:0.95)``: "all" first, then each class. P and R are Ultralytics' (``ul``: at its
+    max-F1 confidence, conf > --conf-thres); the mAPs are COCO's (pycocotools, per class from
+    its precision array) when ``results`` has COCO, else Ultralytics'. ``None`` = undefined."""
+    n_gt, _ = data.counts()
+    images = [len(np.unique(data.gt_img[data.gt_cls == k])) for k in range(data.n_classes)]
+    c = results.get("coco")
+    rows = []
+    for k, name in enumerate(data.names):
+        u = ul["per_class"][k]
+        m50, m = (c["per_class"][k]["ap50"], c["per_class"][k]["ap"]) if c else \
+            (u["ap50"], u["ap50_95"])
+        rows.append((name, images[k], int(n_gt[k]), u["p"], u["r"], m50, m))
+    all50, allm = (c["map50"], c["map50_95"]) if c else (ul["map50"], ul["map50_95"])
+    rows.insert(0, ("all", data.n_images, int(len(data.gt_cls)), ul["precision"],
+                    ul["recall"], all50, allm))
+    return rows
+
+
+def format_summary_table(rows: list) -> list:
+    """:func:`summary_rows` as text lines (``-`` for undefined numbers)."""
+    width = max(len("class"), *(len(r[0]) for r in rows))
+    head = (f"{'class':>{width}} {'images':>7} {'instances':>9} {'P':>7} {'R':>7} "
+            f"{'mAP@0.5':>8} {'mAP@0.5:0.95':>12}")
+    return [head] + [f"{n:>{width}} {i:>7d} {g:>9d} {_fmt(p)} {_fmt(r)} {_fmt(a, 8)} "
+                     f"{_fmt(b, 12)}" for n, i, g, p, r, a, b in rows]
 
 
 def _json_safe(x):
@@ -297,14 +506,29 @@ def write_plots(data: EvalData, matches: UltralyticsResult, cm: np.ndarray, out_
 def build_parser() -> argparse.ArgumentParser:
     """The ``yolo-ref evaluate`` parser (defaults shown in --help)."""
     parser = make_parser("evaluate", __doc__)
-    parser.add_argument("--gt", type=Path, required=True,
-                        help="ground truth: COCO JSON, YOLO labels dir (or data-set root with "
-                             "labels/ and images/), or VOC XML dir")
+    truth = parser.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--gt", type=Path,
+                       help="ground truth: COCO JSON, YOLO labels dir (or data-set root with "
+                            "labels/ and images/), or VOC XML dir")
+    truth.add_argument("--data", type=Path,
+                       help="ground truth: a split (--split) of this data-set YAML (YOLO "
+                            "labels of the split's images)")
+    parser.add_argument("--split", choices=SPLITS, default="val", help="split of --data")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--pred", type=Path,
-                     help="predictions: COCO results JSON or YOLO txt dir with a conf column")
+                     help="predictions: COCO results JSON (image_id, or file_name as yolo-ref "
+                          "predict writes) or YOLO txt dir with a conf column")
     src.add_argument("--synthetic-pred", action="store_true",
                      help="make predictions from the GT (jitter, drops, false positives)")
+    src.add_argument("--weights", type=Path,
+                     help="predict with this checkpoint (yolo-ref train or import-yolov5; needs "
+                          "torch) on the ground truth's images, then evaluate")
+    parser.add_argument("--intersection", action="store_true",
+                        help="when predictions and ground truth cover different images, "
+                             "evaluate the shared ones (default: stop with exit 2)")
+    parser.add_argument("--img-size", type=int, default=640, help="--weights: network input size")
+    parser.add_argument("--iou-thres", type=float, default=0.6,
+                        help="--weights: NMS IoU threshold (training's validation: 0.6)")
     parser.add_argument("--gt-format", choices=("auto", "coco", "yolo", "voc"), default="auto",
                         help="format of --gt")
     parser.add_argument("--pred-format", choices=("auto", "coco", "yolo"), default="auto",
@@ -349,7 +573,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--names {args.names}: no such file")
     if args.images is not None and not args.images.is_dir():
         parser.error(f"--images {args.images}: no such directory")
-    if args.backend == "ref" and args.device != "cpu":
+    if args.backend == "ref" and args.device != "cpu" and args.weights is None:
         parser.error("--device applies to --backend torch only")
     if args.out is not None:
         args.json = args.json or args.out / JSON_NAME
@@ -362,9 +586,14 @@ def evaluate(args: argparse.Namespace, out: TextIO | None = None) -> dict:
     returns the JSON document."""
     out = sys.stdout if out is None else out
     side = sides.get_side(args.backend, args.device).check()  # before any loading
+    args.notes = []
     gt = load_gt(args)
-    pred = synthetic_predictions(gt, seed=args.seed) if args.synthetic_pred \
-        else load_pred(args, gt)
+    if args.synthetic_pred:
+        pred = synthetic_predictions(gt, seed=args.seed)
+    elif args.weights is not None:
+        pred = model_predictions(args, gt)
+    else:
+        gt, pred = load_pred(args, gt)
     if args.save_pred is not None:
         formats.write_coco_results(pred, args.save_pred)
     data = EvalData(gt, pred)
@@ -376,15 +605,22 @@ def evaluate(args: argparse.Namespace, out: TextIO | None = None) -> dict:
     why = explain_protocol_differences(data, results, backend, **settings) \
         if len(wanted) > 1 else []
     plots, cm = [], None
+    ul = results.get("ultralytics") or ultralytics_protocol(data, backend, **settings)
     if args.plots is not None or args.json is not None:
-        ul = results.get("ultralytics") or ultralytics_protocol(data, backend, **settings)
         cm = np.asarray(ul["_result"].confusion_matrix, dtype=np.float64)
         if args.plots is not None:
             plots = write_plots(data, ul["_result"], cm, args.plots)
-    print_report(data, results, why, backend.notes, args, out)
+    print_report(data, results, why, backend.notes + args.notes, args, out)
+    table = summary_rows(data, results, ul)
+    print(file=out)
+    print("summary (P, R at the max-F1 confidence, conf > %g; mAP of protocol %s):" % (
+        args.conf_thres, "coco" if "coco" in results else "ultralytics"), file=out)
+    for line in format_summary_table(table):
+        print(line, file=out)
     n_gt, n_det = data.counts()
     doc = {
-        "gt": str(args.gt), "pred": "synthetic" if args.synthetic_pred else str(args.pred),
+        "gt": str(args.gt) if args.data is None else f"{args.data}:{args.split}",
+        "pred": "synthetic" if args.synthetic_pred else str(args.weights or args.pred),
         "seed": args.seed if args.synthetic_pred else None,
         "backend": args.backend, "device": args.device if args.backend == "torch" else None,
         "n_images": data.n_images, "n_gt": int(len(data.gt_cls)),
@@ -392,7 +628,9 @@ def evaluate(args: argparse.Namespace, out: TextIO | None = None) -> dict:
         "classes": [{"id": int(c), "name": n, "n_gt": int(g), "n_pred": int(d)}
                     for c, n, g, d in zip(data.cat_ids, data.names, n_gt, n_det)],
         "protocols": _public(results), "reasons": [d.message for d in why],
-        "differences": [d.to_dict() for d in why], "notes": backend.notes,
+        "differences": [d.to_dict() for d in why], "notes": backend.notes + args.notes,
+        "summary": [dict(zip(("class", "images", "instances", "p", "r", "map50", "map50_95"), r))
+                    for r in table],
         "confusion_matrix": None if cm is None else {
             "labels": data.names + ["background"], "axes": ["predicted", "true"],
             "matrix": cm.tolist()},

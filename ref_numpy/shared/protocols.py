@@ -8,6 +8,11 @@ reference or the port with NumPy in and NumPy out (:class:`MetricsBackend`, over
 protocol returning a documented dict, and :func:`explain_protocol_differences`, which returns
 the causes of difference that apply to the data as :class:`ProtocolDifference` records.
 
+Which images: :func:`match_images` resolves the images predictions refer to against the ground
+truth's (by file name, base name or stem when the predictions name files, else by id) and says
+what each side has that the other lacks (:class:`ImageMatch`); :func:`restrict_to_images` keeps
+the shared ones. ``yolo-ref evaluate`` stops on a mismatch unless ``--intersection``.
+
 Protocol result dicts (``None`` where a number is undefined, e.g. no GT):
 
 - every protocol: ``map50``, ``map50_95`` (``None`` for VOC), ``n_classes`` (classes averaged),
@@ -26,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from pathlib import PurePosixPath
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -34,9 +40,10 @@ from ref_numpy import formats
 from ref_numpy.shared.coco import COCO_STATS, COCOEvalResult
 from ref_numpy.shared.sides import REF, Side, get_side, to_numpy
 
-__all__ = ["PROTOCOLS", "EvalData", "MetricsBackend", "ProtocolDifference", "coco_protocol",
-           "evaluate_protocols", "explain_protocol_differences", "ultralytics_protocol",
-           "voc_corners", "voc_protocol"]
+__all__ = ["MATCH_LEVELS", "PROTOCOLS", "EvalData", "ImageMatch", "MetricsBackend",
+           "ProtocolDifference", "coco_protocol", "evaluate_protocols",
+           "explain_protocol_differences", "match_images", "restrict_to_images",
+           "ultralytics_protocol", "voc_corners", "voc_protocol"]
 
 PROTOCOLS = ("coco", "voc07", "voc12", "ultralytics")
 
@@ -440,3 +447,158 @@ def _end_point_difference(data: EvalData, ul: dict, backend: MetricsBackend):
         f"credits that area, here {delta:+.3f} mAP@0.5 (with 8.4's "
         f"end points, precision 0 past the last recall, it gives {alt:.3f}); "
         f"COCO and VOC give nothing past the last recall")
+
+
+# ============================================================================ which images
+
+MATCH_LEVELS = ("file_name", "name", "stem")
+
+
+@dataclass(frozen=True)
+class ImageMatch:
+    """How the images a prediction set refers to were resolved against the ground truth's.
+
+    Attributes:
+        by (str): ``"id"`` (image ids, when the predictions name no files), or the coarsest
+            file key that was needed: ``"file_name"`` (the same string), ``"name"`` (the same
+            base name) or ``"stem"`` (the same base name without suffix).
+        pred_to_gt (dict[int, int]): prediction image id -> ground-truth image id, for the
+            images both sides share.
+        only_pred (list[str]): prediction images with no ground-truth image (their file
+            names, or ``"id N"``), in prediction order.
+        only_gt (list[str]): ground-truth images the predictions do not cover, in ground-truth
+            order; empty unless ``complete``.
+        n_gt, n_pred (int): images on each side.
+        complete (bool): the predictions list every image they cover (YOLO txt files, an
+            images table), so a ground-truth image missing from them is a mismatch rather
+            than an image without detections.
+        ambiguous (list[str]): prediction images whose key names several ground-truth images.
+    """
+
+    by: str
+    pred_to_gt: dict
+    only_pred: list
+    only_gt: list
+    n_gt: int
+    n_pred: int
+    complete: bool
+    ambiguous: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when both sides are the same set of images (nothing left out); an empty set of
+        predictions that claims no image (a results list ``[]``) is fine."""
+        if self.only_pred or self.only_gt or self.ambiguous:
+            return False
+        return bool(self.pred_to_gt) or (self.n_pred == 0 and not self.complete)
+
+    @property
+    def n_shared(self) -> int:
+        return len(self.pred_to_gt)
+
+    def message(self, pred: str = "predictions", gt: str = "ground truth",
+                examples: int = 3) -> str:
+        """One paragraph for a person: the counts and a few example names of each side."""
+        def some(items):
+            shown = ", ".join(str(x) for x in items[:examples])
+            return shown + (f", ... ({len(items)} in all)" if len(items) > examples else "")
+
+        if not self.pred_to_gt:
+            head = (f"{pred} ({self.n_pred} images) and {gt} ({self.n_gt} images) share no "
+                    f"image (matched by {self.by})")
+        else:
+            head = (f"{pred} and {gt} share {self.n_shared} images (matched by {self.by}) of "
+                    f"{self.n_pred} predicted and {self.n_gt} in the ground truth")
+        parts = [head]
+        if self.only_pred:
+            parts.append(f"{len(self.only_pred)} predicted images are not in the ground "
+                         f"truth: {some(self.only_pred)}")
+        if self.only_gt:
+            parts.append(f"{len(self.only_gt)} ground-truth images have no predictions: "
+                         f"{some(self.only_gt)}")
+        if self.ambiguous:
+            parts.append(f"{len(self.ambiguous)} predicted images match several ground-truth "
+                         f"images: {some(self.ambiguous)}")
+        return "; ".join(parts)
+
+
+def _file_keys(file_name: str) -> tuple:
+    """(file_name, name, stem) of a file name, with ``\\`` read as ``/``."""
+    p = PurePosixPath(str(file_name).replace("\\", "/"))
+    return str(p), p.name, p.stem
+
+
+def match_images(gt_images: Sequence[dict], pred_images: Sequence[dict],
+                 complete: bool = True) -> ImageMatch:
+    """Resolve prediction images against ground-truth images, by file when the predictions
+    name files, else by id.
+
+    Args:
+        gt_images: the ground truth's ``{"id", "file_name", ...}``.
+        pred_images: ``{"id": int, "file_name": str | None}`` for every image the predictions
+            refer to (or, ``complete``, cover).
+        complete: whether ``pred_images`` lists every image the predictions cover (see
+            :class:`ImageMatch`).
+
+    Returns:
+        ImageMatch. With file names on every prediction image, each one is looked up by the
+        same ``file_name``, else the same base name, else the same stem (a key shared by two
+        ground-truth images is not used at that level); ``by`` is the coarsest level needed.
+        Otherwise ids are compared.
+
+    Invariant: ``pred_to_gt`` is one-to-one; ``n_shared + len(only_pred) + len(ambiguous) ==
+    n_pred``.
+    """
+    gt_ids = [int(im["id"]) for im in gt_images]
+    by_name = all(im.get("file_name") for im in pred_images) and bool(pred_images)
+    pred_to_gt, only_pred, ambiguous = {}, [], []
+    if by_name:
+        tables = []
+        for level in range(len(MATCH_LEVELS)):
+            table: dict = {}
+            for im in gt_images:
+                table.setdefault(_file_keys(im["file_name"])[level], []).append(int(im["id"]))
+            tables.append(table)
+        used = 0
+        taken: set = set()
+        for im in pred_images:
+            keys = _file_keys(im["file_name"])
+            hit, several = None, False
+            for level, table in enumerate(tables):
+                ids = table.get(keys[level], [])
+                if len(ids) == 1:
+                    hit, used = ids[0], max(used, level)
+                    break
+                several = several or len(ids) > 1
+            if hit is None:
+                (ambiguous if several else only_pred).append(im["file_name"])
+            elif hit in taken:
+                ambiguous.append(im["file_name"])
+            else:
+                taken.add(hit)
+                pred_to_gt[int(im["id"])] = hit
+        by = MATCH_LEVELS[used]
+    else:
+        known = set(gt_ids)
+        for im in pred_images:
+            i = int(im["id"])
+            if i in known:
+                pred_to_gt[i] = i
+            else:
+                only_pred.append(f"id {i}")
+        by = "id"
+    covered = set(pred_to_gt.values())
+    only_gt = [im["file_name"] if by_name else f"id {im['id']}" for im in gt_images
+               if int(im["id"]) not in covered] if complete else []
+    return ImageMatch(by=by, pred_to_gt=pred_to_gt, only_pred=only_pred, only_gt=only_gt,
+                      n_gt=len(gt_ids), n_pred=len(pred_images), complete=complete,
+                      ambiguous=ambiguous)
+
+
+def restrict_to_images(dataset: formats.DetectionSet, image_ids) -> formats.DetectionSet:
+    """``dataset`` with only the images of ``image_ids`` (and their annotations), order kept."""
+    keep = {int(i) for i in image_ids}
+    return formats.DetectionSet(
+        images=[im for im in dataset.images if int(im["id"]) in keep],
+        categories=dataset.categories,
+        annotations=[a for a in dataset.annotations if int(a["image_id"]) in keep])
