@@ -62,7 +62,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -71,6 +71,9 @@ from ref_numpy.shared import report as R
 from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (BACKENDS, EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError,
                                   add_device, add_img_size, add_out, make_parser, run)
+
+if TYPE_CHECKING:  # annotations only: PIL is imported where the drawing happens
+    from PIL import Image
 
 DEFAULT_STRIDES = "8,16,32"
 DEFAULT_ANCHORS = "10,13, 16,30, 33,23, 30,61, 62,45, 59,119, 116,90, 156,198, 373,326"
@@ -109,7 +112,8 @@ def _guess_image(labels: Path) -> Path | None:
     return None
 
 
-def load_from_labels(labels: Path, image: Path | None, img_size: int):
+def load_from_labels(labels: Path, image: Path | None, img_size: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Path | None, list[str] | None]:
     """One YOLO label file -> (img uint8 [H, W, 3], boxes xyxy px [n, 4], classes [n], image
     path or None, class names or None). The file is read by ``ref_numpy.formats.read_yolo``
     (errors name the file and line); ``classes.txt`` beside it or one level up names the classes."""
@@ -147,7 +151,7 @@ def load_from_labels(labels: Path, image: Path | None, img_size: int):
 
 
 def load_from_data(data: Path, index: int, split: str, images_dir: Path | None,
-                   names_file: Path | None):
+                   names_file: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Path, list[str]]:
     """Item ``index`` of a data set in any format (see the module docstring), unaugmented."""
     from torch_impl.data import DetectionDataset
 
@@ -164,7 +168,7 @@ def load_from_data(data: Path, index: int, split: str, images_dir: Path | None,
     return img, boxes, cls, Path(ds.items[index]["path"]), ds.names
 
 
-def to_network(img: np.ndarray, boxes: np.ndarray, img_size: int, letterbox: bool):
+def to_network(img: np.ndarray, boxes: np.ndarray, img_size: int, letterbox: bool) -> tuple[np.ndarray, np.ndarray]:
     """Image and xyxy boxes mapped to the square network input (letterbox or plain resize)."""
     from torch_impl.data import transforms as T
 
@@ -182,7 +186,8 @@ def targets_from(boxes: np.ndarray, cls: np.ndarray, img_size: int) -> np.ndarra
                      x2 - x1, y2 - y1], axis=-1).reshape(-1, 6)
 
 
-def tal_stand_in(gt: np.ndarray, strides: Sequence[int], img_size: int, pred: str, seed: int):
+def tal_stand_in(gt: np.ndarray, strides: Sequence[int], img_size: int, pred: str,
+                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The stand-in head fed to TAL (see the module docstring): anchor points [A, 2] and their
     strides [A] (``coder.make_anchors``, in pixels), predicted boxes [A, 4] xyxy pixels."""
     from ref_numpy.coder import make_anchors
@@ -215,7 +220,7 @@ def _backend(backend: str, device: str):
     return side.module("assign"), side.to_inputs
 
 
-def assignment_report(args, t: np.ndarray, nc: int):
+def assignment_report(args: argparse.Namespace, t: np.ndarray, nc: int) -> tuple[R.AssignmentReport, np.ndarray | None]:
     """The library's AssignmentReport of ``args.assigner`` on target rows ``t`` (and, for TAL,
     the stand-in predicted boxes, for the drawing)."""
     lib, conv = _backend(args.backend, args.device)
@@ -241,7 +246,7 @@ def assignment_report(args, t: np.ndarray, nc: int):
     return report, boxes
 
 
-def flatten(report: R.AssignmentReport, args, tal_boxes) -> dict:
+def flatten(report: R.AssignmentReport, args: argparse.Namespace, tal_boxes: np.ndarray | None) -> dict:
     """The report as the command's flat tables: ``{"rows", "collisions", "no_positive"}``.
 
     ``rows``: per positive, in output order, ``{"gt", "level", "row", "anchor", "cell":
@@ -271,7 +276,7 @@ def _class_name(c: int, names) -> str:
     return names[c] if names is not None and 0 <= c < len(names) else str(c)
 
 
-def format_table(report: R.AssignmentReport, args, names) -> str:
+def format_table(report: R.AssignmentReport, args: argparse.Namespace, names: Sequence[str] | None) -> str:
     """The stdout table (:func:`ref_numpy.shared.report.format_assignment_table`)."""
     tal = report.assigner == "tal"
     anchor_labels = [["point"]] * len(args.strides) if tal else [
@@ -311,7 +316,8 @@ def _label(draw, xy, text, font, fill, bg=(0, 0, 0)):
     draw.text((x, y), text, fill=fill, font=font)
 
 
-def draw_level(img: np.ndarray, lv: int, result: dict, args, gt_boxes, cls, names, scale: int):
+def draw_level(img: np.ndarray, lv: int, result: dict, args: argparse.Namespace, gt_boxes: np.ndarray,
+               cls: np.ndarray, names: Sequence[str] | None, scale: int) -> Image.Image:
     """One level's panel (PIL RGB image): title band, picture, legend band."""
     from PIL import Image, ImageDraw
 
@@ -407,7 +413,8 @@ def draw_level(img: np.ndarray, lv: int, result: dict, args, gt_boxes, cls, name
     return panel
 
 
-def draw_all(img, result, args, gt_boxes, cls, names, out_dir: Path) -> list:
+def draw_all(img: np.ndarray, result: dict, args: argparse.Namespace, gt_boxes: np.ndarray, cls: np.ndarray,
+             names: Sequence[str] | None, out_dir: Path) -> list[Path]:
     from PIL import Image
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ are the shared plain-Python checks of :mod:`ref_numpy.shared.checks`.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy.shared.checks import check_image_size, check_same_length
 from torch_impl import _validate as _port
@@ -24,7 +25,7 @@ def _numeric(name: str, x) -> np.ndarray:
     return a
 
 
-def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
+def as_array(name: str, x: ArrayLike, *, last_dim: int | None = None, ndim: int | None = None,
              finite: bool = False, floating: bool = False) -> np.ndarray:
     """``x`` as an ndarray, checked as :func:`torch_impl._validate.as_tensor` checks it
     (trailing dimension, rank, finiteness; ``floating`` turns integers and bools into float64).
@@ -37,7 +38,7 @@ def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = No
     return t.numpy()
 
 
-def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+def check_boxes(name: str, boxes: ArrayLike, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Boxes ``[..., 4]`` as an ndarray (``ndim`` fixes the rank), numeric (not bool), finite
     unless ``finite=False`` (:func:`torch_impl._validate.check_boxes`).
 

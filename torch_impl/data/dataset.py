@@ -27,7 +27,10 @@ before the workers start, or use ``persistent_workers=False``).
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +39,11 @@ from PIL import Image
 from ref_numpy.formats import IMAGE_SUFFIXES, load_any, to_arrays
 from torch_impl.data import transforms as T
 from torch_impl.data.datayaml import read_data_yaml
+
+# ((h0, w0), ((rw, rh), (dw, dh))) of a letterboxed item, None for a mosaic (see __getitem__).
+_Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] | None
+# (img [3, S, S], labels [n, 6], path, shapes): one item of DetectionDataset.
+_Item = tuple[torch.Tensor, torch.Tensor, str, _Shapes]
 
 __all__ = ["HYP_DEFAULTS", "DetectionDataset", "collate_fn", "load_image", "label_path"]
 
@@ -47,7 +55,7 @@ HYP_DEFAULTS = {
 }
 
 
-def load_image(path) -> np.ndarray:
+def load_image(path: str | os.PathLike) -> np.ndarray:
     """The image at ``path`` as RGB ``uint8 [H, W, 3]`` (Pillow; EXIF orientation not applied).
 
     Raises:
@@ -60,7 +68,7 @@ def load_image(path) -> np.ndarray:
         raise ValueError(f"{path}: cannot read image: {exc}") from exc
 
 
-def label_path(image_path) -> Path:
+def label_path(image_path: str | os.PathLike) -> Path:
     """The YOLO label file of an image: the last ``/images/`` of the path becomes ``/labels/``
     and the suffix ``.txt`` (YOLOv5 ``img2label_paths``); without an ``images`` directory, the
     ``.txt`` beside the image."""
@@ -145,8 +153,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         mosaic with an odd ``img_size``, bad ``hyp`` values, and every reader's errors.
     """
 
-    def __init__(self, source, img_size=640, augment=False, hyp=None, names=None,
-                 images_dir=None, seed=0, normalize=False):
+    def __init__(self, source: str | os.PathLike, img_size: int = 640, augment: bool = False,
+                 hyp: dict[str, float] | None = None, names: Sequence[str] | dict[int, str] | None = None,
+                 images_dir: str | os.PathLike | None = None, seed: int = 0, normalize: bool = False) -> None:
         if isinstance(img_size, bool) or not isinstance(img_size, (int, np.integer)) \
                 or img_size <= 0:
             raise ValueError(f"img_size: expected a positive integer, got {img_size!r}")
@@ -167,7 +176,7 @@ class DetectionDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_yaml(cls, path, split="train", **kwargs):
+    def from_yaml(cls, path: str | os.PathLike, split: str = "train", **kwargs: Any) -> DetectionDataset:
         """The ``split`` (train / val / test) of an Ultralytics data-set YAML
         (:func:`read_data_yaml`); ``names`` defaults to the file's."""
         data = read_data_yaml(path)
@@ -289,7 +298,7 @@ class DetectionDataset(torch.utils.data.Dataset):
             raise ValueError(f"epoch: expected a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def load(self, index: int):
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Item ``index`` unaugmented, at its own size: ``(img uint8 [H, W, 3] RGB, boxes
         float64 [n, 4] xyxy pixels, classes int64 [n])``.
 
@@ -309,7 +318,7 @@ class DetectionDataset(torch.utils.data.Dataset):
                              f"{item['size'][0]}x{item['size'][1]}")
         return img, boxes, item["cls"]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> _Item:
         """Item ``index`` of the current epoch.
 
         Returns:
@@ -373,7 +382,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         return out, torch.from_numpy(labels), str(self.items[index]["path"]), shapes
 
 
-def collate_fn(batch):
+def collate_fn(batch: Sequence[_Item]) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple[_Shapes, ...]]:
     """Batch items of :class:`DetectionDataset` as YOLOv5's ``collate_fn``.
 
     Returns:

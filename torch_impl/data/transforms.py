@@ -19,11 +19,19 @@ in floating point rather than OpenCV's 8-bit HSV (see :func:`augment_hsv`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from torch_impl.data import checks as _validate
+
+if TYPE_CHECKING:  # annotations only: the transforms are NumPy (unletterbox_boxes also takes tensors)
+    import torch
+
+_Pair = tuple[float, float]
 
 PAD_COLOR = (114, 114, 114)
 
@@ -90,7 +98,7 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
 
 
-def resize(img, width: int, height: int) -> np.ndarray:
+def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """Stretch an RGB image to ``width x height`` pixels, aspect ratio NOT kept (the
     ``--no-letterbox`` path; a box scales by ``(width / W, height / H)``).
 
@@ -120,7 +128,7 @@ def _filled(hw, color) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- clipping
 
-def clip_boxes(boxes, shape) -> np.ndarray:
+def clip_boxes(boxes: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
     """Clip xyxy pixel boxes ``[N, 4]`` to an image of ``shape = (height, width)``.
 
     Returns:
@@ -139,7 +147,8 @@ def _clip(boxes: np.ndarray, h: float, w: float) -> np.ndarray:
     return out
 
 
-def box_candidates(box1, box2, wh_thr=2.0, ar_thr=100.0, area_thr=0.1, eps=1e-16) -> np.ndarray:
+def box_candidates(box1: ArrayLike, box2: ArrayLike, wh_thr: float = 2.0, ar_thr: float = 100.0,
+                   area_thr: float = 0.1, eps: float = 1e-16) -> np.ndarray:
     """Which transformed boxes are worth keeping (YOLOv5 ``box_candidates``).
 
     Args:
@@ -183,7 +192,8 @@ def _letterbox_params(shape, new_shape, auto, scaleup, stride):
     return (unpad_w, unpad_h), r, (dw / 2, dh / 2)
 
 
-def letterbox(img, new_shape=640, color=PAD_COLOR, auto=False, scaleup=True, stride=32):
+def letterbox(img: np.ndarray, new_shape: int | tuple[int, int] = 640, color: tuple[int, int, int] = PAD_COLOR,
+              auto: bool = False, scaleup: bool = True, stride: int = 32) -> tuple[np.ndarray, _Pair, _Pair]:
     """Resize keeping the aspect ratio, then pad to ``new_shape`` (YOLOv5 ``letterbox``).
 
     Args:
@@ -221,7 +231,7 @@ def letterbox(img, new_shape=640, color=PAD_COLOR, auto=False, scaleup=True, str
     return out, (r, r), (dw, dh)
 
 
-def letterbox_boxes(boxes, ratio, pad) -> np.ndarray:
+def letterbox_boxes(boxes: ArrayLike, ratio: float | _Pair, pad: float | _Pair) -> np.ndarray:
     """Map xyxy pixel boxes of the original image into the letterboxed image.
 
     Args:
@@ -239,7 +249,8 @@ def letterbox_boxes(boxes, ratio, pad) -> np.ndarray:
     return boxes * np.array([rw, rh, rw, rh]) + np.array([dw, dh, dw, dh])
 
 
-def unletterbox_boxes(boxes, img1_shape, img0_shape, ratio_pad=None):
+def unletterbox_boxes(boxes: ArrayLike | torch.Tensor, img1_shape: tuple[int, int], img0_shape: tuple[int, int],
+                      ratio_pad: tuple[_Pair, _Pair] | None = None) -> np.ndarray | torch.Tensor:
     """Map boxes of the letterboxed image back to the original image, clipped to it.
 
     Args:
@@ -292,7 +303,7 @@ def unletterbox_boxes(boxes, img1_shape, img0_shape, ratio_pad=None):
 
 # ----------------------------------------------------------------------------- flips
 
-def hflip(img, boxes):
+def hflip(img: np.ndarray, boxes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Mirror left-right.
 
     Returns:
@@ -309,7 +320,7 @@ def hflip(img, boxes):
     return np.ascontiguousarray(img[:, ::-1]), out
 
 
-def vflip(img, boxes):
+def vflip(img: np.ndarray, boxes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Mirror top-bottom (yolov5 ``flipud``): ``y1' = H - y2``, ``y2' = H - y1``; an involution
     as :func:`hflip`."""
     img = _check_img("img", img)
@@ -348,7 +359,8 @@ def _hsv_to_rgb(h, s, v) -> np.ndarray:
     return np.stack(out, axis=-1)
 
 
-def augment_hsv(img, hgain=0.5, sgain=0.5, vgain=0.5, rng=None) -> np.ndarray:
+def augment_hsv(img: np.ndarray, hgain: float = 0.5, sgain: float = 0.5, vgain: float = 0.5,
+                rng: np.random.Generator | None = None) -> np.ndarray:
     """Random hue, saturation and value gains (YOLOv5 ``augment_hsv``).
 
     Draws ``g = rng.uniform(-1, 1, 3) * (hgain, sgain, vgain) + 1`` (always, so the random
@@ -420,8 +432,9 @@ def _transform_boxes(boxes: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.stack([tx.min(-1), ty.min(-1), tx.max(-1), ty.max(-1)], axis=-1).reshape(-1, 4)
 
 
-def random_affine(img, boxes, degrees=10.0, translate=0.1, scale=0.1, shear=10.0, rng=None,
-                  border=(0, 0)):
+def random_affine(img: np.ndarray, boxes: ArrayLike, degrees: float = 10.0, translate: float = 0.1,
+                  scale: float = 0.1, shear: float = 10.0, rng: np.random.Generator | None = None,
+                  border: int | tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random rotation, scale, shear and translation (YOLOv5 ``random_perspective``, no perspective).
 
     Draws, in this order: angle ``U(-degrees, degrees)``, scale ``U(1 - scale, 1 + scale)``,
@@ -474,7 +487,8 @@ def _fit(img: np.ndarray, boxes: np.ndarray, size: int):
     return _resize(img, w, h), boxes * np.array([w / w0, h / h0, w / w0, h / h0])
 
 
-def mosaic4(images, boxes_list, classes_list, img_size=640, rng=None):
+def mosaic4(images: Sequence[np.ndarray], boxes_list: Sequence[ArrayLike], classes_list: Sequence[ArrayLike],
+            img_size: int = 640, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Four images in a 2x2 mosaic around a random centre (YOLOv5 ``load_mosaic``, before its
     ``random_perspective``).
 
