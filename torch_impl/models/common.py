@@ -31,7 +31,7 @@ class Conv(nn.Module):
     unless ``p`` is given. ``[bs, c1, H, W] -> [bs, c2, H / s, W / s]``."""
 
     def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, p: int | None = None, g: int = 1,
-                 act: bool = True):
+                 act: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c1, c2, k, s, k // 2 if p is None else p, groups=g, bias=False)
         self.bn = nn.BatchNorm2d(c2, eps=BN_EPS, momentum=BN_MOMENTUM)
@@ -45,7 +45,7 @@ class Bottleneck(nn.Module):
     """1x1 Conv to ``int(c2 * e)`` channels, 3x3 Conv to ``c2``; residual add when ``shortcut``
     and ``c1 == c2``."""
 
-    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1, e: float = 0.5) -> None:
         super().__init__()
         hidden = int(c2 * e)
         self.cv1 = Conv(c1, hidden, 1, 1)
@@ -61,7 +61,7 @@ class C3(nn.Module):
     """CSP block with 3 convs: ``cv3(cat(m(cv1(x)), cv2(x)))``, ``m`` = ``n`` Bottlenecks at
     ``int(c2 * e)`` channels (their own expansion 1.0)."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5) -> None:
         super().__init__()
         hidden = int(c2 * e)
         self.cv1 = Conv(c1, hidden, 1, 1)
@@ -78,7 +78,7 @@ class SPPF(nn.Module):
     (k, stride 1, padding k // 2) give the k, 2k-1, 3k-2 receptive fields, ``cv2`` fuses the
     four maps. Same output as SPP(k, 2k-1, 3k-2)."""
 
-    def __init__(self, c1: int, c2: int, k: int = 5):
+    def __init__(self, c1: int, c2: int, k: int = 5) -> None:
         super().__init__()
         hidden = c1 // 2
         self.cv1 = Conv(c1, hidden, 1, 1)

@@ -9,6 +9,7 @@ list the same tensors in the same order.
 """
 from __future__ import annotations
 
+import os
 import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -115,7 +116,7 @@ SAVE_HINT = ("it holds pickled Python objects (e.g. the official checkpoint's nn
              "and convert IN_sd.pt instead.")
 
 
-def read_yolov5_state_dict(path) -> Mapping:
+def read_yolov5_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
     """The state_dict in the file ``path``, read with ``torch.load(..., weights_only=True)``
     (no code from the file runs): a plain dict of tensors, or ``{"model": state_dict, ...}``.
 
@@ -182,7 +183,7 @@ def import_yolov5_state_dict(state_dict: Mapping, variant: str = "s", nc: int | 
     return load_yolov5_state_dict(model, sd)
 
 
-def import_yolov5(src, dst, variant: str = "s", nc: int | None = None,
+def import_yolov5(src: str | os.PathLike, dst: str | os.PathLike, variant: str = "s", nc: int | None = None,
                   depth_multiple: float | None = None,
                   width_multiple: float | None = None) -> dict:
     """Convert the official state_dict file ``src`` into this toolkit's checkpoint ``dst``:

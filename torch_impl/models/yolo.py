@@ -19,6 +19,7 @@ from torch import nn
 
 from ref_numpy.shared.checks import check_count
 from torch_impl import coder
+from torch_impl._typing import TensorLike
 from torch_impl.models.common import C3, SPPF, Conv, make_divisible, scaled_depth
 
 # (depth_multiple, width_multiple) of the official yaml files.
@@ -31,6 +32,9 @@ VARIANTS: dict[str, tuple[float, float]] = {
 }
 
 STRIDES = (8, 16, 32)  # P3, P4, P5
+
+# What a detection head returns: the raw per-level maps in training mode, (decoded, raw) in eval mode.
+HeadOutput = list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]
 
 # Anchor (w, h) in pixels at 640, per level, as in the yaml files.
 DEFAULT_ANCHORS = (
@@ -52,7 +56,7 @@ class Backbone(nn.Module):
     P5 [bs, c1024, H/32, W/32])`` with ``cN = make_divisible(N * width_multiple, 8)``.
     """
 
-    def __init__(self, ch: int, depth_multiple: float, width_multiple: float):
+    def __init__(self, ch: int, depth_multiple: float, width_multiple: float) -> None:
         super().__init__()
         c = _widths(width_multiple)
         d = lambda n: scaled_depth(n, depth_multiple)  # noqa: E731
@@ -68,7 +72,7 @@ class Backbone(nn.Module):
         self.sppf = SPPF(c[1024], c[1024], 5)  # 9
         self.out_channels = (c[256], c[512], c[1024])
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.stage2(self.down2(self.stem(x)))
         p3 = self.stage3(self.down3(x))
         p4 = self.stage4(self.down4(p3))
@@ -88,7 +92,7 @@ class Neck(nn.Module):
     N5 [bs, c1024, H/32, W/32])`` (layers 17, 20, 23).
     """
 
-    def __init__(self, depth_multiple: float, width_multiple: float):
+    def __init__(self, depth_multiple: float, width_multiple: float) -> None:
         super().__init__()
         c = _widths(width_multiple)
         n = scaled_depth(3, depth_multiple)
@@ -102,7 +106,7 @@ class Neck(nn.Module):
         self.out5 = C3(c[512] * 2, c[1024], n, shortcut=False)  # 23 (after 22 cat 10)
         self.out_channels = (c[256], c[512], c[1024])
 
-    def forward(self, feats):
+    def forward(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p3, p4, p5 = feats
         t5 = self.lateral5(p5)
         t4 = self.lateral4(self.merge4(torch.cat((_up(t5), p4), 1)))
@@ -146,7 +150,7 @@ class Detect(nn.Module):
     Bias init (v7.0 ``_initialize_biases``): obj += log(8 / (640 / s)²), cls += log(0.6 / (nc - 0.99999)).
     """
 
-    def __init__(self, nc: int, anchors, ch: Sequence[int], strides: Sequence[float] = STRIDES):
+    def __init__(self, nc: int, anchors: TensorLike, ch: Sequence[int], strides: Sequence[float] = STRIDES) -> None:
         super().__init__()
         self.nc = check_count("nc", nc, 1)
         self.no = nc + 5
@@ -167,7 +171,7 @@ class Detect(nn.Module):
             b[:, 4] += math.log(8 / (640 / s) ** 2)  # ~8 objects per 640 image
             b[:, 5:5 + self.nc] += math.log(0.6 / (self.nc - 0.99999))
 
-    def forward(self, feats):
+    def forward(self, feats: Sequence[torch.Tensor]) -> HeadOutput:
         raw = []
         for i, x in enumerate(feats):
             y = self.m[i](x)
@@ -208,7 +212,8 @@ class DetectAnchorFree(nn.Module):
     Bias init (v8 ``bias_init``): box bias 1.0; cls bias log(5 / nc / (640 / s)²).
     """
 
-    def __init__(self, nc: int, ch: Sequence[int], reg_max: int = 16, strides: Sequence[float] = STRIDES):
+    def __init__(self, nc: int, ch: Sequence[int], reg_max: int = 16,
+                 strides: Sequence[float] = STRIDES) -> None:
         super().__init__()
         self.nc = check_count("nc", nc, 1)
         self.reg_max = check_count("reg_max", reg_max, minimum=2)
@@ -233,7 +238,7 @@ class DetectAnchorFree(nn.Module):
             box[-1].bias.fill_(1.0)
             cls[-1].bias[:self.nc] = math.log(5 / self.nc / (640 / s) ** 2)
 
-    def forward(self, feats):
+    def forward(self, feats: Sequence[torch.Tensor]) -> HeadOutput:
         raw = [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(feats, self.cv2, self.cv3)]
         if self.training:
             return raw
@@ -267,7 +272,7 @@ def _resolve_multiples(variant, depth_multiple, width_multiple) -> tuple[float, 
 class _YOLOv5Body(nn.Module):
     """Backbone + neck shared by both heads; input checks; stride of the head."""
 
-    def __init__(self, ch: int, depth_multiple: float, width_multiple: float):
+    def __init__(self, ch: int, depth_multiple: float, width_multiple: float) -> None:
         super().__init__()
         self.ch = check_count("ch", ch, 1)
         self.depth_multiple, self.width_multiple = depth_multiple, width_multiple
@@ -290,7 +295,7 @@ class _YOLOv5Body(nn.Module):
         if not x.is_floating_point():
             raise ValueError(f"x: expected a floating tensor, got {x.dtype}")
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> HeadOutput:
         self._check_input(x)
         return self.head(list(self.neck(self.backbone(x))))
 
@@ -313,8 +318,8 @@ class YOLOv5(_YOLOv5Body):
     ``anchors_pixels`` [3, na, 2]; ``nc``, ``na``, ``nl``, ``no``.
     """
 
-    def __init__(self, nc: int = 80, anchors=None, ch: int = 3, depth_multiple: float = 1.0,
-                 width_multiple: float = 1.0):
+    def __init__(self, nc: int = 80, anchors: TensorLike | None = None, ch: int = 3, depth_multiple: float = 1.0,
+                 width_multiple: float = 1.0) -> None:
         super().__init__(ch, depth_multiple, width_multiple)
         anchors = DEFAULT_ANCHORS if anchors is None else anchors
         self.head = Detect(nc, anchors, self.neck.out_channels, STRIDES)
@@ -340,13 +345,14 @@ class YOLOv5AnchorFree(_YOLOv5Body):
     """
 
     def __init__(self, nc: int = 80, reg_max: int = 16, ch: int = 3, depth_multiple: float = 1.0,
-                 width_multiple: float = 1.0):
+                 width_multiple: float = 1.0) -> None:
         super().__init__(ch, depth_multiple, width_multiple)
         self.head = DetectAnchorFree(nc, self.neck.out_channels, reg_max, STRIDES)
         self.nc, self.nl, self.reg_max, self.no = self.head.nc, self.head.nl, self.head.reg_max, self.head.no
 
 
-def yolov5(variant, nc=80, anchors=None, ch=3, *, depth_multiple=None, width_multiple=None) -> YOLOv5:
+def yolov5(variant: str | None, nc: int = 80, anchors: TensorLike | None = None, ch: int = 3, *,
+           depth_multiple: float | None = None, width_multiple: float | None = None) -> YOLOv5:
     """Build a YOLOv5 v7.0 detection model.
 
     Args:
@@ -364,8 +370,9 @@ def yolov5(variant, nc=80, anchors=None, ch=3, *, depth_multiple=None, width_mul
     return YOLOv5(nc=nc, anchors=anchors, ch=ch, depth_multiple=gd, width_multiple=gw)
 
 
-def yolov5_anchor_free(variant, nc=80, reg_max=16, ch=3, *, depth_multiple=None,
-                       width_multiple=None) -> YOLOv5AnchorFree:
+def yolov5_anchor_free(variant: str | None, nc: int = 80, reg_max: int = 16, ch: int = 3, *,
+                       depth_multiple: float | None = None,
+                       width_multiple: float | None = None) -> YOLOv5AnchorFree:
     """Build the v5 backbone and neck with the v8-style anchor-free DFL head
     (:class:`YOLOv5AnchorFree`); arguments as :func:`yolov5`, plus ``reg_max`` DFL bins."""
     gd, gw = _resolve_multiples(variant, depth_multiple, width_multiple)
