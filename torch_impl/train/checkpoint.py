@@ -43,7 +43,7 @@ def set_rng_state(state: dict) -> None:
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
 
 
-def save_checkpoint(obj: dict, path) -> Path:
+def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
     """Write ``obj`` with ``torch.save`` to a temporary file in ``path``'s directory, then
     ``os.replace`` it onto ``path``: a reader sees the old file or the new one, never a partial
     one. Returns the path."""
@@ -62,7 +62,7 @@ def save_checkpoint(obj: dict, path) -> Path:
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """``torch.load(path, weights_only=True)``.
 
     Raises:

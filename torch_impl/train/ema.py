@@ -30,7 +30,7 @@ class ModelEMA:
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0,
-                 updates: int = 0):
+                 updates: int = 0) -> None:
         if not 0 <= decay < 1:
             raise ValueError(f"decay: expected a value in [0, 1), got {decay!r}")
         if not tau > 0:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ def param_groups(model: nn.Module) -> tuple[list, list, list]:
 
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01,
-                    momentum: float = 0.937, weight_decay: float = 0.0005):
+                    momentum: float = 0.937, weight_decay: float = 0.0005) -> torch.optim.Optimizer:
     """SGD (Nesterov) or AdamW over :func:`param_groups`: group 0 biases (no decay), group 1
     weights (``weight_decay``), group 2 norm weights (no decay).
 
@@ -59,7 +60,7 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01,
     return opt
 
 
-def lr_lambda(epochs: int, lrf: float, cos: bool = False):
+def lr_lambda(epochs: int, lrf: float, cos: bool = False) -> Callable[[float], float]:
     """The LR factor of epoch ``e`` (for ``LambdaLR``): linear ``(1 - e / epochs)(1 - lrf) + lrf``
     or cosine ``lrf + (1 - lrf)(1 + cos(pi e / epochs)) / 2`` (yolov5 ``one_cycle``); both go
     from 1 at ``e = 0`` to ``lrf`` at ``e = epochs``."""
@@ -78,7 +79,8 @@ def warmup_iters(warmup_epochs: float, nb: int, min_iters: int = 100) -> int:
     return max(round(warmup_epochs * nb), min_iters)
 
 
-def warmup_step(optimizer, ni: int, nw: int, lr_factor: float, hyp: dict, accumulate_max: float):
+def warmup_step(optimizer: torch.optim.Optimizer, ni: int, nw: int, lr_factor: float, hyp: dict,
+                accumulate_max: float) -> int:
     """Set every group's ``lr`` and ``momentum`` for iteration ``ni < nw`` of the warmup and
     return the gradient accumulation to use (an int >= 1).
 
