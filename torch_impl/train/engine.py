@@ -12,7 +12,7 @@ import torch.distributed as dist
 from PIL import Image
 
 from torch_impl import anchors as anc
-from torch_impl.data import unletterbox_boxes
+from torch_impl.data import DetectionDataset, unletterbox_boxes
 from torch_impl.loss import yolov5_loss, yolov8_loss
 from torch_impl.metrics import DetectionEvaluator
 from torch_impl.nms import non_max_suppression
@@ -23,7 +23,7 @@ from torch_impl.train.optim import warmup_step
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or inf (attributes ``epoch``, ``step``: the global step)."""
 
-    def __init__(self, epoch: int, step: int, parts: dict):
+    def __init__(self, epoch: int, step: int, parts: dict) -> None:
         self.epoch, self.step, self.parts = epoch, step, parts
         terms = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
         super().__init__(f"non-finite loss at epoch {epoch}, step {step} ({terms})")
@@ -43,7 +43,7 @@ def targets_to_xyxy(targets: torch.Tensor, img_h: int, img_w: int) -> torch.Tens
                         (cx + w / 2) * img_w, (cy + h / 2) * img_h], -1)
 
 
-def dataset_wh(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dataset_wh(dataset: DetectionDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Label sizes of a :class:`torch_impl.data.DetectionDataset` for the anchor check, without
     decoding the images (sizes come from the file headers).
 
@@ -72,8 +72,8 @@ def dataset_wh(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return wh_all[keep], idx_all[keep], np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
 
 
-def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: float = 0.98,
-               gen: int = 1000, seed: int = 0) -> dict:
+def autoanchor(model: torch.nn.Module, dataset: DetectionDataset, img_size: int, thr: float = 4.0,
+               bpr_threshold: float = 0.98, gen: int = 1000, seed: int = 0) -> dict:
     """YOLOv5 ``check_anchors``: if the best possible recall of the model's anchors on the
     training labels is <= ``bpr_threshold``, fit new ones with :func:`kmean_anchors` and put them
     in the model (sorted by area, levels P3..P5) when their BPR is higher.
@@ -111,13 +111,13 @@ def autoanchor(model, dataset, img_size: int, thr: float = 4.0, bpr_threshold: f
 
 # ----------------------------------------------------------------------------- training
 
-def is_anchor_free(model) -> bool:
+def is_anchor_free(model: torch.nn.Module) -> bool:
     """True for a :class:`torch_impl.models.YOLOv5AnchorFree` (or a DDP wrapper of one)."""
     from torch_impl.models import YOLOv5AnchorFree
     return isinstance(unwrap(model), YOLOv5AnchorFree)
 
 
-def loss_terms(model) -> tuple[str, str, str]:
+def loss_terms(model: torch.nn.Module) -> tuple[str, str, str]:
     """Names of the loss terms :func:`train_one_epoch` reports for ``model``: ``(box, obj, cls)``
     for the anchor head (YOLOv5 loss), ``(box, cls, dfl)`` for the anchor-free head (v8 loss)."""
     return ("box", "cls", "dfl") if is_anchor_free(model) else ("box", "obj", "cls")
@@ -234,7 +234,7 @@ def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_facto
 
 
 @torch.no_grad()
-def broadcast_state(module, src: int = 0) -> None:
+def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
     """In a distributed run, overwrite every tensor of ``module.state_dict()`` (parameters and
     buffers) with rank ``src``'s; a no-op otherwise. DDP keeps the parameters equal but each
     rank's BatchNorm statistics follow its own batches (DDP re-broadcasts them only at the next
@@ -310,7 +310,8 @@ def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float 
 
 
 @torch.no_grad()
-def precise_bn(model, loader, device, num_batches: int) -> int:
+def precise_bn(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str,
+               num_batches: int) -> int:
     """Recompute the BatchNorm running mean / variance of ``model`` as the plain average over
     ``num_batches`` batches of ``loader`` (forward passes in train mode, no gradient), instead of
     the slow exponential average (momentum 0.03) kept during training; returns the number of
