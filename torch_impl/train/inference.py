@@ -19,6 +19,7 @@ Output files (when ``out`` is given):
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -39,7 +40,7 @@ _COLORS = ((255, 56, 56), (56, 56, 255), (56, 200, 56), (255, 157, 151), (255, 1
            (200, 50, 200), (50, 200, 200), (128, 128, 0))
 
 
-def list_images(source) -> list[Path]:
+def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """The images of ``source``: one image file, a directory's images (sorted by name), or a
     ``.txt`` list (one path a line, ``#`` comments; relative paths against the list's directory).
 
@@ -65,7 +66,7 @@ def list_images(source) -> list[Path]:
     return images
 
 
-def load_model(weights, device="cpu") -> tuple[torch.nn.Module, list[str]]:
+def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, list[str]]:
     """The model of a :func:`torch_impl.train.train` checkpoint (its EMA weights when present)
     on ``device`` in eval mode, and the class names.
 
@@ -93,7 +94,7 @@ def load_model(weights, device="cpu") -> tuple[torch.nn.Module, list[str]]:
 @torch.no_grad()
 def predict_images(model: torch.nn.Module, images: Sequence, img_size: int = 640,
                    conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
-                   batch_size: int = 8, device="cpu"
+                   batch_size: int = 8, device: str | torch.device = "cpu"
                    ) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
     """Run ``model`` (eval mode, on ``device``) over ``images`` (paths), ``batch_size`` at a time.
 

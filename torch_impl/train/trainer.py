@@ -103,7 +103,7 @@ def _append_csv(path: Path, row: dict, fields) -> None:
         w.writerow(row)
 
 
-def plot_results(csv_path, png_path) -> bool:
+def plot_results(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bool:
     """Draw the loss terms and mAPs of ``results.csv`` (one panel each, by epoch) into
     ``png_path``. Returns False (and draws nothing) when matplotlib is not installed or the CSV
     has no rows."""
