@@ -11,13 +11,14 @@ Inner helpers trust their inputs; only public functions call these.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy.shared.checks import check_format, check_image_size, check_same_length  # noqa: F401
 from ref_numpy.shared.constants import FORMATS  # noqa: F401
 
 
-def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
-             finite: bool = False, floating: bool = False) -> np.ndarray:
+def as_array(name: str, x: ArrayLike, *, last_dim: int | None = None, ndim: int | None = None, finite: bool = False,
+             floating: bool = False) -> np.ndarray:
     """``x`` as an ndarray, checked: trailing dimension, rank, finiteness, floating dtype."""
     try:
         a = np.asarray(x)
@@ -36,7 +37,7 @@ def as_array(name: str, x, *, last_dim: int | None = None, ndim: int | None = No
     return a
 
 
-def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+def check_boxes(name: str, boxes: ArrayLike, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Boxes ``[..., 4]`` (``ndim`` fixes the rank), numeric (not bool), finite unless ``finite=False``."""
     a = as_array(name, boxes, last_dim=4, ndim=ndim, finite=finite)
     if a.dtype.kind == "b":

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy import _validate
 from ref_numpy.shared.checks import check_eps, check_finite_real, check_format, check_image_size
@@ -152,7 +153,7 @@ def _diou_iou(boxes1: np.ndarray, boxes2: np.ndarray, eps: float) -> tuple[np.nd
 
 # ----------------------------------------------------------------------------- formats
 
-def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
+def box_convert(boxes: ArrayLike, in_fmt: str, out_fmt: str) -> np.ndarray:
     """Convert boxes between ``'xyxy'``, ``'xywh'`` (COCO top-left) and ``'cxcywh'`` (centre).
 
     Args:
@@ -220,7 +221,7 @@ def _image_scale(boxes: np.ndarray, image_size) -> tuple[np.ndarray, np.ndarray]
     return b, np.array([width, height, width, height], dtype=b.dtype)
 
 
-def box_normalize(boxes, image_size) -> np.ndarray:
+def box_normalize(boxes: ArrayLike, image_size: tuple[int, int]) -> np.ndarray:
     """Pixel boxes to coordinates normalised by the image size (YOLO txt style).
 
     Args:
@@ -246,7 +247,7 @@ def box_normalize(boxes, image_size) -> np.ndarray:
     return b / scale
 
 
-def box_denormalize(boxes, image_size) -> np.ndarray:
+def box_denormalize(boxes: ArrayLike, image_size: tuple[int, int]) -> np.ndarray:
     """Normalised boxes (YOLO txt style) back to pixels: the inverse of :func:`box_normalize`.
 
     Args:
@@ -269,7 +270,7 @@ def box_denormalize(boxes, image_size) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- single-box ops
 
-def box_area(boxes) -> np.ndarray:
+def box_area(boxes: ArrayLike) -> np.ndarray:
     """Area ``(x2 - x1) * (y2 - y1)`` of xyxy boxes, as ``torchvision.ops.box_area``.
 
     Args:
@@ -289,7 +290,7 @@ def box_area(boxes) -> np.ndarray:
     return _area(_check_box_array("boxes", boxes))
 
 
-def clip_boxes_to_image(boxes, size) -> np.ndarray:
+def clip_boxes_to_image(boxes: ArrayLike, size: tuple[int, int]) -> np.ndarray:
     """Clamp xyxy boxes into an image: x into ``[0, width]``, y into ``[0, height]``.
 
     Args:
@@ -316,7 +317,7 @@ def clip_boxes_to_image(boxes, size) -> np.ndarray:
     return np.stack([x, y], axis=-1).reshape(b.shape)
 
 
-def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
+def remove_small_boxes(boxes: ArrayLike, min_size: float) -> np.ndarray:
     """Indices of the xyxy boxes whose width and height are both ``>= min_size``.
 
     Args:
@@ -345,7 +346,7 @@ def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- pairwise IoU family
 
-def box_inter_union(boxes1, boxes2) -> tuple[np.ndarray, np.ndarray]:
+def box_inter_union(boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise intersection and union areas of two sets of xyxy boxes: torchvision's kernel.
 
     Args:
@@ -374,7 +375,7 @@ def box_inter_union(boxes1, boxes2) -> tuple[np.ndarray, np.ndarray]:
     return _inter_union(b1, b2)
 
 
-def box_iou(boxes1, boxes2) -> np.ndarray:
+def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """Pairwise intersection over union of two sets of xyxy boxes.
 
     Args:
@@ -402,7 +403,7 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     return _divide(inter, union)
 
 
-def generalized_box_iou(boxes1, boxes2) -> np.ndarray:
+def generalized_box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """Pairwise generalized IoU (Rezatofighi et al. 2019) of xyxy boxes.
 
     Args:
@@ -430,7 +431,7 @@ def generalized_box_iou(boxes1, boxes2) -> np.ndarray:
     return iou - _divide(areai - union, areai)
 
 
-def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
+def distance_box_iou(boxes1: ArrayLike, boxes2: ArrayLike, eps: float = 1e-7) -> np.ndarray:
     """Pairwise distance IoU (Zheng et al. 2020) of xyxy boxes.
 
     Args:
@@ -455,7 +456,7 @@ def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
     return diou
 
 
-def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
+def complete_box_iou(boxes1: ArrayLike, boxes2: ArrayLike, eps: float = 1e-7) -> np.ndarray:
     """Pairwise complete IoU (Zheng et al. 2020) of xyxy boxes.
 
     Args:
@@ -490,7 +491,7 @@ def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
     return diou - alpha * v
 
 
-def box_ioa(boxes1, boxes2) -> np.ndarray:
+def box_ioa(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """Pairwise intersection over the area of ``boxes1`` (crowd matching).
 
     Args:
@@ -513,7 +514,7 @@ def box_ioa(boxes1, boxes2) -> np.ndarray:
     return _divide(inter, _area(b1)[..., :, None])
 
 
-def wh_iou(wh1, wh2) -> np.ndarray:
+def wh_iou(wh1: ArrayLike, wh2: ArrayLike) -> np.ndarray:
     """Pairwise shape IoU of ``(w, h)`` pairs, as if both boxes shared their top-left corner.
 
     Args:
@@ -546,7 +547,7 @@ def wh_iou(wh1, wh2) -> np.ndarray:
     return _divide(inter, union)
 
 
-def voc_box_iou(boxes1, boxes2) -> np.ndarray:
+def voc_box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """Pairwise IoU of xyxy boxes in the PASCAL VOC "+1 pixel" convention.
 
     Args:
@@ -585,7 +586,7 @@ def voc_box_iou(boxes1, boxes2) -> np.ndarray:
         return inters / uni
 
 
-def coco_box_iou(dt, gt, iscrowd=None) -> np.ndarray:
+def coco_box_iou(dt: ArrayLike, gt: ArrayLike, iscrowd: ArrayLike | None = None) -> np.ndarray:
     """Pairwise IoU of COCO ``xywh`` boxes with pycocotools' crowd rule.
 
     Args:
@@ -635,7 +636,7 @@ def _coco_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
         return np.where((w > 0) & (h > 0), inter / union, inter.dtype.type(0))
 
 
-def darknet_box_iou(boxes1, boxes2) -> np.ndarray:
+def darknet_box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """Element-wise IoU of paired ``cxcywh`` boxes, as darknet's ``box_iou``.
 
     Args:
@@ -679,8 +680,8 @@ def darknet_box_iou(boxes1, boxes2) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- element-wise (YOLO)
 
-def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
-                    eps: float = 1e-7) -> np.ndarray:
+def aligned_box_iou(boxes1: ArrayLike, boxes2: ArrayLike, kind: str = "iou", fmt: str = "xyxy", eps: float = 1e-7
+                   ) -> np.ndarray:
     """Element-wise IoU / GIoU / DIoU / CIoU of paired boxes, as YOLOv5 v7.0 ``bbox_iou``.
 
     Args:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from torch_impl._typing import TensorLike
 # Checks on metadata (formats, lengths, sizes) need no tensor math: one definition serves both sides.
 from ref_numpy.shared.checks import check_format, check_image_size, check_same_length  # noqa: F401
 from ref_numpy.shared.constants import FORMATS  # noqa: F401
 
 
-def as_tensor(name: str, x, *, last_dim: int | None = None, ndim: int | None = None,
-              finite: bool = False, floating: bool = False, device=None) -> torch.Tensor:
+def as_tensor(name: str, x: TensorLike, *, last_dim: int | None = None, ndim: int | None = None, finite: bool = False,
+              floating: bool = False, device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` as a tensor (NumPy and sequences accepted), checked like ``ref_numpy``'s ``as_array``."""
     if not isinstance(x, torch.Tensor):
         # Through NumPy, so that Python lists get NumPy's dtypes (float64, int64) as in ref_numpy.
@@ -43,7 +44,7 @@ def _all_finite(x: torch.Tensor) -> bool:
     return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
-def check_boxes(name: str, boxes, *, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
+def check_boxes(name: str, boxes: TensorLike, *, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
     """Boxes ``[..., 4]`` (``ndim`` fixes the rank), numeric (not bool), finite unless ``finite=False``."""
     t = as_tensor(name, boxes, last_dim=4, ndim=ndim, finite=finite)
     if t.dtype == torch.bool:

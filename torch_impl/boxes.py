@@ -18,6 +18,7 @@ import torch
 from ref_numpy.shared.checks import check_eps, check_finite_real, check_format, check_image_size
 from ref_numpy.shared.constants import ALIGNED_FORMATS, FORMATS, IOU_KINDS  # noqa: F401
 from torch_impl import _validate
+from torch_impl._typing import TensorLike
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -112,7 +113,7 @@ def _diou_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float):
 
 # ----------------------------------------------------------------------------- formats
 
-def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
+def box_convert(boxes: TensorLike, in_fmt: str, out_fmt: str) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_convert` (torchvision ``box_convert``)."""
     b = _check_box_tensor("boxes", boxes)
     check_format("in_fmt", in_fmt)
@@ -159,14 +160,14 @@ def _image_scale(boxes: torch.Tensor, image_size):
     return b, scale
 
 
-def box_normalize(boxes, image_size) -> torch.Tensor:
+def box_normalize(boxes: TensorLike, image_size: tuple[int, int]) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_normalize`: x columns / width, y columns / height."""
     b = _check_box_tensor("boxes", boxes)
     b, scale = _image_scale(b, image_size)
     return b / scale
 
 
-def box_denormalize(boxes, image_size) -> torch.Tensor:
+def box_denormalize(boxes: TensorLike, image_size: tuple[int, int]) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_denormalize`: x columns * width, y columns * height."""
     b = _check_box_tensor("boxes", boxes)
     b, scale = _image_scale(b, image_size)
@@ -175,12 +176,12 @@ def box_denormalize(boxes, image_size) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- single-box ops
 
-def box_area(boxes) -> torch.Tensor:
+def box_area(boxes: TensorLike) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_area` (torchvision ``box_area``, not clamped)."""
     return _area(_check_box_tensor("boxes", boxes))
 
 
-def clip_boxes_to_image(boxes, size) -> torch.Tensor:
+def clip_boxes_to_image(boxes: TensorLike, size: tuple[int, int]) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.clip_boxes_to_image` (torchvision, NaN stays NaN)."""
     b = _check_box_tensor("boxes", boxes, finite=False)
     height, width = (_size_scalar(v) for v in check_image_size("size", size))
@@ -189,7 +190,7 @@ def clip_boxes_to_image(boxes, size) -> torch.Tensor:
     return torch.stack((x, y), dim=-1).reshape(b.shape)
 
 
-def remove_small_boxes(boxes, min_size: float) -> torch.Tensor:
+def remove_small_boxes(boxes: TensorLike, min_size: float) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.remove_small_boxes`: int64 indices of boxes with both sides
     ``>= min_size``."""
     b = _validate.check_boxes("boxes", boxes, ndim=2, finite=False)
@@ -203,20 +204,20 @@ def remove_small_boxes(boxes, min_size: float) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- pairwise IoU family
 
-def box_inter_union(boxes1, boxes2) -> tuple[torch.Tensor, torch.Tensor]:
+def box_inter_union(boxes1: TensorLike, boxes2: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairwise (intersection, union) of xyxy boxes: torchvision's ``_box_inter_union``."""
     b1, b2 = _check_pair(boxes1, boxes2)
     return _inter_union(b1, b2)
 
 
-def box_iou(boxes1, boxes2) -> torch.Tensor:
+def box_iou(boxes1: TensorLike, boxes2: TensorLike) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_iou` (torchvision ``box_iou``, no eps)."""
     b1, b2 = _check_pair(boxes1, boxes2)
     inter, union = _inter_union(b1, b2)
     return inter / union
 
 
-def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
+def generalized_box_iou(boxes1: TensorLike, boxes2: TensorLike) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.generalized_box_iou` (torchvision, no eps)."""
     b1, b2 = _check_pair(boxes1, boxes2)
     inter, union = _inter_union(b1, b2)
@@ -226,7 +227,7 @@ def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
     return iou - (areai - union) / areai
 
 
-def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
+def distance_box_iou(boxes1: TensorLike, boxes2: TensorLike, eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.distance_box_iou` (torchvision ``distance_box_iou``)."""
     b1, b2 = _check_pair(boxes1, boxes2)
     eps = check_eps(eps)
@@ -234,7 +235,7 @@ def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     return diou
 
 
-def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
+def complete_box_iou(boxes1: TensorLike, boxes2: TensorLike, eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.complete_box_iou` (torchvision; ``alpha`` without gradient)."""
     b1, b2 = _check_pair(boxes1, boxes2)
     eps = check_eps(eps)
@@ -250,14 +251,14 @@ def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     return diou - alpha * v
 
 
-def box_ioa(boxes1, boxes2) -> torch.Tensor:
+def box_ioa(boxes1: TensorLike, boxes2: TensorLike) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.box_ioa`: intersection over the area of ``boxes1``, no eps."""
     b1, b2 = _check_pair(boxes1, boxes2)
     inter, _ = _inter_union(b1, b2)
     return inter / _area(b1)[..., :, None]
 
 
-def wh_iou(wh1, wh2) -> torch.Tensor:
+def wh_iou(wh1: TensorLike, wh2: TensorLike) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.wh_iou`: darknet shape IoU, no eps (YOLOv5 adds 1e-7)."""
     a, b = _check_pair(wh1, wh2, last_dim=2, names=("wh1", "wh2"), nonnegative=True)
     a, b = _upcast(a), _upcast(b)
@@ -270,7 +271,7 @@ def wh_iou(wh1, wh2) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- element-wise (YOLO)
 
-def voc_box_iou(boxes1, boxes2) -> torch.Tensor:
+def voc_box_iou(boxes1: TensorLike, boxes2: TensorLike) -> torch.Tensor:
     """Pairwise IoU in the PASCAL VOC "+1 pixel" convention (py-faster-rcnn ``voc_eval``)."""
     b1, b2 = _check_pair(boxes1, boxes2)
     det, gt = _upcast_non_float(b1)[..., :, None, :], _upcast_non_float(b2)[..., None, :, :]
@@ -286,7 +287,7 @@ def voc_box_iou(boxes1, boxes2) -> torch.Tensor:
     return inters / uni
 
 
-def coco_box_iou(dt, gt, iscrowd=None) -> torch.Tensor:
+def coco_box_iou(dt: TensorLike, gt: TensorLike, iscrowd: TensorLike | None = None) -> torch.Tensor:
     """Pairwise IoU of COCO xywh boxes with pycocotools' crowd rule (``maskApi.c::bbIou``)."""
     d, g = _check_pair(dt, gt, names=("dt", "gt"))
     d, g = _upcast_non_float(d), _upcast_non_float(g.to(d.device))
@@ -315,7 +316,7 @@ def _coco_iou(dt: torch.Tensor, gt: torch.Tensor, crowd: torch.Tensor) -> torch.
                                                                         device=inter.device))
 
 
-def darknet_box_iou(boxes1, boxes2) -> torch.Tensor:
+def darknet_box_iou(boxes1: TensorLike, boxes2: TensorLike) -> torch.Tensor:
     """Element-wise IoU of paired cxcywh boxes, darknet ``box_iou`` (0 where the union is 0)."""
     b1 = _upcast_non_float(_check_box_tensor("boxes1", boxes1))
     b2 = _upcast_non_float(_check_box_tensor("boxes2", boxes2))
@@ -335,8 +336,8 @@ def darknet_box_iou(boxes1, boxes2) -> torch.Tensor:
     return torch.where(ok, inter / torch.where(ok, union, torch.ones_like(union)), zero)
 
 
-def aligned_box_iou(boxes1, boxes2, kind: str = "iou", fmt: str = "xyxy",
-                    eps: float = 1e-7) -> torch.Tensor:
+def aligned_box_iou(boxes1: TensorLike, boxes2: TensorLike, kind: str = "iou", fmt: str = "xyxy", eps: float = 1e-7
+                   ) -> torch.Tensor:
     """See :func:`ref_numpy.boxes.aligned_box_iou`: YOLOv5 v7.0 ``bbox_iou`` element-wise,
     broadcasting ``[..., 4]``; autograd-safe (``alpha`` of CIoU without gradient; finite
     gradients for degenerate boxes in ``'xyxy'`` mode)."""
