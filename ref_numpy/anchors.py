@@ -22,8 +22,11 @@ so reference and port return the same anchors for the same seed.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array
 from ref_numpy.shared.checks import check_count, check_finite_real, check_positive
@@ -81,7 +84,7 @@ def _bpr_aat(wh: np.ndarray, anchors: np.ndarray, thr: float) -> tuple:
     return bpr, aat
 
 
-def anchor_metrics(wh, anchors, thr=4.0):
+def anchor_metrics(wh: ArrayLike, anchors: ArrayLike, thr: float = 4.0) -> dict[str, np.ndarray]:
     """Best possible recall and anchors above threshold of ``anchors`` on label sizes ``wh``.
 
     Args:
@@ -109,7 +112,8 @@ def anchor_metrics(wh, anchors, thr=4.0):
     return {"bpr": bpr, "aat": aat}
 
 
-def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
+def check_anchors(wh: ArrayLike, anchors: ArrayLike, thr: float = 4.0, bpr_threshold: float = 0.98
+                 ) -> tuple[bool, np.ndarray, np.ndarray]:
     """Whether YOLOv5 would refit ``anchors`` to labels ``wh`` (AutoAnchor's test).
 
     Args:
@@ -133,7 +137,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     return bool(bpr <= bpr_threshold), bpr, aat
 
 
-def anchor_fitness(anchors, wh, thr=4.0):
+def anchor_fitness(anchors: ArrayLike, wh: ArrayLike, thr: float = 4.0) -> np.ndarray:
     """YOLOv5's evolution fitness: ``mean(best * (best > 1/thr))``, ``best = x.max(over anchors)``.
 
     Args:
@@ -155,7 +159,8 @@ def anchor_fitness(anchors, wh, thr=4.0):
 
 # ----------------------------------------------------------------------------- label sizes
 
-def wh_from_labels(wh, image_index, shapes, img_size=640, augment=False, seed=0):
+def wh_from_labels(wh: ArrayLike, image_index: ArrayLike, shapes: ArrayLike, img_size: float = 640,
+                   augment: bool = False, seed: int | np.random.Generator = 0) -> np.ndarray:
     """Label sizes in pixels at the training size, from normalised YOLO labels.
 
     Each image is resized so that its longer side is ``img_size`` (YOLOv5's rect shapes,
@@ -219,8 +224,9 @@ def _sort_by_area(k):
     return k[np.argsort(k.prod(1), kind="stable")]
 
 
-def kmean_anchors(wh, n=9, img_size=640, thr=4.0, gen=1000, seed=0, verbose=False,
-                  progress=None):
+def kmean_anchors(wh: ArrayLike, n: int = 9, img_size: float = 640, thr: float = 4.0, gen: int = 1000,
+                  seed: int | np.random.Generator = 0, verbose: bool = False,
+                  progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> dict[str, Any]:
     """Fit ``n`` anchors to label sizes: k-means, then genetic evolution (YOLOv5 AutoAnchor).
 
     Steps (yolov5 v7.0 ``kmean_anchors``):

@@ -25,7 +25,11 @@ Conventions shared by every function here (they are torchvision's CPU kernel's):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.boxes import box_iou
@@ -116,7 +120,7 @@ def _greedy(order: np.ndarray, suppresses) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- public API
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression, exactly as ``torchvision.ops.nms`` on CPU.
 
     Args:
@@ -144,7 +148,7 @@ def nms(boxes, scores, iou_threshold):
                    lambda i, js: _above(_overlaps(boxes, i, js), threshold))
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold):
+def batched_nms(boxes: ArrayLike, scores: ArrayLike, idxs: ArrayLike, iou_threshold: float) -> np.ndarray:
     """Greedy NMS within each category: boxes of different ``idxs`` never suppress each other.
 
     Args:
@@ -175,7 +179,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
     return order[kept[order]]
 
 
-def nms_padded(boxes, scores, iou_threshold, valid=None):
+def nms_padded(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, valid: ArrayLike | None = None) -> np.ndarray:
     """:func:`nms` for many images at once, on padded arrays; returns a keep mask.
 
     Args:
@@ -219,8 +223,9 @@ def nms_padded(boxes, scores, iou_threshold, valid=None):
     return keep.reshape(valid.shape)
 
 
-def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
-             method="gaussian"):
+def soft_nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float = 0.3, sigma: float = 0.5,
+             score_threshold: float = 0.001, method: Literal["linear", "gaussian"] = "gaussian"
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Soft-NMS (Bodla et al. 2017): decay the scores of overlapping boxes instead of removing them.
 
     Repeatedly select the remaining box of highest current score (ties: lowest index), then
@@ -279,7 +284,7 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
     return np.asarray(keep, dtype=np.int64), np.asarray(kept_scores, dtype=scores.dtype)
 
 
-def diou_nms(boxes, scores, iou_threshold, beta=1.0):
+def diou_nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, beta: float = 1.0) -> np.ndarray:
     """DIoU-NMS (Zheng et al. 2020): greedy NMS where j is suppressed by a kept i when
     ``iou - (d^2 / (c^2 + 1e-7)) ** beta > iou_threshold``.
 
@@ -339,9 +344,10 @@ def _yolo_candidates(x: np.ndarray, conf_thres: float, multi_label: bool, object
     return np.concatenate([box[i], conf[:, None], j[:, None].astype(x.dtype)], axis=1)
 
 
-def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=None,
-                        agnostic=False, multi_label=False, max_det=300, max_nms=30000,
-                        max_wh=MAX_WH, version="v5"):
+def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                        classes: Sequence[int] | None = None, agnostic: bool = False, multi_label: bool = False,
+                        max_det: int = 300, max_nms: int = 30000, max_wh: float = MAX_WH,
+                        version: Literal["v5", "v8"] = "v5") -> list[np.ndarray]:
     """YOLO post-processing: confidence filter, class-aware NMS, ``max_det`` per image.
 
     Args:

@@ -9,6 +9,8 @@ something changes" test and the acceptance test).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from ref_numpy.shared.checks import check_count, check_finite_real, check_positi
 from ref_numpy.shared.constants import (  # noqa: F401 (constants re-exported)
     KMEANS_ITER, MIN_SIDE, MUTATION_PROB, MUTATION_SIGMA, SMALL_SIDE)
 from ref_numpy.shared.draws import anchor_initial, anchor_mutation_draws, anchor_scale_draws
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor
 
 
@@ -66,7 +69,7 @@ def _bpr_aat(wh: torch.Tensor, anchors: torch.Tensor, thr: float) -> tuple:
     return bpr, aat
 
 
-def anchor_metrics(wh, anchors, thr=4.0):
+def anchor_metrics(wh: TensorLike, anchors: TensorLike, thr: float = 4.0) -> dict[str, torch.Tensor]:
     """Port of :func:`ref_numpy.anchors.anchor_metrics`: ``{"bpr", "aat"}`` as 0-d tensors."""
     wh = _check_wh("wh", wh)
     anchors = _check_anchors("anchors", anchors, wh)
@@ -75,7 +78,8 @@ def anchor_metrics(wh, anchors, thr=4.0):
     return {"bpr": bpr, "aat": aat}
 
 
-def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
+def check_anchors(wh: TensorLike, anchors: TensorLike, thr: float = 4.0, bpr_threshold: float = 0.98
+                 ) -> tuple[bool, torch.Tensor, torch.Tensor]:
     """Port of :func:`ref_numpy.anchors.check_anchors`: ``(needs_refit, bpr, aat)``,
     ``needs_refit = bpr <= bpr_threshold`` (a Python bool: one device synchronisation)."""
     wh = _check_wh("wh", wh)
@@ -86,7 +90,7 @@ def check_anchors(wh, anchors, thr=4.0, bpr_threshold=0.98):
     return bool(bpr <= bpr_threshold), bpr, aat
 
 
-def anchor_fitness(anchors, wh, thr=4.0):
+def anchor_fitness(anchors: TensorLike, wh: TensorLike, thr: float = 4.0) -> torch.Tensor:
     """Port of :func:`ref_numpy.anchors.anchor_fitness`: ``mean(best * (best > 1/thr))``;
     differentiable in ``anchors`` and ``wh`` (almost everywhere)."""
     wh = _check_wh("wh", wh)
@@ -97,7 +101,8 @@ def anchor_fitness(anchors, wh, thr=4.0):
 
 # ----------------------------------------------------------------------------- label sizes
 
-def wh_from_labels(wh, image_index, shapes, img_size=640, augment=False, seed=0):
+def wh_from_labels(wh: TensorLike, image_index: TensorLike, shapes: TensorLike, img_size: float = 640,
+                   augment: bool = False, seed: int | np.random.Generator = 0) -> torch.Tensor:
     """Port of :func:`ref_numpy.anchors.wh_from_labels` (the augmentation factors are NumPy draws
     from ``default_rng(seed)``, moved to wh's device)."""
     wh = as_tensor("wh", wh, ndim=2, last_dim=2, finite=True, floating=True)
@@ -137,8 +142,9 @@ def _sort_by_area(k: torch.Tensor) -> torch.Tensor:
     return k[torch.argsort(k.prod(1), stable=True)]
 
 
-def kmean_anchors(wh, n=9, img_size=640, thr=4.0, gen=1000, seed=0, verbose=False,
-                  progress=None):
+def kmean_anchors(wh: TensorLike, n: int = 9, img_size: float = 640, thr: float = 4.0, gen: int = 1000,
+                  seed: int | np.random.Generator = 0, verbose: bool = False,
+                  progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> dict[str, Any]:
     """Port of :func:`ref_numpy.anchors.kmean_anchors`: the same dict, tensors on wh's device.
 
     The initial anchors come from the reference's scipy k-means (CPU, float64); the draws of every

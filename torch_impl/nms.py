@@ -34,6 +34,8 @@ of the loop; ``torch.set_num_threads(1)`` avoids that.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ import torch
 from ref_numpy.shared.checks import check_count, check_real, check_same_length, check_unit, \
     check_yolo_version
 from ref_numpy.shared.constants import DIOU_EPS, MAX_WH
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
 
 __all__ = ["nms", "batched_nms", "nms_padded", "soft_nms", "diou_nms", "non_max_suppression",
@@ -237,7 +240,7 @@ def _iou_nms(boxes_sorted: torch.Tensor, alive: torch.Tensor, threshold: float,
 
 # ----------------------------------------------------------------------------- public API
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float) -> torch.Tensor:
     """Greedy non-maximum suppression, exactly as ``torchvision.ops.nms`` on CPU (see
     :func:`ref_numpy.nms.nms` for the contract), without torchvision and without a loop over
     boxes (blocked matrix NMS, see the module docstring).
@@ -259,7 +262,7 @@ def nms(boxes, scores, iou_threshold):
         return order[keep]
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold):
+def batched_nms(boxes: TensorLike, scores: TensorLike, idxs: TensorLike, iou_threshold: float) -> torch.Tensor:
     """Greedy NMS within each category, in one blocked pass (no loop over categories): boxes are
     visited grouped by category (then by score), only same-category pairs interact, and the kept
     indices are returned in the stable descending score order (see
@@ -288,7 +291,8 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
         return by_score[kept[by_score]]
 
 
-def nms_padded(boxes, scores, iou_threshold, valid=None):
+def nms_padded(boxes: TensorLike, scores: TensorLike, iou_threshold: float, valid: TensorLike | None = None
+              ) -> torch.Tensor:
     """:func:`nms` for many images in one pass, on padded tensors; returns a keep mask (see
     :func:`ref_numpy.nms.nms_padded`). Images are independent groups of the blocked pass, so the
     work is what per-image calls would do, without a loop over images.
@@ -331,8 +335,9 @@ def nms_padded(boxes, scores, iou_threshold, valid=None):
         return mask.reshape(valid.shape)
 
 
-def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
-             method="gaussian"):
+def soft_nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float = 0.3, sigma: float = 0.5,
+             score_threshold: float = 0.001, method: Literal["linear", "gaussian"] = "gaussian"
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft-NMS (Bodla et al. 2017), see :func:`ref_numpy.nms.soft_nms` for the contract.
 
     Sequential by nature: a loop over selection steps, each step vectorised over all boxes.
@@ -377,7 +382,7 @@ def soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, score_threshold=0.001,
         return torch.stack(keep).to(torch.int64), torch.stack(kept_scores)
 
 
-def diou_nms(boxes, scores, iou_threshold, beta=1.0):
+def diou_nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float, beta: float = 1.0) -> torch.Tensor:
     """DIoU-NMS: greedy NMS on ``iou - (d^2 / (c^2 + 1e-7)) ** beta > iou_threshold`` (see
     :func:`ref_numpy.nms.diou_nms`), blocked matrix form as :func:`nms`.
 
@@ -425,9 +430,10 @@ def _yolo_candidates(x: torch.Tensor, conf_thres: float, multi_label: bool,
     return torch.cat([box[i], conf[:, None], j[:, None].to(x.dtype)], dim=1)
 
 
-def non_max_suppression(prediction, conf_thres=0.25, iou_thres=0.45, classes=None,
-                        agnostic=False, multi_label=False, max_det=300, max_nms=30000,
-                        max_wh=MAX_WH, version="v5"):
+def non_max_suppression(prediction: TensorLike, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                        classes: Sequence[int] | None = None, agnostic: bool = False, multi_label: bool = False,
+                        max_det: int = 300, max_nms: int = 30000, max_wh: float = MAX_WH,
+                        version: Literal["v5", "v8"] = "v5") -> list[torch.Tensor]:
     """YOLO post-processing (YOLOv5 v7.0 / Ultralytics 8), see
     :func:`ref_numpy.nms.non_max_suppression` for the contract. A loop over images, vectorised
     within each; NMS is :func:`nms` on the class-offset boxes (no torchvision).
