@@ -22,8 +22,10 @@ Sources of the conventions: darknet ``detection_layer.c`` (YOLOv1) and ``yolo_la
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
@@ -121,7 +123,8 @@ def _check_encode_boxes(boxes) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_encode(boxes, S=7, image_size=(448, 448)):
+def yolov1_encode(boxes: ArrayLike, S: int = 7, image_size: tuple[float, float] = (448, 448)
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Encode boxes as YOLOv1 targets: the cell holding each centre and the 4 regression targets.
 
     Args:
@@ -164,7 +167,8 @@ def yolov1_encode(boxes, S=7, image_size=(448, 448)):
     return cells, targets
 
 
-def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
+def yolov1_decode(raw: ArrayLike, grid: ArrayLike, S: int = 7, image_size: tuple[float, float] = (448, 448)
+                 ) -> np.ndarray:
     """Decode YOLOv1 regression outputs into xyxy boxes in pixels.
 
     Args:
@@ -198,7 +202,8 @@ def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
 
 # ----------------------------------------------------------------------------- YOLOv2/v3
 
-def yolov3_encode(boxes, grid, anchors, stride, logits=False):
+def yolov3_encode(boxes: ArrayLike, grid: ArrayLike, anchors: ArrayLike, stride: float | ArrayLike, logits: bool = False
+                 ) -> np.ndarray:
     """Encode xyxy boxes as darknet YOLOv2/v3 regression targets for given cells and anchors.
 
     Args:
@@ -233,7 +238,7 @@ def yolov3_encode(boxes, grid, anchors, stride, logits=False):
     return np.stack(np.broadcast_arrays(tx, ty, np.log(w / aw), np.log(h / ah)), axis=-1)
 
 
-def yolov3_decode(raw, grid, anchors, stride):
+def yolov3_decode(raw: ArrayLike, grid: ArrayLike, anchors: ArrayLike, stride: float | ArrayLike) -> np.ndarray:
     """Decode darknet YOLOv2/v3 head outputs into xyxy boxes in pixels.
 
     Args:
@@ -263,7 +268,7 @@ def yolov3_decode(raw, grid, anchors, stride):
 
 # ----------------------------------------------------------------------------- YOLOv5
 
-def yolov5_encode(boxes, grid, anchors, stride):
+def yolov5_encode(boxes: ArrayLike, grid: ArrayLike, anchors: ArrayLike, stride: float | ArrayLike) -> np.ndarray:
     """Encode xyxy boxes as the raw (pre-sigmoid) YOLOv5 head outputs that decode to them.
 
     Args:
@@ -295,7 +300,7 @@ def yolov5_encode(boxes, grid, anchors, stride):
     return np.stack(np.broadcast_arrays(*(_logit(p) for p in sig)), axis=-1)
 
 
-def yolov5_decode(raw, grid, anchors, stride):
+def yolov5_decode(raw: ArrayLike, grid: ArrayLike, anchors: ArrayLike, stride: float | ArrayLike) -> np.ndarray:
     """Decode YOLOv5 head outputs into xyxy boxes in pixels.
 
     Args:
@@ -333,7 +338,7 @@ def _check_dim(dim, ndim: int, name: str, size: int, a: np.ndarray) -> int:
     return int(dim)
 
 
-def dist2bbox(distance, anchor_points, xywh=True, dim=-1):
+def dist2bbox(distance: ArrayLike, anchor_points: ArrayLike, xywh: bool = True, dim: int = -1) -> np.ndarray:
     """Turn (left, top, right, bottom) distances from anchor points into boxes.
 
     Args:
@@ -369,7 +374,7 @@ def dist2bbox(distance, anchor_points, xywh=True, dim=-1):
     return np.concatenate([x1y1, x2y2], axis=dim)
 
 
-def bbox2dist(anchor_points, bbox, reg_max):
+def bbox2dist(anchor_points: ArrayLike, bbox: ArrayLike, reg_max: int | None) -> np.ndarray:
     """Turn xyxy boxes into (left, top, right, bottom) distances from anchor points, clamped to
     the range a DFL head with ``reg_max`` bins can express.
 
@@ -403,7 +408,7 @@ def bbox2dist(anchor_points, bbox, reg_max):
     return np.clip(d, 0, reg_max - 1 - 0.01)
 
 
-def dfl_decode(logits, reg_max=16):
+def dfl_decode(logits: ArrayLike, reg_max: int = 16) -> np.ndarray:
     """Expected distance per side under the softmax of a Distribution Focal Loss head.
 
     Args:
@@ -432,7 +437,7 @@ def dfl_decode(logits, reg_max=16):
 
 # ----------------------------------------------------------------------------- grids
 
-def make_grid(ny, nx):
+def make_grid(ny: int, nx: int) -> np.ndarray:
     """Integer cell indices of an ny x nx feature map.
 
     Args:
@@ -461,7 +466,8 @@ def _check_levels(strides, n_levels: int, dtype) -> np.ndarray:
     return s.astype(dtype, copy=False)
 
 
-def make_anchor_grid(anchors, strides, grid_sizes):
+def make_anchor_grid(anchors: ArrayLike, strides: ArrayLike, grid_sizes: Sequence[tuple[int, int]]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flattened (grid, anchor, stride) columns for an anchor-based multi-level head.
 
     Args:
@@ -504,7 +510,8 @@ def make_anchor_grid(anchors, strides, grid_sizes):
             np.concatenate(sts).reshape(-1, 1))
 
 
-def make_anchors(feat_sizes, strides, grid_cell_offset=0.5):
+def make_anchors(feat_sizes: Sequence[tuple[int, int]], strides: ArrayLike, grid_cell_offset: float = 0.5
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Anchor points (cell centres in grid units) and their strides for an anchor-free head.
 
     Args:

@@ -18,8 +18,11 @@ Conventions shared by the YOLO losses:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_reduction
@@ -115,7 +118,8 @@ def _diou_iou_loss(boxes1, boxes2, eps):
     return 1 - iou + (centre2 / diag2), iou
 
 
-def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def generalized_box_iou_loss(boxes1: ArrayLike, boxes2: ArrayLike, reduction: Literal["none", "mean", "sum"] = "none",
+                             eps: float = 1e-7) -> np.ndarray:
     """GIoU loss ``1 - GIoU`` of aligned pairs of boxes (torchvision semantics).
 
     Args:
@@ -143,7 +147,8 @@ def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(loss, reduction, empty_mean=0.0)
 
 
-def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def distance_box_iou_loss(boxes1: ArrayLike, boxes2: ArrayLike, reduction: Literal["none", "mean", "sum"] = "none",
+                          eps: float = 1e-7) -> np.ndarray:
     """DIoU loss ``1 - iou + d²/c²`` of aligned pairs of boxes (torchvision semantics).
 
     Args:
@@ -164,7 +169,8 @@ def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(loss, reduction, empty_mean=0.0)
 
 
-def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def complete_box_iou_loss(boxes1: ArrayLike, boxes2: ArrayLike, reduction: Literal["none", "mean", "sum"] = "none",
+                          eps: float = 1e-7) -> np.ndarray:
     """CIoU loss ``DIoU loss + alpha * v`` of aligned pairs of boxes (torchvision semantics).
 
     Args:
@@ -191,7 +197,8 @@ def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(diou_loss + alpha * v, reduction, empty_mean=0.0)
 
 
-def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
+def sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float = 0.25, gamma: float = 2,
+                       reduction: Literal["none", "mean", "sum"] = "none") -> np.ndarray:
     """RetinaNet focal loss on logits, element-wise (torchvision semantics).
 
     Args:
@@ -227,7 +234,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
+def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+                noobj_gamma: float = 0.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """YOLOv1 sum-of-squares loss (darknet ``detection_layer`` with rescore, sqrt w/h).
 
     Args:
@@ -299,7 +307,7 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
     return np.asarray(lbox + lobj + lnoobj + lcls), parts
 
 
-def yolov1_background_gradient(conf, gamma=0.0, lambda_noobj=0.5) -> np.ndarray:
+def yolov1_background_gradient(conf: ArrayLike, gamma: float = 0.0, lambda_noobj: float = 0.5) -> np.ndarray:
     """Gradient of the YOLOv1 background (noobj) term with respect to the confidence ``Ĉ``.
 
     Args:
@@ -360,8 +368,9 @@ def _check_preds(name: str, p, na: int | None = None) -> np.ndarray:
     return p
 
 
-def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, lambda_obj=1.0,
-                             lambda_noobj=0.5, lambda_cls=1.0):
+def yolo_scratch_lesson_loss(preds: ArrayLike, targets: ArrayLike, anchors: ArrayLike, stride: float,
+                             lambda_box: float = 5.0, lambda_obj: float = 1.0, lambda_noobj: float = 0.5,
+                             lambda_cls: float = 1.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The "Object Detection — YOLO from Scratch" lesson loss (one level, v3-style targets).
 
     Args:
@@ -419,8 +428,10 @@ def _decode_wh_exp(t_wh: np.ndarray, anchor_wh: np.ndarray) -> np.ndarray:
     return np.maximum(anchor_wh * np.exp(np.minimum(t_wh, MAX_LOG_WH)), MIN_WH)
 
 
-def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, lambda_obj=1.0,
-                              lambda_cls=1.0, noobj_weight=0.5):
+def yolo_scratch_pytorch_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike,
+                              strides: Sequence[float], lambda_box: float = 7.5, lambda_obj: float = 1.0,
+                              lambda_cls: float = 1.0, noobj_weight: float = 0.5
+                             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The "Implementing YOLO from Scratch in PyTorch" loss (three levels, v3 decode, CIoU).
 
     Args:
@@ -499,8 +510,10 @@ def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     return loss.mean()
 
 
-def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=(4.0, 1.0, 0.4),
-                anchor_t=4.0, label_smoothing=0.0, cls_pw=1.0, obj_pw=1.0, fl_gamma=0.0):
+def yolov5_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike, *, box: float = 0.05,
+                obj: float = 1.0, cls: float = 0.5, balance: Sequence[float] = (4.0, 1.0, 0.4), anchor_t: float = 4.0,
+                label_smoothing: float = 0.0, cls_pw: float = 1.0, obj_pw: float = 1.0, fl_gamma: float = 0.0
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """YOLOv5 v7.0 training loss (``utils/loss.py::ComputeLoss.__call__``).
 
     Args:
@@ -571,7 +584,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
     return np.asarray((lbox + lobj + lcls) * bs), parts
 
 
-def yolov5_scale_hyp(hyp, nl, nc, imgsz):
+def yolov5_scale_hyp(hyp: dict[str, float], nl: int, nc: int, imgsz: int) -> dict[str, float]:
     """The loss-gain scaling YOLOv5 v7.0 ``train.py`` applies before building ``ComputeLoss``.
 
     Args:
@@ -639,8 +652,9 @@ def _dfl_loss(pred_dist: np.ndarray, target: np.ndarray, reg_max: int) -> np.nda
     return (ce_l * wl + ce_r * wr).mean(-1)
 
 
-def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=16, topk=10,
-                alpha=0.5, beta=6.0):
+def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequence[float], *, box: float = 7.5,
+                cls: float = 0.5, dfl: float = 1.5, reg_max: int = 16, topk: int = 10, alpha: float = 0.5,
+                beta: float = 6.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Ultralytics v8 detection loss (``v8DetectionLoss``, ultralytics 8.3): BCE classes against
     task-aligned soft targets, target-score-weighted CIoU and DFL.
 

@@ -8,10 +8,12 @@ call (value checks such as ``anchors > 0``), never inside a loop.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 
 import torch
 
 from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
 
 __all__ = [
@@ -89,7 +91,8 @@ def _stack_broadcast(*parts) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_encode(boxes, S=7, image_size=(448, 448)):
+def yolov1_encode(boxes: TensorLike, S: int = 7, image_size: tuple[float, float] = (448, 448)
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """YOLOv1 targets: (cells [N, 2] int64 (col, row), targets [N, 4] (x_off, y_off, sqrt(w/W),
     sqrt(h/H))). See :func:`ref_numpy.coder.yolov1_encode`."""
     S = check_count("S", S, 1)
@@ -112,7 +115,8 @@ def yolov1_encode(boxes, S=7, image_size=(448, 448)):
     return cells, targets
 
 
-def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
+def yolov1_decode(raw: TensorLike, grid: TensorLike, S: int = 7, image_size: tuple[float, float] = (448, 448)
+                 ) -> torch.Tensor:
     """YOLOv1 (x_off, y_off, sqrt_w, sqrt_h) [..., 4] at cells ``grid`` [..., 2] -> xyxy pixels.
     See :func:`ref_numpy.coder.yolov1_decode`."""
     S = check_count("S", S, 1)
@@ -130,7 +134,8 @@ def yolov1_decode(raw, grid, S=7, image_size=(448, 448)):
 
 # ----------------------------------------------------------------------------- YOLOv2/v3
 
-def yolov3_encode(boxes, grid, anchors, stride, logits=False):
+def yolov3_encode(boxes: TensorLike, grid: TensorLike, anchors: TensorLike, stride: float | TensorLike,
+                  logits: bool = False) -> torch.Tensor:
     """Darknet v2/v3 targets (tx*, ty*, tw*, th*): offsets ``g/stride - cell`` (their logit with
     ``logits=True``), ``log(size / anchor)``. See :func:`ref_numpy.coder.yolov3_encode`."""
     b = _check_encode_boxes(boxes)
@@ -146,7 +151,7 @@ def yolov3_encode(boxes, grid, anchors, stride, logits=False):
     return _stack_broadcast(tx, ty, torch.log(w / aw), torch.log(h / ah))
 
 
-def yolov3_decode(raw, grid, anchors, stride):
+def yolov3_decode(raw: TensorLike, grid: TensorLike, anchors: TensorLike, stride: float | TensorLike) -> torch.Tensor:
     """Darknet v2/v3 decode: ``(sigmoid(t) + cell) * stride``, ``anchor * exp(t)`` -> xyxy.
     See :func:`ref_numpy.coder.yolov3_decode`."""
     r = as_tensor("raw", raw, last_dim=4, floating=True)
@@ -162,7 +167,7 @@ def yolov3_decode(raw, grid, anchors, stride):
 
 # ----------------------------------------------------------------------------- YOLOv5
 
-def yolov5_encode(boxes, grid, anchors, stride):
+def yolov5_encode(boxes: TensorLike, grid: TensorLike, anchors: TensorLike, stride: float | TensorLike) -> torch.Tensor:
     """Raw (pre-sigmoid) YOLOv5 outputs that decode to ``boxes``.
     See :func:`ref_numpy.coder.yolov5_encode`."""
     b = _check_encode_boxes(boxes)
@@ -176,7 +181,7 @@ def yolov5_encode(boxes, grid, anchors, stride):
     return _stack_broadcast(*(_logit(p) for p in sig))
 
 
-def yolov5_decode(raw, grid, anchors, stride):
+def yolov5_decode(raw: TensorLike, grid: TensorLike, anchors: TensorLike, stride: float | TensorLike) -> torch.Tensor:
     """YOLOv5 v7.0 ``Detect`` decode: xy = (2σ - 0.5 + grid) * stride, wh = (2σ)² * anchor ->
     xyxy pixels. See :func:`ref_numpy.coder.yolov5_decode`."""
     r = as_tensor("raw", raw, last_dim=4, floating=True)
@@ -201,7 +206,7 @@ def _check_dim(dim, name: str, size: int, a: torch.Tensor) -> int:
     return int(dim)
 
 
-def dist2bbox(distance, anchor_points, xywh=True, dim=-1):
+def dist2bbox(distance: TensorLike, anchor_points: TensorLike, xywh: bool = True, dim: int = -1) -> torch.Tensor:
     """ltrb distances from anchor points -> cxcywh (``xywh=True``) or xyxy boxes along ``dim``.
     See :func:`ref_numpy.coder.dist2bbox`."""
     d = as_tensor("distance", distance, floating=True)
@@ -222,7 +227,7 @@ def dist2bbox(distance, anchor_points, xywh=True, dim=-1):
     return torch.cat([x1y1, x2y2], dim)
 
 
-def bbox2dist(anchor_points, bbox, reg_max):
+def bbox2dist(anchor_points: TensorLike, bbox: TensorLike, reg_max: int | None) -> torch.Tensor:
     """xyxy boxes -> ltrb distances from anchor points, clamped to [0, reg_max - 1.01] (no clamp
     for ``reg_max=None``). See :func:`ref_numpy.coder.bbox2dist`."""
     b = as_tensor("bbox", bbox, last_dim=4, floating=True)
@@ -238,7 +243,7 @@ def bbox2dist(anchor_points, bbox, reg_max):
     return d.clamp(0, reg_max - 1 - 0.01)
 
 
-def dfl_decode(logits, reg_max=16):
+def dfl_decode(logits: TensorLike, reg_max: int = 16) -> torch.Tensor:
     """Softmax expectation over ``reg_max`` bins per side, channels side-major
     ``[..., 4 * reg_max]`` -> ``[..., 4]``. See :func:`ref_numpy.coder.dfl_decode`."""
     reg_max = check_count("reg_max", reg_max, 1)
@@ -249,7 +254,7 @@ def dfl_decode(logits, reg_max=16):
 
 # ----------------------------------------------------------------------------- grids
 
-def make_grid(ny, nx, device=None):
+def make_grid(ny: int, nx: int, device: torch.device | str | None = None) -> torch.Tensor:
     """``[ny, nx, 2]`` int64 (x, y) cell indices on ``device``.
     See :func:`ref_numpy.coder.make_grid`."""
     ny = check_count("ny", ny, 1)
@@ -267,7 +272,8 @@ def _check_levels(strides, n_levels: int, dtype, device) -> torch.Tensor:
     return s.to(device=device, dtype=dtype)
 
 
-def make_anchor_grid(anchors, strides, grid_sizes):
+def make_anchor_grid(anchors: TensorLike, strides: TensorLike, grid_sizes: Sequence[tuple[int, int]]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flattened (grid [T, 2] int64, anchor_wh [T, 2], stride [T, 1]) over levels, anchors,
     rows, columns (yolov5 ``Detect`` output order). See :func:`ref_numpy.coder.make_anchor_grid`.
     """
@@ -290,7 +296,9 @@ def make_anchor_grid(anchors, strides, grid_sizes):
     return torch.cat(grids).reshape(-1, 2), anchor_wh.reshape(-1, 2), stride
 
 
-def make_anchors(feat_sizes, strides, grid_cell_offset=0.5, dtype=None, device=None):
+def make_anchors(feat_sizes: Sequence[tuple[int, int]], strides: TensorLike, grid_cell_offset: float = 0.5,
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ultralytics anchor points ``[A, 2]`` (cell centres, grid units) and strides ``[A, 1]``.
 
     Port-only keywords: ``dtype`` (default: ``strides``' dtype if it is a floating tensor,

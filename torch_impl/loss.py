@@ -8,12 +8,15 @@ the only loops are over detection levels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
+from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, yolov5_build_targets
 # The loss validates its inputs (or the caller opted out: check_finite=False), then calls
@@ -106,7 +109,8 @@ def _diou_iou_loss(boxes1, boxes2, eps):
     return 1 - iou + (centre2 / diag2), iou
 
 
-def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def generalized_box_iou_loss(boxes1: TensorLike, boxes2: TensorLike, reduction: Literal["none", "mean", "sum"] = "none",
+                             eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.loss.generalized_box_iou_loss` (torchvision semantics)."""
     check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
@@ -118,7 +122,8 @@ def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(loss, reduction, empty_mean=0.0)
 
 
-def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def distance_box_iou_loss(boxes1: TensorLike, boxes2: TensorLike, reduction: Literal["none", "mean", "sum"] = "none",
+                          eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.loss.distance_box_iou_loss` (torchvision semantics)."""
     check_reduction(reduction)
     b1, b2 = _check_box_pair(boxes1, boxes2)
@@ -126,7 +131,8 @@ def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(loss, reduction, empty_mean=0.0)
 
 
-def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+def complete_box_iou_loss(boxes1: TensorLike, boxes2: TensorLike, reduction: Literal["none", "mean", "sum"] = "none",
+                          eps: float = 1e-7) -> torch.Tensor:
     """See :func:`ref_numpy.loss.complete_box_iou_loss` (torchvision semantics, including the
     DIoU part's fixed 1e-7)."""
     check_reduction(reduction)
@@ -141,7 +147,8 @@ def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
     return _reduce(diou_loss + alpha * v, reduction, empty_mean=0.0)
 
 
-def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
+def sigmoid_focal_loss(inputs: TensorLike, targets: TensorLike, alpha: float = 0.25, gamma: float = 2,
+                       reduction: Literal["none", "mean", "sum"] = "none") -> torch.Tensor:
     """See :func:`ref_numpy.loss.sigmoid_focal_loss` (torchvision semantics)."""
     if not (0 <= alpha <= 1) and alpha != -1:
         raise ValueError(f"alpha: expected a value in [0, 1] or -1, got {alpha!r}")
@@ -162,7 +169,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
 
 # ----------------------------------------------------------------------------- YOLOv1
 
-def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
+def yolov1_loss(preds: TensorLike, targets: TensorLike, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+                noobj_gamma: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolov1_loss` (darknet YOLOv1, rescore, sqrt w/h, focal option).
 
     The responsible-box choice and the IoU confidence target carry no gradient.
@@ -214,7 +222,7 @@ def yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=
     return lbox + lobj + lnoobj + lcls, parts
 
 
-def yolov1_background_gradient(conf, gamma=0.0, lambda_noobj=0.5) -> torch.Tensor:
+def yolov1_background_gradient(conf: TensorLike, gamma: float = 0.0, lambda_noobj: float = 0.5) -> torch.Tensor:
     """See :func:`ref_numpy.loss.yolov1_background_gradient`; here by autograd of
     :func:`yolov1_loss` (one cell per confidence, one backward pass), float64."""
     c = as_tensor("conf", conf, ndim=1, finite=True, floating=True).to(torch.float64)
@@ -270,8 +278,9 @@ def _one_hot(cls: torch.Tensor, nc: int, dtype) -> torch.Tensor:
     return (torch.arange(nc, device=cls.device) == cls[:, None]).to(dtype)
 
 
-def yolo_scratch_lesson_loss(preds, targets, anchors, stride, lambda_box=5.0, lambda_obj=1.0,
-                             lambda_noobj=0.5, lambda_cls=1.0):
+def yolo_scratch_lesson_loss(preds: TensorLike, targets: TensorLike, anchors: TensorLike, stride: float,
+                             lambda_box: float = 5.0, lambda_obj: float = 1.0, lambda_noobj: float = 0.5,
+                             lambda_cls: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolo_scratch_lesson_loss`."""
     p = _check_preds("preds", preds)
     bs, na, ny, nx, no = p.shape
@@ -326,8 +335,10 @@ def _check_levels(preds, anchors, check_finite: bool = True):
     return ps_all, anc
 
 
-def yolo_scratch_pytorch_loss(preds, targets, anchors, strides, lambda_box=7.5, lambda_obj=1.0,
-                              lambda_cls=1.0, noobj_weight=0.5):
+def yolo_scratch_pytorch_loss(preds: Sequence[TensorLike], targets: TensorLike, anchors: TensorLike,
+                              strides: Sequence[float], lambda_box: float = 7.5, lambda_obj: float = 1.0,
+                              lambda_cls: float = 1.0, noobj_weight: float = 0.5
+                             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolo_scratch_pytorch_loss`."""
     ps_all, anc = _check_levels(preds, anchors)
     if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
@@ -377,9 +388,10 @@ def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     return loss.mean()
 
 
-def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=(4.0, 1.0, 0.4),
-                anchor_t=4.0, label_smoothing=0.0, cls_pw=1.0, obj_pw=1.0, fl_gamma=0.0,
-                check_finite=True):
+def yolov5_loss(preds: Sequence[TensorLike], targets: TensorLike, anchors: TensorLike, *, box: float = 0.05,
+                obj: float = 1.0, cls: float = 0.5, balance: Sequence[float] = (4.0, 1.0, 0.4), anchor_t: float = 4.0,
+                label_smoothing: float = 0.0, cls_pw: float = 1.0, obj_pw: float = 1.0, fl_gamma: float = 0.0,
+                check_finite: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolov5_loss` (YOLOv5 v7.0 ``ComputeLoss``).
 
     The objectness target (CIoU) is detached and the CIoU alpha computed under no_grad, as v7.0.
@@ -421,7 +433,7 @@ def yolov5_loss(preds, targets, anchors, *, box=0.05, obj=1.0, cls=0.5, balance=
     return (lbox + lobj + lcls) * bs, parts
 
 
-def yolov5_scale_hyp(hyp, nl, nc, imgsz):
+def yolov5_scale_hyp(hyp: dict[str, float], nl: int, nc: int, imgsz: int) -> dict[str, float]:
     """See :func:`ref_numpy.loss.yolov5_scale_hyp` (plain Python; nothing to port)."""
     for key in ("box", "cls", "obj"):
         if key not in hyp:
@@ -468,8 +480,9 @@ def _dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> to
     return (ce_l * wl + ce_r * wr).mean(-1)
 
 
-def yolov8_loss(preds, targets, strides, *, box=7.5, cls=0.5, dfl=1.5, reg_max=16, topk=10,
-                alpha=0.5, beta=6.0):
+def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Sequence[float], *, box: float = 7.5,
+                cls: float = 0.5, dfl: float = 1.5, reg_max: int = 16, topk: int = 10, alpha: float = 0.5,
+                beta: float = 6.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolov8_loss` (Ultralytics 8.3 ``v8DetectionLoss``).
 
     The assigner runs on detached sigmoid scores and pixel boxes; its target scores carry no
