@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -293,7 +295,7 @@ def _write_json(obj, path: Path) -> None:
     Path(path).write_bytes(text.encode("utf-8"))
 
 
-def read_coco(path) -> DetectionSet:
+def read_coco(path: str | os.PathLike) -> DetectionSet:
     """Read a COCO ground-truth JSON file (``images``, ``annotations``, ``categories``).
 
     Args:
@@ -310,7 +312,7 @@ def read_coco(path) -> DetectionSet:
     return _check_set(_read_json_file(path), str(path))
 
 
-def write_coco(dataset: DetectionSet, path) -> None:
+def write_coco(dataset: DetectionSet, path: str | os.PathLike) -> None:
     """Write ``dataset`` as COCO ground-truth JSON (keys in the model's order, floats exact).
 
     Invariant: ``read_coco(p) == check_dataset(dataset)`` after ``write_coco(dataset, p)``.
@@ -320,7 +322,7 @@ def write_coco(dataset: DetectionSet, path) -> None:
                  "categories": ds.categories}, path)
 
 
-def read_coco_results(path, gt: DetectionSet) -> DetectionSet:
+def read_coco_results(path: str | os.PathLike, gt: DetectionSet) -> DetectionSet:
     """Read a COCO results (detections) JSON list against its ground truth.
 
     Args:
@@ -355,7 +357,7 @@ def read_coco_results(path, gt: DetectionSet) -> DetectionSet:
     return DetectionSet(images=gt.images, categories=gt.categories, annotations=anns)
 
 
-def write_coco_results(dataset: DetectionSet, path) -> None:
+def write_coco_results(dataset: DetectionSet, path: str | os.PathLike) -> None:
     """Write the annotations of ``dataset`` as a COCO results list
     (``image_id, category_id, bbox, score``), in annotation order.
 
@@ -458,7 +460,9 @@ def _parse_yolo_line(line: str, where: str, n_cols: int | None) -> list:
     return [cls, *rest]
 
 
-def read_yolo(labels_dir, images_dir=None, images=None, names=None) -> DetectionSet:
+def read_yolo(labels_dir: str | os.PathLike, images_dir: str | os.PathLike | None = None,
+              images: Sequence[dict] | None = None, names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None
+             ) -> DetectionSet:
     """Read a directory of YOLO txt label (or prediction) files, one per image.
 
     Args:
@@ -545,7 +549,7 @@ def read_yolo(labels_dir, images_dir=None, images=None, names=None) -> Detection
                        "annotations": annotations}, str(labels_dir))
 
 
-def write_yolo(dataset: DetectionSet, labels_dir, decimals=6) -> None:
+def write_yolo(dataset: DetectionSet, labels_dir: str | os.PathLike, decimals: int = 6) -> None:
     """Write ``dataset`` as YOLO txt files, one ``<image stem>.txt`` per image (empty for an
     image without annotations), lines in annotation order.
 
@@ -660,7 +664,8 @@ def _parse_voc_file(path: Path) -> tuple:
     return image, objects
 
 
-def read_voc(xml_dir, names=None) -> DetectionSet:
+def read_voc(xml_dir: str | os.PathLike, names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None
+            ) -> DetectionSet:
     """Read a directory of Pascal VOC XML annotation files (one ``*.xml`` per image).
 
     Args:
@@ -724,7 +729,7 @@ def _voc_min_corner(x: float) -> float:
     return float(np.nextafter(v, -np.inf)) if v - 1.0 > x else v
 
 
-def write_voc(dataset: DetectionSet, xml_dir) -> None:
+def write_voc(dataset: DetectionSet, xml_dir: str | os.PathLike) -> None:
     """Write ``dataset`` as Pascal VOC XML, one ``<image stem>.xml`` per image.
 
     Corners are 1-based inclusive (``xmin = x + 1``, ``xmax = x + w``), written as integers when
@@ -771,7 +776,8 @@ def write_voc(dataset: DetectionSet, xml_dir) -> None:
 
 # ----------------------------------------------------------------------------- auto-detection
 
-def load_any(path, gt=None, images_dir=None, names=None) -> DetectionSet:
+def load_any(path: str | os.PathLike, gt: DetectionSet | None = None, images_dir: str | os.PathLike | None = None,
+             names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None) -> DetectionSet:
     """Read ground truth or predictions in whichever format ``path`` holds.
 
     Detection: a ``.json`` file holding an object is COCO ground truth (:func:`read_coco`), one
