@@ -6,6 +6,8 @@ the validation state of every rank before computing the metrics.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -16,7 +18,7 @@ from torch_impl.data import DetectionDataset, unletterbox_boxes
 from torch_impl.loss import yolov5_loss, yolov8_loss
 from torch_impl.metrics import DetectionEvaluator
 from torch_impl.nms import non_max_suppression
-from torch_impl.train.ema import unwrap
+from torch_impl.train.ema import ModelEMA, unwrap
 from torch_impl.train.optim import warmup_step
 
 
@@ -140,10 +142,12 @@ def _compute_loss(m, preds, targets, hyp: dict):
         fl_gamma=hyp["fl_gamma"], check_finite=False)
 
 
-def train_one_epoch(model, loader, optimizer, *, hyp: dict, epoch: int, lr_factor: float,
-                    nw: int, accumulate_max: float, device, ema=None, scaler=None,
-                    amp: bool = False, clip_grad: float = 10.0, world_size: int = 1,
-                    last_opt_step: int = -1, progress=None, nan_at_step: int | None = None):
+def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader, optimizer: torch.optim.Optimizer, *,
+                    hyp: dict, epoch: int, lr_factor: float, nw: int, accumulate_max: float, device: torch.device | str,
+                    ema: ModelEMA | None = None, scaler: torch.amp.GradScaler | None = None, amp: bool = False,
+                    clip_grad: float = 10.0, world_size: int = 1, last_opt_step: int = -1,
+                    progress: Callable[[Iterable], Iterable] | None = None, nan_at_step: int | None = None
+                   ) -> tuple[dict[str, float], int]:
     """One epoch of YOLOv5 v7.0 training.
 
     Args:
@@ -248,8 +252,9 @@ def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
 # ----------------------------------------------------------------------------- validation
 
 @torch.no_grad()
-def validate(model, loader, device, conf_thres: float = 0.001, iou_thres: float = 0.6,
-             max_det: int = 300, progress=None) -> dict:
+def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str,
+             conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300,
+             progress: Callable[[Iterable], Iterable] | None = None) -> dict:
     """COCO mAP of ``model`` on ``loader`` (yolov5 ``val.py`` settings by default).
 
     Predictions go through :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for

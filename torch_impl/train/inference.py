@@ -153,9 +153,10 @@ class PredictResult:
     out: Path | None = None
 
 
-def predict(weights, source, out=None, img_size: int = 640, conf_thres: float = 0.25,
-            iou_thres: float = 0.45, max_det: int = 300, batch_size: int = 8,
-            device: str = "auto", draw: bool = True) -> PredictResult:
+def predict(weights: str | os.PathLike, source: str | os.PathLike | Sequence[str | os.PathLike],
+            out: str | os.PathLike | None = None, img_size: int = 640, conf_thres: float = 0.25,
+            iou_thres: float = 0.45, max_det: int = 300, batch_size: int = 8, device: str = "auto", draw: bool = True
+           ) -> PredictResult:
     """Run the checkpoint ``weights`` on ``source`` (see :func:`list_images`) and, when ``out``
     is given, write ``results.json``, ``images.json`` and (``draw``) the drawn images there.
 
