@@ -15,6 +15,8 @@ Plain Python (PyYAML, no arrays, no torch): shared by ``ref_numpy.cli.evaluate``
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -103,7 +105,7 @@ def _resolve(value, root: Path, key: str, path: Path):
     return p if p.is_absolute() else (root / p)
 
 
-def read_data_yaml(path) -> dict:
+def read_data_yaml(path: str | os.PathLike) -> dict:
     """Read an Ultralytics-style data-set YAML (``path``, ``train``, ``val``, ``test``, ``names``,
     ``nc``) with ``yaml.safe_load`` semantics.
 
@@ -149,7 +151,7 @@ def read_data_yaml(path) -> dict:
     return data
 
 
-def read_image_list(list_file) -> list[Path]:
+def read_image_list(list_file: str | os.PathLike) -> list[Path]:
     """The images of an image-list file (Ultralytics' ``train.txt``): one path a line, blank
     lines and ``#`` comments skipped, relative paths against the list file's directory.
 
@@ -192,7 +194,7 @@ def _source_images(source: Path, where: str) -> list[Path]:
                      f"an image")
 
 
-def split_images(data, split: str = "val") -> list[Path]:
+def split_images(data: str | os.PathLike | dict, split: str = "val") -> list[Path]:
     """The image files of ``split`` of a data-set YAML, in the order training reads them.
 
     Args:
@@ -226,7 +228,7 @@ def split_images(data, split: str = "val") -> list[Path]:
 
 # ----------------------------------------------------------------------------- ground truth of a split
 
-def yolo_label_path(image_path) -> Path:
+def yolo_label_path(image_path: str | os.PathLike) -> Path:
     """The YOLO label file of an image: the last ``images`` directory of the path becomes
     ``labels`` and the suffix ``.txt`` (YOLOv5 ``img2label_paths``); without an ``images``
     directory, the ``.txt`` beside the image."""
@@ -238,7 +240,8 @@ def yolo_label_path(image_path) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
-def read_yolo_images(image_files, names=None) -> formats.DetectionSet:
+def read_yolo_images(image_files: Sequence[str | os.PathLike],
+                     names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None) -> formats.DetectionSet:
     """The YOLO ground truth of a list of image files (a split of an Ultralytics data set:
     ``train.txt`` / ``val.txt``), labels found by :func:`yolo_label_path`.
 
@@ -296,7 +299,7 @@ def read_yolo_images(image_files, names=None) -> formats.DetectionSet:
                        "annotations": annotations}, "image_files")
 
 
-def read_split(data, split: str = "val") -> formats.DetectionSet:
+def read_split(data: str | os.PathLike | dict, split: str = "val") -> formats.DetectionSet:
     """The YOLO ground truth of ``split`` of a data-set YAML: :func:`read_yolo_images` of
     :func:`split_images`, with the file's class names (category ids 0..nc-1)."""
     if not isinstance(data, dict):

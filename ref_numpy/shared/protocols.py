@@ -595,7 +595,7 @@ def match_images(gt_images: Sequence[dict], pred_images: Sequence[dict],
                       ambiguous=ambiguous)
 
 
-def restrict_to_images(dataset: formats.DetectionSet, image_ids) -> formats.DetectionSet:
+def restrict_to_images(dataset: formats.DetectionSet, image_ids: Iterable[int]) -> formats.DetectionSet:
     """``dataset`` with only the images of ``image_ids`` (and their annotations), order kept."""
     keep = {int(i) for i in image_ids}
     return formats.DetectionSet(
