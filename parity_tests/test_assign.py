@@ -468,7 +468,7 @@ def test_yolov3_properties(problem):
         assert not ref["ignore"][lv][b, a, gj, gi].any()
         for img in range(preds[lv].shape[0]):
             own = t[t[:, 0] == img, 2:6]
-            own = own[R._darknet_iou(own, own) > 0.5]  # IoU with itself rounds to 1, not 0
+            own = own[R.darknet_box_iou(own, own) > 0.5]  # IoU with itself rounds to 1, not 0
             equal = (preds[lv][img][..., None, :] == own).all(-1).any(-1)  # [na, ny, nx]
             pos = np.zeros(equal.shape, bool)
             pos[a[b == img], gj[b == img], gi[b == img]] = True

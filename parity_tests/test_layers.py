@@ -207,9 +207,16 @@ def test_iou_kernels_live_in_boxes(path):
 
 # ----------------------------------------------------------------------------- the base install
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """``if TYPE_CHECKING:`` / ``if typing.TYPE_CHECKING:``."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def _import_time_imports(body: list) -> list[tuple[str, int]]:
     """Modules imported when a module is imported: top-level statements, class bodies and the
-    branches of top-level if / try / with (not function bodies, which run later)."""
+    branches of top-level if / try / with (not function bodies, which run later, nor
+    ``if TYPE_CHECKING:`` blocks, which never run)."""
     found = []
     for node in body:
         if isinstance(node, ast.Import):
@@ -218,6 +225,8 @@ def _import_time_imports(body: list) -> list[tuple[str, int]]:
             found.append((node.module, node.lineno))
         elif isinstance(node, ast.ClassDef):
             found += _import_time_imports(node.body)
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            found += _import_time_imports(node.orelse)  # annotations only: not run at import
         elif isinstance(node, (ast.If, ast.Try, ast.With)):
             for field in ("body", "orelse", "finalbody"):
                 found += _import_time_imports(getattr(node, field, []))
@@ -241,5 +250,6 @@ def test_reference_imports_no_torch_at_import_time(path):
 
 
 def test_import_time_detector():
-    src = "import torch\nif x:\n    from torch_impl import boxes\ndef f():\n    import torchvision\n"
+    src = ("import torch\nif x:\n    from torch_impl import boxes\ndef f():\n    import torchvision\n"
+           "if TYPE_CHECKING:\n    import torch.nn\n")
     assert [n for n, _ in _import_time_imports(ast.parse(src).body)] == ["torch", "torch_impl"]

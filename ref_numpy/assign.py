@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array
-from ref_numpy.boxes import aligned_box_iou, wh_iou
+from ref_numpy.boxes import aligned_box_iou, darknet_box_iou, wh_iou
 from ref_numpy.shared import report as _report
 from ref_numpy.shared.checks import check_positive
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
@@ -85,23 +85,6 @@ def _check_anchors(anchors, grid_sizes) -> tuple[np.ndarray, list[tuple[int, int
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def _darknet_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of cxcywh boxes as darknet ``box_iou`` (no eps; 0 where the union is 0)."""
-    ax, ay, aw, ah = np.moveaxis(a, -1, 0)
-    bx, by, bw, bh = np.moveaxis(b, -1, 0)
-
-    def overlap(x1, w1, x2, w2):
-        left = np.maximum(x1 - w1 / 2, x2 - w2 / 2)
-        right = np.minimum(x1 + w1 / 2, x2 + w2 / 2)
-        return right - left
-
-    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
-    inter = np.where((w < 0) | (h < 0), 0.0, w * h)
-    union = aw * ah + bw * bh - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
 
 # ----------------------------------------------------------------------------- YOLOv5
 
@@ -553,7 +536,7 @@ def yolov1_assign(pred_boxes: ArrayLike, targets: ArrayLike, sqrt: bool = True) 
     out[..., :2] = out[..., :2] / dt.type(S)
     if sqrt:
         out[..., 2:] = out[..., 2:] * out[..., 2:]
-    iou = _darknet_iou(out, truth[..., None, :])  # [bs, S, S, B]
+    iou = darknet_box_iou(out, truth[..., None, :])  # [bs, S, S, B]
     rmse = np.sqrt(((out - truth[..., None, :]) ** 2).sum(-1))
     by_iou = iou.max(-1) > 0
     best = np.where(by_iou, iou.argmax(-1), rmse.argmin(-1))  # [bs, S, S]
@@ -648,7 +631,7 @@ def yolov3_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[t
         ignore = np.zeros((bs, na, ny, nx), bool)
         if ignore_mode == "pred_iou" and len(t):
             pb = preds[lv].astype(dt)  # [bs, na, ny, nx, 4]
-            iou = _darknet_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
+            iou = darknet_box_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
             same = np.arange(bs)[:, None] == t[:, 0].astype(np.int64)[None]  # [bs, nt]
             iou = np.where(same[:, None, None, None, :], iou, 0)
             ignore = iou.max(-1) > thr

@@ -29,31 +29,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ref_numpy.boxes import _coco_iou, box_iou, coco_box_iou, voc_box_iou
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_same_length
 from ref_numpy.shared.coco import (COCO_AREA_LBL, COCO_AREA_RNG, COCO_IOU_THRS,  # noqa: F401
                                    COCO_MAX_DETS, COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult,
                                    check_coco_params, index_of, parse_coco, per_class_ap,
                                    summarize)
-
-# ============================================================================ COCO: IoU
-
-def _coco_iou(dt, gt, crowd):
-    """pycocotools' ``bbIou`` for broadcastable xywh boxes ``dt [..., 4]``, ``gt [..., 4]``.
-
-    ``w = min(dx+dw, gx+gw) - max(dx, gx)`` (same for h); IoU is 0 unless ``w > 0`` and ``h > 0``;
-    the denominator is the detection area for a crowd GT, else ``da + ga - i``. float64, no +1.
-    """
-    dx, dy, dw, dh = np.moveaxis(dt, -1, 0)
-    gx, gy, gw, gh = np.moveaxis(gt, -1, 0)
-    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
-    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
-    inter = w * h
-    da = dw * dh
-    union = np.where(crowd, da, da + (gw * gh) - inter)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((w > 0) & (h > 0), inter / union, 0.0)
-
 
 # ============================================================================ COCO: matching
 
@@ -161,8 +143,8 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
     cnt = g_count[slot[has_gt]]
     pair_d = np.repeat(has_gt, cnt)
     pair_g = gt_order[np.repeat(g_start[slot[has_gt]], cnt) + _ragged_arange(cnt)]
-    pair_iou = _coco_iou(data["dt_box"][order[pair_d]], data["gt_box"][pair_g],
-                         data["gt_crowd"][pair_g])
+    pair_iou = coco_box_iou(data["dt_box"][order[pair_d]][:, None, :],
+                            data["gt_box"][pair_g][:, None, :], data["gt_crowd"][pair_g][:, None])[:, 0, 0]
     best = np.full(n, -np.inf)
     np.maximum.at(best, pair_d, pair_iou)
     cand = np.flatnonzero(best >= thr.min())
@@ -190,6 +172,8 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
             ig_tab = np.moveaxis(gt_ig[:, safe], 0, 1)                               # [B, A, G]
 
             def iou_fn(d, gtab, _crowd=crowd):
+                # boxes.coco_box_iou's element-wise kernel (the boxes were checked when parsed;
+                # no device synchronisation inside the greedy loop)
                 dbox = data["dt_box"][order[d]][:, None, :]
                 return _coco_iou(dbox, data["gt_box"][np.maximum(gtab, 0)], _crowd[: len(d)])
 
@@ -463,20 +447,6 @@ def voc_ap(rec: ArrayLike, prec: ArrayLike, use_07_metric: bool = False) -> np.n
     return np.asarray(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]), dtype=prec.dtype)
 
 
-def _voc_iou(det, gt):
-    """py-faster-rcnn overlaps with the +1 pixel convention: ``det [..., 4]``, ``gt [..., 4]``."""
-    ixmin = np.maximum(gt[..., 0], det[..., 0])
-    iymin = np.maximum(gt[..., 1], det[..., 1])
-    ixmax = np.minimum(gt[..., 2], det[..., 2])
-    iymax = np.minimum(gt[..., 3], det[..., 3])
-    iw = np.maximum(ixmax - ixmin + 1.0, 0.0)
-    ih = np.maximum(iymax - iymin + 1.0, 0.0)
-    inters = iw * ih
-    uni = ((det[..., 2] - det[..., 0] + 1.0) * (det[..., 3] - det[..., 1] + 1.0)
-           + (gt[..., 2] - gt[..., 0] + 1.0) * (gt[..., 3] - gt[..., 1] + 1.0) - inters)
-    return inters / uni
-
-
 def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult):
     check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
     if gt_difficult is not None:
@@ -556,7 +526,7 @@ def voc_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], 
     # GTs of each detection's (image, class): padded table [N, Gmax] of GT indices.
     n_img = max(len(gb), 1)
     tab = _group_table(det_labels * n_img + det_image_ids, g_lab * n_img + g_img)
-    ov = np.where(tab >= 0, _voc_iou(det_boxes[:, None, :], g_box[np.maximum(tab, 0)]),
+    ov = np.where(tab >= 0, voc_box_iou(det_boxes[:, None, :], g_box[np.maximum(tab, 0)])[:, 0, :],
                   -np.inf)                                                          # [N, Gmax]
     ovmax = np.max(ov, axis=-1, initial=-np.inf)
     jmax = (tab[np.arange(len(tab)), np.argmax(ov, -1)] if tab.shape[1]
@@ -744,18 +714,6 @@ def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: Arr
     return correct
 
 
-def _box_iou(a, b):
-    """IoU of xyxy boxes ``a [M, 4]`` with ``b [N, 4]`` -> [M, N] (no +1)."""
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
                     ) -> np.ndarray:
     """One image's contribution to the yolov5 ``ConfusionMatrix`` (sum it over images).
@@ -785,7 +743,7 @@ def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: fl
     detections = detections[detections[:, 4] > conf]
     gt_classes = labels[:, 0].astype(np.int64)
     det_classes = detections[:, 5].astype(np.int64)
-    iou = _box_iou(labels[:, 1:], detections[:, :4])
+    iou = box_iou(labels[:, 1:], detections[:, :4])
     li, di = np.nonzero(iou > iou_thres)
     if len(li) > 1:
         v = iou[li, di]
@@ -906,7 +864,7 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
     Steps: (1) per image the NMS filters (:func:`_ultralytics_keep`; the order matters:
     :func:`match_predictions` gives a label to the lowest-index candidate, the highest-scored
     only in this order); (2) per image, IoU of every non-difficult GT with every kept prediction
-    (:func:`_box_iou`, torchvision convention) and :func:`match_predictions`; (3)
+    (:func:`ref_numpy.boxes.box_iou`, torchvision convention) and :func:`match_predictions`; (3)
     :func:`ap_per_class` on all images' matches; (4) :func:`confusion_matrix` per image,
     summed. Crowd GTs count as ordinary GTs (Ultralytics has no crowd).
     Convention: ultralytics 8.3 ``val.py`` / yolov5 v7.0 ``val.py`` on already-decoded,
@@ -945,7 +903,7 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
     for i, p in enumerate(kept):
         g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
         if len(p) and len(g_box):
-            iou = _box_iou(g_box, det_boxes[p])                                       # [M, N]
+            iou = box_iou(g_box, det_boxes[p])                                       # [M, N]
             tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
         else:
             tp.append(np.zeros((len(p), len(thr)), dtype=bool))

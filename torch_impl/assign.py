@@ -21,7 +21,7 @@ from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and
     AssignmentReport)
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor
-from torch_impl.boxes import aligned_box_iou, wh_iou
+from torch_impl.boxes import aligned_box_iou, darknet_box_iou, wh_iou
 
 # Per-level (b, a, gj, gi) index tensors, as YOLOv5's build_targets returns them.
 _LevelIndices = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -72,22 +72,6 @@ def _check_anchors(anchors, grid_sizes, device=None):
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def _darknet_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Element-wise IoU of cxcywh boxes as darknet ``box_iou`` (see the reference)."""
-    ax, ay, aw, ah = a.unbind(-1)
-    bx, by, bw, bh = b.unbind(-1)
-
-    def overlap(x1, w1, x2, w2):
-        return torch.minimum(x1 + w1 / 2, x2 + w2 / 2) - torch.maximum(x1 - w1 / 2, x2 - w2 / 2)
-
-    w, h = overlap(ax, aw, bx, bw), overlap(ay, ah, by, bh)
-    inter = torch.where((w < 0) | (h < 0), torch.zeros_like(w), w * h)
-    union = aw * ah + bw * bh - inter
-    pos = union > 0
-    return torch.where(pos, inter / torch.where(pos, union, torch.ones_like(union)),
-                       torch.zeros_like(union))
-
 
 # ----------------------------------------------------------------------------- YOLOv5
 
@@ -436,7 +420,7 @@ def yolov1_assign(pred_boxes: TensorLike, targets: TensorLike, sqrt: bool = True
     truth = torch.cat([target_boxes[..., :2] / S, target_boxes[..., 2:]], -1)
     out_wh = pb[..., 2:] * pb[..., 2:] if sqrt else pb[..., 2:]
     out = torch.cat([pb[..., :2] / S, out_wh], -1)
-    iou = _darknet_iou(out, truth[..., None, :])  # [bs, S, S, B]
+    iou = darknet_box_iou(out, truth[..., None, :])  # [bs, S, S, B]
     rmse = ((out - truth[..., None, :]) ** 2).sum(-1).sqrt()
     by_iou = iou.amax(-1) > 0
     best = torch.where(by_iou, iou.argmax(-1), rmse.argmin(-1))  # [bs, S, S]
@@ -511,7 +495,7 @@ def yolov3_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence
         ignore = torch.zeros((bs, na, ny, nx), dtype=torch.bool, device=dev)
         if ignore_mode == "pred_iou" and nt:
             pb = preds[lv].to(dt)
-            iou = _darknet_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
+            iou = darknet_box_iou(pb[..., None, :], t[:, 2:6])  # [bs, na, ny, nx, nt]
             same = torch.arange(bs, device=dev)[:, None] == img[None]  # [bs, nt]
             iou = torch.where(same[:, None, None, None, :], iou, torch.zeros_like(iou))
             ignore = iou.amax(-1) > thr

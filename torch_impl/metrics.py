@@ -27,6 +27,7 @@ from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS, 
 from ref_numpy.metrics import ULTRALYTICS_IOU_THRS
 from ref_numpy.metrics import UltralyticsResult as _RefUltralyticsResult
 from torch_impl._typing import TensorLike
+from torch_impl.boxes import _coco_iou, box_iou, coco_box_iou, voc_box_iou
 from torch_impl._validate import as_tensor, check_boxes
 
 _F64 = torch.float64
@@ -34,21 +35,6 @@ _F64 = torch.float64
 
 def _dev(device):
     return torch.device(device) if device is not None else torch.device("cpu")
-
-
-# ============================================================================ COCO: IoU
-
-def _coco_iou(dt, gt, crowd):
-    """pycocotools' ``bbIou`` for broadcastable xywh boxes (see the reference)."""
-    dx, dy, dw, dh = dt.unbind(-1)
-    gx, gy, gw, gh = gt.unbind(-1)
-    w = torch.minimum(dw + dx, gw + gx) - torch.maximum(dx, gx)
-    h = torch.minimum(dh + dy, gh + gy) - torch.maximum(dy, gy)
-    inter = w * h
-    da = dw * dh
-    union = torch.where(crowd, da, da + (gw * gh) - inter)
-    return torch.where((w > 0) & (h > 0), inter / union, torch.zeros((), dtype=inter.dtype,
-                                                                        device=inter.device))
 
 
 # ============================================================================ COCO: matching
@@ -143,8 +129,8 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
     cnt = g_count[slot[has_gt]]
     pair_d = torch.repeat_interleave(has_gt, cnt)
     pair_g = gt_order[torch.repeat_interleave(g_start[slot[has_gt]], cnt) + _ragged_arange(cnt)]
-    pair_iou = _coco_iou(data["dt_box"][order[pair_d]], data["gt_box"][pair_g],
-                         data["gt_crowd"][pair_g])
+    pair_iou = coco_box_iou(data["dt_box"][order[pair_d]][:, None, :],
+                            data["gt_box"][pair_g][:, None, :], data["gt_crowd"][pair_g][:, None])[:, 0, 0]
     best = torch.full((n,), -torch.inf, dtype=_F64, device=dev)
     best.scatter_reduce_(0, pair_d, pair_iou, reduce="amax")
     cand = torch.nonzero(best >= thr.min()).flatten()
@@ -171,6 +157,8 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
             ig_tab = gt_ig[:, safe].movedim(0, 1)                                     # [B, A, G]
 
             def iou_fn(d, gtab, _crowd=crowd):
+                # boxes.coco_box_iou's element-wise kernel (the boxes were checked when parsed;
+                # no device synchronisation inside the greedy loop)
                 dbox = data["dt_box"][order[d]][:, None, :]
                 return _coco_iou(dbox, data["gt_box"][gtab.clamp(min=0)], _crowd[: len(d)])
 
@@ -478,20 +466,6 @@ def voc_ap(rec: TensorLike, prec: TensorLike, use_07_metric: bool = False) -> to
     return torch.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
 
 
-def _voc_iou(det, gt):
-    """py-faster-rcnn overlaps with the +1 pixel convention."""
-    ixmin = torch.maximum(gt[..., 0], det[..., 0])
-    iymin = torch.maximum(gt[..., 1], det[..., 1])
-    ixmax = torch.minimum(gt[..., 2], det[..., 2])
-    iymax = torch.minimum(gt[..., 3], det[..., 3])
-    iw = torch.clamp(ixmax - ixmin + 1.0, min=0.0)
-    ih = torch.clamp(iymax - iymin + 1.0, min=0.0)
-    inters = iw * ih
-    uni = ((det[..., 2] - det[..., 0] + 1.0) * (det[..., 3] - det[..., 1] + 1.0)
-           + (gt[..., 2] - gt[..., 0] + 1.0) * (gt[..., 3] - gt[..., 1] + 1.0) - inters)
-    return inters / uni
-
-
 def _group_table(d_key, g_key):
     """[N, Gmax] indices of the GTs whose key equals each detection's key, -1 padded."""
     g_order = torch.sort(g_key, stable=True).indices
@@ -545,7 +519,7 @@ def voc_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike]
     n_img = max(len(gb), 1)
     tab = _group_table(det_labels * n_img + det_image_ids, g_lab * n_img + g_img)
     ninf = torch.tensor(-torch.inf, dtype=dtype, device=dev)
-    ov = torch.where(tab >= 0, _voc_iou(det_boxes[:, None, :], g_box[tab.clamp(min=0)])
+    ov = torch.where(tab >= 0, voc_box_iou(det_boxes[:, None, :], g_box[tab.clamp(min=0)])[:, 0, :]
                      if len(g_box) else ninf, ninf)
     if tab.shape[1]:
         ovmax, arg = ov.max(-1)
@@ -732,16 +706,6 @@ def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: T
     return correct.T.contiguous()
 
 
-def _box_iou(a, b):
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = torch.clamp(rb - lt, min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
                     ) -> torch.Tensor:
     """One image's yolov5 ``ConfusionMatrix`` contribution (see the reference), vectorised:
@@ -762,7 +726,7 @@ def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: 
     if m == 0 or n == 0:
         matrix.index_put_((torch.full_like(gt_classes, nc), gt_classes), one.expand(m), accumulate=True)
         return matrix
-    iou = _box_iou(labels[:, 1:], detections[:, :4])                                # [M, N]
+    iou = box_iou(labels[:, 1:], detections[:, :4])                                # [M, N]
     valid = iou > iou_thres
     ninf = torch.tensor(-torch.inf, dtype=iou.dtype, device=dev)
     masked = torch.where(valid, iou, ninf)
@@ -865,7 +829,7 @@ def ultralytics_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[Ten
     for i, p in enumerate(kept):
         g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
         if len(p) and len(g_box):
-            iou = _box_iou(g_box, det_boxes[p])                                       # [M, N]
+            iou = box_iou(g_box, det_boxes[p])                                       # [M, N]
             tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
         else:
             tp.append(torch.zeros((len(p), len(thr)), dtype=torch.bool, device=dev))
