@@ -15,6 +15,7 @@ import numpy as np
 
 from parity_tests.conformance.engine import Check, Probe, Spec, compare_values
 from ref_numpy import metrics as M
+from ref_numpy.boxes import coco_box_iou
 from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS, COCO_REC_THRS,
                                    MAX_IOU_THR, summarize)
 
@@ -30,15 +31,10 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 
 def pairwise_coco_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
     """pycocotools' box IoU of xywh boxes ``dt [D, 4]`` x ``gt [G, 4]``; a crowd GT's
-    denominator is the detection's area. [D, G] float64."""
-    dx, dy, dw, dh = (dt[:, i:i + 1] for i in range(4))       # [D, 1]
-    gx, gy, gw, gh = (gt[None, :, i] for i in range(4))        # [1, G]
-    w = np.minimum(dx + dw, gx + gw) - np.maximum(dx, gx)
-    h = np.minimum(dy + dh, gy + gh) - np.maximum(dy, gy)
-    inter = w * h
-    union = np.where(crowd[None, :], dw * dh, dw * dh + gw * gh - inter)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((w > 0) & (h > 0), inter / union, 0.0)
+    denominator is the detection's area. [D, G] float64: :func:`ref_numpy.boxes.coco_box_iou`
+    (the one kernel of COCO's convention)."""
+    return coco_box_iou(np.asarray(dt, np.float64).reshape(-1, 4), np.asarray(gt, np.float64).reshape(-1, 4),
+                        np.asarray(crowd, bool))
 
 
 def _eval_image(gts: list, dts: list, lo: float, hi: float, max_det: int | None, *,
