@@ -138,6 +138,14 @@ def _image_files(args, gt: formats.DetectionSet) -> list:
     return files
 
 
+def _progress_bar():
+    """``tqdm.tqdm`` as a ``progress(iterable, total)`` wrapper, or None (one line) without it."""
+    tqdm = optional_import("tqdm", "progress bar", extra="progress")
+    if tqdm is None:
+        return None
+    return lambda it, total: tqdm.tqdm(it, total=total, desc="predict", unit="img")
+
+
 def model_predictions(args: argparse.Namespace, gt: formats.DetectionSet) -> formats.DetectionSet:
     """Predictions of the checkpoint --weights on the ground truth's images (torch needed,
     imported here): ``torch_impl.train.predict`` with --img-size, --conf-thres, --iou-thres,
@@ -151,7 +159,7 @@ def model_predictions(args: argparse.Namespace, gt: formats.DetectionSet) -> for
         res = predict(args.weights, files, img_size=args.img_size, conf_thres=args.conf_thres,
                       iou_thres=args.iou_thres, max_det=args.max_det,
                       device=args.device if args.backend == "torch" else "cpu", draw=False,
-                      progress=True)
+                      progress=_progress_bar())
     except ValueError as exc:
         raise UsageError(f"--weights {args.weights}: {exc}") from exc
     gt_id = {k + 1: im["id"] for k, im in enumerate(gt.images)}  # predict numbers 1..n

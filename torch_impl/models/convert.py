@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -185,24 +185,44 @@ def import_yolov5_state_dict(state_dict: Mapping, variant: str = "s", nc: int | 
 
 def import_yolov5(src: str | os.PathLike, dst: str | os.PathLike, variant: str = "s", nc: int | None = None,
                   depth_multiple: float | None = None,
-                  width_multiple: float | None = None) -> dict:
-    """Convert the official state_dict file ``src`` into this toolkit's checkpoint ``dst``:
-    ``{"state_dict": our model's state_dict, "config": {"variant", "nc", "na",
-    "depth_multiple", "width_multiple", "anchors_pixels"}}`` (readable with
-    ``weights_only=True``; rebuild with ``yolov5(variant, nc=..., anchors=anchors_pixels,
-    depth_multiple=..., width_multiple=...)`` and ``load_state_dict``).
+                  width_multiple: float | None = None, names: Sequence[str] | None = None) -> dict:
+    """Convert the official state_dict file ``src`` into this toolkit's model file ``dst``,
+    readable with ``weights_only=True`` by ``yolo-ref predict`` / ``evaluate --weights`` /
+    ``train --weights`` (:func:`torch_impl.train.inference.read_weights`):
+
+    ``{"model": our model's state_dict, "ema": None, "model_cfg": {"nc", "depth_multiple",
+    "width_multiple", "head": "anchor", "anchors_pixels"}, "names": [...], "source":
+    "import-yolov5", "state_dict": (the same tensors), "config": {"variant", "nc", "na",
+    "depth_multiple", "width_multiple", "anchors_pixels"}}``; the last two keep the earlier
+    layout readable (rebuild with ``yolov5(variant, nc=..., anchors=anchors_pixels, ...)`` and
+    ``load_state_dict``).
+
+    Args:
+        names: class names (official files carry none); default ``class0..class{nc-1}``;
+            must have ``nc`` entries.
 
     Returns:
         the ``config`` dict, plus ``"parameters"`` (the parameter count).
 
     Raises:
-        ValueError: see :func:`read_yolov5_state_dict` and :func:`import_yolov5_state_dict`.
+        ValueError: see :func:`read_yolov5_state_dict` and :func:`import_yolov5_state_dict`;
+            ``names`` of the wrong length.
     """
     model = import_yolov5_state_dict(read_yolov5_state_dict(src), variant, nc=nc,
                                      depth_multiple=depth_multiple,
                                      width_multiple=width_multiple)
+    names = [f"class{k}" for k in range(model.nc)] if names is None else [str(n) for n in names]
+    if len(names) != model.nc:
+        raise ValueError(f"names (--names): {len(names)} class names for a model of "
+                         f"{model.nc} classes")
+    anchors = model.anchors_pixels.tolist()
     config = {"variant": variant, "nc": model.nc, "na": model.na,
               "depth_multiple": model.depth_multiple, "width_multiple": model.width_multiple,
-              "anchors_pixels": model.anchors_pixels.tolist()}
-    torch.save({"state_dict": model.state_dict(), "config": config}, dst)
+              "anchors_pixels": anchors}
+    state = model.state_dict()
+    torch.save({"model": state, "ema": None, "names": names, "source": "import-yolov5",
+                "model_cfg": {"nc": model.nc, "depth_multiple": model.depth_multiple,
+                              "width_multiple": model.width_multiple, "head": "anchor",
+                              "anchors_pixels": anchors},
+                "state_dict": state, "config": config}, dst)
     return dict(config, parameters=sum(p.numel() for p in model.parameters()))

@@ -1,20 +1,28 @@
 """Inference with a checkpoint of :func:`torch_impl.train.train`: images in, COCO results out.
 
-Steps (:func:`predict`): :func:`load_model` (the EMA weights when the checkpoint has them),
-:func:`list_images`, then per batch: letterbox to ``img_size`` (:func:`torch_impl.data.letterbox`,
+Steps (:func:`predict`): :func:`load_model` (the EMA weights when the checkpoint has them; a
+file of ``yolo-ref import-yolov5`` too, see :func:`read_weights`), :func:`list_images` (or the
+split of a data-set YAML, :func:`torch_impl.data.split_images`), then per batch: letterbox to ``img_size`` (:func:`torch_impl.data.letterbox`,
 ``auto=False``), the model, :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for the
 anchor-free head), and the boxes mapped back to each original image
 (:func:`torch_impl.data.unletterbox_boxes`).
 
 Output files (when ``out`` is given):
 
-- ``results.json``: COCO results ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``
-  in original pixels; ``image_id`` numbers the images 1..n in source order (a directory is read in
-  file-name order, so the ids match ``ref_numpy.formats``' readers and the fixture's COCO file),
+- ``results.json``: COCO results ``[{"image_id", "file_name", "category_id", "bbox": [x, y, w,
+  h], "score"}]`` in original pixels; ``image_id`` numbers the images 1..n in source order,
+  ``file_name`` is the image's path as the source gives it: images are identified by file, so
+  ``yolo-ref evaluate`` resolves them against any ground truth by file name, base name or stem
+  (:func:`ref_numpy.shared.protocols.match_images`), whatever ids the ground truth uses;
   ``category_id`` is the class index; bbox rounded to 1e-3 px, score to 1e-5;
 - ``images.json``: ``{"images": [{"id", "file_name", "width", "height"}], "categories":
-  [{"id", "name"}]}`` (a COCO ``images`` / ``categories`` pair for the results);
-- ``<image stem>.jpg`` per image with the boxes drawn (when ``draw``).
+  [{"id", "name"}]}``: every image predicted, detections or not (``evaluate`` reads it beside
+  ``results.json`` to tell an image without detections from an image not predicted);
+- ``labels/<image stem>.txt`` per image (when ``save_txt``): YOLO lines ``class cx cy w h conf``
+  normalised by the image size (an empty file for no detections), as Ultralytics'
+  ``save_txt`` + ``save_conf``; ``evaluate --pred <out>/labels`` reads them;
+- ``<image stem>.jpg`` per image with the boxes drawn (when ``draw``): class-coloured boxes and
+  labels on a filled background.
 """
 from __future__ import annotations
 
@@ -22,31 +30,42 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ref_numpy.formats import IMAGE_SUFFIXES
 from torch_impl.data import letterbox, load_image, unletterbox_boxes
+from torch_impl.data.datayaml import read_data_yaml, split_images
 from torch_impl.models import YOLOv5AnchorFree, yolov5, yolov5_anchor_free
 from torch_impl.nms import non_max_suppression
 from torch_impl.train.checkpoint import load_checkpoint
 from torch_impl.train.trainer import resolve_device
 
-__all__ = ["PredictResult", "list_images", "load_model", "predict", "predict_images"]
+__all__ = ["PredictResult", "build_model", "draw_detections", "list_images", "load_model",
+           "predict", "predict_images", "read_weights"]
 
-_COLORS = ((255, 56, 56), (56, 56, 255), (56, 200, 56), (255, 157, 151), (255, 112, 31),
-           (200, 50, 200), (50, 200, 200), (128, 128, 0))
+# Ultralytics' palette (``utils/plots.py`` ``Colors``), class k -> _COLORS[k % 20].
+_COLORS = tuple(tuple(int(h[i:i + 2], 16) for i in (0, 2, 4)) for h in (
+    "FF3838", "FF9D97", "FF701F", "FFB21D", "CFD231", "48F90A", "92CC17", "3DDB86", "1A9334",
+    "00D4BB", "2C99A8", "00C2FF", "344593", "6473FF", "0018EC", "8438FF", "520085", "CB38FF",
+    "FF95C8", "FF37C7"))
 
 
 def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """The images of ``source``: one image file, a directory's images (sorted by name), or a
-    ``.txt`` list (one path a line, ``#`` comments; relative paths against the list's directory).
+    """The images of ``source``: one image file, a directory's images (sorted by name), a
+    ``.txt`` list (one path a line, ``#`` comments; relative paths against the list's
+    directory), or a list / tuple of image paths (taken as they are).
 
     Raises:
         ValueError: ``"source (--source): ..."`` when it is none of these or holds no image.
     """
+    if isinstance(source, (list, tuple)):
+        images = [Path(p) for p in source]
+        if not images:
+            raise ValueError("source (--source): an empty list of images")
+        return images
     src = Path(source)
     if src.is_dir():
         images = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -66,29 +85,91 @@ def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list
     return images
 
 
-def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, list[str]]:
-    """The model of a :func:`torch_impl.train.train` checkpoint (its EMA weights when present)
-    on ``device`` in eval mode, and the class names.
+def _official_layout(obj) -> bool:
+    keys = list(obj) if isinstance(obj, dict) else []
+    return bool(keys) and all(isinstance(k, str) and (k.startswith("model.") or k[:1].isdigit())
+                              for k in keys) and all(isinstance(v, torch.Tensor)
+                                                     for v in obj.values())
 
-    Raises:
-        ValueError: ``"<weights>: cannot read checkpoint: ..."``, or a checkpoint without
-            ``model_cfg`` (not written by the trainer).
+
+def read_weights(weights) -> dict:
+    """What a weights file holds, whichever tool wrote it, as one dict:
+    ``{"state_dict": our model's state_dict, "model_cfg": {"nc", "depth_multiple",
+    "width_multiple", "head": "anchor" | "anchor-free", "reg_max"?, "anchors_pixels"?},
+    "names": list[str], "kind": "train" | "import-yolov5"}``.
+
+    Accepted: a checkpoint of :func:`torch_impl.train.train` (``model_cfg``; the EMA weights
+    when present), a file of ``yolo-ref import-yolov5`` (:func:`torch_impl.models.import_yolov5`:
+    ``model_cfg`` and ``names``, or the older ``{"state_dict", "config"}`` without names, read
+    as ``class0..``). Everything else is a ``ValueError`` of one line naming the file; an
+    official state_dict gets the command that converts it.
     """
     ckpt = load_checkpoint(weights)
-    if not isinstance(ckpt, dict) or "model_cfg" not in ckpt:
-        raise ValueError(f"{weights}: not a checkpoint of yolo-ref train (no 'model_cfg'); "
-                         f"convert official weights with yolo-ref import-yolov5")
-    cfg = ckpt["model_cfg"]
+    if isinstance(ckpt, dict) and "model_cfg" in ckpt:
+        cfg = dict(ckpt["model_cfg"])
+        state = ckpt["ema"]["ema"] if ckpt.get("ema") else ckpt.get("model", ckpt.get("state_dict"))
+        kind = "import-yolov5" if ckpt.get("source") == "import-yolov5" else "train"
+    elif isinstance(ckpt, dict) and "state_dict" in ckpt and isinstance(ckpt.get("config"), dict):
+        c = ckpt["config"]
+        cfg = {"nc": c["nc"], "depth_multiple": c["depth_multiple"],
+               "width_multiple": c["width_multiple"], "head": "anchor",
+               "anchors_pixels": c.get("anchors_pixels")}
+        state, kind = ckpt["state_dict"], "import-yolov5"
+    elif _official_layout(ckpt) or (isinstance(ckpt, dict) and _official_layout(ckpt.get("model"))):
+        raise ValueError(f"{weights}: an official YOLOv5 state_dict, not a yolo-ref model file; "
+                         f"convert it first: yolo-ref import-yolov5 {weights} OUT.pt --variant "
+                         f"<n|s|m|l|x> --names <classes.txt|data.yaml>")
+    else:
+        what = f"a dict with keys {sorted(ckpt)[:5]}" if isinstance(ckpt, dict) \
+            else f"a {type(ckpt).__name__}"
+        raise ValueError(f"{weights}: not a yolo-ref model file (written by yolo-ref train or "
+                         f"yolo-ref import-yolov5): {what}")
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{weights}: holds no model weights")
+    names = ckpt.get("names") if isinstance(ckpt, dict) else None
+    names = list(names) if names else [f"class{k}" for k in range(int(cfg["nc"]))]
+    return {"state_dict": state, "model_cfg": cfg, "names": names, "kind": kind}
+
+
+def build_model(model_cfg: dict, state_dict: dict | None = None) -> torch.nn.Module:
+    """The model that ``model_cfg`` (see :func:`read_weights`) describes; with ``state_dict``,
+    its weights loaded (strict). The anchors come from ``anchors_pixels``, else from the state's
+    ``head.anchors`` (grid units) times the strides 8, 16, 32, else the defaults."""
+    cfg = model_cfg
     if cfg.get("head", "anchor") == "anchor-free":
-        model = yolov5_anchor_free(None, nc=cfg["nc"], reg_max=cfg["reg_max"],
+        model = yolov5_anchor_free(None, nc=cfg["nc"], reg_max=cfg.get("reg_max", 16),
                                    depth_multiple=cfg["depth_multiple"],
                                    width_multiple=cfg["width_multiple"])
     else:
-        model = yolov5(None, nc=cfg["nc"], depth_multiple=cfg["depth_multiple"],
-                       width_multiple=cfg["width_multiple"])
-    state = ckpt["ema"]["ema"] if ckpt.get("ema") else ckpt["model"]
-    model.load_state_dict(state)
-    return model.to(device).eval(), list(ckpt["names"])
+        anchors = cfg.get("anchors_pixels")
+        if anchors is None and state_dict is not None and "head.anchors" in state_dict:
+            a = state_dict["head.anchors"].float()
+            if a.ndim == 3 and a.shape[0] == 3:
+                anchors = (a * torch.tensor([8.0, 16.0, 32.0]).view(-1, 1, 1)).tolist()
+        model = yolov5(None, nc=cfg["nc"], anchors=anchors,
+                       depth_multiple=cfg["depth_multiple"], width_multiple=cfg["width_multiple"])
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model
+
+
+def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, list[str]]:
+    """The model of a weights file (:func:`read_weights`: a :func:`torch_impl.train.train`
+    checkpoint, its EMA weights when present, or a ``yolo-ref import-yolov5`` file) on
+    ``device`` in eval mode, and the class names.
+
+    Raises:
+        ValueError: one line naming the file: unreadable, not a model file of this toolkit (an
+            official state_dict gets the import command), weights that do not fit the model.
+    """
+    w = read_weights(weights)
+    try:
+        model = build_model(w["model_cfg"], w["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{weights}: the weights do not fit the model they describe: "
+                         f"{first}") from None
+    return model.to(device).eval(), w["names"]
 
 
 @torch.no_grad()
@@ -128,43 +209,133 @@ def predict_images(model: torch.nn.Module, images: Sequence, img_size: int = 640
             yield Path(p), img, det.cpu()
 
 
-def _draw(img: np.ndarray, det: torch.Tensor, names: Sequence[str], path: Path) -> None:
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1: a scalable font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def draw_detections(img: np.ndarray, det, names: Sequence[str]):
+    """``img`` (uint8 [H, W, 3] RGB) with ``det`` rows ``(x1, y1, x2, y2, score, class)`` drawn
+    as Ultralytics does: a box in the class colour and above it (inside when there is no room)
+    a label ``"<name> <score>"`` on a filled background of that colour, in white or black
+    (whichever contrasts); line width and font scale with the image. Returns a PIL image."""
     from PIL import Image, ImageDraw
 
     im = Image.fromarray(img)
     draw = ImageDraw.Draw(im)
-    for x1, y1, x2, y2, conf, cls in det.tolist():
+    h, w = img.shape[:2]
+    lw = max(round((h + w) / 2 * 0.003), 2)
+    font = _font(max(round((h + w) / 2 * 0.035), 11))
+    rows = det.tolist() if hasattr(det, "tolist") else list(det)
+    for x1, y1, x2, y2, conf, cls in rows:
         c = int(cls)
         color = _COLORS[c % len(_COLORS)]
-        draw.rectangle([x1, y1, x2, y2], outline=color, width=2)
-        label = f"{names[c] if c < len(names) else c} {conf:.2f}"
-        draw.text((x1 + 2, max(y1 - 11, 0)), label, fill=color)
-    im.save(path, quality=90)
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=lw)
+        label = f"{names[c] if 0 <= c < len(names) else c} {conf:.2f}"
+        l, t, r, b = draw.textbbox((0, 0), label, font=font)
+        tw, th = r - l, b - t + 2
+        above = y1 - th - lw >= 0
+        ty = y1 - th - lw if above else y1
+        tx = min(max(x1, 0), max(w - tw - 2, 0))
+        draw.rectangle([tx, ty, tx + tw + 2, ty + th + lw], fill=color)
+        luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+        draw.text((tx + 1, ty - t + lw // 2), label, font=font,
+                  fill=(0, 0, 0) if luma > 150 else (255, 255, 255))
+    return im
 
 
 @dataclass
 class PredictResult:
     """What :func:`predict` returns: ``results`` (COCO results, see the module docstring),
-    ``images`` (the COCO ``images`` table), ``categories`` and the output directory."""
+    ``images`` (the COCO ``images`` table), ``categories`` and the output directory; ``txt``
+    maps each image id to its YOLO txt lines. :meth:`add` and :meth:`write` are the one place
+    that defines predict's output formats."""
 
     results: list = field(default_factory=list)
     images: list = field(default_factory=list)
     categories: list = field(default_factory=list)
     out: Path | None = None
+    txt: dict = field(default_factory=dict)
+
+    def add(self, path, width: int, height: int, det) -> int:
+        """Append the image ``path`` (``width x height`` pixels) with its detections ``det``
+        (rows ``(x1, y1, x2, y2, score, class)`` in its pixels: a tensor, an array or a list)
+        as the next image id (1..n in call order); returns the id."""
+        image_id = len(self.images) + 1
+        name = str(path)
+        self.images.append({"id": image_id, "file_name": name, "width": int(width),
+                            "height": int(height)})
+        lines = []
+        rows = det.tolist() if hasattr(det, "tolist") else list(det)
+        for x1, y1, x2, y2, conf, cls in rows:
+            self.results.append({"image_id": image_id, "file_name": name,
+                                 "category_id": int(cls),
+                                 "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3),
+                                          round(y2 - y1, 3)],
+                                 "score": round(conf, 5)})
+            lines.append(f"{int(cls)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+                         f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f} {conf:.5f}\n")
+        self.txt[image_id] = lines
+        return image_id
+
+    def write(self, out, save_txt: bool = False) -> Path:
+        """Write ``results.json``, ``images.json`` and (``save_txt``) ``labels/<stem>.txt`` for
+        every image (empty for no detections) into ``out`` (created); returns it.
+
+        Raises:
+            ValueError: ``save_txt`` with two images of one stem (one label file each).
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if save_txt:
+            stems: dict = {}
+            for im in self.images:
+                stem = Path(im["file_name"]).stem
+                if stem in stems:
+                    raise ValueError(f"source (--source): {stems[stem]} and {im['file_name']} "
+                                     f"share the label file {stem}.txt (--save-txt)")
+                stems[stem] = im["file_name"]
+            (out / "labels").mkdir(exist_ok=True)
+            for im in self.images:
+                (out / "labels" / f"{Path(im['file_name']).stem}.txt").write_text(
+                    "".join(self.txt.get(im["id"], [])), encoding="utf-8")
+        (out / "results.json").write_text(json.dumps(self.results), encoding="utf-8")
+        (out / "images.json").write_text(json.dumps(
+            {"images": self.images, "categories": self.categories}, indent=1), encoding="utf-8")
+        self.out = out
+        return out
 
 
-def predict(weights: str | os.PathLike, source: str | os.PathLike | Sequence[str | os.PathLike],
+def predict(weights: str | os.PathLike, source: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
             out: str | os.PathLike | None = None, img_size: int = 640, conf_thres: float = 0.25,
-            iou_thres: float = 0.45, max_det: int = 300, batch_size: int = 8, device: str = "auto", draw: bool = True
-           ) -> PredictResult:
-    """Run the checkpoint ``weights`` on ``source`` (see :func:`list_images`) and, when ``out``
-    is given, write ``results.json``, ``images.json`` and (``draw``) the drawn images there.
+            iou_thres: float = 0.45, max_det: int = 300, batch_size: int = 8, device: str = "auto", draw: bool = True,
+            save_txt: bool = False, data: str | os.PathLike | None = None, split: str = "val",
+            progress: Callable[[Iterable], Iterable] | None = None) -> PredictResult:
+    """Run the model file ``weights`` (see :func:`read_weights`) on ``source`` (see
+    :func:`list_images`) or on the split ``split`` of the data-set YAML ``data`` (the images
+    training validates on, in the same order), and, when ``out`` is given, write
+    ``results.json``, ``images.json``, (``save_txt``) ``labels/*.txt`` and (``draw``) the
+    drawn images there (see the module docstring).
+
+    ``progress``: an optional wrapper of an iterable with ``total=`` (e.g. ``tqdm.tqdm``),
+    called once over the images.
+
+    The in-training validation (:func:`torch_impl.train.engine.validate`) uses
+    ``conf_thres=0.001, iou_thres=0.6, max_det=300`` and the same letterbox; with those
+    settings ``yolo-ref evaluate`` of the results gives the mAP the trainer logged.
 
     Raises:
         ValueError: naming the argument: ``img_size`` not a positive multiple of 32,
             ``batch_size`` < 1, ``conf_thres`` / ``iou_thres`` outside [0, 1], ``max_det`` < 1,
-            unreadable weights or images, no CUDA for ``device="cuda"``.
+            both or neither of ``source`` and ``data``, unreadable weights or images, two
+            images with one stem and ``save_txt``, no CUDA for ``device="cuda"``.
     """
+    if (source is None) == (data is None):
+        raise ValueError("source (--source) / data (--data): give exactly one")
     if img_size <= 0 or img_size % 32:
         raise ValueError(f"img_size (--img-size): expected a positive multiple of 32, "
                          f"got {img_size}")
@@ -176,9 +347,18 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike | Sequence[str
         if not 0 <= v <= 1:
             raise ValueError(f"{name} (--{name.replace('_', '-')}): expected a value in "
                              f"[0, 1], got {v}")
+    if data is not None:
+        images = split_images(read_data_yaml(data), split)
+    else:
+        images = list_images(source)
+    stems: dict = {}
+    for p in images:
+        if save_txt and p.stem in stems:
+            raise ValueError(f"source (--source): {stems[p.stem]} and {p} share the label file "
+                             f"{p.stem}.txt (--save-txt)")
+        stems[p.stem] = p
     dev = resolve_device(device)
     model, names = load_model(weights, dev)
-    images = list_images(source)
     result = PredictResult(categories=[{"id": i, "name": n} for i, n in enumerate(names)])
     if out is not None:
         result.out = Path(out)
@@ -186,19 +366,13 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike | Sequence[str
     preds = predict_images(model, images, img_size=img_size, conf_thres=conf_thres,
                            iou_thres=iou_thres, max_det=max_det, batch_size=batch_size,
                            device=dev)
-    for image_id, (p, img, det) in enumerate(preds, 1):  # 1..n as ref_numpy.formats numbers
+    if progress is not None:
+        preds = progress(preds, total=len(images))
+    for p, img, det in preds:  # ids 1..n in source order
         h0, w0 = img.shape[:2]
-        result.images.append({"id": image_id, "file_name": str(p), "width": w0, "height": h0})
-        for x1, y1, x2, y2, conf, cls in det.tolist():
-            result.results.append({"image_id": image_id, "category_id": int(cls),
-                                   "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3),
-                                            round(y2 - y1, 3)],
-                                   "score": round(conf, 5)})
+        result.add(p, w0, h0, det)
         if draw and result.out is not None:
-            _draw(img, det, names, result.out / f"{p.stem}.jpg")
+            draw_detections(img, det, names).save(result.out / f"{p.stem}.jpg", quality=90)
     if result.out is not None:
-        (result.out / "results.json").write_text(json.dumps(result.results), encoding="utf-8")
-        (result.out / "images.json").write_text(json.dumps(
-            {"images": result.images, "categories": result.categories}, indent=1),
-            encoding="utf-8")
+        result.write(result.out, save_txt=save_txt)
     return result
