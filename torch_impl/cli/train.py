@@ -13,12 +13,36 @@ options come from the checkpoint). Distributed: run under torchrun.
 --head anchor-free trains the v8-style DFL head instead: no autoanchor, TAL assignment + the v8
 loss (box 7.5, cls 0.5, dfl 1.5), v8 NMS in validation, results.csv columns box / cls / dfl.
 
+Runs never mix: a new run goes to --out (default runs/train/exp) or, when that exists, to the
+first free exp2, exp3, ... (--exist-ok reuses it, starting a fresh results.csv). --weights FILE
+fine-tunes from a yolo-ref checkpoint, an import-yolov5 file or an official YOLOv5 v7.0
+state_dict (a head for another class count is re-initialised, and the log says so); --freeze N
+freezes layers 0..N-1 (10 = the backbone). --resume last.pt --epochs N extends a run; resuming a
+finished run says so and exits 0. Ctrl-C stops the run (last.pt of the last completed
+epoch is kept) and prints the command that resumes it (exit 130).
+
+Threads: on CPU, torch uses --threads N when given; else OMP_NUM_THREADS when set (torchrun
+sets 1 per process); else 1 per process under torchrun; else max(1, cores - --workers), the
+cores left after the DataLoader workers.
+
+At the end: the per-class table (images, instances, P, R, mAP50, mAP50-95), the COCO summary,
+and PR_curve.png / F1_curve.png (matplotlib). results.csv holds the train and val losses.
+Health checks (--no-health to skip) report as they happen and per epoch: GTs with no positive
+anchor and why, positives per level, an objectness loss exploding or collapsing, decoded boxes
+off the image, a loss term stuck at zero, labels a few pixels wide or with x/y swapped.
+--overfit N trains and validates on N training images without augmentation and says whether
+the pipeline can fit them (the first check when a detector will not learn).
+
 A non-finite loss stops the run with exit code 3 (the last good checkpoint is kept).
 
 Examples:
     yolo-ref train --data fixtures/shapes/dataset.yaml --model n --img-size 320 \\
         --epochs 30 --batch-size 8 --optimizer AdamW --lr0 0.002 --cos-lr --ema --out runs/a
     yolo-ref train --resume runs/a/weights/last.pt
+    yolo-ref train --resume runs/a/weights/last.pt --epochs 50      # extend to 50 epochs
+    yolo-ref import-yolov5 yolov5s_sd.pt yolov5s.pt --variant s
+    yolo-ref train --data my.yaml --weights yolov5s.pt --model s --freeze 10 --epochs 20
+    yolo-ref train --data my.yaml --overfit 4 --epochs 100 --img-size 320
     torchrun --nproc_per_node=2 scripts/train.py --data fixtures/shapes/dataset.yaml --epochs 3
 """
 from __future__ import annotations
@@ -33,6 +57,9 @@ from ref_numpy.shared.cli import (EXIT_DIVERGED, EXIT_OK, add_device, add_img_si
 from torch_impl.train import TrainConfig, train
 from torch_impl.train.config import HEADS, MODELS
 from torch_impl.train.optim import OPTIMIZERS
+from torch_impl.train.trainer import resume_command
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 _DEFAULTS = TrainConfig(data="-")  # the dataclass defaults, for the help text
 
@@ -50,7 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth-multiple", type=float, default=None, help="override the variant's")
     p.add_argument("--width-multiple", type=float, default=None, help="override the variant's")
     add_img_size(p, default=d.img_size)
-    p.add_argument("--epochs", type=int, default=d.epochs, help="number of epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="number of epochs (None: 100; with --resume the checkpoint's, and a "
+                        "larger value extends the run)")
+    p.add_argument("--weights", default=None,
+                   help="start from these weights: a yolo-ref checkpoint, an import-yolov5 "
+                        "file or an official YOLOv5 v7.0 state_dict")
+    p.add_argument("--freeze", type=int, default=d.freeze, metavar="N",
+                   help="freeze layers 0..N-1 (YOLOv5 numbering; 10: the backbone)")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="total over all processes")
     p.add_argument("--nbs", type=int, default=d.nbs, help="nominal batch size")
@@ -78,10 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the anchor check")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every RNG and the data")
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers per process")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per process (None: OMP_NUM_THREADS if set, else 1 "
+                        "per process under torchrun, else max(1, cores - workers))")
     add_device(p, default=d.device)
     add_out(p, default=d.out, help="output directory (results.csv, results.png, weights/)")
     p.add_argument("--project", dest="out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--exist-ok", action="store_true",
+                   help="reuse --out if it exists (results.csv starts afresh) instead of "
+                        "writing to the next free <out>2, <out>3, ...")
     p.add_argument("--resume", default=None, help="a last.pt to continue from")
+    p.add_argument("--overfit", type=int, default=d.overfit, metavar="N",
+                   help="train and validate on the first N training images, no augmentation, "
+                        "and say whether the pipeline can fit them (0: off)")
+    p.add_argument("--no-health", dest="health", action="store_false",
+                   default=argparse.SUPPRESS, help="skip the training health checks")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    default=argparse.SUPPRESS, help="no results.png")
@@ -107,7 +152,15 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
         return int(exc.code or 0)
-    result = train(config_from_args(args), log=partial(print, flush=True))
+    config = config_from_args(args)
+    result = train(config, log=partial(print, flush=True))
+    if result.interrupted:
+        if result.rank == 0:
+            how = (f"resume with: {resume_command(result.last, config)}"
+                   if result.last is not None else
+                   "no checkpoint was written yet; run the same command again")
+            print(f"interrupted; {how}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     if result.diverged is not None:
         if result.rank == 0:
             where = (f"last good checkpoint: {result.last}" if result.last is not None

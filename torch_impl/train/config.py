@@ -19,8 +19,9 @@ MODELS = ("n", "s", "m", "l", "x")
 HEADS = ("anchor", "anchor-free")
 
 # Fields a resumed run takes from the caller, not from the checkpoint.
-NOT_RESUMED = ("resume", "device", "workers", "debug_nan_at_step", "debug_stop_after",
-               "debug_state_dir", "quiet")
+NOT_RESUMED = ("resume", "device", "workers", "threads", "debug_nan_at_step",
+               "debug_stop_after", "debug_state_dir", "quiet")
+DEFAULT_EPOCHS = 100
 # Field names of older checkpoints -> today's.
 _RENAMED = {"project": "out"}
 
@@ -42,9 +43,18 @@ class TrainConfig:
             TAL assignment + the v8 loss with gains box 7.5, cls 0.5, dfl 1.5; no autoanchor).
         depth_multiple, width_multiple: override the variant's multiples (None: the variant's).
         img_size: square network input, pixels, a positive multiple of 32.
+        weights: start from these weights (fine-tuning): a ``yolo-ref train`` checkpoint
+            (its EMA weights when present), a ``yolo-ref import-yolov5`` file, or a plain
+            official YOLOv5 v7.0 state_dict; tensors of matching name and shape are copied,
+            a head of another class count is re-initialised (see
+            :func:`torch_impl.train.trainer.load_weights`).
+        freeze: freeze the first N layers of the official layer order (0-9 backbone, 10-23
+            neck, 24 head; requires_grad False, as YOLOv5 ``--freeze N``).
 
     Schedule and optimiser:
-        epochs: number of epochs (>= 1).
+        epochs: number of epochs (>= 1); None: 100 for a new run, the checkpoint's for a
+            resumed one (a larger value extends a resumed run, the LR schedule re-planned
+            over the new count).
         batch_size: images per optimiser batch, summed over all processes (>= 1, divisible by
             the number of processes).
         nbs: nominal batch size: gradients of ``round(nbs / batch_size)`` batches are summed
@@ -67,10 +77,18 @@ class TrainConfig:
 
     Run:
         workers: DataLoader workers per process.
+        threads: torch CPU threads per process; None: ``OMP_NUM_THREADS`` when set, else 1
+            per process under torchrun, else ``max(1, cpus - workers)`` (see
+            :func:`torch_impl.train.trainer.cpu_threads`).
         device: ``"auto"`` (or ``""``: CUDA when present, else CPU), ``"cpu"``, ``"cuda"``,
             ``"cuda:0"``.
-        out: output directory (``results.csv``, ``results.png``, ``args.json``,
-            ``weights/last.pt``, ``weights/best.pt``).
+        out: the run's directory (``results.csv``, ``results.png``, ``args.json``,
+            ``weights/last.pt``, ``weights/best.pt``); when it exists already a new run goes to
+            ``<out>2``, ``<out>3``, ... (YOLOv5 ``increment_path``), unless ``exist_ok``.
+        exist_ok: reuse an existing ``out`` (its ``results.csv`` starts afresh).
+        overfit: train on the first N training images without augmentation, validate on the
+            same images, and say at the end whether the pipeline could fit them (0: off).
+        health: run the training health checks (:mod:`torch_impl.train.health`).
         resume: a ``last.pt`` to continue from exactly; every other field except
             :data:`NOT_RESUMED` then comes from the checkpoint.
         quiet: no progress bars.
@@ -93,7 +111,9 @@ class TrainConfig:
     depth_multiple: float | None = None
     width_multiple: float | None = None
     img_size: int = 640
-    epochs: int = 100
+    weights: str | None = None
+    freeze: int = 0
+    epochs: int | None = None
     batch_size: int = 16
     nbs: int = 64
     optimizer: str = "SGD"
@@ -111,8 +131,12 @@ class TrainConfig:
     autoanchor: bool = True
     seed: int = 0
     workers: int = 2
+    threads: int | None = None
     device: str = "auto"
-    out: str = "runs/train"
+    out: str = "runs/train/exp"
+    exist_ok: bool = False
+    overfit: int = 0
+    health: bool = True
     resume: str | None = None
     quiet: bool = False
     plots: bool = True
@@ -125,6 +149,8 @@ class TrainConfig:
             raise ValueError(f"{_option('data')}: required (unless --resume)")
         if self.data is None:
             return  # the checkpoint supplies the rest; see resolve()
+        if self.epochs is None:
+            self.epochs = DEFAULT_EPOCHS
         self._check()
 
     def _check(self) -> None:
@@ -148,7 +174,8 @@ class TrainConfig:
         if not 0 <= self.momentum < 1:
             raise ValueError(f"{_option('momentum')}: expected a value in [0, 1), "
                              f"got {self.momentum}")
-        for name in ("weight_decay", "warmup_epochs", "clip_grad", "precise_bn", "workers"):
+        for name in ("weight_decay", "warmup_epochs", "clip_grad", "precise_bn", "workers",
+                     "freeze", "overfit"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{_option(name)}: expected a number >= 0, got {v}")
@@ -156,6 +183,12 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise ValueError(f"{_option(name)}: expected a positive number, got {v}")
+        if self.freeze > 24:
+            raise ValueError(f"{_option('freeze')}: expected 0..24 (N freezes layers 0..N-1: "
+                             f"0-9 backbone, 10-23 neck; the head, 24, always trains), "
+                             f"got {self.freeze}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"{_option('threads')}: expected >= 1, got {self.threads}")
 
     def resolve(self, saved: dict) -> "TrainConfig":
         """The configuration of a resumed run: the checkpoint's ``saved`` fields (its
@@ -172,6 +205,8 @@ class TrainConfig:
         if "noautoanchor" in saved:
             values["autoanchor"] = not saved["noautoanchor"]
         values.update({k: getattr(self, k) for k in NOT_RESUMED})
+        if self.epochs is not None:  # extend (or shorten) the resumed run
+            values["epochs"] = self.epochs
         if values.get("data") is None:
             raise ValueError(f"{self.resume}: the checkpoint's args hold no data-set YAML")
         return TrainConfig(**values)
@@ -196,6 +231,13 @@ class TrainResult:
             last good checkpoint is kept), or None.
         notes: one-line remarks a CLI may show (skipped plot, AMP without CUDA, ...).
         rank: this process's rank (0 outside a distributed run); only rank 0 writes files.
+        finished: a resumed run that had already trained all its epochs (nothing was done).
+        interrupted: the run stopped on KeyboardInterrupt (``last`` is where to resume from).
+        health: the :class:`torch_impl.train.health.HealthMonitor` of the run (its
+            ``findings`` and per-epoch summaries), or None when the checks were off.
+        overfit: with ``config.overfit``: ``{"images", "map50", "fitted"}`` of the verdict.
+        final: the last validation's ``{"map50", "map", "result", "per_class"}`` (the
+            per-class table rows of :func:`torch_impl.train.engine.per_class_table`).
     """
 
     config: TrainConfig
@@ -207,6 +249,11 @@ class TrainResult:
     diverged: Exception | None = None
     notes: list = field(default_factory=list)
     rank: int = 0
+    finished: bool = False
+    interrupted: bool = False
+    health: object = None
+    overfit: dict | None = None
+    final: dict | None = None
 
     @property
     def ok(self) -> bool:

@@ -146,7 +146,8 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                     hyp: dict, epoch: int, lr_factor: float, nw: int, accumulate_max: float, device: torch.device | str,
                     ema: ModelEMA | None = None, scaler: torch.amp.GradScaler | None = None, amp: bool = False,
                     clip_grad: float = 10.0, world_size: int = 1, last_opt_step: int = -1,
-                    progress: Callable[[Iterable], Iterable] | None = None, nan_at_step: int | None = None
+                    progress: Callable[[Iterable], Iterable] | None = None, nan_at_step: int | None = None,
+                    on_batch: Callable[[int, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], None] | None = None
                    ) -> tuple[dict[str, float], int]:
     """One epoch of YOLOv5 v7.0 training.
 
@@ -171,6 +172,9 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         last_opt_step: global iteration of the last optimiser step (-1 before the first).
         progress: optional wrapper of the loader (e.g. ``tqdm``); its ``set_postfix`` is called.
         nan_at_step: testing hook: make the loss NaN at that global iteration.
+        on_batch: called after each batch's loss as ``on_batch(ni, imgs, targets, parts)``
+            (``parts`` the detached loss terms; e.g.
+            :meth:`torch_impl.train.health.HealthMonitor.on_batch`).
 
     Returns:
         (mean loss terms over the epoch: ``{"box", "obj", "cls"}``, or ``{"box", "cls", "dfl"}``
@@ -201,6 +205,8 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         loss, parts = _compute_loss(m, [p.float() for p in preds], targets, hyp)
         if nan_at_step is not None and ni == nan_at_step:
             loss = loss * float("nan")
+        if on_batch is not None:
+            on_batch(ni, imgs, targets, {k: v.detach() for k, v in parts.items()})
         finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
         if _distributed():
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -254,7 +260,8 @@ def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
 @torch.no_grad()
 def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str,
              conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300,
-             progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+             progress: Callable[[Iterable], Iterable] | None = None, hyp: dict | None = None,
+             on_predictions: Callable[[list[torch.Tensor], tuple[int, int]], None] | None = None) -> dict:
     """COCO mAP of ``model`` on ``loader`` (yolov5 ``val.py`` settings by default).
 
     Predictions go through :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for
@@ -264,8 +271,16 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
     distributed run every rank evaluates its own part, the states are gathered and merged in rank
     order, and every rank gets the same result.
 
+    Args:
+        hyp: the training loss gains (as :func:`train_one_epoch`); given, the val loss terms
+            of the eval-mode raw outputs are returned too (mean over batches).
+        on_predictions: called per batch as ``on_predictions(dets, (h, w))`` with the NMS
+            output in network-input pixels (e.g. the health check of boxes off the image).
+
     Returns:
-        ``{"map50": float, "map": float (@0.5:0.95), "result": COCOEvalResult}``; mAPs are -1
+        ``{"map50": float, "map": float (@0.5:0.95), "result": COCOEvalResult,
+        "instances": {class: GT count}, "images": {class: images with that class},
+        "n_images": int, "losses": {term: mean} (empty without ``hyp``)}``; mAPs are -1
         where COCO's are (no ground truth).
     """
     m = unwrap(model)
@@ -274,16 +289,35 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
     m.eval()
     evaluator = DetectionEvaluator(device=device)
     bar = progress(loader) if progress is not None else loader
+    names = loss_terms(m)
+    loss_sum, batches = torch.zeros(3, dtype=torch.float64), 0
+    instances = torch.zeros(0, dtype=torch.int64)
+    images = torch.zeros(0, dtype=torch.int64)
+    n_images = 0
     for imgs, targets, _paths, shapes in bar:
         imgs = imgs.to(device).float() / 255
         targets = targets.to(device)
-        decoded, _ = m(imgs)
+        decoded, raw = m(imgs)
+        if hyp is not None:
+            _, parts = _compute_loss(m, [p.float() for p in raw], targets, hyp)
+            loss_sum += torch.stack([parts[k] for k in names]).detach().double().cpu()
+            batches += 1
+        cls_cpu = targets[:, 1].long().cpu()
+        img_cpu = targets[:, 0].long().cpu()
+        if len(cls_cpu):
+            k = int(cls_cpu.max()) + 1
+            instances = _grow(instances, k) + _grow(torch.bincount(cls_cpu, minlength=k), len(instances))
+            pairs = torch.unique(img_cpu * k + cls_cpu) % k
+            images = _grow(images, k) + _grow(torch.bincount(pairs, minlength=k), len(images))
+        n_images += imgs.shape[0]
         if anchor_free:  # [B, A, 4 + nc] -> v8 layout [B, 4 + nc, A]
             dets = non_max_suppression(decoded.float().transpose(1, 2), conf_thres, iou_thres,
                                        max_det=max_det, version="v8")
         else:
             dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
         h1, w1 = imgs.shape[2:]
+        if on_predictions is not None:
+            on_predictions(dets, (h1, w1))
         gt_all = targets_to_xyxy(targets, h1, w1)
         pb, ps, pl, gb, gl = [], [], [], [], []
         for j, det in enumerate(dets):
@@ -307,11 +341,75 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
         evaluator = DetectionEvaluator(device=device)
         for st in states:
             evaluator.merge(st)
+    if _distributed():
+        parts = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (instances, images, n_images, loss_sum, batches))
+        instances, images = torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+        n_images, loss_sum, batches = 0, torch.zeros(3, dtype=torch.float64), 0
+        for ins, ims, n, ls, b in parts:
+            instances = _grow(instances, len(ins)) + _grow(ins, len(instances))
+            images = _grow(images, len(ims)) + _grow(ims, len(images))
+            n_images, loss_sum, batches = n_images + n, loss_sum + ls, batches + b
     result = evaluator.compute()
     if was_training:
         m.train()
     stats = result.stats
-    return {"map50": float(stats[1]), "map": float(stats[0]), "result": result}
+    losses = dict(zip(names, (loss_sum / batches).tolist())) if batches else {}
+    return {"map50": float(stats[1]), "map": float(stats[0]), "result": result,
+            "instances": {c: int(v) for c, v in enumerate(instances.tolist())},
+            "images": {c: int(v) for c, v in enumerate(images.tolist())},
+            "n_images": n_images, "losses": losses}
+
+
+def _grow(counts: torch.Tensor, n: int) -> torch.Tensor:
+    """``counts`` zero-padded to length ``max(len(counts), n)``."""
+    if len(counts) >= n:
+        return counts
+    return torch.cat([counts, counts.new_zeros(n - len(counts))])
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def per_class_table(metrics: dict, names=None) -> list[dict]:
+    """The YOLOv5 ``val.py`` per-class table of a :func:`validate` result: one row per class
+    with ground truth, then ``"all"`` first.
+
+    Row: ``{"class": name, "images": int, "instances": int, "P", "R", "map50", "map"}``.
+    P and R are read off the COCO precision-recall curve at IoU 0.5 (area all, 100
+    detections) at the recall threshold of maximal F1 (YOLOv5 reports P, R at the max-F1
+    confidence); mAP@0.5 and mAP@0.5:0.95 are COCO's per class (the means of the 101-point
+    interpolated precision). The ``all`` row: images = validated images, instances = the sum,
+    P, R, mAPs the means over the classes with ground truth (as YOLOv5).
+    """
+    result = metrics["result"]
+    prec = _np(result.precision)  # [T, R, K, A, M]
+    rec_thrs = _np(result.rec_thrs)
+    m100 = [i for i, v in enumerate(result.max_dets) if int(v) == 100] or [len(result.max_dets) - 1]
+    cat_ids = [int(c) for c in _np(result.cat_ids).tolist()]
+    rows = []
+    for k, cid in enumerate(cat_ids):
+        n_inst = metrics["instances"].get(cid, 0)
+        if n_inst == 0:
+            continue
+        p50 = prec[0, :, k, 0, m100[-1]]  # [R]
+        p = np.where(p50 > -1, p50, 0.0)
+        f1 = 2 * p * rec_thrs / np.maximum(p + rec_thrs, 1e-16)
+        best = int(np.argmax(f1))
+        valid50 = prec[0, :, k, 0, m100[-1]]
+        map50 = float(valid50[valid50 > -1].mean()) if (valid50 > -1).any() else 0.0
+        ap = float(result.per_class.get(cid, -1.0))
+        rows.append({"class": names[cid] if names is not None and cid < len(names) else str(cid),
+                     "images": metrics["images"].get(cid, 0), "instances": n_inst,
+                     "P": float(p[best]) if f1[best] > 0 else 0.0,
+                     "R": float(rec_thrs[best]) if f1[best] > 0 else 0.0,
+                     "map50": map50, "map": max(ap, 0.0)})
+    mean = (lambda key: float(np.mean([r[key] for r in rows])) if rows else 0.0)
+    head = {"class": "all", "images": metrics.get("n_images", 0),
+            "instances": sum(r["instances"] for r in rows), "P": mean("P"), "R": mean("R"),
+            "map50": mean("map50"), "map": mean("map")}
+    return [head, *rows]
 
 
 @torch.no_grad()

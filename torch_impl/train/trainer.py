@@ -16,11 +16,13 @@ Library code: nothing is printed except the one-line notes of a missing optional
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import random
+import shlex
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,6 +32,7 @@ import torch
 import torch.distributed as dist
 
 from ref_numpy.shared.cli import optional_import
+from ref_numpy.shared.coco import format_summary
 from torch_impl.data import DetectionDataset, collate_fn, read_data_yaml
 from torch_impl.loss import yolov5_scale_hyp
 from torch_impl.models import yolov5, yolov5_anchor_free
@@ -38,18 +41,28 @@ from torch_impl.train.checkpoint import (get_rng_state, load_checkpoint, save_ch
 from torch_impl.train.config import TrainConfig, TrainResult
 from torch_impl.train.ema import ModelEMA
 from torch_impl.train.engine import (NonFiniteLossError, autoanchor, broadcast_state,
-                                     loss_terms, precise_bn, train_one_epoch, validate)
+                                     loss_terms, per_class_table, precise_bn, train_one_epoch,
+                                     validate)
+from torch_impl.train.health import HealthMonitor
 from torch_impl.train.optim import HYP_SCRATCH_LOW, build_optimizer, lr_lambda, warmup_iters
 
-__all__ = ["CSV_FIELDS", "CSV_FIELDS_ANCHOR_FREE", "V8_GAINS", "plot_results", "resolve_device",
+__all__ = ["CSV_FIELDS", "CSV_FIELDS_ANCHOR_FREE", "OVERFIT_MAP50", "V8_GAINS", "cpu_threads",
+           "format_class_table", "freeze_layers", "increment_path", "load_weights",
+           "plot_pr_f1", "plot_results", "read_weights", "resolve_device", "resume_command",
            "state_hash", "train"]
+# --overfit: the pipeline "can fit" the images when the final mAP@0.5 on them reaches this.
+OVERFIT_MAP50 = 0.9
 
+# YOLOv5's results.csv columns (P, R: the "all" row of the per-class table), plus time_s.
 CSV_FIELDS = ("epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
-              "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "x/lr0", "x/lr1", "x/lr2", "time_s")
+              "metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
+              "val/box_loss", "val/obj_loss", "val/cls_loss", "x/lr0", "x/lr1", "x/lr2",
+              "time_s")
 # The anchor-free head: the v8 loss terms instead of (box, obj, cls).
 CSV_FIELDS_ANCHOR_FREE = ("epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss",
-                          "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "x/lr0", "x/lr1", "x/lr2",
-                          "time_s")
+                          "metrics/precision", "metrics/recall", "metrics/mAP_0.5",
+                          "metrics/mAP_0.5:0.95", "val/box_loss", "val/cls_loss",
+                          "val/dfl_loss", "x/lr0", "x/lr1", "x/lr2", "time_s")
 # Loss gains of the anchor-free head (Ultralytics v8 defaults; not rescaled by nl / nc / imgsz).
 V8_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 
@@ -119,15 +132,103 @@ def plot_results(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bo
     if not rows:
         return False
     x = [int(r["epoch"]) for r in rows]
-    keys = list(rows[0])[1:6]  # the head's loss terms and the two mAPs
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), tight_layout=True)
-    for ax, k in zip(axes, keys):
-        ax.plot(x, [float(r[k]) for r in rows], marker=".")
+    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("x/") and k != "time_s"]
+    ncol = (len(keys) + 1) // 2 if len(keys) > 5 else len(keys)
+    nrow = 2 if len(keys) > 5 else 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3 * nrow), tight_layout=True)
+    for ax, k in zip(np.ravel(axes), keys):
+        ax.plot(x, [float(r[k] or "nan") for r in rows], marker=".")
         ax.set_title(k, fontsize=9)
         ax.set_xlabel("epoch")
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return True
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def format_class_table(rows: list[dict]) -> list[str]:
+    """YOLOv5 ``val.py``'s table of :func:`torch_impl.train.engine.per_class_table` rows:
+    ``Class Images Instances P R mAP50 mAP50-95``, one line per row."""
+    w = max([len("Class"), *(len(str(r["class"])) for r in rows)])
+    out = [f"{'Class':>{w}} {'Images':>9} {'Instances':>9} {'P':>9} {'R':>9} {'mAP50':>9} "
+           f"{'mAP50-95':>9}"]
+    for r in rows:
+        out.append(f"{r['class']:>{w}} {r['images']:>9d} {r['instances']:>9d} {r['P']:>9.3f} "
+                   f"{r['R']:>9.3f} {r['map50']:>9.3f} {r['map']:>9.3f}")
+    return out
+
+
+def plot_pr_f1(result, names, out_dir) -> bool:
+    """Draw ``PR_curve.png`` (precision vs recall at IoU 0.5, one curve per class with its AP
+    in the legend, and the all-classes mean curve with mAP@0.5) and ``F1_curve.png`` (F1 vs
+    confidence per class and the all-classes mean, with its maximum and where) from a
+    ``COCOEvalResult`` (area all, 100 detections). Returns False when matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prec, scores = _np(result.precision), _np(result.scores)
+    rec = _np(result.rec_thrs)
+    md = [i for i, v in enumerate(_np(result.max_dets).tolist()) if int(v) == 100] or [-1]
+    cats = [int(c) for c in _np(result.cat_ids).tolist()]
+    conf = np.linspace(0, 1, 101)
+    curves, f1s = [], []
+    fig1, ax1 = plt.subplots(figsize=(6, 5), tight_layout=True)
+    fig2, ax2 = plt.subplots(figsize=(6, 5), tight_layout=True)
+    for k, cid in enumerate(cats):
+        p = prec[0, :, k, 0, md[-1]]
+        if (p < 0).all():  # no ground truth of this class
+            continue
+        p = np.where(p < 0, 0.0, p)
+        sc = np.where(scores[0, :, k, 0, md[-1]] < 0, 0.0, scores[0, :, k, 0, md[-1]])
+        label = names[cid] if names is not None and cid < len(names) else str(cid)
+        ax1.plot(rec, p, lw=1, label=f"{label} {p.mean():.3f}")
+        f1 = 2 * p * rec / np.maximum(p + rec, 1e-16)
+        # F1 at confidence c: the best recall point whose score is >= c
+        f1c = np.array([f1[sc >= c].max() if (sc >= c).any() else 0.0 for c in conf])
+        ax2.plot(conf, f1c, lw=1, label=label)
+        curves.append(p)
+        f1s.append(f1c)
+    if curves:
+        mean_p, mean_f1 = np.mean(curves, 0), np.mean(f1s, 0)
+        ax1.plot(rec, mean_p, lw=3, color="blue",
+                 label=f"all classes {mean_p.mean():.3f} mAP@0.5")
+        best = int(np.argmax(mean_f1))
+        ax2.plot(conf, mean_f1, lw=3, color="blue",
+                 label=f"all classes {mean_f1[best]:.2f} at {conf[best]:.3f}")
+    for ax, (xl, yl) in ((ax1, ("Recall", "Precision")), (ax2, ("Confidence", "F1"))):
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(bbox_to_anchor=(1.04, 1), loc="upper left", fontsize=8)
+    ax1.set_title("Precision-Recall curve (IoU 0.5)")
+    ax2.set_title("F1-Confidence curve (IoU 0.5)")
+    out_dir = Path(out_dir)
+    fig1.savefig(out_dir / "PR_curve.png", dpi=100, bbox_inches="tight")
+    fig2.savefig(out_dir / "F1_curve.png", dpi=100, bbox_inches="tight")
+    plt.close(fig1)
+    plt.close(fig2)
+    return True
+
+
+def resume_command(last, config: TrainConfig) -> str:
+    """The command line that resumes a run from ``last`` (``yolo-ref train --resume ...``,
+    plus the per-invocation options that differ from the defaults: --device, --workers,
+    --threads)."""
+    d = TrainConfig(data="-")
+    cmd = ["yolo-ref", "train", "--resume", str(last)]
+    for name in ("device", "workers", "threads"):
+        v = getattr(config, name)
+        if v != getattr(d, name):
+            cmd += [f"--{name}", str(v)]
+    return " ".join(shlex.quote(c) for c in cmd)
 
 
 def _autoanchor_message(info: dict) -> str:
@@ -138,6 +239,196 @@ def _autoanchor_message(info: dict) -> str:
                 + (f"replaced the model's anchors with {anchors}" if info["replaced"]
                    else "kept the original anchors"))
     return msg
+
+
+# ----------------------------------------------------------------------------- run folders
+
+def increment_path(path, exist_ok: bool = False, sep: str = "") -> Path:
+    """``path`` if it does not exist (or ``exist_ok``), else the first free ``<path><sep>2``,
+    ``<path><sep>3``, ... (YOLOv5 / Ultralytics ``increment_path``: ``runs/train/exp`` ->
+    ``runs/train/exp2``). Nothing is created."""
+    path = Path(path)
+    if exist_ok or not path.exists():
+        return path
+    n = 2
+    while Path(f"{path}{sep}{n}").exists():
+        n += 1
+    return Path(f"{path}{sep}{n}")
+
+
+def _trim_csv(path: Path, last_epoch: int) -> None:
+    """Drop the rows of ``results.csv`` after epoch ``last_epoch`` (1-based): the rows a
+    resumed run will write again."""
+    if not path.exists():
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= last_epoch]
+    if len(keep) != len(rows):
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(keep)
+
+
+# ----------------------------------------------------------------------------- threads
+
+def cpu_threads(threads: int | None, workers: int, world: int = 1, env=None,
+                cpus: int | None = None) -> tuple[int | None, str]:
+    """The torch CPU thread count of one training process, and why.
+
+    Rule: ``threads`` (``--threads``) when given; else ``OMP_NUM_THREADS`` when set (torchrun
+    sets it to 1 per process; None is returned: torch already uses it); else 1 per process
+    under a distributed launch (``world > 1``); else ``max(1, cpus - workers)``: the cores
+    left after the DataLoader workers (``cpus``: this process's CPU affinity, else
+    ``os.cpu_count()``). Oversubscribed threads make a busy machine several times slower.
+    """
+    env = os.environ if env is None else env
+    if threads is not None:
+        return threads, "--threads"
+    if env.get("OMP_NUM_THREADS"):
+        return None, f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}"
+    if world > 1:
+        return 1, "one per process under torchrun"
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = os.cpu_count() or 1
+    return max(1, cpus - workers), f"{cpus} cores - {workers} loader workers"
+
+
+# ----------------------------------------------------------------------------- weights
+
+_HEAD = "head."
+
+
+def _tensor_dict(x) -> bool:
+    return isinstance(x, dict) and bool(x) and all(isinstance(v, torch.Tensor) for v in x.values())
+
+
+def _our_keys(sd: dict) -> dict:
+    """Official YOLOv5 keys (``model.24.m.0.weight`` or ``24.m.0.weight``) -> ours
+    (``head.m.0.weight``); our own keys pass through."""
+    from torch_impl.models.convert import LAYER_INDEX
+    prefix_of = {i: p for p, i in LAYER_INDEX.items()}
+    out = {}
+    for k, v in sd.items():
+        parts = k.split(".")
+        if parts[0] == "model" and len(parts) > 1 and parts[1].isdigit():
+            parts = parts[1:]
+        if parts[0].isdigit() and int(parts[0]) in prefix_of:
+            k = ".".join([prefix_of[int(parts[0])], *parts[1:]])
+        out[k] = v
+    return out
+
+
+def read_weights(path) -> dict:
+    """The weights of ``path`` for :func:`load_weights`: ``{"state_dict": our keys,
+    "names": list | None, "model_cfg": dict | None, "kind": str}``.
+
+    Accepted (all read with ``weights_only=True``): a ``yolo-ref train`` checkpoint (its EMA
+    weights when present; ``model_cfg`` and ``names``), a ``yolo-ref import-yolov5`` file
+    (``{"state_dict", "config"}``, or with ``model_cfg`` / ``names``), a plain state_dict under
+    our keys or the official v7.0 keys (``model.0.conv.weight`` ...), or ``{"model":
+    state_dict}``.
+
+    Raises:
+        ValueError: ``"weights (--weights): <path>: ..."`` for an unreadable file or one that
+            holds no state_dict.
+    """
+    try:
+        obj = load_checkpoint(path)
+    except ValueError as exc:
+        raise ValueError(f"weights (--weights): {exc}") from None
+    cfg, names = None, None
+    if _tensor_dict(obj):
+        sd, kind = obj, "state_dict"
+    elif isinstance(obj, dict) and isinstance(obj.get("ema"), dict) and _tensor_dict(obj["ema"].get("ema")):
+        sd, kind = obj["ema"]["ema"], "yolo-ref train checkpoint (EMA weights)"
+    elif isinstance(obj, dict) and _tensor_dict(obj.get("model")):
+        sd, kind = obj["model"], ("yolo-ref train checkpoint" if "optimizer" in obj
+                                  else "checkpoint")
+    elif isinstance(obj, dict) and _tensor_dict(obj.get("state_dict")):
+        sd, kind = obj["state_dict"], "yolo-ref import-yolov5 file"
+    else:
+        raise ValueError(f"weights (--weights): {path}: expected a yolo-ref checkpoint, an "
+                         f"import-yolov5 file or a state_dict (a dict of tensors)")
+    if isinstance(obj, dict) and not _tensor_dict(obj):
+        cfg = obj.get("model_cfg") or obj.get("config")
+        names = obj.get("names") or (cfg or {}).get("names")
+    return {"state_dict": _our_keys(dict(sd)), "names": list(names) if names else None,
+            "model_cfg": dict(cfg) if isinstance(cfg, dict) else None, "kind": kind}
+
+
+def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights") -> str:
+    """Copy the tensors of ``weights`` (from :func:`read_weights`) into ``model`` where name
+    and shape match (YOLOv5 ``intersect_dicts``), and return a one-line report.
+
+    Head tensors that do not fit (another class count, or the other head kind) keep the
+    model's fresh initialisation and the report says so (``"head re-initialised: ..."``);
+    anchors of the same shape are taken from the weights (the autoanchor check still runs).
+
+    Raises:
+        ValueError: a backbone / neck tensor missing or of another shape (another variant):
+            names the first one and both shapes.
+    """
+    sd = weights["state_dict"]
+    ours = model.state_dict()
+    take, skipped_head = {}, []
+    for k, v in ours.items():
+        w = sd.get(k)
+        if k.startswith(_HEAD):
+            if w is not None and w.shape == v.shape:
+                take[k] = w
+            else:
+                skipped_head.append(k)
+            continue
+        if w is None:
+            if k.endswith("num_batches_tracked"):
+                continue
+            raise ValueError(f"weights (--weights): {source}: no tensor {k!r} (shape "
+                             f"{tuple(v.shape)}); are they of another variant? Pass the "
+                             f"--model / --depth-multiple / --width-multiple they were made with")
+        if w.shape != v.shape:
+            raise ValueError(f"weights (--weights): {source}: {k!r} has shape "
+                             f"{tuple(w.shape)}, the model expects {tuple(v.shape)}; pass the "
+                             f"--model / --depth-multiple / --width-multiple they were made with")
+        take[k] = w
+    model.load_state_dict({**ours, **{k: v.to(ours[k].dtype) for k, v in take.items()}})
+    n_params = len([k for k in ours if not k.endswith("num_batches_tracked")])
+    msg = f"weights: {len(take)}/{n_params} tensors from {source} ({weights['kind']})"
+    if skipped_head:
+        old_nc = _weights_nc(sd, model)
+        new_nc = getattr(model, "nc", None)
+        why = (f"the weights are for {old_nc} classes, the data set has {new_nc}"
+               if old_nc is not None and old_nc != new_nc else "its tensors do not fit")
+        msg += f"; head re-initialised ({why}: {len(skipped_head)} head tensors fresh)"
+    return msg
+
+
+def _weights_nc(sd: dict, model) -> int | None:
+    w = sd.get("head.m.0.weight")
+    na = getattr(model, "na", 3)
+    if w is not None and w.shape[0] % na == 0 and w.shape[0] // na > 5:
+        return w.shape[0] // na - 5
+    w = sd.get("head.cv3.0.2.weight")  # anchor-free class branch
+    return int(w.shape[0]) if w is not None else None
+
+
+def freeze_layers(model: torch.nn.Module, n: int) -> list[str]:
+    """Set ``requires_grad = False`` on the parameters of the first ``n`` layers of the
+    official YOLOv5 layer order (0 ``backbone.stem`` ... 23 ``neck.out5``, 24 the head;
+    :data:`torch_impl.models.convert.LAYER_INDEX`) and return their names (YOLOv5
+    ``--freeze N``: ``model.0.`` .. ``model.{N-1}.``). BatchNorm statistics still update."""
+    from torch_impl.models.convert import LAYER_INDEX
+    prefixes = tuple(p + "." for p, i in LAYER_INDEX.items() if i < n)
+    frozen = []
+    for name, param in model.named_parameters():
+        if prefixes and name.startswith(prefixes):
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 def train(config: TrainConfig, log: Log | None = None) -> TrainResult:
@@ -167,16 +458,33 @@ def train(config: TrainConfig, log: Log | None = None) -> TrainResult:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     ckpt = None
+    say = (log if rank == 0 else None) or (lambda _msg: None)
     if config.resume:
         ckpt = load_checkpoint(config.resume)
         config = config.resolve(ckpt["args"])
+        done = int(ckpt["epoch"]) + 1
+        if done >= config.epochs:
+            say(f"{config.resume}: this run is finished ({done}/{done} epochs trained); "
+                f"nothing to do (pass --epochs N with N > {done} to train more)")
+            return TrainResult(config=config, out=Path(config.out), last=Path(config.resume),
+                               best=(Path(config.resume).parent / "best.pt"
+                                     if (Path(config.resume).parent / "best.pt").exists()
+                                     else None),
+                               best_fitness=float(ckpt.get("best_fitness", -math.inf)),
+                               rank=rank, finished=True)
     device = resolve_device(config.device, local_rank)
+    threads_before = torch.get_num_threads()
+    threads, why = cpu_threads(config.threads, config.workers, world)
+    if threads is not None and (device.type == "cpu" or config.threads is not None):
+        torch.set_num_threads(threads)
+        say(f"torch threads: {threads} ({why})")
     own_group = world > 1 and not dist.is_initialized()
     if own_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         return _run(config, ckpt, device, world, rank, log if rank == 0 else None)
     finally:
+        torch.set_num_threads(threads_before)
         if own_group and dist.is_initialized():
             dist.destroy_process_group()
 
@@ -190,6 +498,23 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     if config.batch_size % world:
         raise ValueError(f"batch_size (--batch-size): {config.batch_size} is not divisible by "
                          f"the {world} processes")
+    if ckpt is None:  # a new run never writes into another run's folder
+        out = [str(increment_path(config.out, exist_ok=config.exist_ok))]
+        if world > 1 and dist.is_initialized():
+            dist.broadcast_object_list(out, src=0)
+        if out[0] != config.out:
+            say(f"{config.out} exists: this run goes to {out[0]} (--exist-ok to reuse it)")
+        config = dataclasses.replace(config, out=out[0])
+    weights = None
+    if config.weights and ckpt is None:
+        weights = read_weights(config.weights)
+        cfg = weights["model_cfg"] or {}
+        adopt = {k: cfg[k] for k in ("depth_multiple", "width_multiple")
+                 if getattr(config, k) is None and isinstance(cfg.get(k), (int, float))}
+        if adopt:
+            config = dataclasses.replace(config, **adopt)
+            say("model: " + ", ".join(f"{k} {v}" for k, v in adopt.items())
+                + f" from {config.weights}")
     _seed_all(config.seed)
     torch.backends.cudnn.benchmark = False
     save_dir = Path(config.out)
@@ -213,6 +538,15 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
                                           augment=config.augment, seed=config.seed)
     val_ds = DetectionDataset.from_yaml(config.data, "val", img_size=config.img_size,
                                         augment=False)
+    if config.overfit:
+        n_fit = min(config.overfit, len(train_ds))
+        train_ds = DetectionDataset.from_yaml(config.data, "train", img_size=config.img_size,
+                                              augment=False, seed=config.seed)
+        val_ds = DetectionDataset.from_yaml(config.data, "train", img_size=config.img_size,
+                                            augment=False)
+        train_ds.items, val_ds.items = train_ds.items[:n_fit], val_ds.items[:n_fit]
+        say(f"overfit: training and validating on the first {n_fit} training images, "
+            f"no augmentation")
     bs = config.batch_size // world
     sampler = torch.utils.data.DistributedSampler(train_ds, num_replicas=world, rank=rank,
                                                   shuffle=True, seed=config.seed)
@@ -229,6 +563,12 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     build = yolov5_anchor_free if anchor_free else yolov5
     model = build(config.model, nc=nc, depth_multiple=config.depth_multiple,
                   width_multiple=config.width_multiple).to(device)
+    if weights is not None:
+        say(load_weights(model, weights, config.weights))
+    if config.freeze:
+        frozen = freeze_layers(model, config.freeze)
+        say(f"freeze: layers 0..{config.freeze - 1} ({len(frozen)} parameter tensors) "
+            f"do not train")
     terms = loss_terms(model)
     csv_fields = CSV_FIELDS_ANCHOR_FREE if anchor_free else CSV_FIELDS
     if ckpt is None and config.autoanchor and not anchor_free:
@@ -263,7 +603,14 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         start_epoch = int(ckpt["epoch"]) + 1
         best_fitness = float(ckpt["best_fitness"])
         last_opt_step = int(ckpt["last_opt_step"])
-        say(f"resuming {config.resume} from epoch {start_epoch + 1}/{config.epochs}")
+        # the LR of the next epoch under this run's schedule (re-planned when --epochs changed;
+        # the same expression as LambdaLR.step, so an unchanged run resumes bit-exactly)
+        for g, base in zip(optimizer.param_groups, scheduler.base_lrs):
+            g["lr"] = base * lf(scheduler.last_epoch)
+        extended = int(ckpt["args"].get("epochs") or config.epochs) != config.epochs
+        say(f"resuming {config.resume} from epoch {start_epoch + 1}/{config.epochs}"
+            + (f" (extended from {ckpt['args'].get('epochs')} epochs; the LR schedule is "
+               f"re-planned over {config.epochs})" if extended else ""))
     train_model = model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -280,6 +627,17 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         wdir.mkdir(parents=True, exist_ok=True)
         (save_dir / "args.json").write_text(json.dumps(config.to_dict(), indent=1),
                                             encoding="utf-8")
+        if start_epoch == 0:  # a new run (or --exist-ok): a fresh log
+            for stale in ("results.csv", "results.png"):
+                (save_dir / stale).unlink(missing_ok=True)
+        else:  # rows of epochs after the checkpoint are trained again
+            _trim_csv(save_dir / "results.csv", start_epoch)
+    monitor = None
+    if config.health:
+        monitor = HealthMonitor(model, img_size=config.img_size, anchor_t=hyp["anchor_t"],
+                                nc=nc, log=log)
+        monitor.check_data(train_ds)
+        result.health = monitor
     nb = len(train_loader)
     nw = warmup_iters(hyp["warmup_epochs"], nb)
     say(f"training {config.model} ({sum(p.numel() for p in model.parameters()):,} "
@@ -287,74 +645,89 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         f"images, {nb} batches of {bs} per process, epochs {start_epoch + 1}..{config.epochs}")
 
     # ---------------------------------------------------------------- epochs
-    for epoch in range(start_epoch, config.epochs):
-        progress = None if tqdm is None else (
-            lambda it, e=epoch: tqdm(it, total=len(it), desc=f"epoch {e + 1}/{config.epochs}",
-                                     leave=False, dynamic_ncols=True))
-        t0 = time.time()
-        train_model.train()
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
-        try:
-            losses, last_opt_step = train_one_epoch(
-                train_model, train_loader, optimizer, hyp=hyp, epoch=epoch,
-                lr_factor=lf(epoch), nw=nw, accumulate_max=accumulate_max, device=device,
-                ema=ema, scaler=scaler, amp=config.amp, clip_grad=config.clip_grad,
-                world_size=world, last_opt_step=last_opt_step, progress=progress,
-                nan_at_step=config.debug_nan_at_step)
-        except NonFiniteLossError as exc:
-            result.diverged = exc
-            result.last = wdir / "last.pt" if (wdir / "last.pt").exists() else None
-            return result
-        if world > 1:  # equal BN statistics (and so EMA) on every rank
-            broadcast_state(model)
-            if ema is not None:
-                broadcast_state(ema.ema)
-        lrs = [g["lr"] for g in optimizer.param_groups]
-        scheduler.step()
-        eval_model = ema.ema if ema is not None else model
-        if config.precise_bn:
-            precise_bn(eval_model, train_loader, device, config.precise_bn)
-        metrics = validate(eval_model, val_loader, device)
-        fitness = 0.1 * metrics["map50"] + 0.9 * metrics["map"]
-        dt = time.time() - t0
-        if rank == 0:
-            _append_csv(save_dir / "results.csv", {
-                "epoch": epoch + 1,
-                **{f"train/{k}_loss": f"{losses[k]:.6g}" for k in terms},
-                "metrics/mAP_0.5": f"{metrics['map50']:.6g}",
-                "metrics/mAP_0.5:0.95": f"{metrics['map']:.6g}",
-                "x/lr0": f"{lrs[0]:.6g}", "x/lr1": f"{lrs[1]:.6g}", "x/lr2": f"{lrs[2]:.6g}",
-                "time_s": f"{dt:.2f}"}, csv_fields)
-            if plots:
-                plot_results(save_dir / "results.csv", save_dir / "results.png")
-        is_best = fitness > best_fitness
-        best_fitness = max(best_fitness, fitness)
-        if rank == 0:
-            state = {
-                "epoch": epoch, "best_fitness": best_fitness, "fitness": fitness,
-                "map50": metrics["map50"], "map": metrics["map"],
-                "model": model.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "last_opt_step": last_opt_step,
-                "rng": get_rng_state(), "args": config.to_dict(), "hyp": hyp,
-                "names": names,
-                "model_cfg": {"nc": nc, "depth_multiple": model.depth_multiple,
-                              "width_multiple": model.width_multiple, "head": config.head,
-                              **({"reg_max": model.reg_max} if anchor_free else {})},
-            }
-            result.last = save_checkpoint(state, wdir / "last.pt")
-            if is_best:
-                result.best = save_checkpoint(state, wdir / "best.pt")
-        result.history.append({"epoch": epoch + 1, **losses, "map50": metrics["map50"],
-                               "map": metrics["map"], "fitness": fitness, "time_s": dt})
-        result.best_fitness = best_fitness
-        say(f"epoch {epoch + 1}/{config.epochs}: "
-            + " ".join(f"{k} {losses[k]:.4f}" for k in terms)
-            + f"  mAP@0.5 {metrics['map50']:.4f}  mAP@0.5:0.95 {metrics['map']:.4f}  {dt:.1f} s")
-        if config.debug_stop_after is not None and epoch + 1 >= config.debug_stop_after:
-            break
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            progress = None if tqdm is None else (
+                lambda it, e=epoch: tqdm(it, total=len(it), desc=f"epoch {e + 1}/{config.epochs}",
+                                         leave=False, dynamic_ncols=True))
+            t0 = time.time()
+            train_model.train()
+            sampler.set_epoch(epoch)
+            train_ds.set_epoch(epoch)
+            try:
+                losses, last_opt_step = train_one_epoch(
+                    train_model, train_loader, optimizer, hyp=hyp, epoch=epoch,
+                    lr_factor=lf(epoch), nw=nw, accumulate_max=accumulate_max, device=device,
+                    ema=ema, scaler=scaler, amp=config.amp, clip_grad=config.clip_grad,
+                    world_size=world, last_opt_step=last_opt_step, progress=progress,
+                    nan_at_step=config.debug_nan_at_step,
+                    on_batch=None if monitor is None else monitor.on_batch)
+            except NonFiniteLossError as exc:
+                result.diverged = exc
+                result.last = wdir / "last.pt" if (wdir / "last.pt").exists() else None
+                return result
+            if world > 1:  # equal BN statistics (and so EMA) on every rank
+                broadcast_state(model)
+                if ema is not None:
+                    broadcast_state(ema.ema)
+            lrs = [g["lr"] for g in optimizer.param_groups]
+            scheduler.step()
+            eval_model = ema.ema if ema is not None else model
+            if config.precise_bn:
+                precise_bn(eval_model, train_loader, device, config.precise_bn)
+            metrics = validate(eval_model, val_loader, device, hyp=hyp,
+                               on_predictions=None if monitor is None else monitor.on_predictions)
+            table = per_class_table(metrics, names)
+            fitness = 0.1 * metrics["map50"] + 0.9 * metrics["map"]
+            dt = time.time() - t0
+            if rank == 0:
+                _append_csv(save_dir / "results.csv", {
+                    "epoch": epoch + 1,
+                    **{f"train/{k}_loss": f"{losses[k]:.6g}" for k in terms},
+                    "metrics/precision": f"{table[0]['P']:.6g}",
+                    "metrics/recall": f"{table[0]['R']:.6g}",
+                    "metrics/mAP_0.5": f"{metrics['map50']:.6g}",
+                    "metrics/mAP_0.5:0.95": f"{metrics['map']:.6g}",
+                    **{f"val/{k}_loss": f"{v:.6g}" for k, v in metrics["losses"].items()},
+                    "x/lr0": f"{lrs[0]:.6g}", "x/lr1": f"{lrs[1]:.6g}", "x/lr2": f"{lrs[2]:.6g}",
+                    "time_s": f"{dt:.2f}"}, csv_fields)
+                if plots:
+                    plot_results(save_dir / "results.csv", save_dir / "results.png")
+            is_best = fitness > best_fitness
+            best_fitness = max(best_fitness, fitness)
+            if rank == 0:
+                state = {
+                    "epoch": epoch, "best_fitness": best_fitness, "fitness": fitness,
+                    "map50": metrics["map50"], "map": metrics["map"],
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(), "last_opt_step": last_opt_step,
+                    "rng": get_rng_state(), "args": config.to_dict(), "hyp": hyp,
+                    "names": names,
+                    "model_cfg": {"nc": nc, "depth_multiple": model.depth_multiple,
+                                  "width_multiple": model.width_multiple, "head": config.head,
+                                  **({"reg_max": model.reg_max} if anchor_free else {})},
+                }
+                result.last = save_checkpoint(state, wdir / "last.pt")
+                if is_best:
+                    result.best = save_checkpoint(state, wdir / "best.pt")
+            result.history.append({"epoch": epoch + 1, **losses, "map50": metrics["map50"],
+                                   "map": metrics["map"], "fitness": fitness, "time_s": dt,
+                                   **{f"val_{k}": v for k, v in metrics["losses"].items()}})
+            result.final = {**metrics, "per_class": table}
+            result.best_fitness = best_fitness
+            say(f"epoch {epoch + 1}/{config.epochs}: "
+                + " ".join(f"{k} {losses[k]:.4f}" for k in terms)
+                + f"  mAP@0.5 {metrics['map50']:.4f}  mAP@0.5:0.95 {metrics['map']:.4f}  {dt:.1f} s")
+            if monitor is not None:
+                monitor.end_epoch(epoch + 1, losses)
+            if config.debug_stop_after is not None and epoch + 1 >= config.debug_stop_after:
+                break
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.last = wdir / "last.pt" if (wdir / "last.pt").exists() else None
+        return result
     if config.debug_state_dir:
         out = Path(config.debug_state_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -364,5 +737,23 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         (out / f"rank{rank}.json").write_text(json.dumps(hashes), encoding="utf-8")
     if result.best is None and (wdir / "best.pt").exists() and rank == 0:
         result.best = wdir / "best.pt"  # a resumed run whose best epoch came before
+    if result.final is not None and rank == 0:
+        for line in format_class_table(result.final["per_class"]):
+            say(line)
+        res = result.final["result"]
+        for line in format_summary(_np(res.stats), _np(res.iou_thrs).tolist(),
+                                   [int(v) for v in _np(res.max_dets).tolist()]):
+            say(line)
+        if plots and plot_pr_f1(res, names, save_dir):
+            say(f"PR_curve.png, F1_curve.png in {save_dir}")
+    if config.overfit and result.final is not None:
+        fitted = result.final["map50"] >= OVERFIT_MAP50
+        result.overfit = {"images": len(train_ds), "map50": result.final["map50"],
+                          "fitted": fitted}
+        say(f"overfit: mAP@0.5 {result.final['map50']:.3f} on the {len(train_ds)} training "
+            f"images after {config.epochs} epochs: "
+            + ("the pipeline can fit them" if fitted else
+               f"the pipeline could NOT fit them (< {OVERFIT_MAP50}); see the health checks "
+               f"above, or train longer"))
     say(f"done; results in {save_dir}")
     return result
