@@ -14,13 +14,16 @@ Output files (when ``out`` is given):
   ``file_name`` is the image's path as the source gives it: images are identified by file, so
   ``yolo-ref evaluate`` resolves them against any ground truth by file name, base name or stem
   (:func:`ref_numpy.shared.protocols.match_images`), whatever ids the ground truth uses;
-  ``category_id`` is the class index; bbox rounded to 1e-3 px, score to 1e-5;
+  ``category_id`` is the class index; bbox and score unrounded (the model's float32 values:
+  YOLOv5's 1e-3 px / 1e-5 rounding creates score ties that move a low-confidence mAP, so the
+  files would not reproduce the in-training validation);
 - ``images.json``: ``{"images": [{"id", "file_name", "width", "height"}], "categories":
   [{"id", "name"}]}``: every image predicted, detections or not (``evaluate`` reads it beside
   ``results.json`` to tell an image without detections from an image not predicted);
 - ``labels/<image stem>.txt`` per image (when ``save_txt``): YOLO lines ``class cx cy w h conf``
   normalised by the image size (an empty file for no detections), as Ultralytics'
-  ``save_txt`` + ``save_conf``; ``evaluate --pred <out>/labels`` reads them;
+  ``save_txt`` + ``save_conf`` but with the shortest exact repr of each value instead of 6
+  digits; ``evaluate --pred <out>/labels`` reads them;
 - ``<image stem>.jpg`` per image with the boxes drawn (when ``draw``): class-coloured boxes and
   labels on a filled background.
 """
@@ -272,13 +275,13 @@ class PredictResult:
         lines = []
         rows = det.tolist() if hasattr(det, "tolist") else list(det)
         for x1, y1, x2, y2, conf, cls in rows:
+            x1, y1, x2, y2, conf = (float(v) for v in (x1, y1, x2, y2, conf))
             self.results.append({"image_id": image_id, "file_name": name,
-                                 "category_id": int(cls),
-                                 "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3),
-                                          round(y2 - y1, 3)],
-                                 "score": round(conf, 5)})
-            lines.append(f"{int(cls)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-                         f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f} {conf:.5f}\n")
+                                 "category_id": int(cls), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                                 "score": conf})
+            vals = ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width,
+                    (y2 - y1) / height, conf)
+            lines.append(f"{int(cls)} " + " ".join(repr(v) for v in vals) + "\n")
         self.txt[image_id] = lines
         return image_id
 
