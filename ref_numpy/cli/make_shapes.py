@@ -15,6 +15,7 @@ Exit codes: 0 written, 2 bad arguments.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from ref_numpy.shared.cli import EXIT_OK, make_parser, run
@@ -36,7 +37,15 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     objects = generate(args.out, n_images=args.n_images, size=args.size, seed=args.seed,
                        split=args.split, formats=args.formats)
-    print(f"wrote {len(objects)} images, {sum(map(len, objects))} boxes to {args.out}")
+    n_train = round(len(objects) * args.split)
+    out = Path(args.out)
+    print(f"wrote {len(objects)} images, {sum(map(len, objects))} boxes to {args.out}:")
+    print(f"  {out / 'images'}/*.jpg, {out / 'labels'}/*.txt (YOLO), {out / 'classes.txt'}")
+    print(f"  {out / 'train.txt'} ({n_train} images), {out / 'val.txt'} "
+          f"({len(objects) - n_train} images), {out / 'dataset.yaml'}")
+    if args.formats:
+        print(f"  {out / 'annotations.json'} (COCO), {out / 'voc'}/*.xml (Pascal VOC)")
+    print(f"next: yolo-ref train --data {out / 'dataset.yaml'}")
     return EXIT_OK
 
 
