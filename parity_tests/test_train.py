@@ -478,3 +478,148 @@ def test_anchor_free_v8_loss_decreases_when_overfitting_two_images(tmp_path):
     assert all(math.isfinite(v) for v in history), history
     print("v8 loss history:", [round(v, 4) for v in history])
     assert history[-1] < 0.7 * history[0], history
+
+
+# ----------------------------------------------------------------------------- issue 12: weights
+
+def _official_file(tmp: Path, nc: int) -> Path:
+    """An official-key (``model.0.conv.weight`` ...) state_dict of the tiny model, as a user's
+    converted YOLOv5 weights would be."""
+    from torch_impl.models.convert import to_yolov5_state_dict
+    torch.manual_seed(11)
+    src = yolov5("n", nc=nc, depth_multiple=0.33, width_multiple=0.125)
+    path = tmp / f"official_nc{nc}.pt"
+    torch.save({k: v.clone() for k, v in to_yolov5_state_dict(src).items()}, path)
+    return path
+
+
+def test_weights_of_every_format_load_and_another_nc_reinitialises_the_head(tmp_path):
+    from torch_impl.models.convert import import_yolov5
+    from torch_impl.train.trainer import load_weights, read_start_weights as read_weights
+    official = _official_file(tmp_path, nc=3)
+    imported = tmp_path / "imported.pt"
+    import_yolov5(official, imported, variant="n", depth_multiple=0.33, width_multiple=0.125)
+    ref = torch.load(imported, weights_only=True)["state_dict"]
+    # the format the other side of issue 12 may write: model_cfg and names beside the weights
+    new_format = tmp_path / "new_format.pt"
+    torch.save({"model": ref, "model_cfg": {"nc": 3, "depth_multiple": 0.33,
+                                             "width_multiple": 0.125},
+                "names": ["a", "b", "c"]}, new_format)
+    for path, kind in [(official, "state_dict"), (imported, "import-yolov5"),
+                       (new_format, "train")]:
+        w = read_weights(path)
+        assert kind in w["kind"], w["kind"]
+        model = yolov5("n", nc=3, depth_multiple=0.33, width_multiple=0.125)
+        msg = load_weights(model, w, str(path))
+        assert "re-initialised" not in msg and str(path) in msg
+        _assert_same_state(ref, model.state_dict(), f"weights.{path.stem}")
+    assert read_weights(new_format)["names"] == ["a", "b", "c"]
+    # another class count: backbone and neck copied, the head fresh, and the message says so
+    model = yolov5("n", nc=2, depth_multiple=0.33, width_multiple=0.125)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    msg = load_weights(model, read_weights(official), "official")
+    assert "head re-initialised (the weights are for 3 classes, the data set has 2" in msg
+    sd = model.state_dict()
+    assert torch.equal(sd["backbone.stem.conv.weight"], ref["backbone.stem.conv.weight"])
+    assert torch.equal(sd["head.m.0.weight"], fresh["head.m.0.weight"])
+    # another variant: named, with its shapes
+    with pytest.raises(ValueError, match=r"weights \(--weights\): .*has shape"):
+        load_weights(yolov5("n", nc=3, depth_multiple=0.33, width_multiple=0.25),
+                     read_weights(official))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"weights \(--weights\): .*junk.pt"):
+        read_weights(tmp_path / "junk.pt")
+
+
+def test_train_from_official_weights_with_freeze_keeps_frozen_parameters_bit_identical(
+        tmp_path, capsys):
+    data = _data_yaml(tmp_path / "d", _images(2), _images(2))
+    official = _official_file(tmp_path, nc=5)  # 5 classes; the data set has 3
+    out = tmp_path / "ft"
+    args = _tiny_args(data, out, "--weights", str(official), "--freeze", "10", "--no-health")
+    args[args.index("--epochs") + 1] = "1"
+    assert train_cli.main(args) == 0
+    log = capsys.readouterr().out
+    assert "head re-initialised (the weights are for 5 classes, the data set has 3" in log
+    assert "freeze: layers 0..9" in log
+    from torch_impl.train.trainer import read_start_weights
+    start = read_start_weights(official)["state_dict"]
+    ckpt = load_checkpoint(out / "weights" / "last.pt")
+    trained = ckpt["model"]
+    names = [n for n, _ in yolov5("n", nc=3, depth_multiple=0.33,
+                                  width_multiple=0.125).named_parameters()]
+    frozen = [n for n in names if n.startswith("backbone.")]
+    free = [n for n in names if n.startswith("neck.")]
+    assert frozen and free
+    for n in frozen:  # parameters only: BatchNorm statistics still follow the data, as YOLOv5
+        assert torch.equal(trained[n], start[n]), n
+    assert any(not torch.equal(trained[n], start[n]) for n in free)
+    assert ckpt["args"]["weights"] == str(official) and ckpt["args"]["freeze"] == 10
+
+
+# ----------------------------------------------------------------------------- runs never mix
+
+def test_runs_get_their_own_folder_resume_extends_and_a_finished_run_says_so(
+        tmp_path, capsys, monkeypatch):
+    from torch_impl.train import trainer
+    data = _data_yaml(tmp_path / "d", _images(4), _images(2))
+    exp = tmp_path / "runs" / "exp"
+    flat = ["--lrf", "1.0", "--no-health", "--no-plots"]  # a flat LR: epochs do not change it
+    one = _tiny_args(data, exp, *flat)
+    one[one.index("--epochs") + 1] = "1"
+    assert train_cli.main(one) == 0  # runs/exp
+    two = _tiny_args(data, exp, *flat)  # a 2-epoch run into the same --out -> runs/exp2
+    assert train_cli.main(two) == 0
+    assert "exp exists: this run goes to" in capsys.readouterr().out
+    exp2 = tmp_path / "runs" / "exp2"
+    assert len((exp / "results.csv").read_text().splitlines()) == 2  # the runs did not mix
+    assert len((exp2 / "results.csv").read_text().splitlines()) == 3
+    # --resume --epochs 2 extends the 1-epoch run exactly as the 2-epoch run trained
+    last = exp / "weights" / "last.pt"
+    assert train_cli.main(["--resume", str(last), "--epochs", "2", "--workers", "0",
+                           "--quiet"]) == 0
+    assert "extended from 1 epochs" in capsys.readouterr().out
+    a, b = load_checkpoint(exp2 / "weights" / "last.pt"), load_checkpoint(last)
+    assert a["epoch"] == b["epoch"] == 1 and b["args"]["epochs"] == 2
+    _assert_same_state(a["model"], b["model"], "extended.model")
+    _assert_same_state(a["ema"]["ema"], b["ema"]["ema"], "extended.ema")
+    assert len((exp / "results.csv").read_text().splitlines()) == 3
+    # resuming the finished run: says so, exit 0, trains nothing
+    before = last.read_bytes()
+    assert train_cli.main(["--resume", str(last), "--workers", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "this run is finished (2/2 epochs trained)" in out and "epoch 3" not in out
+    assert last.read_bytes() == before
+    assert len((exp / "results.csv").read_text().splitlines()) == 3
+    # --exist-ok reuses exp2 with a fresh log; Ctrl-C in epoch 2 prints the resume command
+    calls = []
+    real_validate = trainer.validate
+
+    def interrupting_validate(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_validate(*args, **kw)
+
+    monkeypatch.setattr(trainer, "validate", interrupting_validate)
+    assert train_cli.main(_tiny_args(data, exp2, *flat, "--exist-ok")) == \
+        train_cli.EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    want = (f"resume with: yolo-ref train --resume {exp2 / 'weights' / 'last.pt'} "
+            f"--device cpu --workers 0\n")
+    assert want in err, err
+    assert len((exp2 / "results.csv").read_text().splitlines()) == 2  # fresh: epoch 1 only
+    assert load_checkpoint(exp2 / "weights" / "last.pt")["epoch"] == 0
+    assert not (tmp_path / "runs" / "exp3").exists()
+
+
+def test_cpu_threads_rule():
+    from torch_impl.train.trainer import cpu_threads
+    assert cpu_threads(3, 2, env={}, cpus=16) == (3, "--threads")
+    assert cpu_threads(None, 2, env={}, cpus=16)[0] == 14
+    assert cpu_threads(None, 4, env={}, cpus=2)[0] == 1  # never below one
+    assert cpu_threads(None, 0, world=2, env={}, cpus=16)[0] == 1  # torchrun: one per process
+    assert cpu_threads(None, 0, env={"OMP_NUM_THREADS": "5"}, cpus=16) == \
+        (None, "OMP_NUM_THREADS=5")  # the user's (or torchrun's) setting stands
+    help_text = train_cli.build_parser().format_help()
+    assert "--threads" in help_text and "cores - --workers" in " ".join(help_text.split())

@@ -7,6 +7,7 @@ torch, NumPy and ``random`` in tensor form (:func:`get_rng_state`).
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -70,5 +71,5 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read checkpoint: {exc}") from exc
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: cannot read checkpoint: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc

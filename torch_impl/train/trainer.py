@@ -48,7 +48,7 @@ from torch_impl.train.optim import HYP_SCRATCH_LOW, build_optimizer, lr_lambda, 
 
 __all__ = ["CSV_FIELDS", "CSV_FIELDS_ANCHOR_FREE", "OVERFIT_MAP50", "V8_GAINS", "cpu_threads",
            "format_class_table", "freeze_layers", "increment_path", "load_weights",
-           "plot_pr_f1", "plot_results", "read_weights", "resolve_device", "resume_command",
+           "plot_pr_f1", "plot_results", "read_start_weights", "resolve_device", "resume_command",
            "state_hash", "train"]
 # --overfit: the pipeline "can fit" the images when the final mAP@0.5 on them reaches this.
 OVERFIT_MAP50 = 0.9
@@ -323,20 +323,27 @@ def _our_keys(sd: dict) -> dict:
     return out
 
 
-def read_weights(path) -> dict:
-    """The weights of ``path`` for :func:`load_weights`: ``{"state_dict": our keys,
-    "names": list | None, "model_cfg": dict | None, "kind": str}``.
+def read_start_weights(path) -> dict:
+    """The weights of ``path`` that ``train --weights`` starts from (for :func:`load_weights`):
+    ``{"state_dict": our keys, "names": list | None, "model_cfg": dict | None, "kind": str}``.
 
-    Accepted (all read with ``weights_only=True``): a ``yolo-ref train`` checkpoint (its EMA
-    weights when present; ``model_cfg`` and ``names``), a ``yolo-ref import-yolov5`` file
-    (``{"state_dict", "config"}``, or with ``model_cfg`` / ``names``), a plain state_dict under
-    our keys or the official v7.0 keys (``model.0.conv.weight`` ...), or ``{"model":
-    state_dict}``.
+    Accepted (all read with ``weights_only=True``): what
+    :func:`torch_impl.train.inference.read_weights` reads (a ``yolo-ref train`` checkpoint,
+    its EMA weights when present; a ``yolo-ref import-yolov5`` file, old or new layout), and
+    besides a plain state_dict under our keys or the official v7.0 keys
+    (``model.0.conv.weight`` ...), or ``{"model": state_dict}``.
 
     Raises:
         ValueError: ``"weights (--weights): <path>: ..."`` for an unreadable file or one that
             holds no state_dict.
     """
+    from torch_impl.train.inference import read_weights  # (inference imports this module)
+    try:
+        w = read_weights(path)
+    except ValueError:
+        pass  # not a yolo-ref model file: a plain state_dict, read below
+    else:
+        return {**w, "state_dict": _our_keys(dict(w["state_dict"]))}
     try:
         obj = load_checkpoint(path)
     except ValueError as exc:
@@ -362,7 +369,7 @@ def read_weights(path) -> dict:
 
 
 def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights") -> str:
-    """Copy the tensors of ``weights`` (from :func:`read_weights`) into ``model`` where name
+    """Copy the tensors of ``weights`` (from :func:`read_start_weights`) into ``model`` where name
     and shape match (YOLOv5 ``intersect_dicts``), and return a one-line report.
 
     Head tensors that do not fit (another class count, or the other head kind) keep the
@@ -507,7 +514,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         config = dataclasses.replace(config, out=out[0])
     weights = None
     if config.weights and ckpt is None:
-        weights = read_weights(config.weights)
+        weights = read_start_weights(config.weights)
         cfg = weights["model_cfg"] or {}
         adopt = {k: cfg[k] for k in ("depth_multiple", "width_multiple")
                  if getattr(config, k) is None and isinstance(cfg.get(k), (int, float))}
