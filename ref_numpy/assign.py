@@ -7,7 +7,11 @@ Which prediction slot learns which ground truth (GT), in five conventions, with 
   small-object rule as an option.
 - :func:`yolov1_assign`: darknet ``detection_layer`` (centre cell, responsible predictor by IoU).
 - :func:`yolov3_assign`: darknet ``yolo_layer`` (best anchor over all levels, ignore mask).
-- :func:`tutorial_assign`: the seed tutorial's variant (best anchor on every level).
+- :func:`tutorial_assign`: the seed tutorial's variant (best anchor on every level), corrected,
+  as YOLOv5-style rows; its dense targets in pixels as the write-up prints them,
+  :func:`tutorial_assign_as_printed`, and as it meant them, :func:`tutorial_assign_corrected`
+  (``shared/reference/seed_systems.md`` section A; the two differ in the anchor score and the
+  class row of a collision).
 
 Each has a report (a debugging aid) that explains its assignment GT by GT in ONE schema,
 :class:`~ref_numpy.shared.report.AssignmentReport` (documented field by field there): per GT
@@ -658,9 +662,14 @@ def tutorial_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence
         grid units, ``indices`` ((b, a, gj, gi) int64 [nt]), ``anch`` [nt, 2], ``gt_index``
         int64 [nt] (debugging: the target row; every level lists every target in order).
 
-    Convention: "Implementing YOLO from Scratch in PyTorch": per level the first argmax of
-    shape IoU (grid units) over that level's anchors; cell ``floor(min(g * n, n - 1e-3))``;
-    ``tbox`` uses the unclamped centre. Invariant: exactly one row per GT per level.
+    Convention: "Implementing YOLO from Scratch in PyTorch", CORRECTED (the rule of
+    :func:`tutorial_assign_corrected`, in row form; ``shared/reference/seed_systems.md``
+    section A): per level the first argmax of the shape IoU (grid units) over that level's
+    anchors, where the write-up prints a ``min/max * min/max`` ratio score
+    (:func:`tutorial_assign_as_printed`); cell ``floor(min(g * n, n - 1e-3))``; ``tbox`` uses
+    the unclamped centre; rows carry one class each, so a collision cannot make a two-hot
+    class target (the consumer's last write wins, as :func:`ref_numpy.loss.yolo_scratch_pytorch_loss`).
+    Invariant: exactly one row per GT per level.
     """
     t = _check_targets(targets)
     a, grids = _check_anchors(anchors, grid_sizes)
@@ -679,6 +688,150 @@ def tutorial_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence
         out["gt_index"].append(np.arange(len(t), dtype=np.int64))
     return out
 
+
+# ----------------------------------------------------------------------------- tutorial, dense (A)
+
+def _check_pixel_targets(targets, num_classes: int, batch_size: int | None) -> tuple[np.ndarray, int, int]:
+    """``targets`` [nt, 6] rows (image, class, x1, y1, x2, y2) in pixels; returns (t, nc, bs)."""
+    t = as_array("targets", targets, ndim=2, finite=True, floating=True)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6] (image, class, x1, y1, x2, y2), got {t.shape}")
+    nc = int(num_classes)
+    if nc != num_classes or nc < 1:
+        raise ValueError(f"num_classes: expected a positive integer, got {num_classes!r}")
+    img, cls = t[:, 0], t[:, 1]
+    if np.any(img < 0) or np.any(img != np.floor(img)):
+        raise ValueError("targets: image indices (column 0) must be non-negative integers")
+    if np.any(cls < 0) or np.any(cls != np.floor(cls)) or np.any(cls >= nc):
+        raise ValueError(f"targets: class ids (column 1) must be integers in [0, {nc})")
+    if np.any(t[:, 4:6] < t[:, 2:4]):
+        raise ValueError("targets: expected x2 >= x1 and y2 >= y1 (columns 2-5, xyxy pixels)")
+    bs = int(batch_size) if batch_size is not None else int(img.max()) + 1 if len(t) else 0
+    if batch_size is not None and (bs != batch_size or bs < 0):
+        raise ValueError(f"batch_size: expected a non-negative integer, got {batch_size!r}")
+    if len(t) and img.max() >= bs:
+        raise ValueError(f"targets: image index >= batch_size {bs}")
+    return t, nc, bs
+
+
+def _check_strides(strides, nl: int) -> list[float]:
+    try:
+        s = [float(v) for v in strides]
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}") from exc
+    if len(s) != nl or not all(v > 0 and np.isfinite(v) for v in s):
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}")
+    return s
+
+
+def _ratio_score(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """[nt, na]: ``min(w, aw)/max(w, aw) * min(h, ah)/max(h, ah)``, the write-up's anchor score."""
+    w, h = wh[:, None, 0], wh[:, None, 1]  # [nt, 1]
+    aw, ah = anchors[None, :, 0], anchors[None, :, 1]  # [1, na]
+    return (np.minimum(w, aw) / np.maximum(w, aw)) * (np.minimum(h, ah) / np.maximum(h, ah))
+
+
+def _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size, *,
+                    as_printed: bool) -> dict[str, list]:
+    """The dense target writer of Section A; ``as_printed`` picks the anchor score and the
+    class write (see the two public functions)."""
+    t, nc, bs = _check_pixel_targets(targets, num_classes, batch_size)
+    a, grids = _check_anchors(anchors, grid_sizes)
+    s = _check_strides(strides, len(grids))
+    dt = t.dtype
+    na = a.shape[1]
+    img, cls = t[:, 0].astype(np.int64), t[:, 1].astype(np.int64)
+    x1, y1, x2, y2 = np.moveaxis(t[:, 2:6], -1, 0)
+    wh = np.maximum(np.stack([x2 - x1, y2 - y1], 1), dt.type(1))  # [nt, 2], clamped to >= 1 px
+    cxy = np.stack([(x1 + x2) / 2, (y1 + y2) / 2], 1)  # [nt, 2]
+    out = {"obj": [], "box": [], "cls": [], "indices": []}
+    for (ny, nx), lvl, stride in zip(grids, a.astype(dt), s):
+        if len(t):
+            score = _ratio_score(wh, lvl) if as_printed else wh_iou(wh, lvl)
+            ai = score.argmax(1).astype(np.int64)  # first maximum
+        else:
+            ai = np.zeros(0, np.int64)
+        g = cxy / dt.type(stride)
+        gi = np.floor(np.clip(g[:, 0], 0, dt.type(nx - 1e-3))).astype(np.int64)
+        gj = np.floor(np.clip(g[:, 1], 0, dt.type(ny - 1e-3))).astype(np.int64)
+        won = _last_writer(_slot_key(img, ai, gj, gi, na, ny, nx))  # the write that sticks
+        obj = np.zeros((bs, na, ny, nx), dt)
+        box = np.zeros((bs, na, ny, nx, 4), dt)
+        cls_t = np.zeros((bs, na, ny, nx, nc), dt)
+        obj[img, ai, gj, gi] = 1
+        box[img[won], ai[won], gj[won], gi[won]] = t[won, 2:6]
+        if as_printed:  # target[..., 5:] += one_hot: every GT of the slot adds its class
+            np.add.at(cls_t, (img, ai, gj, gi, cls), 1)
+        else:  # the last writer's one-hot, as its box
+            cls_t[img[won], ai[won], gj[won], gi[won], cls[won]] = 1
+        out["obj"].append(obj)
+        out["box"].append(box)
+        out["cls"].append(cls_t)
+        out["indices"].append((img, ai, gj, gi))
+    return out
+
+
+def tutorial_assign_as_printed(targets: ArrayLike, anchors: ArrayLike, strides: Sequence[float],
+                               grid_sizes: Sequence[tuple[int, int]], num_classes: int,
+                               batch_size: int | None = None) -> dict[str, list]:
+    """Section A's dense targets AS PRINTED in "Implementing YOLO from Scratch in PyTorch".
+
+    Args:
+        targets (ndarray[nt, 6]): rows ``(image, class, x1, y1, x2, y2)``, the box in pixels of
+            the input image (xyxy, ``x2 >= x1``, ``y2 >= y1``); centres may lie outside.
+        anchors (ndarray[nl, na, 2]): anchor w, h in PIXELS (the write-up's YOLOv5 defaults).
+        strides (sequence of nl floats): pixels per cell of each level (8, 16, 32).
+        grid_sizes (list of (ny, nx)): the grid of each level (``S = img_size / stride``).
+        num_classes (int): C.
+        batch_size (int or None): images in the batch (default: max image index + 1).
+
+    Returns:
+        dict of per-level lists (level order of ``anchors``): ``obj`` [bs, na, ny, nx] (1 at a
+        written slot, else 0), ``box`` [bs, na, ny, nx, 4] (xyxy pixels of the GT that wrote the
+        slot last, 0 elsewhere), ``cls`` [bs, na, ny, nx, C] (see the convention), ``indices``
+        ``(b, a, gj, gi)`` int64 [nt] (debugging: every GT's slot on that level, in target order).
+        Float outputs have the dtype of ``targets``.
+
+    Convention (``shared/reference/seed_systems.md``, section A, "Assignment (per level, as
+    printed)"): on EVERY level each GT goes to the anchor of that level with the highest
+    ``min(w, aw)/max(w, aw) * min(h, ah)/max(h, ah)`` (the first maximum; NOT the shape IoU),
+    w, h clamped to >= 1 px first; cell ``floor(clamp(c / stride, 0, S - 1e-3))`` per axis;
+    GTs written in target order: ``obj = 1``, ``box`` = the GT's xyxy (the last writer wins),
+    and the class one-hot ADDED to ``cls``: two GTs of different classes in one slot give a
+    two-hot row, two of the same class a 2 in that column. That class row is the flaw this
+    variant keeps so that the write-up can be reproduced; :func:`tutorial_assign_corrected`
+    is what it meant.
+
+    Raises:
+        ValueError: targets not [nt, 6] finite, image or class not an integer in range,
+            x2 < x1 or y2 < y1; anchors not positive [nl, na, 2]; strides or grid_sizes not nl
+            positive values; num_classes or batch_size not an integer.
+    """
+    return _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size,
+                           as_printed=True)
+
+
+def tutorial_assign_corrected(targets: ArrayLike, anchors: ArrayLike, strides: Sequence[float],
+                              grid_sizes: Sequence[tuple[int, int]], num_classes: int,
+                              batch_size: int | None = None) -> dict[str, list]:
+    """Section A's dense targets, CORRECTED: what :func:`tutorial_assign_as_printed` meant.
+
+    Args, Returns: as :func:`tutorial_assign_as_printed`.
+
+    Corrected (``shared/reference/seed_systems.md``, section A, "Assignment"), two changes:
+    (1) the anchor score is the shape IoU :func:`ref_numpy.boxes.wh_iou` of (w, h) and the
+    anchor (the write-up's ``min/max * min/max`` ratio product is not an IoU and can pick
+    another anchor); (2) ``cls`` is the one-hot of the same GT as ``box``, the last writer of
+    the slot (never two-hot, never 2). Kept as printed: every level, w, h clamped to >= 1 px,
+    the cell rule, ``obj = 1``, the box of the last writer.
+    Invariant: the slots are those of :func:`tutorial_assign` (its row form, normalised
+    inputs, no 1 px clamp) for GTs of at least 1 px a side; every ``cls`` row of a written
+    slot sums to 1.
+
+    Raises: as :func:`tutorial_assign_as_printed`.
+    """
+    return _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size,
+                           as_printed=False)
 
 # ----------------------------------------------------------------------------- reports of v1, v3, tutorial
 

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
-from ref_numpy.assign import task_aligned_assign, yolov5_build_targets
+from ref_numpy.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
 # The loss validates its inputs, then calls boxes.aligned_box_iou's kernel (_aligned_iou: YOLOv5
 # bbox_iou, CIoU alpha marked by _stop_gradient, the identity that marks what the port detaches).
 from ref_numpy.boxes import _aligned_iou, _stop_gradient, darknet_box_iou, wh_iou
@@ -428,11 +428,32 @@ def _decode_wh_exp(t_wh: np.ndarray, anchor_wh: np.ndarray) -> np.ndarray:
     return np.maximum(anchor_wh * np.exp(np.minimum(t_wh, MAX_LOG_WH)), MIN_WH)
 
 
+def _check_scratch_inputs(preds, targets, anchors, strides) -> tuple[list, np.ndarray, np.ndarray]:
+    """Section A's loss inputs: (per-level preds, targets in their dtype, anchors [nl, na, 2])."""
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays")
+    ps_all = [_check_preds(f"preds[{i}]", p) for i, p in enumerate(preds)]
+    dtype = ps_all[0].dtype
+    bs, na, no = ps_all[0].shape[0], ps_all[0].shape[1], ps_all[0].shape[-1]
+    nl = len(ps_all)
+    anc = as_array("anchors", anchors, ndim=3, finite=True, floating=True).astype(dtype, copy=False)
+    if anc.shape != (nl, na, 2) or np.any(anc <= 0):
+        raise ValueError(f"anchors: expected positive [{nl}, {na}, 2], got {anc.shape}")
+    if len(strides) != nl or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {nl} positive values, got {strides!r}")
+    for i, p in enumerate(ps_all):
+        if p.shape[:2] != (bs, na) or p.shape[-1] != no:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {no}], got {p.shape}")
+    return ps_all, _check_targets6(targets, dtype, bs, no - 5), anc
+
+
 def yolo_scratch_pytorch_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike,
                               strides: Sequence[float], lambda_box: float = 7.5, lambda_obj: float = 1.0,
                               lambda_cls: float = 1.0, noobj_weight: float = 0.5
                              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The "Implementing YOLO from Scratch in PyTorch" loss (three levels, v3 decode, CIoU).
+    """The "Implementing YOLO from Scratch in PyTorch" loss, CORRECTED (three levels, v3 decode,
+    CIoU); also named ``yolo_scratch_pytorch_loss_corrected``. The write-up's own code is
+    :func:`yolo_scratch_pytorch_loss_as_printed` (``shared/reference/seed_systems.md`` section A).
 
     Args:
         preds (list of ndarray[bs, na, ny, nx, 5 + nc]): raw head outputs per level.
@@ -453,22 +474,17 @@ def yolo_scratch_pytorch_loss(preds: Sequence[ArrayLike], targets: ArrayLike, an
     σ(t_y) + gy, a_w/stride * exp(t_w), a_h/stride * exp(t_h))`` (exp argument capped at
     ``MAX_LOG_WH``, w, h floored at ``MIN_WH``: departures that only remove inf/NaN), target
     ``(cx, cy, w, h) / stride``; CIoU as YOLOv5's ``bbox_iou``.
+
+    Corrected, against the write-up as printed: (1) the anchor is the shape-IoU argmax, not the
+    ``min/max * min/max`` ratio product; (2) a slot two targets share takes the class of the
+    last one (one-hot), not the sum of their one-hots (two-hot, or 2 for one class twice);
+    (3) the CIoU is YOLOv5's (eps 1e-7, in grid units) and NOT clamped to [-1, 1], so a box far
+    off with the wrong aspect (CIoU < -1) still gets a gradient. Kept: every level, the cell
+    rule, the 0.5 / 1 objectness weights, the means and gains.
     """
-    if not isinstance(preds, (list, tuple)) or not preds:
-        raise ValueError("preds: expected a non-empty list of per-level arrays")
-    ps_all = [_check_preds(f"preds[{i}]", p) for i, p in enumerate(preds)]
+    ps_all, t, anc = _check_scratch_inputs(preds, targets, anchors, strides)
     dtype = ps_all[0].dtype
-    bs, na, no = ps_all[0].shape[0], ps_all[0].shape[1], ps_all[0].shape[-1]
-    nl = len(ps_all)
-    anc = as_array("anchors", anchors, ndim=3, finite=True, floating=True).astype(dtype, copy=False)
-    if anc.shape != (nl, na, 2) or np.any(anc <= 0):
-        raise ValueError(f"anchors: expected positive [{nl}, {na}, 2], got {anc.shape}")
-    if len(strides) != nl or not all(s > 0 for s in strides):
-        raise ValueError(f"strides: expected {nl} positive values, got {strides!r}")
-    for i, p in enumerate(ps_all):
-        if p.shape[:2] != (bs, na) or p.shape[-1] != no:
-            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {no}], got {p.shape}")
-    t = _check_targets6(targets, dtype, bs, no - 5)
+    na, no = ps_all[0].shape[1], ps_all[0].shape[-1]
 
     lbox = lobj = lcls = dtype.type(0)
     b_all = t[:, 0].astype(np.int64)
@@ -492,6 +508,84 @@ def yolo_scratch_pytorch_loss(preds: Sequence[ArrayLike], targets: ArrayLike, an
         pos[b, a, gj, gi] = True
         weight = np.where(pos, 1, noobj_weight).astype(dtype)
         lobj = lobj + (weight * _bce_with_logits(p[..., 4], pos.astype(dtype))).mean()
+    lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
+    parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "cls": np.asarray(lcls)}
+    return np.asarray(lbox + lobj + lcls), parts
+
+
+yolo_scratch_pytorch_loss_corrected = yolo_scratch_pytorch_loss  # the explicit name of the corrected loss
+
+
+def _ciou_as_printed(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Section A's CIoU of aligned xyxy pixel boxes [n, 4], clamped to [-1, 1]: the IoU with
+    eps 1e-9 in the union, eps 1e-7 in the enclosing diagonal, the atan arguments and alpha's
+    denominator; alpha marked by :func:`_stop_gradient` (the port computes it without grad)."""
+    x1, y1, x2, y2 = np.moveaxis(b1, -1, 0)
+    X1, Y1, X2, Y2 = np.moveaxis(b2, -1, 0)
+    w1, h1, w2, h2 = x2 - x1, y2 - y1, X2 - X1, Y2 - Y1
+    inter = (np.maximum(np.minimum(x2, X2) - np.maximum(x1, X1), 0)
+             * np.maximum(np.minimum(y2, Y2) - np.maximum(y1, Y1), 0))
+    iou = inter / (w1 * h1 + w2 * h2 - inter + 1e-9)
+    cw, ch = np.maximum(x2, X2) - np.minimum(x1, X1), np.maximum(y2, Y2) - np.minimum(y1, Y1)
+    c2 = cw ** 2 + ch ** 2 + 1e-7
+    rho2 = ((X1 + X2 - x1 - x2) ** 2 + (Y1 + Y2 - y1 - y2) ** 2) / 4
+    v = (4 / math.pi ** 2) * (np.arctan(w2 / (h2 + 1e-7)) - np.arctan(w1 / (h1 + 1e-7))) ** 2
+    alpha = _stop_gradient(v / (1 - iou + v + 1e-7))
+    return np.clip(iou - (rho2 / c2 + alpha * v), -1, 1)
+
+
+def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike,
+                                         strides: Sequence[float], lambda_box: float = 7.5,
+                                         lambda_obj: float = 1.0, lambda_cls: float = 1.0,
+                                         noobj_weight: float = 0.5) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The "Implementing YOLO from Scratch in PyTorch" loss AS PRINTED (to reproduce and audit the
+    write-up; :func:`yolo_scratch_pytorch_loss` is the corrected one).
+
+    Args: as :func:`yolo_scratch_pytorch_loss` (targets ``(image, class, cx, cy, w, h)`` in
+    pixels, anchors in pixels); the targets become xyxy pixels for the assignment.
+
+    Returns:
+        (total, parts) with parts {"box": λbox Σ_l mean_pos(1 - clamp(CIoU, -1, 1)),
+        "obj": λobj Σ_l mean_cells(w * BCE(obj, obj_t)), "cls": λcls Σ_l mean_pos,c BCE(cls, cls_t)},
+        w = 1 at positives and ``noobj_weight`` elsewhere, BCE on logits; a level without
+        positives adds 0 to box and cls.
+
+    Convention (``shared/reference/seed_systems.md``, section A, "Loss (as printed)"): targets
+    are :func:`ref_numpy.assign.tutorial_assign_as_printed` (ratio anchor score, every level,
+    class one-hot added: a collision gives a two-hot ``cls_t``, or 2 for two GTs of one class);
+    positives are the slots with ``obj_t = 1``, their box target the last writer's xyxy.
+    Prediction decoded in pixels, xyxy: centre ``(σ(t_xy) + cell) * stride``, size
+    ``exp(t_wh) * anchor`` (exp argument capped at ``MAX_LOG_WH``, size floored at ``MIN_WH``,
+    as every loss here: only inf/NaN removed). CIoU: IoU eps 1e-9 in the union, eps 1e-7 in the
+    enclosing diagonal and the atan arguments, alpha without gradient, clamped to [-1, 1]. The
+    sheet names no eps in alpha's denominator; 1e-7 is put there so that a perfect float32
+    prediction (IoU rounding to exactly 1, v = 0) gives 1, not 0/0. Levels summed; total =
+    7.5 box + 1 obj + 1 cls by default.
+    Differs from the corrected loss exactly in the anchor score, the class row of a collision
+    and the CIoU (clamp, eps, pixel units): without a collision, where the ratio and shape-IoU
+    anchors agree and no CIoU is below -1, the two agree up to the eps terms.
+    """
+    ps_all, t, anc = _check_scratch_inputs(preds, targets, anchors, strides)
+    dtype = ps_all[0].dtype
+    bs, no = ps_all[0].shape[0], ps_all[0].shape[-1]
+    half = t[:, 4:6] / 2
+    xyxy = np.concatenate([t[:, :2], t[:, 2:4] - half, t[:, 2:4] + half], 1)
+    dense = tutorial_assign_as_printed(xyxy, anc, strides, [p.shape[2:4] for p in ps_all], no - 5, bs)
+
+    lbox = lobj = lcls = dtype.type(0)
+    for p, anc_l, s, obj_t, box_t, cls_t in zip(ps_all, anc, strides, dense["obj"], dense["box"],
+                                                 dense["cls"]):
+        pos = obj_t == 1
+        b, a, gj, gi = np.nonzero(pos)  # positives in C order (the port's nonzero order)
+        ps = p[b, a, gj, gi]
+        if len(b):
+            pxy = (_sigmoid(ps[:, :2]) + np.stack([gi, gj], 1).astype(dtype)) * dtype.type(s)
+            pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a])
+            pbox = np.concatenate([pxy - pwh / 2, pxy + pwh / 2], 1)
+            lbox = lbox + (1 - _ciou_as_printed(pbox, box_t[b, a, gj, gi])).mean()
+            lcls = lcls + _bce_with_logits(ps[:, 5:], cls_t[b, a, gj, gi]).mean()
+        weight = np.where(pos, 1, noobj_weight).astype(dtype)
+        lobj = lobj + (weight * _bce_with_logits(p[..., 4], obj_t)).mean()
     lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
     parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "cls": np.asarray(lcls)}
     return np.asarray(lbox + lobj + lcls), parts

@@ -9,6 +9,7 @@ outputs are indices, masks and targets.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -510,7 +511,8 @@ def yolov3_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence
 
 
 def tutorial_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequence[tuple[int, int]]) -> dict[str, list]:
-    """The seed tutorial's every-level assignment (see :func:`ref_numpy.assign.tutorial_assign`)."""
+    """The seed tutorial's every-level assignment, corrected, in row form (see
+    :func:`ref_numpy.assign.tutorial_assign`)."""
     t = _check_targets(targets)
     dev = t.device
     a, grids = _check_anchors(anchors, grid_sizes, device=dev)
@@ -531,6 +533,107 @@ def tutorial_assign(targets: TensorLike, anchors: TensorLike, grid_sizes: Sequen
         out["gt_index"].append(torch.arange(nt, dtype=torch.int64, device=dev))
     return out
 
+
+# ----------------------------------------------------------------------------- tutorial, dense (A)
+
+def _check_pixel_targets(targets, num_classes, batch_size) -> tuple[torch.Tensor, int, int]:
+    t = as_tensor("targets", targets, ndim=2, finite=True, floating=True)
+    if t.shape[1] != 6:
+        raise ValueError(f"targets: expected shape [nt, 6] (image, class, x1, y1, x2, y2), got {tuple(t.shape)}")
+    nc = int(num_classes)
+    if nc != num_classes or nc < 1:
+        raise ValueError(f"num_classes: expected a positive integer, got {num_classes!r}")
+    img, cls = t[:, 0], t[:, 1]
+    if t.numel():
+        bad = torch.stack([((img < 0) | (img != img.floor())).any(),
+                           ((cls < 0) | (cls != cls.floor()) | (cls >= nc)).any(),
+                           (t[:, 4:6] < t[:, 2:4]).any()]).tolist()  # one sync
+        messages = ("targets: image indices (column 0) must be non-negative integers",
+                    f"targets: class ids (column 1) must be integers in [0, {nc})",
+                    "targets: expected x2 >= x1 and y2 >= y1 (columns 2-5, xyxy pixels)")
+        for is_bad, message in zip(bad, messages):
+            if is_bad:
+                raise ValueError(message)
+    max_img = int(img.max()) if t.shape[0] else -1
+    bs = int(batch_size) if batch_size is not None else max_img + 1
+    if batch_size is not None and (bs != batch_size or bs < 0):
+        raise ValueError(f"batch_size: expected a non-negative integer, got {batch_size!r}")
+    if max_img >= bs:
+        raise ValueError(f"targets: image index >= batch_size {bs}")
+    return t, nc, bs
+
+
+def _check_strides(strides, nl: int) -> list[float]:
+    try:
+        s = [float(v) for v in strides]
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}") from exc
+    if len(s) != nl or not all(v > 0 and math.isfinite(v) for v in s):
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}")
+    return s
+
+
+def _ratio_score(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    w, h = wh[:, None, 0], wh[:, None, 1]
+    aw, ah = anchors[None, :, 0], anchors[None, :, 1]
+    return (torch.minimum(w, aw) / torch.maximum(w, aw)) * (torch.minimum(h, ah) / torch.maximum(h, ah))
+
+
+def _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size, *,
+                    as_printed: bool) -> dict[str, list]:
+    t, nc, bs = _check_pixel_targets(targets, num_classes, batch_size)
+    dev, dt = t.device, t.dtype
+    a, grids = _check_anchors(anchors, grid_sizes, device=dev)
+    a = a.to(device=dev, dtype=dt)
+    s = _check_strides(strides, len(grids))
+    na, nt = a.shape[1], t.shape[0]
+    img, cls = t[:, 0].long(), t[:, 1].long()
+    x1, y1, x2, y2 = t[:, 2:6].unbind(-1)
+    wh = torch.stack([x2 - x1, y2 - y1], 1).clamp(min=1)  # [nt, 2], >= 1 px
+    cxy = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2], 1)
+    out = {"obj": [], "box": [], "cls": [], "indices": []}
+    for (ny, nx), lvl, stride in zip(grids, a, s):
+        if nt:
+            score = _ratio_score(wh, lvl) if as_printed else wh_iou(wh, lvl)
+            ai = score.argmax(1)  # first maximum
+        else:
+            ai = torch.zeros(0, dtype=torch.int64, device=dev)
+        g = cxy / stride
+        gi = g[:, 0].clamp(0, nx - 1e-3).floor().long()
+        gj = g[:, 1].clamp(0, ny - 1e-3).floor().long()
+        won = _last_writer(_slot_key(img, ai, gj, gi, na, ny, nx))
+        obj = torch.zeros((bs, na, ny, nx), dtype=dt, device=dev)
+        box = torch.zeros((bs, na, ny, nx, 4), dtype=dt, device=dev)
+        cls_t = torch.zeros((bs, na, ny, nx, nc), dtype=dt, device=dev)
+        obj[img, ai, gj, gi] = 1
+        box[img[won], ai[won], gj[won], gi[won]] = t[won, 2:6]
+        if as_printed:  # target[..., 5:] += one_hot
+            cls_t.index_put_((img, ai, gj, gi, cls), torch.ones(nt, dtype=dt, device=dev), accumulate=True)
+        else:
+            cls_t[img[won], ai[won], gj[won], gi[won], cls[won]] = 1
+        out["obj"].append(obj)
+        out["box"].append(box)
+        out["cls"].append(cls_t)
+        out["indices"].append((img, ai, gj, gi))
+    return out
+
+
+def tutorial_assign_as_printed(targets: TensorLike, anchors: TensorLike, strides: Sequence[float],
+                               grid_sizes: Sequence[tuple[int, int]], num_classes: int,
+                               batch_size: int | None = None) -> dict[str, list]:
+    """Section A's dense targets AS PRINTED (ratio anchor score, class one-hot added: two-hot
+    on a collision); see :func:`ref_numpy.assign.tutorial_assign_as_printed`."""
+    return _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size,
+                           as_printed=True)
+
+
+def tutorial_assign_corrected(targets: TensorLike, anchors: TensorLike, strides: Sequence[float],
+                              grid_sizes: Sequence[tuple[int, int]], num_classes: int,
+                              batch_size: int | None = None) -> dict[str, list]:
+    """Section A's dense targets CORRECTED (shape-IoU anchor, last writer's one-hot class);
+    see :func:`ref_numpy.assign.tutorial_assign_corrected`."""
+    return _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_size,
+                           as_printed=False)
 
 # ----------------------------------------------------------------------------- reports of v1, v3, tutorial
 

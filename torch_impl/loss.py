@@ -18,7 +18,7 @@ from ref_numpy.shared.checks import check_reduction
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
-from torch_impl.assign import task_aligned_assign, yolov5_build_targets
+from torch_impl.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
 # The loss validates its inputs (or the caller opted out: check_finite=False), then calls
 # boxes.aligned_box_iou's kernel, which needs no device synchronisation.
 from torch_impl.boxes import _aligned_iou, darknet_box_iou, wh_iou
@@ -339,7 +339,8 @@ def yolo_scratch_pytorch_loss(preds: Sequence[TensorLike], targets: TensorLike, 
                               strides: Sequence[float], lambda_box: float = 7.5, lambda_obj: float = 1.0,
                               lambda_cls: float = 1.0, noobj_weight: float = 0.5
                              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """See :func:`ref_numpy.loss.yolo_scratch_pytorch_loss`."""
+    """Section A's loss CORRECTED (also ``yolo_scratch_pytorch_loss_corrected``); see
+    :func:`ref_numpy.loss.yolo_scratch_pytorch_loss`."""
     ps_all, anc = _check_levels(preds, anchors)
     if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
         raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
@@ -369,6 +370,62 @@ def yolo_scratch_pytorch_loss(preds: Sequence[TensorLike], targets: TensorLike, 
         weight = torch.full(p.shape[:4], noobj_weight, dtype=p.dtype, device=p.device)
         weight[pos] = 1.0
         lobj = lobj + (weight * _bce_with_logits(p[..., 4], pos.to(p.dtype))).mean()
+    lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
+    parts = {"box": lbox, "obj": lobj, "cls": lcls}
+    return lbox + lobj + lcls, parts
+
+
+yolo_scratch_pytorch_loss_corrected = yolo_scratch_pytorch_loss  # the explicit name of the corrected loss
+
+
+def _ciou_as_printed(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
+    """See the reference's ``_ciou_as_printed``; alpha under ``no_grad``, clamp to [-1, 1]."""
+    x1, y1, x2, y2 = b1.unbind(-1)
+    X1, Y1, X2, Y2 = b2.unbind(-1)
+    w1, h1, w2, h2 = x2 - x1, y2 - y1, X2 - X1, Y2 - Y1
+    inter = ((torch.minimum(x2, X2) - torch.maximum(x1, X1)).clamp(min=0)
+             * (torch.minimum(y2, Y2) - torch.maximum(y1, Y1)).clamp(min=0))
+    iou = inter / (w1 * h1 + w2 * h2 - inter + 1e-9)
+    cw, ch = torch.maximum(x2, X2) - torch.minimum(x1, X1), torch.maximum(y2, Y2) - torch.minimum(y1, Y1)
+    c2 = cw ** 2 + ch ** 2 + 1e-7
+    rho2 = ((X1 + X2 - x1 - x2) ** 2 + (Y1 + Y2 - y1 - y2) ** 2) / 4
+    v = (4 / math.pi ** 2) * (torch.atan(w2 / (h2 + 1e-7)) - torch.atan(w1 / (h1 + 1e-7))) ** 2
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + 1e-7)
+    return (iou - (rho2 / c2 + alpha * v)).clamp(-1, 1)
+
+
+def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[TensorLike], targets: TensorLike, anchors: TensorLike,
+                                         strides: Sequence[float], lambda_box: float = 7.5,
+                                         lambda_obj: float = 1.0, lambda_cls: float = 1.0,
+                                         noobj_weight: float = 0.5) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Section A's loss AS PRINTED (see :func:`ref_numpy.loss.yolo_scratch_pytorch_loss_as_printed`):
+    ratio anchor score, class one-hots added on a collision, CIoU clamped to [-1, 1]."""
+    ps_all, anc = _check_levels(preds, anchors)
+    if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
+        raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    p0 = ps_all[0]
+    bs, no = p0.shape[0], p0.shape[-1]
+    t = _check_targets6(targets, p0.dtype, p0.device, bs, no - 5)
+    half = t[:, 4:6] / 2
+    xyxy = torch.cat([t[:, :2], t[:, 2:4] - half, t[:, 2:4] + half], 1)
+    dense = tutorial_assign_as_printed(xyxy, anc, strides, [tuple(p.shape[2:4]) for p in ps_all], no - 5, bs)
+
+    lbox = lobj = lcls = p0.new_zeros(())
+    for p, anc_l, s, obj_t, box_t, cls_t in zip(ps_all, anc, strides, dense["obj"], dense["box"],
+                                                 dense["cls"]):
+        pos = obj_t == 1
+        b, a, gj, gi = pos.nonzero(as_tuple=True)
+        ps = p[b, a, gj, gi]
+        if len(b):
+            pxy = (ps[:, :2].sigmoid() + torch.stack([gi, gj], 1).to(p.dtype)) * s
+            pwh = _decode_wh_exp(ps[:, 2:4], anc_l[a])
+            pbox = torch.cat([pxy - pwh / 2, pxy + pwh / 2], 1)
+            lbox = lbox + (1 - _ciou_as_printed(pbox, box_t[b, a, gj, gi])).mean()
+            lcls = lcls + _bce_with_logits(ps[:, 5:], cls_t[b, a, gj, gi]).mean()
+        weight = torch.full(p.shape[:4], noobj_weight, dtype=p.dtype, device=p.device)
+        weight[pos] = 1.0
+        lobj = lobj + (weight * _bce_with_logits(p[..., 4], obj_t)).mean()
     lbox, lobj, lcls = lambda_box * lbox, lambda_obj * lobj, lambda_cls * lcls
     parts = {"box": lbox, "obj": lobj, "cls": lcls}
     return lbox + lobj + lcls, parts

@@ -47,6 +47,23 @@ def _tutorial(draw):
     return Call((draw(S.yolo_targets(bs=3)), anchors, grids))
 
 
+@st.composite
+def _tutorial_dense(draw):
+    """Section A's dense assigners: pixel xyxy targets from a pixel head batch (sides down to
+    a tenth of a pixel, so the 1 px clamp acts), and often a copy of a target with another
+    class (a collision: two-hot as printed, one-hot corrected); batch size given or not."""
+    h = draw(S.yolo_head_outputs(max_grid=3, pixels=True))
+    t, nc = h["targets"], h["preds"][0].shape[-1] - 5
+    if len(t) and draw(st.booleans()):
+        dup = t[:1].copy()
+        dup[0, 1] = (dup[0, 1] + draw(st.integers(0, nc - 1))) % nc
+        t = np.concatenate([t, dup])
+    xyxy = np.concatenate([t[:, :2], t[:, 2:4] - t[:, 4:6] / 2, t[:, 2:4] + t[:, 4:6] / 2], 1)
+    kw = {"batch_size": h["preds"][0].shape[0]} if draw(st.booleans()) else {}
+    grids = [tuple(p.shape[2:4]) for p in h["preds"]]
+    return Call((xyxy, h["anchors"], h["strides"], grids, nc), kw)
+
+
 def _tal():
     def call(p):
         args = tuple(p[k] for k in ("pd_scores", "pd_bboxes", "anc_points", "gt_labels",
@@ -110,6 +127,11 @@ CASES = [
                note=_REPORT_NOTE),
     ParityCase("assign.tutorial_assign", inputs=_tutorial,
                covered_by="test_assign.py::test_tutorial_one_positive_per_level"),
+    ParityCase("assign.tutorial_assign_as_printed", inputs=_tutorial_dense,
+               note="seed_systems.md A, as printed: ratio anchor score, class one-hots added; "
+                    "the as-printed behaviour is pinned in test_assign.py"),
+    ParityCase("assign.tutorial_assign_corrected", inputs=_tutorial_dense,
+               note="seed_systems.md A, corrected: shape-IoU anchor, the last writer's one-hot"),
     ParityCase("assign.tutorial_assignment_report", inputs=_tutorial,
                covered_by="test_assign.py::test_tutorial_report_matches_assignment",
                note=_REPORT_NOTE),
