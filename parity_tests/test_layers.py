@@ -181,6 +181,10 @@ NOT_KERNELS = {
     ("loss.py", "_diou_iou_loss"): "torchvision's loss convention (ops/_utils._loss_inter_union: "
                                    "inter 0 unless strictly overlapping, eps in the union), "
                                    "the only copy of it on each side",
+    ("loss.py", "_ciou_as_printed"): "Section A's CIoU as the write-up prints it (seed_systems.md: "
+                                     "eps 1e-9 in the union, 1e-7 in the diagonal and the atan "
+                                     "arguments, clamped to [-1, 1]), used only by "
+                                     "yolo_scratch_pytorch_loss_as_printed; the only copy on each side",
     ("nms.py", "_iou_nms"): "the port's greedy-NMS engine (calls the blocked kernel)",
     ("nms.py", "_iou"): "the port's fused form of torchvision's kernel for blocked NMS (in-place "
                         "on reused work buffers, boxes as a column table); the reference's NMS "
