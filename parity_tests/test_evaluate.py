@@ -496,3 +496,109 @@ def test_synthetic_predictions_options():
     a, b = synthetic_coco(0.002, seed=5), synthetic_coco(0.002, seed=5)
     assert a == b and len(a[0]["images"]) == 10 and len(a[1]) == 10 * 100
     assert a != synthetic_coco(0.002, seed=6)
+
+
+# ----------------------------------------------------------------------------- which images
+
+def _named(records: list, gt: formats.DetectionSet, offset: int, prefix: str) -> list:
+    """``records`` naming their image by file (as yolo-ref predict writes) with ids that do
+    not line up with ``gt``'s."""
+    name = {im["id"]: im["file_name"] for im in gt.images}
+    return [{**r, "image_id": r["image_id"] + offset,
+             "file_name": f"{prefix}/{name[r['image_id']]}"} for r in records]
+
+
+def test_predictions_named_by_file_need_no_matching_ids(tmp_path, synthetic):
+    """Results that name their images by file evaluate the same whatever their ids; a split
+    of the data-set YAML (--data --split val) is the same as the whole set's COCO file cut to
+    those images (--intersection)."""
+    gt = formats.read_coco(ANNOTATIONS)
+    records = json.loads(synthetic["pred"].read_text())
+    shifted = tmp_path / "shifted.json"
+    shifted.write_text(json.dumps(_named(records, gt, 1000, "/elsewhere/images")))
+    code, doc = cli.main(["--gt", str(ANNOTATIONS), "--pred", str(shifted), "--protocol", "all",
+                          "--json", str(tmp_path / "s.json")]), None
+    assert code == 0
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert_parity(doc["protocols"], synthetic["doc"]["protocols"], name="evaluate.formats",
+                  tol=EXACT)
+    # the val split: its records and an images table (as predict writes) beside them
+    val_names = [ln.split("/")[-1] for ln in (FIXTURE / "val.txt").read_text().split()]
+    val_ids = {im["id"] for im in gt.images if im["file_name"] in val_names}
+    split_dir = tmp_path / "val"
+    split_dir.mkdir()
+    position = {im["id"]: val_names.index(im["file_name"]) + 1 for im in gt.images
+                if im["id"] in val_ids}  # predict numbers its images 1..n
+    (split_dir / "results.json").write_text(json.dumps([
+        {**r, "image_id": position[r["image_id"]]} for r in _named(
+            [r for r in records if r["image_id"] in val_ids], gt, 0, "x")]))
+    (split_dir / "images.json").write_text(json.dumps({"images": [
+        {"id": k + 1, "file_name": f"x/{n}", "width": 320, "height": 320}
+        for k, n in enumerate(val_names)]}))
+    docs = []
+    for args in (["--data", FIXTURE / "dataset.yaml", "--split", "val"],
+                 ["--gt", ANNOTATIONS, "--intersection"]):
+        out = tmp_path / f"{len(docs)}.json"
+        assert cli.main([*map(str, args), "--pred", str(split_dir / "results.json"),
+                         "--json", str(out)]) == 0
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["n_images"] == docs[1]["n_images"] == len(val_names)
+    assert_parity(docs[0]["protocols"]["coco"]["stats"], docs[1]["protocols"]["coco"]["stats"],
+                  name="evaluate.formats", tol=EXACT)
+    assert docs[0]["protocols"]["coco"]["stats"]["AP"] > 0
+    # without --intersection the whole set's file is a mismatch: exit 2 with the counts
+    code, _, err = _run_with(cli.main, "--gt", ANNOTATIONS, "--pred", split_dir / "results.json")
+    assert code == 2 and f"{len(gt.images) - len(val_names)} ground-truth images have no " \
+        "predictions" in err and "--intersection" in err
+
+
+def _run_with(main, *argv) -> tuple:
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_yolo_predictions_for_an_image_not_in_the_ground_truth(tmp_path, synthetic):
+    """A YOLO prediction directory with a file for an unknown image: exit 2 naming it;
+    --intersection evaluates the rest (the numbers of the directory without it) and says so."""
+    gt = formats.read_coco(ANNOTATIONS)
+    pred = formats.read_coco_results(synthetic["pred"], gt)
+    labels = tmp_path / "labels"
+    formats.write_yolo(pred, labels, decimals=None)
+    ref_json = tmp_path / "ref.json"
+    assert cli.main(["--gt", str(ANNOTATIONS), "--pred", str(labels), "--json",
+                     str(ref_json)]) == 0
+    (labels / "not_in_gt.txt").write_text("0 0.5 0.5 0.1 0.1 0.9\n")
+    code, _, err = _run_with(cli.main, "--gt", ANNOTATIONS, "--pred", labels)
+    assert code == 2 and "not_in_gt" in err and "1 predicted images are not in the ground " \
+        "truth" in err
+    out_json = tmp_path / "i.json"
+    assert cli.main(["--gt", str(ANNOTATIONS), "--pred", str(labels), "--intersection",
+                     "--json", str(out_json)]) == 0
+    doc, ref = json.loads(out_json.read_text()), json.loads(ref_json.read_text())
+    assert_parity(doc["protocols"], ref["protocols"], name="evaluate.formats", tol=EXACT)
+    assert any("left out 1 predicted" in n for n in doc["notes"])
+
+
+def test_summary_table_per_class(capsys, synthetic):
+    """The closing table: all + one row per class, images with the class, instances (GTs),
+    P, R and COCO's mAP@0.5 / mAP@0.5:0.95 (the 'all' row = COCO's summary)."""
+    code, out, _ = _run(capsys, "--gt", ANNOTATIONS, "--pred", synthetic["pred"], "--json",
+                        synthetic["dir"] / "summary.json")
+    assert code == 0
+    assert "class  images instances       P       R  mAP@0.5 mAP@0.5:0.95" in out
+    doc = json.loads((synthetic["dir"] / "summary.json").read_text())
+    rows = doc["summary"]
+    gt = formats.read_coco(ANNOTATIONS)
+    assert [r["class"] for r in rows] == ["all"] + [c["name"] for c in gt.categories]
+    assert rows[0]["images"] == len(gt.images) and rows[0]["instances"] == len(gt.annotations)
+    assert sum(r["instances"] for r in rows[1:]) == len(gt.annotations)
+    for k, c in enumerate(gt.categories, 1):
+        assert rows[k]["images"] == len({a["image_id"] for a in gt.annotations
+                                         if a["category_id"] == c["id"]})
+    coco = doc["protocols"]["coco"]
+    assert rows[0]["map50"] == coco["map50"] and rows[0]["map50_95"] == coco["map50_95"]
+    assert [r["map50"] for r in rows[1:]] == [c["ap50"] for c in coco["per_class"]]
