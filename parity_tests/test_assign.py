@@ -11,6 +11,9 @@
   positives are at most topk per GT.
 - YOLOv1: equal to a transcription of darknet's ``detection_layer`` loop.
 - YOLOv3 / tutorial: one best anchor over all levels / one positive per GT per level.
+- Section A's dense targets (seed_systems.md) as printed and corrected: the ratio anchor score
+  against the shape IoU, a collision's two-hot class row against the last writer's one-hot;
+  the corrected targets are ``tutorial_assign``'s rows written in order.
 """
 import math
 
@@ -19,6 +22,7 @@ import pytest
 import torch
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from parity_tests import strategies as S
 from parity_tests.registry import to_port
@@ -559,6 +563,170 @@ def test_tutorial_report_matches_assignment(problem, dtype):
     _check_rows_report(ref, out, targets.astype(dtype), grids, anchors.shape[1])
     for g in ref.gts:
         assert [p.level for p in g.positives] == list(range(len(grids)))
+
+
+# ---------------------------------------------------------------------------- tutorial, dense
+# Section A of shared/reference/seed_systems.md, as printed and corrected.
+
+_DENSE = ("tutorial_assign_as_printed", "tutorial_assign_corrected")
+PX_ANCHORS = np.array([[[20.0, 5.0], [18.0, 18.0]]])  # one level, two anchors, pixels
+
+
+def _dense_both(fn, *args, dtype="float64", **kw):
+    """Reference and port outputs of a dense tutorial assigner, compared bit for bit."""
+    ref, port = _both(fn, *args, dtype=dtype, **kw)
+    assert_parity(port, ref, name=f"assign.{fn}", dtype=dtype, tol=EXACT, inputs=(args, kw))
+    return ref
+
+
+def _slot_row(out, key, lv, b, a, gj, gi):
+    return out[key][lv][b, a, gj, gi]
+
+
+def test_tutorial_as_printed_anchor_score_is_not_the_shape_iou():
+    """A 10 x 10 px GT against anchors 20 x 5 and 18 x 18: the shape IoUs are 1/3 and 0.309,
+    the printed ratio scores 0.25 and 0.309, so the printed score picks anchor 1 and the
+    corrected (shape IoU) anchor 0."""
+    t = np.array([[0, 0, 10, 10, 20, 20]], dtype=np.float64)
+    ratio = (np.minimum(10, PX_ANCHORS[0]) / np.maximum(10, PX_ANCHORS[0])).prod(-1)
+    inter = np.minimum(10, PX_ANCHORS[0]).prod(-1)
+    iou = inter / (100 + PX_ANCHORS[0].prod(-1) - inter)
+    assert ratio.argmax() == 1 and iou.argmax() == 0  # the case is what it claims
+    for dtype in ("float64", "float32"):
+        printed = _dense_both("tutorial_assign_as_printed", t, PX_ANCHORS, [8.0], [(4, 4)], 1, dtype=dtype)
+        fixed = _dense_both("tutorial_assign_corrected", t, PX_ANCHORS, [8.0], [(4, 4)], 1, dtype=dtype)
+        assert printed["indices"][0][1].tolist() == [1] and fixed["indices"][0][1].tolist() == [0]
+        # the cell is floor(centre / stride) = (1, 1) on both
+        assert printed["obj"][0][0, 1, 1, 1] == 1 and fixed["obj"][0][0, 0, 1, 1] == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tutorial_collision_two_hot_as_printed_one_hot_corrected(dtype):
+    """Two GTs of classes 0 and 2 in one slot: as printed the class one-hots add up (row
+    [1, 0, 1]), corrected the row is the last writer's one-hot ([0, 0, 1]); both keep the last
+    writer's box and obj = 1. A third GT of class 2 in that slot makes a 2 as printed."""
+    t = np.array([[0, 0, 10, 10, 20, 20], [0, 2, 9, 9, 19, 19]], dtype=np.float64)
+    args = (PX_ANCHORS, [8.0], [(4, 4)], 3)
+    printed = _dense_both("tutorial_assign_as_printed", t, *args, dtype=dtype)
+    fixed = _dense_both("tutorial_assign_corrected", t, *args, dtype=dtype)
+    slot_p = (0, int(printed["indices"][0][1][0]), 1, 1)
+    slot_f = (0, int(fixed["indices"][0][1][0]), 1, 1)
+    for out in (printed, fixed):  # the case is what it claims: one slot, two GTs
+        assert all(len(set(ix.tolist())) == 1 for ix in out["indices"][0])
+    assert _slot_row(printed, "cls", 0, *slot_p).tolist() == [1, 0, 1]
+    assert _slot_row(fixed, "cls", 0, *slot_f).tolist() == [0, 0, 1]
+    for out, slot in ((printed, slot_p), (fixed, slot_f)):
+        assert _slot_row(out, "box", 0, *slot).tolist() == [9, 9, 19, 19]
+        assert out["obj"][0].sum() == 1
+    three = np.concatenate([t, t[1:]])
+    printed = _dense_both("tutorial_assign_as_printed", three, *args, dtype=dtype)
+    fixed = _dense_both("tutorial_assign_corrected", three, *args, dtype=dtype)
+    assert _slot_row(printed, "cls", 0, *slot_p).tolist() == [1, 0, 2]
+    assert _slot_row(fixed, "cls", 0, *slot_f).tolist() == [0, 0, 1]
+
+
+@st.composite
+def _pixel_problem(draw):
+    """Integer-pixel xyxy GTs (sides >= 1 px) on a 64 px image, levels at strides 8/16/32 (grids
+    8/4/2), anchors in pixels: every division by a stride or grid size is exact."""
+    nl = draw(st.integers(1, 3))
+    strides = [8.0 * 2 ** i for i in range(nl)]
+    grids = [(64 // int(s), 64 // int(s)) for s in strides]
+    na = draw(st.integers(1, 3))
+    anchors = draw(hnp.arrays(np.float64, (nl, na, 2), elements=S.floats(2.0, 128.0)))
+    nt = draw(st.integers(0, 8))
+    xy = draw(hnp.arrays(np.int64, (nt, 2), elements=st.integers(-8, 70)))
+    wh = draw(hnp.arrays(np.int64, (nt, 2), elements=st.integers(1, 64)))
+    img = draw(hnp.arrays(np.int64, (nt,), elements=st.integers(0, 1)))
+    cls = draw(hnp.arrays(np.int64, (nt,), elements=st.integers(0, 2)))
+    t = np.concatenate([img[:, None], cls[:, None], xy, xy + wh], 1).astype(np.float64).reshape(nt, 6)
+    if nt > 1 and draw(st.booleans()):
+        t[-1, 2:6] = t[0, 2:6]  # a collision on every level
+    return t, anchors, strides, grids
+
+
+@settings(max_examples=40)
+@given(problem=_pixel_problem(), dtype=st.sampled_from(["float64", "float32"]))
+@example(problem=(np.zeros((0, 6)), PX_ANCHORS, [8.0], [(8, 8)]), dtype="float64")
+def test_tutorial_dense_properties(problem, dtype):
+    """Port = reference, bit for bit, for both variants; the as-printed anchor is the first
+    argmax of the write-up's ratio score, the corrected one that of the shape IoU; obj marks
+    exactly the written slots; as printed a written slot's class row counts the GTs that wrote
+    it (one-hots added), corrected it is one-hot; the two differ only in anchors and classes."""
+    t, anchors, strides, grids = problem
+    out = {fn: _dense_both(fn, t, anchors, strides, grids, 3, batch_size=2, dtype=dtype) for fn in _DENSE}
+    t = t.astype(dtype)
+    wh = np.maximum(t[:, 4:6] - t[:, 2:4], 1)
+    for lv, ((ny, nx), s) in enumerate(zip(grids, strides)):
+        lvl = anchors[lv].astype(dtype)
+        ratio = (np.minimum(wh[:, None], lvl) / np.maximum(wh[:, None], lvl)).prod(-1)
+        for fn, score in (("tutorial_assign_as_printed", ratio),
+                          ("tutorial_assign_corrected", R.wh_iou(wh, lvl) if len(t) else ratio)):
+            b, a, gj, gi = out[fn]["indices"][lv]
+            assert np.array_equal(a, score.argmax(1) if len(t) else a)
+            assert np.all((gi >= 0) & (gi < nx) & (gj >= 0) & (gj < ny))
+            obj, cls = out[fn]["obj"][lv], out[fn]["cls"][lv]
+            written = np.zeros(obj.shape, bool)
+            written[b, a, gj, gi] = True
+            assert np.array_equal(obj == 1, written) and np.all(obj[~written] == 0)
+            sums = cls.sum(-1)
+            if fn == "tutorial_assign_corrected":
+                assert np.array_equal(sums, written.astype(sums.dtype))
+            else:
+                count = np.zeros(obj.shape)
+                np.add.at(count, (b, a, gj, gi), 1)
+                assert np.array_equal(sums, count.astype(sums.dtype))
+                same_anchor = np.array_equal(a, out["tutorial_assign_corrected"]["indices"][lv][1])
+                if same_anchor:  # only the class rows may differ
+                    fixed = out["tutorial_assign_corrected"]
+                    assert np.array_equal(obj, fixed["obj"][lv])
+                    assert np.array_equal(out[fn]["box"][lv], fixed["box"][lv])
+
+
+@settings(max_examples=30)
+@given(problem=_pixel_problem())
+def test_tutorial_corrected_slots_are_tutorial_assign_rows(problem):
+    """The corrected dense targets are :func:`tutorial_assign`'s rows written in order (the
+    last write wins): same anchors and cells, its class the last writer's, for GTs >= 1 px with
+    their centres inside the image (tutorial_assign's domain: normalised targets)."""
+    t, anchors, strides, grids = problem
+    cxy = (t[:, 2:4] + t[:, 4:6]) / 2
+    t = t[np.all((cxy >= 0) & (cxy <= 64), 1)]
+    fixed = _dense_both("tutorial_assign_corrected", t, anchors, strides, grids, 3, batch_size=2)
+    norm = np.concatenate([t[:, :2], (t[:, 2:4] + t[:, 4:6]) / 2 / 64, (t[:, 4:6] - t[:, 2:4]) / 64], 1)
+    rows = R.tutorial_assign(norm.reshape(-1, 6), anchors / np.array(strides)[:, None, None], grids)
+    for lv in range(len(grids)):
+        b, a, gj, gi = rows["indices"][lv]
+        assert all(np.array_equal(x, y) for x, y in zip((b, a, gj, gi), fixed["indices"][lv]))
+        cls = np.zeros_like(fixed["cls"][lv])
+        for k in range(len(b)):  # sequential writes: the later GT overwrites the slot
+            cls[b[k], a[k], gj[k], gi[k]] = 0
+            cls[b[k], a[k], gj[k], gi[k], rows["tcls"][lv][k]] = 1
+        assert np.array_equal(cls, fixed["cls"][lv])
+
+
+_PX_OK = (np.array([[0, 0, 10, 10, 20, 20]], dtype=np.float64), PX_ANCHORS, [8.0], [(4, 4)], 1)
+_BAD_DENSE = {
+    "x2 < x1": ((np.array([[0, 0, 20, 10, 10, 20.0]]),) + _PX_OK[1:], {}),
+    "class >= num_classes": ((np.array([[0, 1, 10, 10, 20, 20.0]]),) + _PX_OK[1:], {}),
+    "image >= batch_size": ((np.array([[2, 0, 10, 10, 20, 20.0]]),) + _PX_OK[1:], {"batch_size": 2}),
+    "targets 5 columns": ((_PX_OK[0][:, :5],) + _PX_OK[1:], {}),
+    "nan": ((_PX_OK[0] * np.nan,) + _PX_OK[1:], {}),
+    "strides count": (_PX_OK[:2] + ([8.0, 16.0],) + _PX_OK[3:], {}),
+    "stride zero": (_PX_OK[:2] + ([0.0],) + _PX_OK[3:], {}),
+    "num_classes 0": (_PX_OK[:4] + (0,), {}),
+    "anchors non-positive": ((_PX_OK[0], -PX_ANCHORS) + _PX_OK[2:], {}),
+}
+
+
+@pytest.mark.parametrize("fn", _DENSE)
+@pytest.mark.parametrize("case", sorted(_BAD_DENSE))
+def test_bad_input_tutorial_dense(fn, case):
+    args, kw = _BAD_DENSE[case]
+    with pytest.raises(ValueError):
+        getattr(R, fn)(*args, **kw)
+    with pytest.raises(ValueError):
+        getattr(T, fn)(*to_port(list(args), "float64"), **kw)
 
 
 @settings(max_examples=30)
