@@ -623,3 +623,157 @@ def test_cpu_threads_rule():
         (None, "OMP_NUM_THREADS=5")  # the user's (or torchrun's) setting stands
     help_text = train_cli.build_parser().format_help()
     assert "--threads" in help_text and "cores - --workers" in " ".join(help_text.split())
+
+
+# ----------------------------------------------------------------------------- health checks
+
+def _shapes_variant(tmp: Path, name: str, rewrite=None) -> Path:
+    """A 4-image 128 px shapes set; ``rewrite(cx, cy, w, h) -> (cx, cy, w, h)`` applied to
+    every label line (the deliberately broken set-ups)."""
+    from ref_numpy.shared.shapes import generate
+    root = tmp / name
+    generate(root, n_images=4, size=128, seed=0, split=1.0)
+    if rewrite is not None:
+        for f in (root / "labels").glob("*.txt"):
+            lines = []
+            for line in f.read_text().splitlines():
+                c, *v = line.split()
+                lines.append(" ".join([c, *(f"{x:.8f}" for x in rewrite(*map(float, v)))]))
+            f.write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _model_128():
+    """The tiny model with the default anchors scaled to a 128 px input (what autoanchor
+    gives a 128 px run)."""
+    from torch_impl.models.yolo import DEFAULT_ANCHORS
+    anchors = [[[v * 128 / 640 for v in a] for a in lvl] for lvl in DEFAULT_ANCHORS]
+    return yolov5("n", nc=3, anchors=anchors, depth_multiple=0.33, width_multiple=0.125)
+
+
+def _monitor_on(root: Path, model=None, log=None):
+    """A HealthMonitor fed with the set's labels (check_data), one training batch of all its
+    images (on_batch) and the model's eval-mode top boxes (on_predictions); epoch closed."""
+    from torch_impl.data import DetectionDataset, collate_fn
+    from torch_impl.train.health import HealthMonitor
+    ds = DetectionDataset(root / "images", img_size=128)
+    model = model or _model_128()
+    mon = HealthMonitor(model, img_size=128, anchor_t=4.0, nc=3, log=log)
+    mon.check_data(ds)
+    imgs, targets, _, _ = collate_fn([ds[i] for i in range(len(ds))])
+    mon.on_batch(0, imgs, targets, {"box": torch.tensor(0.1), "obj": torch.tensor(0.05),
+                                    "cls": torch.tensor(0.02)})
+    with torch.no_grad():
+        decoded, _ = model.eval()(imgs.float() / 255)
+    dets = []
+    for d in decoded:  # the 50 most confident boxes, xyxy
+        top = d[d[:, 4].argsort(descending=True)[:50]]
+        xy, wh = top[:, :2], top[:, 2:4]
+        dets.append(torch.cat([xy - wh / 2, xy + wh / 2, top[:, 4:5], top[:, 5:6]], 1))
+    mon.on_predictions(dets, (128, 128))
+    mon.end_epoch(1)
+    return mon
+
+
+def test_health_checks_stay_quiet_on_a_healthy_set(tmp_path):
+    lines = []
+    mon = _monitor_on(_shapes_variant(tmp_path, "ok"), log=lines.append)
+    assert mon.findings == [], [f.message for f in mon.findings]
+    (summary,) = mon.epochs
+    assert summary["ok"] and summary["no_positive"] == 0 and summary["gts"] > 0
+    assert all(n > 0 for n in summary["positives"]), summary  # every level gets positives
+    assert lines == [l for l in lines if l.startswith("health epoch 1:")] and "ok" in lines[0]
+
+
+def test_health_check_finds_anchors_given_in_pixels(tmp_path):
+    model = _model_128()
+    with torch.no_grad():  # the broken set-up: pixel anchors where grid units are expected
+        model.head.anchors.mul_(model.head.stride.view(-1, 1, 1))
+    lines = []
+    mon = _monitor_on(_shapes_variant(tmp_path, "ok"), model, log=lines.append)
+    kinds = {f.kind: f for f in mon.findings}
+    assert {"anchors_units", "boxes_off_image"} <= set(kinds), lines
+    f = kinds["anchors_units"]
+    assert "P5 anchors" in f.message and "wrong units for the stride" in f.message
+    assert f.step == 0 and f.epoch == 1
+    assert any(l.startswith("health: epoch 1, step 0: P5 anchors") for l in lines)  # at once
+    assert "findings:" in lines[-1] and "decoded boxes outside the image" in lines[-1]
+    # with the anchor values themselves too large to match (640 px anchors read as pixels
+    # on a 640 px set-up), every GT loses its positives and the reason names the units
+    from torch_impl.data import DetectionDataset, collate_fn
+    from torch_impl.train.health import HealthMonitor
+    big = yolov5("n", nc=3, depth_multiple=0.33, width_multiple=0.125)
+    with torch.no_grad():
+        big.head.anchors.mul_(big.head.stride.view(-1, 1, 1))
+    ds = DetectionDataset(_shapes_variant(tmp_path, "ok640") / "images", img_size=128)
+    imgs, targets, _, _ = collate_fn([ds[i] for i in range(len(ds))])
+    mon = HealthMonitor(big, img_size=128, nc=3)
+    mon.on_batch(0, imgs, targets, {"box": torch.tensor(0.1), "obj": torch.tensor(0.1)})
+    (lost,) = [f for f in mon.findings if f.kind == "no_positive"]
+    assert "anchors in the wrong units for the stride" in lost.message, lost.message
+
+
+def test_health_check_finds_boxes_normalised_twice(tmp_path):
+    root = _shapes_variant(tmp_path, "twice", lambda cx, cy, w, h: (cx / 128, cy / 128,
+                                                                     w / 128, h / 128))
+    mon = _monitor_on(root)
+    kinds = {f.kind: f for f in mon.findings}
+    assert "labels_tiny" in kinds and "normalised twice" in kinds["labels_tiny"].message
+    assert kinds["labels_tiny"].epoch == 0  # found before training
+    assert "objects too small for the finest level" in kinds["no_positive"].message
+    assert "normalised twice" in kinds["no_positive"].message
+
+
+def test_health_check_finds_x_y_swapped_labels(tmp_path):
+    root = _shapes_variant(tmp_path, "swapped", lambda cx, cy, w, h: (cy, cx, h, w))
+    kinds = {f.kind: f for f in _monitor_on(root).findings}
+    assert "labels_swapped" in kinds, kinds
+    assert "'class cy cx h w'" in kinds["labels_swapped"].message
+
+
+def test_health_loss_checks_explode_collapse_and_stuck_at_zero():
+    from torch_impl.train.health import BASELINE_STEPS, COLLAPSE, EXPLODE, HealthMonitor
+    model = yolov5("n", nc=1, depth_multiple=0.33, width_multiple=0.125)
+    imgs = torch.zeros(1, 3, 640, 640, dtype=torch.uint8)  # the default anchors' size
+    targets = torch.tensor([[0, 0, 0.5, 0.5, 0.3, 0.3]])
+
+    def run(obj_values, box=0.1):
+        mon = HealthMonitor(model, img_size=640, nc=1)
+        for i, o in enumerate(obj_values):
+            mon.on_batch(i, imgs, targets, {"box": torch.tensor(box), "obj": torch.tensor(o),
+                                            "cls": torch.tensor(0.0)})
+        mon.end_epoch(1)
+        return {f.kind for f in mon.findings}
+
+    start = [1.0] * BASELINE_STEPS
+    assert run(start + [0.5, 0.3]) == set()  # a falling loss; one class: cls 0 by design
+    assert run(start + [2 * EXPLODE]) == {"obj_explode"}
+    assert run(start + [COLLAPSE / 10]) == {"obj_collapse"}
+    assert run(start + [0.5], box=0.0) == {"loss_zero"}
+
+
+def test_overfit_mode_trains_and_validates_on_n_images_and_gives_a_verdict(tmp_path):
+    data = _data_yaml(tmp_path / "d", _images(4), _images(2))
+    lines = []
+    result = train(_tiny_config(data, tmp_path / "of", overfit=2, epochs=1, augment=True),
+                   log=lines.append)
+    assert result.ok and result.overfit["images"] == 2
+    assert result.final["n_images"] == 2  # validated on the same 2 training images
+    text = "\n".join(lines)
+    assert "overfit: training and validating on the first 2 training images" in text
+    verdict = [l for l in lines if l.startswith("overfit: mAP@0.5")]
+    assert len(verdict) == 1
+    assert ("can fit them" in verdict[0]) == result.overfit["fitted"]
+    # the end-of-training report: per-class table, COCO summary, val losses in results.csv
+    table = result.final["per_class"]
+    assert table[0]["class"] == "all"
+    assert table[0]["instances"] == sum(r["instances"] for r in table[1:]) > 0
+    assert_parity(np.float64(table[0]["map50"]), np.float64(result.final["map50"]),
+                  name="metrics.coco_evaluate", dtype="float64")
+    assert any(l.split()[:3] == ["Class", "Images", "Instances"] for l in lines)
+    assert any("Average Precision  (AP) @[ IoU=0.50 " in l for l in lines)
+    header = (tmp_path / "of" / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"val/box_loss", "val/obj_loss", "val/cls_loss", "metrics/precision"} <= set(header)
+    assert (tmp_path / "of" / "PR_curve.png").stat().st_size > 0
+    assert (tmp_path / "of" / "F1_curve.png").stat().st_size > 0
+    assert result.health is not None and len(result.health.epochs) == 1
