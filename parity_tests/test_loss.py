@@ -6,6 +6,8 @@
   ``torch.autograd.gradcheck`` on the port;
 - no NaN / inf in value or gradient of the YOLO losses on degenerate predictions;
 - float32 and CPU autocast bfloat16 against the float64 reference, through the tolerance table;
+- Section A's loss as printed against corrected (seed_systems.md): a collision trains a
+  two-hot class row, the clamped CIoU stops the box gradient, the ratio score moves the positive;
 - hand-computed YOLOv1 values, the focal background gradient law ``∝ Ĉ^(γ+1)``, YOLOv5
   invariants, and the CIoU's stop-gradient marker in ``boxes.aligned_box_iou``.
 """
@@ -21,6 +23,7 @@ import torchvision.ops
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import ref_numpy.assign as RA
 import ref_numpy.loss as R
 import torch_impl.loss as P
 from parity_tests import strategies as S
@@ -29,8 +32,8 @@ from parity_tests.tolerances import EXACT, assert_parity, derived_tolerance, max
 
 PORT = get_side("torch")
 BOX_LOSSES = ["generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"]
-YOLO_LOSSES = ["yolov1_loss", "yolo_scratch_lesson_loss", "yolo_scratch_pytorch_loss", "yolov5_loss",
-               "yolov8_loss"]
+YOLO_LOSSES = ["yolov1_loss", "yolo_scratch_lesson_loss", "yolo_scratch_pytorch_loss",
+               "yolo_scratch_pytorch_loss_as_printed", "yolov5_loss", "yolov8_loss"]
 
 
 # ----------------------------------------------------------------------------- input builders
@@ -554,6 +557,105 @@ def test_ciou_stop_gradient_is_recorded(pair):
 
 def test_tolerance_entries_exist():
     assert derived_tolerance("fd_gradient.loss", "float64").why
+
+
+# ----------------------------------------------------------------------------- Section A, as printed
+
+def _one_slot_batch(t_xy=0.0, t_wh=(0.0, 0.0), nc=3):
+    """One level (2 x 2 cells of 32 px), one anchor of 2 x 2 px, one image; the prediction of
+    cell (0, 0) has logits ``t_xy`` (centre) and ``t_wh``, the others zero."""
+    p = np.zeros((1, 1, 2, 2, 5 + nc))
+    p[0, 0, 0, 0, :2] = t_xy
+    p[0, 0, 0, 0, 2:4] = t_wh
+    return [p], np.array([[[2.0, 2.0]]]), [32.0]
+
+
+def _scratch_both(name, preds, targets, anchors, strides):
+    ref = getattr(R, name)(preds, targets, anchors, strides)
+    t_pred = [torch.tensor(p, requires_grad=True) for p in preds]
+    port = getattr(P, name)(t_pred, torch.tensor(targets), torch.tensor(anchors), strides)
+    assert_parity(port, ref, name=f"loss.{name}", dtype="float64", inputs=(preds, targets))
+    port[0].backward()
+    return ref, t_pred[0].grad.numpy()
+
+
+def test_scratch_corrected_is_the_explicit_name():
+    assert R.yolo_scratch_pytorch_loss_corrected is R.yolo_scratch_pytorch_loss
+    assert P.yolo_scratch_pytorch_loss_corrected is P.yolo_scratch_pytorch_loss
+
+
+def test_scratch_as_printed_collision_trains_a_two_hot_class_row():
+    """Two GTs of classes 0 and 2 in one slot: as printed the class target is [1, 0, 1] (the
+    one-hots added), corrected [0, 0, 1] (the last one); with all logits 0 every BCE term is
+    log 2 either way, so the difference shows in the gradient: d cls / d logit = (σ(0) - y) / 3
+    per class, (-0.5, 0.5, -0.5) / 3 as printed and (0.5, 0.5, -0.5) / 3 corrected."""
+    preds, anchors, strides = _one_slot_batch()
+    t = np.array([[0, 0, 10.0, 10.0, 4.0, 4.0], [0, 2, 11.0, 11.0, 4.0, 4.0]])  # cxcywh px
+    printed, g_printed = _scratch_both("yolo_scratch_pytorch_loss_as_printed", preds, t, anchors, strides)
+    fixed, g_fixed = _scratch_both("yolo_scratch_pytorch_loss_corrected", preds, t, anchors, strides)
+    for out in (printed, fixed):
+        assert_parity(out[1]["cls"], np.float64(np.log(2.0)), name="loss.yolo_scratch_pytorch_loss_as_printed")
+    # the class gradient at the positive slot, total = ... + 1.0 * cls
+    assert_parity(g_printed[0, 0, 0, 0, 5:], np.array([-0.5, 0.5, -0.5]) / 3,
+                  name="loss.yolo_scratch_pytorch_loss_as_printed")
+    assert_parity(g_fixed[0, 0, 0, 0, 5:], np.array([0.5, 0.5, -0.5]) / 3,
+                  name="loss.yolo_scratch_pytorch_loss_corrected")
+
+
+def test_scratch_as_printed_ciou_clamp_stops_the_box_gradient():
+    """A thin 0.1 x 2 px GT in the top-left corner of its 32 px cell, the prediction a flat
+    2 x 0.1 px box in the opposite corner: CIoU = -(0.93 + 0.41) < -1. As printed it is clamped
+    to -1, so box = 7.5 * 2 and no gradient reaches the box logits; corrected box > 7.5 * 2,
+    and the gradient is not zero."""
+    preds, anchors, strides = _one_slot_batch(t_xy=5.0, t_wh=(0.0, np.log(0.05)))
+    t = np.array([[0, 0, 1.0, 1.0, 0.1, 2.0]])
+    printed, g_printed = _scratch_both("yolo_scratch_pytorch_loss_as_printed", preds, t, anchors, strides)
+    fixed, g_fixed = _scratch_both("yolo_scratch_pytorch_loss_corrected", preds, t, anchors, strides)
+    assert_parity(printed[1]["box"], np.float64(15.0), name="loss.yolo_scratch_pytorch_loss_as_printed")
+    assert fixed[1]["box"] > 15.0 + 7.5 * 0.3
+    assert np.all(g_printed[0, 0, 0, 0, :4] == 0)
+    assert np.abs(g_fixed[0, 0, 0, 0, :4]).max() > 0.1
+
+
+def test_scratch_as_printed_ratio_anchor_score():
+    """A 10 x 10 px GT, anchors 20 x 5 and 18 x 18 px: the printed ratio score picks anchor 1,
+    the shape IoU anchor 0, so the two losses train different slots: the objectness gradient
+    (positive: σ(0) - 1 = -0.5, times 1 / cells) sits at anchor 1 as printed, 0 corrected."""
+    p = np.zeros((1, 2, 2, 2, 6))
+    anchors, t = np.array([[[20.0, 5.0], [18.0, 18.0]]]), np.array([[0, 0, 12.0, 12.0, 10.0, 10.0]])
+    _, g_printed = _scratch_both("yolo_scratch_pytorch_loss_as_printed", [p], t, anchors, [16.0])
+    _, g_fixed = _scratch_both("yolo_scratch_pytorch_loss_corrected", [p], t, anchors, [16.0])
+    cells = p[..., 4].size
+    assert_parity(g_printed[0, :, 0, 0, 4], np.array([0.25, -0.5]) / cells,
+                  name="loss.yolo_scratch_pytorch_loss_as_printed")
+    assert_parity(g_fixed[0, :, 0, 0, 4], np.array([-0.5, 0.25]) / cells,
+                  name="loss.yolo_scratch_pytorch_loss_corrected")
+
+
+@settings(max_examples=20)
+@given(h=S.yolo_head_outputs(pixels=True))
+@example(h={"preds": _one_slot_batch()[0], "targets": np.array([[0, 1, 10.0, 10.0, 4.0, 4.0]]),
+            "anchors": _one_slot_batch()[1], "strides": [32.0]})
+def test_scratch_as_printed_differs_only_through_its_targets(h):
+    """The objectness part depends on the positives only and the class part on the positives
+    and their class rows: where the as-printed and corrected assignments write the same
+    ``obj`` (and ``cls``), the two losses' obj (and cls) parts agree within the table."""
+    args = (h["preds"], h["targets"], h["anchors"], h["strides"])
+    printed = R.yolo_scratch_pytorch_loss_as_printed(*args)[1]
+    fixed = R.yolo_scratch_pytorch_loss_corrected(*args)[1]
+    t = h["targets"]
+    half = t[:, 4:6] / 2
+    xyxy = np.concatenate([t[:, :2], t[:, 2:4] - half, t[:, 2:4] + half], 1)
+    shape = ([p.shape[2:4] for p in h["preds"]], h["preds"][0].shape[-1] - 5, h["preds"][0].shape[0])
+    a_p = RA.tutorial_assign_as_printed(xyxy, h["anchors"], h["strides"], *shape)
+    a_f = RA.tutorial_assign_corrected(xyxy, h["anchors"], h["strides"], *shape)
+    same_obj = all(np.array_equal(x, y) for x, y in zip(a_p["obj"], a_f["obj"]))
+    if same_obj:
+        assert_parity(printed["obj"], fixed["obj"], name="loss.yolo_scratch_pytorch_loss_as_printed",
+                      inputs=args)
+    if same_obj and all(np.array_equal(x, y) for x, y in zip(a_p["cls"], a_f["cls"])):
+        assert_parity(printed["cls"], fixed["cls"], name="loss.yolo_scratch_pytorch_loss_as_printed",
+                      inputs=args)
 
 
 # ----------------------------------------------------------------------------- strategies
