@@ -1,6 +1,10 @@
 """Detection losses: torchvision's box and focal losses, YOLOv1, the two seed tutorials' losses,
 YOLOv5 v7.0 ``ComputeLoss`` and the Ultralytics 8.3 ``v8DetectionLoss``.
 
+Where a seed write-up's code has a flaw (``shared/reference/seed_systems.md``), both forms are
+here under explicit names: :func:`yolo_scratch_pytorch_loss_as_printed` (section A as printed)
+and :func:`yolo_scratch_pytorch_loss` = ``yolo_scratch_pytorch_loss_corrected``.
+
 Values only (NumPy has no autograd). Every place where the PyTorch port stops the gradient
 (``.detach()``, ``torch.no_grad()``) goes through :func:`_stop_gradient` here, so that the
 finite-difference tests can hold exactly those quantities fixed and compare the port's autograd
