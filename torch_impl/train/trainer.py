@@ -1,13 +1,21 @@
 """The training run: :func:`train` takes a :class:`~torch_impl.train.config.TrainConfig` and
 runs YOLOv5 v7.0 ``train.py``'s recipe end to end.
 
-Steps: resolve the configuration (a resumed run takes its own from the checkpoint), pick the
-device and join the process group (under ``torchrun``), build the data loaders, the model
-(anchor or anchor-free head), the autoanchor check, the optimiser groups, LR schedule, EMA and
-AMP scaler; restore a checkpoint exactly (weights, optimiser, scheduler, EMA, scaler, RNG
-states); then per epoch: :func:`~torch_impl.train.engine.train_one_epoch`, BatchNorm broadcast
-across ranks, optional precise BN, :func:`~torch_impl.train.engine.validate`, a row of
-``results.csv``, the ``results.png`` curves, ``weights/last.pt`` and ``weights/best.pt``.
+Steps: resolve the configuration (a resumed run takes its own from the checkpoint, ``epochs``
+may extend it; a finished run returns at once with ``finished`` set), set the CPU threads
+(:func:`cpu_threads`), pick the device and join the process group (under ``torchrun``), pick
+the run's folder (:func:`increment_path`: ``exp``, ``exp2``, ...), build the data loaders
+(``overfit``: N training images, no augmentation, validated on themselves), the model
+(anchor or anchor-free head) and its start weights (:func:`read_start_weights`,
+:func:`load_weights`; :func:`freeze_layers`), the autoanchor check, the optimiser groups, LR
+schedule, EMA and AMP scaler; restore a checkpoint exactly (weights, optimiser, scheduler, EMA,
+scaler, RNG states); then per epoch: :func:`~torch_impl.train.engine.train_one_epoch` (with the
+:class:`~torch_impl.train.health.HealthMonitor` hooks), BatchNorm broadcast across ranks,
+optional precise BN, :func:`~torch_impl.train.engine.validate` (with val losses), a row of
+``results.csv``, the ``results.png`` curves, ``weights/last.pt`` and ``weights/best.pt``. At the
+end: the per-class table (:func:`format_class_table`), the COCO summary and the PR / F1 curves
+(:func:`plot_pr_f1`). A KeyboardInterrupt ends the run with ``interrupted`` set (the CLI prints
+:func:`resume_command`).
 
 Library code: nothing is printed except the one-line notes of a missing optional package
 (matplotlib, tqdm; :func:`ref_numpy.shared.cli.optional_import`); progress messages go to the
