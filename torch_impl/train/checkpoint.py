@@ -72,4 +72,5 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"{path}: cannot read checkpoint: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: cannot read checkpoint: {first}") from exc

@@ -2,10 +2,10 @@
 
 Steps (:func:`predict`): :func:`load_model` (the EMA weights when the checkpoint has them; a
 file of ``yolo-ref import-yolov5`` too, see :func:`read_weights`), :func:`list_images` (or the
-split of a data-set YAML, :func:`torch_impl.data.split_images`), then per batch: letterbox to ``img_size`` (:func:`torch_impl.data.letterbox`,
-``auto=False``), the model, :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for the
-anchor-free head), and the boxes mapped back to each original image
-(:func:`torch_impl.data.unletterbox_boxes`).
+split of a data-set YAML, :func:`torch_impl.data.split_images`), then per batch: letterbox to
+``img_size`` (:func:`torch_impl.data.letterbox`, ``auto=False``), the model,
+:func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for the anchor-free head), and the boxes
+mapped back to each original image (:func:`torch_impl.data.unletterbox_boxes`).
 
 Output files (when ``out`` is given):
 
