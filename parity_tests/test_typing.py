@@ -30,24 +30,8 @@ PACKAGES = ["ref_numpy", "torch_impl"]
 
 # Still to annotate (qualified names "module:function" or "module:Class.method"). Each entry is
 # a debt: remove it when the function gets its hints (an entry that is annotated now fails
-# test_pending_list_is_current). What is listed here is new code of the training-health /
-# predict / resume work that was still uncommitted in the working tree when this test landed
-# (torch_impl/train/{engine,health,inference,trainer}.py); its author annotates it on commit.
-PENDING: set[str] = {
-    "torch_impl.train.engine:per_class_table",             # names
-    "torch_impl.train.health:HealthMonitor.__init__",      # model, return
-    "torch_impl.train.health:HealthMonitor.check_data",    # dataset
-    "torch_impl.train.health:HealthMonitor.on_predictions",  # dets, hw
-    "torch_impl.train.inference:PredictResult.add",        # path, det
-    "torch_impl.train.inference:PredictResult.write",      # out
-    "torch_impl.train.inference:draw_detections",          # det, return
-    "torch_impl.train.inference:read_weights",             # weights
-    "torch_impl.train.trainer:cpu_threads",                # env
-    "torch_impl.train.trainer:increment_path",             # path
-    "torch_impl.train.trainer:plot_pr_f1",                 # result, names, out_dir
-    "torch_impl.train.trainer:read_weights",               # path
-    "torch_impl.train.trainer:resume_command",             # last
-}
+# test_pending_list_is_current). Empty: every public function is annotated.
+PENDING: set[str] = set()
 
 
 def _modules(errors: dict[str, str]) -> Iterator[str]:

@@ -6,7 +6,7 @@ the validation state of every rank before computing the metrics.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -372,7 +372,7 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def per_class_table(metrics: dict, names=None) -> list[dict]:
+def per_class_table(metrics: dict, names: Sequence[str] | None = None) -> list[dict]:
     """The YOLOv5 ``val.py`` per-class table of a :func:`validate` result: one row per class
     with ground truth, then ``"all"`` first.
 

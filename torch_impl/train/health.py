@@ -25,13 +25,16 @@ are in :attr:`HealthMonitor.epochs`. Library code: nothing is printed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 from torch_impl.assign import yolov5_build_targets
 from torch_impl.train.ema import unwrap
+
+if TYPE_CHECKING:
+    from torch_impl.data import DetectionDataset
 
 __all__ = ["COLLAPSE", "EXPLODE", "Finding", "HealthMonitor", "KINDS", "box_alignment"]
 
@@ -142,8 +145,8 @@ class HealthMonitor:
             "positives" (per level), "off_image", "boxes", "findings" (kinds), "ok"}``.
     """
 
-    def __init__(self, model, img_size: int, anchor_t: float = 4.0, nc: int | None = None,
-                 log: Log | None = None):
+    def __init__(self, model: torch.nn.Module, img_size: int, anchor_t: float = 4.0, nc: int | None = None,
+                 log: Log | None = None) -> None:
         self.model = unwrap(model)
         self.img_size = int(img_size)
         self.anchor_t = float(anchor_t)
@@ -174,7 +177,7 @@ class HealthMonitor:
             self.log(f"health: {where}{message}")
 
     # ------------------------------------------------------------------ data
-    def check_data(self, dataset, max_images: int = 16) -> list[Finding]:
+    def check_data(self, dataset: DetectionDataset, max_images: int = 16) -> list[Finding]:
         """Check the labels of ``dataset`` (a :class:`torch_impl.data.DetectionDataset`; up to
         ``max_images`` images with objects, spread over the set) before training: tiny boxes
         and x/y swapped. Returns the findings (also logged)."""
@@ -326,7 +329,7 @@ class HealthMonitor:
                          f"positives reaching the loss?)", step=ni, value=obj, start=base)
 
     # ------------------------------------------------------------------ validation
-    def on_predictions(self, dets, hw) -> None:
+    def on_predictions(self, dets: Sequence[torch.Tensor], hw: tuple[int, int]) -> None:
         """The ``on_predictions`` hook of :func:`torch_impl.train.engine.validate`: ``dets``
         per image ``[n, 6]`` (xyxy in network-input pixels, score, class) for an input of
         ``hw`` pixels."""

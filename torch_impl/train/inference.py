@@ -33,7 +33,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from torch_impl.models import YOLOv5AnchorFree, yolov5, yolov5_anchor_free
 from torch_impl.nms import non_max_suppression
 from torch_impl.train.checkpoint import load_checkpoint
 from torch_impl.train.trainer import resolve_device
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["PredictResult", "build_model", "draw_detections", "list_images", "load_model",
            "predict", "predict_images", "read_weights"]
@@ -95,7 +98,7 @@ def _official_layout(obj) -> bool:
                                                      for v in obj.values())
 
 
-def read_weights(weights) -> dict:
+def read_weights(weights: str | os.PathLike | Mapping) -> dict:
     """What a weights file holds, whichever tool wrote it, as one dict:
     ``{"state_dict": our model's state_dict, "model_cfg": {"nc", "depth_multiple",
     "width_multiple", "head": "anchor" | "anchor-free", "reg_max"?, "anchors_pixels"?},
@@ -221,7 +224,7 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def draw_detections(img: np.ndarray, det, names: Sequence[str]):
+def draw_detections(img: np.ndarray, det: torch.Tensor | np.ndarray, names: Sequence[str]) -> Image.Image:
     """``img`` (uint8 [H, W, 3] RGB) with ``det`` rows ``(x1, y1, x2, y2, score, class)`` drawn
     as Ultralytics does: a box in the class colour and above it (inside when there is no room)
     a label ``"<name> <score>"`` on a filled background of that colour, in white or black
@@ -264,7 +267,7 @@ class PredictResult:
     out: Path | None = None
     txt: dict = field(default_factory=dict)
 
-    def add(self, path, width: int, height: int, det) -> int:
+    def add(self, path: str | os.PathLike, width: int, height: int, det: torch.Tensor | np.ndarray) -> int:
         """Append the image ``path`` (``width x height`` pixels) with its detections ``det``
         (rows ``(x1, y1, x2, y2, score, class)`` in its pixels: a tensor, an array or a list)
         as the next image id (1..n in call order); returns the id."""
@@ -285,7 +288,7 @@ class PredictResult:
         self.txt[image_id] = lines
         return image_id
 
-    def write(self, out, save_txt: bool = False) -> Path:
+    def write(self, out: str | os.PathLike, save_txt: bool = False) -> Path:
         """Write ``results.json``, ``images.json`` and (``save_txt``) ``labels/<stem>.txt`` for
         every image (empty for no detections) into ``out`` (created); returns it.
 

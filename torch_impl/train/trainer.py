@@ -33,11 +33,14 @@ import random
 import shlex
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+if TYPE_CHECKING:
+    from ref_numpy.shared.coco import COCOEvalResult
 
 from ref_numpy.shared.cli import optional_import
 from ref_numpy.shared.coco import format_summary
@@ -169,7 +172,7 @@ def format_class_table(rows: list[dict]) -> list[str]:
     return out
 
 
-def plot_pr_f1(result, names, out_dir) -> bool:
+def plot_pr_f1(result: COCOEvalResult, names: Sequence[str] | None, out_dir: str | os.PathLike) -> bool:
     """Draw ``PR_curve.png`` (precision vs recall at IoU 0.5, one curve per class with its AP
     in the legend, and the all-classes mean curve with mAP@0.5) and ``F1_curve.png`` (F1 vs
     confidence per class and the all-classes mean, with its maximum and where) from a
@@ -226,7 +229,7 @@ def plot_pr_f1(result, names, out_dir) -> bool:
     return True
 
 
-def resume_command(last, config: TrainConfig) -> str:
+def resume_command(last: str | os.PathLike, config: TrainConfig) -> str:
     """The command line that resumes a run from ``last`` (``yolo-ref train --resume ...``,
     plus the per-invocation options that differ from the defaults: --device, --workers,
     --threads)."""
@@ -251,7 +254,7 @@ def _autoanchor_message(info: dict) -> str:
 
 # ----------------------------------------------------------------------------- run folders
 
-def increment_path(path, exist_ok: bool = False, sep: str = "") -> Path:
+def increment_path(path: str | os.PathLike, exist_ok: bool = False, sep: str = "") -> Path:
     """``path`` if it does not exist (or ``exist_ok``), else the first free ``<path><sep>2``,
     ``<path><sep>3``, ... (YOLOv5 / Ultralytics ``increment_path``: ``runs/train/exp`` ->
     ``runs/train/exp2``). Nothing is created."""
@@ -281,7 +284,7 @@ def _trim_csv(path: Path, last_epoch: int) -> None:
 
 # ----------------------------------------------------------------------------- threads
 
-def cpu_threads(threads: int | None, workers: int, world: int = 1, env=None,
+def cpu_threads(threads: int | None, workers: int, world: int = 1, env: Mapping[str, str] | None = None,
                 cpus: int | None = None) -> tuple[int | None, str]:
     """The torch CPU thread count of one training process, and why.
 
@@ -331,7 +334,7 @@ def _our_keys(sd: dict) -> dict:
     return out
 
 
-def read_start_weights(path) -> dict:
+def read_start_weights(path: str | os.PathLike) -> dict:
     """The weights of ``path`` that ``train --weights`` starts from (for :func:`load_weights`):
     ``{"state_dict": our keys, "names": list | None, "model_cfg": dict | None, "kind": str}``.
 
