@@ -184,3 +184,33 @@ def test_import_yolov5_then_predict_from_the_command_line(run, tmp_path, capsys)
                          "--out", str(tmp_path / "x"), "--device", "cpu"]) == EXIT_USAGE
         err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
         assert len(err) == 1 and str(bad) in err[0] and words in err[0], err
+
+
+def test_import_train_predict_evaluate_chain_from_the_command_line(run, tmp_path, capsys):
+    """The issue's chain on one data set, every step a ``yolo-ref`` subcommand: an official
+    state_dict -> ``import-yolov5`` -> ``train --weights --freeze`` -> ``predict --data --split
+    val`` -> ``evaluate --data --split val``; the evaluation is of exactly the predicted images."""
+    official = tmp_path / "official_sd.pt"
+    torch.manual_seed(1)
+    torch.save(dict(to_yolov5_state_dict(yolov5("n", nc=3))), official)
+    imported = tmp_path / "imported.pt"
+    data = str(run["data"])
+    assert yolo_ref(["import-yolov5", str(official), str(imported), "--variant", "n", "--names",
+                     data]) == EXIT_OK
+    out = tmp_path / "runs"
+    assert yolo_ref(["train", "--data", data, "--weights", str(imported), "--freeze", "10",
+                     "--img-size", str(IMG), "--epochs", "1", "--batch-size", "6", "--nbs", "6",
+                     "--workers", "0", "--threads", "1", "--no-augment", "--noautoanchor",
+                     "--no-plots", "--quiet", "--device", "cpu", "--out", str(out)]) == EXIT_OK
+    best = out / "weights" / "last.pt"
+    assert best.is_file(), capsys.readouterr().out
+    pred = tmp_path / "pred"
+    assert yolo_ref(["predict", "--weights", str(best), "--data", data, "--split", "val",
+                     "--img-size", str(IMG), "--conf-thres", "0.001", "--iou-thres", "0.6",
+                     "--device", "cpu", "--out", str(pred), "--quiet"]) == EXIT_OK
+    code, report = _evaluate(tmp_path, "--data", data, "--split", "val", "--pred",
+                             pred / "results.json")
+    assert code == EXIT_OK, capsys.readouterr().err
+    assert report is not None
+    n_val = len(split_images(run["data"], "val"))
+    assert len(json.loads((pred / "images.json").read_text())["images"]) == n_val
