@@ -272,8 +272,12 @@ class HealthMonitor:
         if not n_lost:
             return
         self._cur["no_positive"] += n_lost
-        # anchors read as pixels also fit sub-pixel boxes: those are tiny objects, not units
-        units = lost & as_pixels & (wh_px.amax(1) >= TINY_PX)
+        # anchors read as pixels also fit sub-pixel boxes: those are tiny objects, not units; and
+        # a few small objects of a healthy set fit grid-unit anchors read as pixels too, so the
+        # units are blamed only when the anchors themselves look like pixels (a level whose every
+        # anchor, x stride, is larger than the input)
+        pixel_like = any(float((anchors[lvl] * s).amin()) > max(h, w) for lvl, s in enumerate(strides))
+        units = lost & as_pixels & (wh_px.amax(1) >= TINY_PX) & pixel_like
         tiny = lost & ~units & small
         huge = lost & ~units & ~small & big
         ratio = lost & ~units & ~small & ~big
