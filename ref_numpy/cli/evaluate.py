@@ -652,10 +652,7 @@ def evaluate(args: argparse.Namespace, out: TextIO | None = None) -> dict:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
-        return int(exc.code or 0)
+    args = parse_args(argv)  # argparse's --help / usage exits: ref_numpy.shared.cli.run
     try:
         evaluate(args)
     except OSError as exc:  # an unreadable or unwritable file: exit 2 naming it

@@ -78,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
-        return int(exc.code or 0)
+    args = build_parser().parse_args(argv)  # argparse's --help / usage exits: ref_numpy.shared.cli.run
     names = read_names(args.names) if args.names is not None else None
     config = import_yolov5(args.input, args.output, args.variant, nc=args.nc,
                            depth_multiple=args.depth_multiple,

@@ -71,10 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
-        return int(exc.code or 0)
+    args = build_parser().parse_args(argv)  # argparse's --help / usage exits: ref_numpy.shared.cli.run
     opts = vars(args)
     quiet = opts.pop("quiet")
     tqdm = None if quiet else optional_import("tqdm", "progress bar", extra="progress")

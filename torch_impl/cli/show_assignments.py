@@ -69,7 +69,7 @@ import numpy as np
 from ref_numpy.formats import CLASSES_FILE, IMAGE_SUFFIXES, read_yolo
 from ref_numpy.shared import report as R
 from ref_numpy.shared import sides
-from ref_numpy.shared.cli import (BACKENDS, EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError,
+from ref_numpy.shared.cli import (BACKENDS, EXIT_CHECK_FAILED, EXIT_OK, UsageError,
                                   add_device, add_img_size, add_out, make_parser, run)
 
 if TYPE_CHECKING:  # annotations only: PIL is imported where the drawing happens
@@ -564,10 +564,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``yolo-ref show-assignments``: exit 0 when every GT has a positive, 1 when some has none,
     2 on bad arguments or input (the message names the argument or file and line)."""
-    try:
-        return run(_main, argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

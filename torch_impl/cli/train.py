@@ -148,10 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
-        return int(exc.code or 0)
+    args = build_parser().parse_args(argv)  # argparse's --help / usage exits: ref_numpy.shared.cli.run
     config = config_from_args(args)
     result = train(config, log=partial(print, flush=True))
     if result.interrupted:
