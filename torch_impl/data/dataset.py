@@ -39,6 +39,7 @@ from PIL import Image
 from ref_numpy.formats import IMAGE_SUFFIXES, load_any, to_arrays
 from torch_impl.data import transforms as T
 from torch_impl.data.datayaml import read_data_yaml
+from ref_numpy.shared.datayaml import read_image_list
 
 # ((h0, w0), ((rw, rh), (dw, dh))) of a letterboxed item, None for a mosaic (see __getitem__).
 _Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] | None
@@ -239,23 +240,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self._set_items(ds, images_dir, source)
 
     def _list_items(self, list_file: Path) -> list:
-        try:
-            lines = list_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{list_file}: cannot read: {exc}") from exc
-        items = []
-        for lineno, line in enumerate(lines, 1):
-            entry = line.strip()
-            if not entry or entry.startswith("#"):
-                continue
-            p = Path(entry)
-            p = p if p.is_absolute() else list_file.parent / p
-            if not _is_image(p):
-                raise ValueError(f"{list_file}:{lineno}: {entry!r} is not an image file")
-            items.append(self._yolo_item(p))
-        if not items:
-            raise ValueError(f"{list_file}: lists no images")
-        return items
+        return [self._yolo_item(p) for p in read_image_list(list_file)]
 
     def _set_items(self, ds, images_dir: Path, source: Path) -> list:
         arrays = to_arrays(ds)
