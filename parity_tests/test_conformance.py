@@ -366,3 +366,65 @@ def test_impl_suite_runs_against_a_module(tmp_path):
                         "parity_tests.conformance"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert "1 failed, 1 passed" in r.stdout, r.stdout[-2000:]
     assert "claims boxes.box_iou" in r.stdout and "BUG" in r.stdout, r.stdout[-3000:]
+
+
+# ----------------------------------------------------------------------------- generic contract
+# Any registry row with an ``inputs`` strategy can be claimed (parity_tests/conformance/targets_generic.py).
+
+GENERIC_EXAMPLES = 30
+
+
+def _area(b):
+    b = np.asarray(b)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def _area_clamped(b):  # w/h clamped at 0: differs from torchvision/reference on inverted boxes
+    b = np.asarray(b)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def _area_voc(b):  # VOC's +1 pixel widths
+    b = np.asarray(b)
+    return (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+
+
+def test_generic_correct_box_area_passes():
+    report = conformance.check(_area, "boxes.box_area", examples=GENERIC_EXAMPLES)
+    assert report.ok, str(report)
+    assert [f.verdict for f in report.findings] == ["pass"]
+    assert report.findings[0].impact.startswith("0 of ")
+
+
+@pytest.mark.parametrize("fn", [_area_clamped, _area_voc], ids=lambda f: f.__name__)
+def test_generic_wrong_box_area_is_a_bug(fn):
+    from ref_numpy.boxes import box_area
+    report = conformance.check(fn, "boxes.box_area", examples=GENERIC_EXAMPLES)
+    assert not report.ok, str(report)
+    bug = report.bugs[0]
+    assert bug.grade == "different" and "output[" in bug.why and " of " in bug.impact
+    boxes = np.asarray(bug.counterexample["boxes"], dtype=np.float64)  # pasteable plain lists
+    assert isinstance(bug.counterexample["boxes"], list)
+    assert np.array_equal(box_area(boxes), np.asarray(bug.expected))
+    assert not np.array_equal(fn(boxes), box_area(boxes))
+    assert len(boxes) <= 2, "Hypothesis shrinks the counterexample"
+    json.loads(report.to_json())
+
+
+def test_hand_written_spec_wins_over_generic():
+    from parity_tests.conformance.targets_generic import GenericSpec
+    assert not isinstance(conformance.spec("boxes.box_iou"), GenericSpec)
+    assert isinstance(conformance.spec("boxes.box_area"), GenericSpec)
+
+
+@pytest.mark.parametrize("name", ["boxes.box_area", "boxes.box_normalize", "coder.dist2bbox"])
+def test_generic_reference_fed_back_passes(name):
+    from parity_tests.registry import CASES_BY_NAME
+    report = conformance.check(CASES_BY_NAME[name].ref, name, examples=GENERIC_EXAMPLES)
+    assert report.ok, str(report)
+    assert all(f.verdict == "pass" for f in report.findings)
+
+
+def test_generic_unknown_name_still_raises():
+    with pytest.raises(ValueError, match="unknown reference contract"):
+        conformance.check(_area, "boxes.no_such_function")
