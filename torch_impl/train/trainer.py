@@ -414,8 +414,10 @@ def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights")
                              f"--model / --depth-multiple / --width-multiple they were made with")
         take[k] = w
     model.load_state_dict({**ours, **{k: v.to(ours[k].dtype) for k, v in take.items()}})
-    n_params = len([k for k in ours if not k.endswith("num_batches_tracked")])
-    msg = f"weights: {len(take)}/{n_params} tensors from {source} ({weights['kind']})"
+    def counted(keys):  # BatchNorm's num_batches_tracked counters are not weights
+        return len([k for k in keys if not k.endswith("num_batches_tracked")])
+
+    msg = f"weights: {counted(take)}/{counted(ours)} tensors from {source} ({weights['kind']})"
     if skipped_head:
         old_nc = _weights_nc(sd, model)
         new_nc = getattr(model, "nc", None)
