@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from ref_numpy._validate import as_array
 from ref_numpy.boxes import aligned_box_iou, darknet_box_iou, wh_iou
 from ref_numpy.shared import report as _report
-from ref_numpy.shared.checks import check_positive
+from ref_numpy.shared.checks import check_positive, check_strides
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
@@ -714,16 +714,6 @@ def _check_pixel_targets(targets, num_classes: int, batch_size: int | None) -> t
     return t, nc, bs
 
 
-def _check_strides(strides, nl: int) -> list[float]:
-    try:
-        s = [float(v) for v in strides]
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}") from exc
-    if len(s) != nl or not all(v > 0 and np.isfinite(v) for v in s):
-        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}")
-    return s
-
-
 def _ratio_score(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """[nt, na]: ``min(w, aw)/max(w, aw) * min(h, ah)/max(h, ah)``, the write-up's anchor score."""
     w, h = wh[:, None, 0], wh[:, None, 1]  # [nt, 1]
@@ -737,7 +727,7 @@ def _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_si
     class write (see the two public functions)."""
     t, nc, bs = _check_pixel_targets(targets, num_classes, batch_size)
     a, grids = _check_anchors(anchors, grid_sizes)
-    s = _check_strides(strides, len(grids))
+    s = check_strides(strides, len(grids))
     dt = t.dtype
     na = a.shape[1]
     img, cls = t[:, 0].astype(np.int64), t[:, 1].astype(np.int64)

@@ -9,14 +9,13 @@ outputs are indices, masks and targets.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 
 from ref_numpy.shared import report as _report
-from ref_numpy.shared.checks import check_positive
+from ref_numpy.shared.checks import check_positive, check_strides
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
@@ -563,16 +562,6 @@ def _check_pixel_targets(targets, num_classes, batch_size) -> tuple[torch.Tensor
     return t, nc, bs
 
 
-def _check_strides(strides, nl: int) -> list[float]:
-    try:
-        s = [float(v) for v in strides]
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}") from exc
-    if len(s) != nl or not all(v > 0 and math.isfinite(v) for v in s):
-        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}")
-    return s
-
-
 def _ratio_score(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     w, h = wh[:, None, 0], wh[:, None, 1]
     aw, ah = anchors[None, :, 0], anchors[None, :, 1]
@@ -585,7 +574,7 @@ def _tutorial_dense(targets, anchors, strides, grid_sizes, num_classes, batch_si
     dev, dt = t.device, t.dtype
     a, grids = _check_anchors(anchors, grid_sizes, device=dev)
     a = a.to(device=dev, dtype=dt)
-    s = _check_strides(strides, len(grids))
+    s = check_strides(strides, len(grids))
     na, nt = a.shape[1], t.shape[0]
     img, cls = t[:, 0].long(), t[:, 1].long()
     x1, y1, x2, y2 = t[:, 2:6].unbind(-1)

@@ -40,6 +40,7 @@ from ref_numpy.shared.constants import FORMATS, REDUCTIONS
 __all__ = [
     "check_axis", "check_count", "check_eps", "check_finite_real", "check_format", "check_image_size",
     "check_positive", "check_real", "check_reduction", "check_same_length", "check_sizes",
+    "check_strides",
     "check_unit", "check_yolo_version",
 ]
 
@@ -111,6 +112,17 @@ def check_positive(name: str, value: Any) -> float:
     if not _is_real(value) or not math.isfinite(float(value)) or value <= 0:
         raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
     return float(value)
+
+
+def check_strides(strides: Any, nl: int) -> list[float]:
+    """``strides`` as ``nl`` Python floats, each finite and > 0 (pixels per cell of each level)."""
+    try:
+        s = [float(v) for v in strides]
+    except Exception as exc:  # noqa: BLE001 - anything unconvertible is a bad argument
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}") from exc
+    if len(s) != nl or not all(v > 0 and math.isfinite(v) for v in s):
+        raise ValueError(f"strides: expected {nl} positive numbers, got {strides!r}")
+    return s
 
 
 def check_finite_real(name: str, value: Any) -> float:
