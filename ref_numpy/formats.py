@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ref_numpy.shared.labels import LABEL_NUMBER, parse_label_number
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CLASSES_FILE = "classes.txt"
 
@@ -448,10 +450,10 @@ def _parse_yolo_line(line: str, where: str, n_cols: int | None) -> list:
         _fail(where, f"expected 5 columns (class cx cy w h) or 6 (... conf), got {len(cols)}")
     if n_cols is not None and len(cols) != n_cols:
         _fail(where, f"expected {n_cols} columns like the lines before, got {len(cols)}")
-    try:
-        values = [float(c) for c in cols]
-    except ValueError:
-        _fail(where, f"expected numbers, got {line.strip()!r}")
+    bad = [c for c in cols if LABEL_NUMBER.fullmatch(c) is None]
+    if bad:  # float() would also take '1_0' (10) and non-ASCII digits
+        _fail(where, f"expected numbers, got {bad[0]!r} in {line.strip()!r}")
+    values = [parse_label_number(c, where) for c in cols]
     cls = _int(values[0], f"{where}: class")
     if cls < 0:
         _fail(where, f"negative class {cls}")

@@ -24,8 +24,8 @@ import yaml
 from ref_numpy import formats
 from ref_numpy.formats import IMAGE_SUFFIXES
 
-__all__ = ["SPLITS", "read_data_yaml", "read_image_list", "read_split", "read_yolo_images",
-           "split_images", "yolo_label_path"]
+__all__ = ["SPLITS", "check_label_files", "read_data_yaml", "read_image_list", "read_split",
+           "read_yolo_images", "split_images", "yolo_label_path"]
 
 SPLITS = ("train", "val", "test")
 
@@ -91,6 +91,15 @@ def _names(data: dict, path: Path) -> list:
     names = [str(n) if n is not None else "" for n in names]
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc != len(names)):
         raise ValueError(f"{path}: nc: {nc!r} does not match the {len(names)} names")
+    first: dict = {}
+    repeated = []
+    for k, n in enumerate(names):
+        if n in first:
+            repeated.append(f"{n!r} (classes {first[n]} and {k})")
+        first.setdefault(n, k)
+    if repeated:  # a name -> class lookup (COCO / VOC sets, --names) would be ambiguous
+        raise ValueError(f"{path}: names: each class needs its own name; repeated: "
+                         f"{', '.join(repeated)}")
     return names
 
 
@@ -240,6 +249,30 @@ def yolo_label_path(image_path: str | os.PathLike) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
+def check_label_files(image_files: Sequence[str | os.PathLike], where: str = "images") -> list[Path]:
+    """The label file of each image (:func:`yolo_label_path`), refusing two images that would
+    share one: ``a.jpg`` and ``a.png`` in one directory both map to ``labels/a.txt``.
+
+    yolov5 v7.0 and Ultralytics 8.4 (``img2label_paths``) give both images the same labels
+    silently; here it is an error naming both files (an intentional difference). The same path
+    listed twice (oversampling in an image list) is one image, not a clash.
+
+    Raises:
+        ValueError: ``"<where>: images/a.jpg and images/a.png share the label file
+            labels/a.txt; rename one"``.
+    """
+    owner: dict = {}
+    out = []
+    for p in image_files:
+        p = Path(p)
+        lp = yolo_label_path(p)
+        other = owner.setdefault(lp, p)
+        if other != p:
+            raise ValueError(f"{where}: {other} and {p} share the label file {lp}; rename one")
+        out.append(lp)
+    return out
+
+
 def read_yolo_images(image_files: Sequence[str | os.PathLike],
                      names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None) -> formats.DetectionSet:
     """The YOLO ground truth of a list of image files (a split of an Ultralytics data set:
@@ -271,6 +304,8 @@ def read_yolo_images(image_files: Sequence[str | os.PathLike],
         if str(p) in seen:
             raise ValueError(f"image_files: {p} is listed twice")
         seen.add(str(p))
+    check_label_files(files, where="image_files")
+    for i, p in enumerate(files):
         try:
             with Image.open(p) as im:
                 W, H = im.size

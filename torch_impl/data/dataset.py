@@ -39,7 +39,8 @@ from PIL import Image
 from ref_numpy.formats import IMAGE_SUFFIXES, load_any, to_arrays
 from torch_impl.data import transforms as T
 from torch_impl.data.datayaml import read_data_yaml
-from ref_numpy.shared.datayaml import read_image_list
+from ref_numpy.shared.datayaml import check_label_files, read_image_list
+from ref_numpy.shared.labels import LABEL_NUMBER, parse_label_number
 
 # ((h0, w0), ((rw, rh), (dw, dh))) of a letterboxed item, None for a mosaic (see __getitem__).
 _Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] | None
@@ -59,14 +60,39 @@ HYP_DEFAULTS = {
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """The image at ``path`` as RGB ``uint8 [H, W, 3]`` (Pillow; EXIF orientation not applied).
 
+    Bit depth: a 16-bit image keeps its high byte (``v >> 8``), as ``cv2.imread`` with its
+    default ``IMREAD_COLOR`` gives it to yolov5 v7.0 and Ultralytics 8.4 (Pillow's own
+    ``convert("RGB")`` would saturate every value above 255 to 255). 16-bit RGB(A) PNGs,
+    which Pillow already opens as 8-bit high bytes, agree with cv2 as they are; grey images
+    are repeated into three channels and an alpha channel is dropped, as cv2 does. 32-bit
+    integer and floating-point images (``I`` with values above 65535, ``F``) are refused:
+    cv2's conversion of them is not one this loader reproduces.
+
     Raises:
         ValueError: ``"<path>: cannot read image: ..."``.
     """
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16") or im.mode == "I":
+                return _high_byte_rgb(np.asarray(im), path, im.mode)
+            if im.mode == "F":
+                raise ValueError(f"{path}: cannot read image: 32-bit floating-point pixels "
+                                 f"(mode F) are not supported; save it as 8 or 16 bit")
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
         raise ValueError(f"{path}: cannot read image: {exc}") from exc
+
+
+def _high_byte_rgb(a: np.ndarray, path, mode: str) -> np.ndarray:
+    """A 16-bit grey image as cv2 ``IMREAD_COLOR`` gives it: ``v >> 8`` in three channels."""
+    a = a.astype(np.int64)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(f"{path}: cannot read image: mode {mode} values outside 0..65535 "
+                         f"(32-bit pixels are not supported)")
+    grey = (a >> 8).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
 
 
 def label_path(image_path: str | os.PathLike) -> Path:
@@ -98,10 +124,10 @@ def _read_yolo_labels(path: Path, nc: int | None):
         where = f"{path}:{lineno}"
         if len(fields) != 5:
             raise ValueError(f"{where}: expected 'class cx cy w h', got {len(fields)} columns")
-        try:
-            values = [float(v) for v in fields]
-        except ValueError:
-            raise ValueError(f"{where}: not a number in {line.strip()!r}") from None
+        bad = [v for v in fields if LABEL_NUMBER.fullmatch(v) is None]
+        if bad:  # float() would also take '1_0' (10) and non-ASCII digits
+            raise ValueError(f"{where}: not a number: {bad[0]!r} in {line.strip()!r}")
+        values = [parse_label_number(v, where) for v in fields]
         c = values[0]
         if not math.isfinite(c) or c != int(c) or c < 0 or (nc is not None and c >= nc):
             raise ValueError(f"{where}: class {fields[0]!r} is not an integer in "
@@ -226,6 +252,7 @@ class DetectionDataset(torch.utils.data.Dataset):
             return self._list_items(source)
         if source.is_dir() and any(_is_image(p) for p in source.iterdir()):
             images = sorted(p for p in source.iterdir() if _is_image(p))
+            check_label_files(images, where=str(source))
             return [self._yolo_item(p) for p in images]
         if source.is_file() and source.suffix.lower() in (".yaml", ".yml"):
             raise ValueError(f"source: {source}: use DetectionDataset.from_yaml for a data YAML")
@@ -240,7 +267,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self._set_items(ds, images_dir, source)
 
     def _list_items(self, list_file: Path) -> list:
-        return [self._yolo_item(p) for p in read_image_list(list_file)]
+        images = read_image_list(list_file)
+        check_label_files(images, where=str(list_file))
+        return [self._yolo_item(p) for p in images]
 
     def _set_items(self, ds, images_dir: Path, source: Path) -> list:
         arrays = to_arrays(ds)
