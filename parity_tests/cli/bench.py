@@ -7,6 +7,8 @@ each a main(argv) with its own --help), or all (each in turn, with its defaults)
   assign  YOLOv5 build_targets and TAL vs per-target loops and the NumPy reference
   loss    YOLOv5 / v8 loss forward and backward vs the NumPy reference
   map     COCO mAP (ref_numpy / torch_impl metrics) vs pycocotools
+  peers   every row of the performance table vs the peer packages (torchvision, yolov5, ultralytics,
+          faster-coco-eval) timed in the same process, with ratios and goals
 
 examples:
   yolo-ref bench nms --quick
@@ -25,7 +27,7 @@ from typing import Sequence
 
 from ref_numpy.shared.cli import EXIT_OK, EXIT_USAGE, UsageError, make_parser, run
 
-BENCHMARKS = ("nms", "assign", "loss", "map")
+BENCHMARKS = ("nms", "assign", "loss", "map", "peers")
 
 
 def _parser():
