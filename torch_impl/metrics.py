@@ -34,7 +34,8 @@ _F64 = torch.float64
 
 
 def _dev(device):
-    return torch.device(device) if device is not None else torch.device("cpu")
+    from ref_numpy.shared.devices import select_device  # the one device validator
+    return select_device(device, "device", allow_auto=False)
 
 
 # ============================================================================ COCO: matching

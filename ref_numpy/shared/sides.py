@@ -163,6 +163,12 @@ class Side:
         torch = _import_torch(f"--backend {self.name}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"--device {self.device}: not usable here ({NO_CUDA})")
+        from ref_numpy.shared.devices import select_device  # the one device validator
+        try:
+            select_device(self.device, "device", allow_auto=False)
+        except ValueError as exc:
+            why = str(exc).split(": ", 1)[-1]
+            raise ValueError(f"--device {self.device}: not usable here ({why})") from None
         try:
             torch.zeros(1, device=torch.device(self.device))
         except (RuntimeError, AssertionError, ValueError) as exc:

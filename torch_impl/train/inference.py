@@ -43,6 +43,7 @@ from torch_impl.data import letterbox, load_image, unletterbox_boxes
 from torch_impl.data.datayaml import read_data_yaml, split_images
 from torch_impl.models import YOLOv5AnchorFree, yolov5, yolov5_anchor_free
 from torch_impl.nms import non_max_suppression
+from ref_numpy.shared.devices import select_device
 from torch_impl.train.checkpoint import load_checkpoint
 from torch_impl.train.trainer import resolve_device
 
@@ -175,7 +176,7 @@ def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{weights}: the weights do not fit the model they describe: "
                          f"{first}") from None
-    return model.to(device).eval(), w["names"]
+    return model.to(select_device(device, "device")).eval(), w["names"]
 
 
 @torch.no_grad()

@@ -47,6 +47,7 @@ from ref_numpy.shared.coco import format_summary
 from torch_impl.data import DetectionDataset, collate_fn, read_data_yaml
 from torch_impl.loss import yolov5_scale_hyp
 from torch_impl.models import yolov5, yolov5_anchor_free
+from ref_numpy.shared.devices import select_device
 from torch_impl.train.checkpoint import (get_rng_state, load_checkpoint, save_checkpoint,
                                          set_rng_state)
 from torch_impl.train.config import TrainConfig, TrainResult
@@ -87,17 +88,8 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     Raises:
         ValueError: ``"device (--device): cuda requested but CUDA is not available"``.
     """
-    if device in ("", "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device (--device): {exc}") from exc
+    dev = select_device(device, "device (--device)", local_rank)  # the one device validator
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device (--device): {device} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     return dev
 
