@@ -256,9 +256,10 @@ def _check_targets6(targets, dtype, device, bs: int, nc: int) -> torch.Tensor:
 
 
 def _check_finite(name: str, x: torch.Tensor) -> None:
-    """Same contract as ``as_tensor(finite=True)`` in one pass: min and max are finite iff every
-    element is (NaN propagates through ``aminmax``)."""
-    if x.numel():
+    """Same contract as ``as_tensor(finite=True)`` in one cheap pass: a sum is finite when every
+    element is (NaN and inf propagate), and about twice as fast as ``aminmax``; only a non-finite
+    sum (a bad element, or finite values whose sum overflows) pays for the exact min/max test."""
+    if x.numel() and not bool(torch.isfinite(x.sum())):
         lo, hi = torch.aminmax(x)
         if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
             raise ValueError(f"{name}: expected finite values, got NaN or inf")
