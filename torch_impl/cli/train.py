@@ -1,4 +1,5 @@
-"""Train a YOLOv5 v7.0 detector with the PyTorch port (``torch_impl.train.train``).
+"""Train a detector (YOLOv5 v7.0 by default, or any --arch) with the PyTorch port
+(``torch_impl.train.train``).
 
 YOLOv5 recipe: SGD (Nesterov) or AdamW with parameter groups (no weight decay on norm weights
 and biases), warmup of LR / momentum / gradient accumulation, linear or cosine LR, optional EMA
@@ -10,8 +11,12 @@ installed), weights/last.pt and weights/best.pt (written atomically; readable wi
 torch.load(..., weights_only=True)). --resume weights/last.pt continues the run exactly (its
 options come from the checkpoint). Distributed: run under torchrun.
 
---head anchor-free trains the v8-style DFL head instead: no autoanchor, TAL assignment + the v8
-loss (box 7.5, cls 0.5, dfl 1.5), v8 NMS in validation, results.csv columns box / cls / dfl.
+--arch picks the architecture (torch_impl.arch: a model with its assigner, loss and decode;
+every one trains, validates, checkpoints and predicts through the same engine): yolov5 (the
+default), yolov5-anchor-free (= --head anchor-free: the v8-style DFL head on the v5 backbone),
+yolov8 (Ultralytics YOLOv8 n/s/m/l/x: TAL + the v8 loss, v8 NMS), and the others registered.
+The DFL heads: no autoanchor, loss gains box 7.5, cls 0.5, dfl 1.5, results.csv columns
+box / cls / dfl. --arch-option KEY=VALUE passes a further build option of the architecture.
 
 Runs never mix: a new run goes to --out (default runs/train/exp) or, when that exists, to the
 first free exp2, exp3, ... (--exist-ok reuses it, starting a fresh results.csv). --weights FILE
@@ -43,6 +48,9 @@ Examples:
     yolo-ref import-yolov5 yolov5s_sd.pt yolov5s.pt --variant s
     yolo-ref train --data my.yaml --weights yolov5s.pt --model s --freeze 10 --epochs 20
     yolo-ref train --data my.yaml --overfit 4 --epochs 100 --img-size 320
+    yolo-ref train --data fixtures/shapes/dataset.yaml --arch yolov8 --model n --img-size 320
+    yolo-ref import-yolov8 yolov8n_sd.pt yolov8n.pt --variant n
+    yolo-ref train --data my.yaml --arch yolov8 --weights yolov8n.pt --freeze 10
     torchrun --nproc_per_node=2 scripts/train.py --data fixtures/shapes/dataset.yaml --epochs 3
 """
 from __future__ import annotations
@@ -54,6 +62,7 @@ from typing import Sequence
 
 from ref_numpy.shared.cli import (EXIT_DIVERGED, EXIT_OK, add_device, add_img_size, add_out,
                                   make_parser, run)
+from torch_impl.arch import ARCHITECTURES
 from torch_impl.train import TrainConfig, train
 from torch_impl.train.config import HEADS, MODELS
 from torch_impl.train.optim import OPTIMIZERS
@@ -70,12 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = make_parser("train", __doc__)
     p.add_argument("--data", help="data-set YAML (Ultralytics layout; train and val splits); "
                                   "required unless --resume")
-    p.add_argument("--model", default=d.model, choices=MODELS, help="YOLOv5 variant")
+    p.add_argument("--arch", default=d.arch,
+                   help="architecture: " + "; ".join(f"{a.name}: {a.summary}"
+                                                     for a in ARCHITECTURES.values()))
+    p.add_argument("--model", default=None,
+                   help="the architecture's variant (yolov5, yolov8: "
+                        + " ".join(MODELS) + "); None: its first")
     p.add_argument("--head", default=d.head, choices=HEADS,
-                   help="anchor: YOLOv5 head and loss; anchor-free: v8-style DFL head trained "
-                        "with TAL + the v8 loss (box 7.5, cls 0.5, dfl 1.5; no autoanchor)")
+                   help="anchor-free: the alias of --arch yolov5-anchor-free (v8-style DFL "
+                        "head on the v5 backbone, TAL + the v8 loss (box 7.5, cls 0.5, dfl "
+                        "1.5), no autoanchor)")
     p.add_argument("--depth-multiple", type=float, default=None, help="override the variant's")
     p.add_argument("--width-multiple", type=float, default=None, help="override the variant's")
+    p.add_argument("--arch-option", dest="arch_options", action="append", default=None,
+                   type=_key_value, metavar="KEY=VALUE",
+                   help="a further build option of the architecture (repeatable; the value "
+                        "read as YAML: 8, 0.5, true, [1, 2], text)")
     add_img_size(p, default=d.img_size)
     p.add_argument("--epochs", type=int, default=None,
                    help="number of epochs (None: 100; with --resume the checkpoint's, and a "
@@ -137,9 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--arch-option`` -> ``(key, value read as YAML)``."""
+    import yaml
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{key}: cannot read {value!r}: {exc}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` of parsed options (raises ValueError naming a bad one)."""
-    return TrainConfig(**vars(args))
+    values = vars(args).copy()
+    if values.get("arch_options") is not None:
+        values["arch_options"] = dict(values["arch_options"])
+    return TrainConfig(**values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

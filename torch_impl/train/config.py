@@ -15,8 +15,8 @@ from pathlib import Path
 
 from torch_impl.train.optim import HYP_SCRATCH_LOW, OPTIMIZERS
 
-MODELS = ("n", "s", "m", "l", "x")
-HEADS = ("anchor", "anchor-free")
+MODELS = ("n", "s", "m", "l", "x")  # the YOLOv5 / YOLOv8 variants; each arch has its own
+HEADS = ("anchor", "anchor-free")  # --head anchor-free = --arch yolov5-anchor-free (an alias)
 
 # Fields a resumed run takes from the caller, not from the checkpoint.
 NOT_RESUMED = ("resume", "device", "workers", "threads", "debug_nan_at_step",
@@ -38,10 +38,15 @@ class TrainConfig:
     Data and model:
         data: data-set YAML (Ultralytics layout: ``train`` and ``val`` splits, ``names``);
             required unless ``resume``.
-        model: YOLOv5 variant, one of ``n s m l x``.
-        head: ``"anchor"`` (YOLOv5 head and loss) or ``"anchor-free"`` (v8-style DFL head,
-            TAL assignment + the v8 loss with gains box 7.5, cls 0.5, dfl 1.5; no autoanchor).
+        arch: the architecture (:mod:`torch_impl.arch`: ``yolov5``, ``yolov5-anchor-free``,
+            ``yolov8``, ...; an alias is stored as the name it stands for).
+        model: the arch's variant (YOLOv5 / YOLOv8: one of ``n s m l x``); None: its first.
+        head: ``"anchor"`` or ``"anchor-free"``: with ``arch="yolov5"`` the alias of
+            ``arch="yolov5-anchor-free"`` (v8-style DFL head, TAL assignment + the v8 loss
+            with gains box 7.5, cls 0.5, dfl 1.5; no autoanchor); kept in step with ``arch``.
         depth_multiple, width_multiple: override the variant's multiples (None: the variant's).
+        arch_options: further keyword options of the arch's ``build`` (``--arch-option
+            KEY=VALUE``), e.g. ``{"reg_max": 8}``; None: none.
         img_size: square network input, pixels, a positive multiple of 32.
         weights: start from these weights (fine-tuning): a ``yolo-ref train`` checkpoint
             (its EMA weights when present), a ``yolo-ref import-yolov5`` file, or a plain
@@ -106,10 +111,12 @@ class TrainConfig:
     """
 
     data: str | None = None
-    model: str = "n"
+    arch: str = "yolov5"
+    model: str | None = None
     head: str = "anchor"
     depth_multiple: float | None = None
     width_multiple: float | None = None
+    arch_options: dict | None = None
     img_size: int = 640
     weights: str | None = None
     freeze: int = 0
@@ -153,11 +160,42 @@ class TrainConfig:
             self.epochs = DEFAULT_EPOCHS
         self._check()
 
-    def _check(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"{_option('model')}: expected one of {MODELS}, got {self.model!r}")
+    def _check_arch(self) -> None:
+        """Resolve ``arch`` (an alias -> its name; ``head="anchor-free"`` on YOLOv5 -> the
+        anchor-free arch, and back, so old checkpoints' ``head`` keeps its meaning) and
+        ``model`` (None -> the arch's first variant), and check both."""
+        from torch_impl.arch import get_arch  # (the registry imports the models)
         if self.head not in HEADS:
             raise ValueError(f"{_option('head')}: expected one of {HEADS}, got {self.head!r}")
+        arch = get_arch(self.arch)
+        if self.head == "anchor-free" and arch.name == "yolov5":
+            arch = get_arch("yolov5-anchor-free")
+        elif self.head == "anchor-free" and arch.name != "yolov5-anchor-free":
+            raise ValueError(f"{_option('head')}: anchor-free is a head of --arch yolov5 "
+                             f"(= --arch yolov5-anchor-free); --arch {arch.name} has its own")
+        self.arch = arch.name
+        if arch.name == "yolov5-anchor-free":
+            self.head = "anchor-free"
+        if self.model is None:
+            self.model = arch.default_variant
+        if arch.variants and self.model not in arch.variants:
+            raise ValueError(f"{_option('model')}: --arch {arch.name} has the variants "
+                             f"{arch.variants}, got {self.model!r}")
+        if not arch.variants and self.model is not None:
+            raise ValueError(f"{_option('model')}: --arch {arch.name} has no variants, "
+                             f"got {self.model!r}")
+        if self.arch_options is not None and not isinstance(self.arch_options, dict):
+            raise ValueError(f"{_option('arch_options')}: expected a dict of the "
+                             f"architecture's build options, got {self.arch_options!r}")
+        if self.freeze and arch.max_freeze is None:
+            raise ValueError(f"{_option('freeze')}: --arch {arch.name} has no layer numbering "
+                             f"for --freeze")
+        if arch.max_freeze is not None and self.freeze > arch.max_freeze:
+            raise ValueError(f"{_option('freeze')}: expected 0..{arch.max_freeze} (N freezes "
+                             f"layers 0..N-1{arch.freeze_help}), got {self.freeze}")
+
+    def _check(self) -> None:
+        self._check_arch()
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"{_option('optimizer')}: expected one of {OPTIMIZERS}, "
                              f"got {self.optimizer!r}")
@@ -183,10 +221,6 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise ValueError(f"{_option(name)}: expected a positive number, got {v}")
-        if self.freeze > 24:
-            raise ValueError(f"{_option('freeze')}: expected 0..24 (N freezes layers 0..N-1: "
-                             f"0-9 backbone, 10-23 neck; the head, 24, always trains), "
-                             f"got {self.freeze}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"{_option('threads')}: expected >= 1, got {self.threads}")
 

@@ -15,9 +15,8 @@ from PIL import Image
 
 from torch_impl import anchors as anc
 from torch_impl.data import DetectionDataset, unletterbox_boxes
-from torch_impl.loss import yolov5_loss, yolov8_loss
+from torch_impl.arch import LossFn, arch_of_model
 from torch_impl.metrics import DetectionEvaluator
-from torch_impl.nms import non_max_suppression
 from torch_impl.train.ema import ModelEMA, unwrap
 from torch_impl.train.optim import warmup_step
 
@@ -119,27 +118,15 @@ def is_anchor_free(model: torch.nn.Module) -> bool:
     return isinstance(unwrap(model), YOLOv5AnchorFree)
 
 
-def loss_terms(model: torch.nn.Module) -> tuple[str, str, str]:
-    """Names of the loss terms :func:`train_one_epoch` reports for ``model``: ``(box, obj, cls)``
-    for the anchor head (YOLOv5 loss), ``(box, cls, dfl)`` for the anchor-free head (v8 loss)."""
-    return ("box", "cls", "dfl") if is_anchor_free(model) else ("box", "obj", "cls")
+def loss_terms(model: torch.nn.Module) -> tuple[str, ...]:
+    """Names of the loss terms :func:`train_one_epoch` reports for ``model``: its
+    architecture's ``loss_names`` (:func:`torch_impl.arch.arch_of_model`), e.g. ``(box, obj,
+    cls)`` for YOLOv5, ``(box, cls, dfl)`` for the DFL heads (v8 loss)."""
+    return arch_of_model(unwrap(model)).loss_names
 
 
-def _compute_loss(m, preds, targets, hyp: dict):
-    """(total, parts) of the head's loss; preds are the float32 training outputs. For the
-    anchor-free head a non-finite prediction gives a NaN total (the caller's NaN check stops the
-    run) instead of the loss's input-validation error."""
-    if is_anchor_free(m):
-        if not all(bool(torch.isfinite(p.detach()).all()) for p in preds):
-            nan = preds[0].new_full((), float("nan"))
-            return nan, {"box": nan, "cls": nan, "dfl": nan}
-        return yolov8_loss(preds, targets, m.stride.tolist(), box=hyp["box"], cls=hyp["cls"],
-                           dfl=hyp["dfl"], reg_max=m.reg_max)
-    return yolov5_loss(
-        preds, targets, m.anchors_grid_units, box=hyp["box"],
-        obj=hyp["obj"], cls=hyp["cls"], anchor_t=hyp["anchor_t"],
-        label_smoothing=hyp["label_smoothing"], cls_pw=hyp["cls_pw"], obj_pw=hyp["obj_pw"],
-        fl_gamma=hyp["fl_gamma"], check_finite=False)
+def _loss_fn(m: torch.nn.Module, hyp: dict, loss: LossFn | None) -> LossFn:
+    return loss if loss is not None else arch_of_model(m).make_loss(m, hyp)
 
 
 def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader, optimizer: torch.optim.Optimizer, *,
@@ -147,20 +134,20 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                     ema: ModelEMA | None = None, scaler: torch.amp.GradScaler | None = None, amp: bool = False,
                     clip_grad: float = 10.0, world_size: int = 1, last_opt_step: int = -1,
                     progress: Callable[[Iterable], Iterable] | None = None, nan_at_step: int | None = None,
-                    on_batch: Callable[[int, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], None] | None = None
-                   ) -> tuple[dict[str, float], int]:
-    """One epoch of YOLOv5 v7.0 training.
+                    on_batch: Callable[[int, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], None] | None = None,
+                    loss: LossFn | None = None) -> tuple[dict[str, float], int]:
+    """One epoch of YOLOv5 v7.0 training, for a model of any registered architecture
+    (:mod:`torch_impl.arch`).
 
     Args:
-        model: a :class:`torch_impl.models.YOLOv5` or :class:`torch_impl.models.YOLOv5AnchorFree`
-            (or a DDP wrapper of one), in train mode.
+        model: a model of a registered architecture (:func:`torch_impl.arch.arch_of_model`),
+            e.g. :class:`torch_impl.models.YOLOv5`, or a DDP wrapper of one, in train mode.
         loader: batches ``(images uint8 [B, 3, S, S], targets [n, 6], paths, shapes)``.
         optimizer: from :func:`torch_impl.train.build_optimizer` (``initial_lr`` set by the
             scheduler).
-        hyp: :data:`torch_impl.train.HYP_SCRATCH_LOW`-like, loss gains already scaled by
-            :func:`torch_impl.loss.yolov5_scale_hyp`; for the anchor-free head
-            (:class:`torch_impl.models.YOLOv5AnchorFree`) the v8 gains ``box``, ``cls``,
-            ``dfl`` of :func:`torch_impl.loss.yolov8_loss` (no scaling).
+        hyp: :data:`torch_impl.train.HYP_SCRATCH_LOW`-like, loss gains already prepared by the
+            architecture's ``prepare_hyp`` (YOLOv5: :func:`torch_impl.loss.yolov5_scale_hyp`;
+            the DFL heads: the v8 gains ``box``, ``cls``, ``dfl``, not scaled).
         epoch, lr_factor: the epoch and its schedule factor (for the warmup target).
         nw: warmup iterations (0: none); global iteration ``ni = epoch * len(loader) + i``.
         accumulate_max: ``nbs / batch_size``: gradients of ``round(accumulate_max)`` batches are
@@ -175,10 +162,13 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         on_batch: called after each batch's loss as ``on_batch(ni, imgs, targets, parts)``
             (``parts`` the detached loss terms; e.g.
             :meth:`torch_impl.train.health.HealthMonitor.on_batch`).
+        loss: the loss callable (``loss(preds, targets, imgs) -> (total, items)``); None: the
+            architecture's ``make_loss(model, hyp)``.
 
     Returns:
-        (mean loss terms over the epoch: ``{"box", "obj", "cls"}``, or ``{"box", "cls", "dfl"}``
-        for the anchor-free head (see :func:`loss_terms`); last_opt_step).
+        (mean loss terms over the epoch, keyed by the architecture's ``loss_names``:
+        ``{"box", "obj", "cls"}`` for YOLOv5, ``{"box", "cls", "dfl"}`` for the DFL heads (see
+        :func:`loss_terms`); last_opt_step).
         An optimiser step is also taken after the last batch, so no gradient crosses an epoch
         (and a checkpoint) boundary; this differs from yolov5, which carries it over.
 
@@ -187,8 +177,9 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
     """
     m = unwrap(model)
     names = loss_terms(m)
+    loss_fn = _loss_fn(m, hyp, loss)
     nb = len(loader)
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = torch.zeros(len(names), dtype=torch.float64)
     seen = 0
     use_amp = bool(amp) and torch.device(device).type == "cuda"
     accumulate = max(round(accumulate_max), 1)
@@ -202,7 +193,8 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
             accumulate = warmup_step(optimizer, ni, nw, lr_factor, hyp, accumulate_max)
         with torch.autocast(device_type=torch.device(device).type, enabled=use_amp):
             preds = model(imgs)
-        loss, parts = _compute_loss(m, [p.float() for p in preds], targets, hyp)
+        loss, items = loss_fn(preds, targets, imgs)
+        parts = dict(zip(names, items))
         if nan_at_step is not None and ni == nan_at_step:
             loss = loss * float("nan")
         if on_batch is not None:
@@ -232,8 +224,7 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
             if ema is not None:
                 ema.update(model)
             last_opt_step = ni
-        terms = torch.stack([parts[k] for k in names]).detach().double().cpu()
-        sums += terms
+        sums += items.detach().double().cpu()
         seen += 1
         if hasattr(bar, "set_postfix"):
             mean = (sums / seen).tolist()
@@ -261,11 +252,12 @@ def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
 def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str,
              conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300,
              progress: Callable[[Iterable], Iterable] | None = None, hyp: dict | None = None,
-             on_predictions: Callable[[list[torch.Tensor], tuple[int, int]], None] | None = None) -> dict:
+             on_predictions: Callable[[list[torch.Tensor], tuple[int, int]], None] | None = None,
+             loss: LossFn | None = None) -> dict:
     """COCO mAP of ``model`` on ``loader`` (yolov5 ``val.py`` settings by default).
 
-    Predictions go through :func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for
-    the anchor-free head); predictions and ground
+    Predictions go through the architecture's ``postprocess`` (:mod:`torch_impl.arch`; the v5
+    or v8 :func:`torch_impl.nms.non_max_suppression`); predictions and ground
     truth are mapped back to each original image (``unletterbox_boxes`` with the item's
     ``shapes``) and fed to a :class:`torch_impl.metrics.DetectionEvaluator` on ``device``. In a
     distributed run every rank evaluates its own part, the states are gathered and merged in rank
@@ -276,6 +268,8 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
             of the eval-mode raw outputs are returned too (mean over batches).
         on_predictions: called per batch as ``on_predictions(dets, (h, w))`` with the NMS
             output in network-input pixels (e.g. the health check of boxes off the image).
+        loss: the loss callable for the val losses; None: the architecture's
+            ``make_loss(model, hyp)`` when ``hyp`` is given.
 
     Returns:
         ``{"map50": float, "map": float (@0.5:0.95), "result": COCOEvalResult,
@@ -284,13 +278,14 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
         where COCO's are (no ground truth).
     """
     m = unwrap(model)
-    anchor_free = is_anchor_free(m)
+    arch = arch_of_model(m)
     was_training = m.training
     m.eval()
     evaluator = DetectionEvaluator(device=device)
     bar = progress(loader) if progress is not None else loader
-    names = loss_terms(m)
-    loss_sum, batches = torch.zeros(3, dtype=torch.float64), 0
+    names = arch.loss_names
+    loss_fn = _loss_fn(m, hyp, loss) if hyp is not None or loss is not None else None
+    loss_sum, batches = torch.zeros(len(names), dtype=torch.float64), 0
     instances = torch.zeros(0, dtype=torch.int64)
     images = torch.zeros(0, dtype=torch.int64)
     n_images = 0
@@ -298,9 +293,9 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
         imgs = imgs.to(device).float() / 255
         targets = targets.to(device)
         decoded, raw = m(imgs)
-        if hyp is not None:
-            _, parts = _compute_loss(m, [p.float() for p in raw], targets, hyp)
-            loss_sum += torch.stack([parts[k] for k in names]).detach().double().cpu()
+        if loss_fn is not None:
+            _, items = loss_fn(raw, targets, imgs)
+            loss_sum += items.detach().double().cpu()
             batches += 1
         cls_cpu = targets[:, 1].long().cpu()
         img_cpu = targets[:, 0].long().cpu()
@@ -310,11 +305,7 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
             pairs = torch.unique(img_cpu * k + cls_cpu) % k
             images = _grow(images, k) + _grow(torch.bincount(pairs, minlength=k), len(images))
         n_images += imgs.shape[0]
-        if anchor_free:  # [B, A, 4 + nc] -> v8 layout [B, 4 + nc, A]
-            dets = non_max_suppression(decoded.float().transpose(1, 2), conf_thres, iou_thres,
-                                       max_det=max_det, version="v8")
-        else:
-            dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
+        dets = arch.postprocess(decoded, conf_thres, iou_thres, max_det)
         h1, w1 = imgs.shape[2:]
         if on_predictions is not None:
             on_predictions(dets, (h1, w1))
@@ -345,7 +336,7 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device
         parts = [None] * dist.get_world_size()
         dist.all_gather_object(parts, (instances, images, n_images, loss_sum, batches))
         instances, images = torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
-        n_images, loss_sum, batches = 0, torch.zeros(3, dtype=torch.float64), 0
+        n_images, loss_sum, batches = 0, torch.zeros(len(names), dtype=torch.float64), 0
         for ins, ims, n, ls, b in parts:
             instances = _grow(instances, len(ins)) + _grow(ins, len(instances))
             images = _grow(images, len(ims)) + _grow(ims, len(images))

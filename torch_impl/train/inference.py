@@ -4,7 +4,8 @@ Steps (:func:`predict`): :func:`load_model` (the EMA weights when the checkpoint
 file of ``yolo-ref import-yolov5`` too, see :func:`read_weights`), :func:`list_images` (or the
 split of a data-set YAML, :func:`torch_impl.data.split_images`), then per batch: letterbox to
 ``img_size`` (:func:`torch_impl.data.letterbox`, ``auto=False``), the model,
-:func:`torch_impl.nms.non_max_suppression` (``version="v8"`` for the anchor-free head), and the boxes
+the architecture's ``postprocess`` (:mod:`torch_impl.arch`: the v5 or v8
+:func:`torch_impl.nms.non_max_suppression`), and the boxes
 mapped back to each original image (:func:`torch_impl.data.unletterbox_boxes`).
 
 Output files (when ``out`` is given):
@@ -41,8 +42,7 @@ import torch
 from ref_numpy.formats import IMAGE_SUFFIXES
 from torch_impl.data import letterbox, load_image, unletterbox_boxes
 from torch_impl.data.datayaml import read_data_yaml, split_images
-from torch_impl.models import YOLOv5AnchorFree, yolov5, yolov5_anchor_free
-from torch_impl.nms import non_max_suppression
+from torch_impl.arch import ARCHITECTURES, arch_of_config, arch_of_model
 from ref_numpy.shared.devices import select_device
 from torch_impl.train.checkpoint import load_checkpoint
 from torch_impl.train.trainer import resolve_device
@@ -101,9 +101,10 @@ def _official_layout(obj) -> bool:
 
 def read_weights(weights: str | os.PathLike | Mapping) -> dict:
     """What a weights file holds, whichever tool wrote it, as one dict:
-    ``{"state_dict": our model's state_dict, "model_cfg": {"nc", "depth_multiple",
-    "width_multiple", "head": "anchor" | "anchor-free", "reg_max"?, "anchors_pixels"?},
-    "names": list[str], "kind": "train" | "import-yolov5"}``.
+    ``{"state_dict": our model's state_dict, "model_cfg": {"arch"?, "nc", the arch's build
+    options (YOLOv5: "depth_multiple", "width_multiple", "head": "anchor" | "anchor-free",
+    "reg_max"?, "anchors_pixels"?)}, "names": list[str], "kind": "train" | "import-yolov5" |
+    "import-yolov8"}``.
 
     Accepted: a checkpoint of :func:`torch_impl.train.train` (``model_cfg``; the EMA weights
     when present), a file of ``yolo-ref import-yolov5`` (:func:`torch_impl.models.import_yolov5`:
@@ -115,7 +116,7 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
     if isinstance(ckpt, dict) and "model_cfg" in ckpt:
         cfg = dict(ckpt["model_cfg"])
         state = ckpt["ema"]["ema"] if ckpt.get("ema") else ckpt.get("model", ckpt.get("state_dict"))
-        kind = "import-yolov5" if ckpt.get("source") == "import-yolov5" else "train"
+        kind = str(ckpt["source"]) if str(ckpt.get("source", "")).startswith("import-") else "train"
     elif isinstance(ckpt, dict) and "state_dict" in ckpt and isinstance(ckpt.get("config"), dict):
         c = ckpt["config"]
         cfg = {"nc": c["nc"], "depth_multiple": c["depth_multiple"],
@@ -123,9 +124,13 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
                "anchors_pixels": c.get("anchors_pixels")}
         state, kind = ckpt["state_dict"], "import-yolov5"
     elif _official_layout(ckpt) or (isinstance(ckpt, dict) and _official_layout(ckpt.get("model"))):
-        raise ValueError(f"{weights}: an official YOLOv5 state_dict, not a yolo-ref model file; "
-                         f"convert it first: yolo-ref import-yolov5 {weights} OUT.pt --variant "
-                         f"<n|s|m|l|x> --names <classes.txt|data.yaml>")
+        sd = ckpt if _official_layout(ckpt) else ckpt["model"]
+        v8 = any(".dfl." in k for k in sd)  # Ultralytics 8's Detect has a DFL layer
+        arch = ARCHITECTURES["yolov8" if v8 and "yolov8" in ARCHITECTURES else "yolov5"]
+        what = "YOLOv8 (Ultralytics)" if v8 else "YOLOv5"
+        raise ValueError(f"{weights}: an official {what} state_dict, not a yolo-ref model "
+                         f"file; convert it first: "
+                         + arch.import_command.format(path=weights))
     else:
         what = f"a dict with keys {sorted(ckpt)[:5]}" if isinstance(ckpt, dict) \
             else f"a {type(ckpt).__name__}"
@@ -140,24 +145,12 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
 
 def build_model(model_cfg: dict, state_dict: dict | None = None) -> torch.nn.Module:
     """The model that ``model_cfg`` (see :func:`read_weights`) describes; with ``state_dict``,
-    its weights loaded (strict). The anchors come from ``anchors_pixels``, else from the state's
-    ``head.anchors`` (grid units) times the strides 8, 16, 32, else the defaults."""
-    cfg = model_cfg
-    if cfg.get("head", "anchor") == "anchor-free":
-        model = yolov5_anchor_free(None, nc=cfg["nc"], reg_max=cfg.get("reg_max", 16),
-                                   depth_multiple=cfg["depth_multiple"],
-                                   width_multiple=cfg["width_multiple"])
-    else:
-        anchors = cfg.get("anchors_pixels")
-        if anchors is None and state_dict is not None and "head.anchors" in state_dict:
-            a = state_dict["head.anchors"].float()
-            if a.ndim == 3 and a.shape[0] == 3:
-                anchors = (a * torch.tensor([8.0, 16.0, 32.0]).view(-1, 1, 1)).tolist()
-        model = yolov5(None, nc=cfg["nc"], anchors=anchors,
-                       depth_multiple=cfg["depth_multiple"], width_multiple=cfg["width_multiple"])
-    if state_dict is not None:
-        model.load_state_dict(state_dict)
-    return model
+    its weights loaded (strict): :meth:`torch_impl.arch.Architecture.load` of its architecture
+    (``model_cfg["arch"]``; files written before the registry are YOLOv5, ``"head":
+    "anchor-free"`` the anchor-free one, see :func:`torch_impl.arch.arch_of_config`). YOLOv5's
+    anchors come from ``anchors_pixels``, else from the state's ``head.anchors`` (grid units)
+    times the strides 8, 16, 32, else the defaults."""
+    return arch_of_config(model_cfg).load(model_cfg, state_dict)
 
 
 def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, list[str]]:
@@ -172,7 +165,7 @@ def load_model(weights: str | os.PathLike, device: str | torch.device = "cpu") -
     w = read_weights(weights)
     try:
         model = build_model(w["model_cfg"], w["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{weights}: the weights do not fit the model they describe: "
                          f"{first}") from None
@@ -192,7 +185,7 @@ def predict_images(model: torch.nn.Module, images: Sequence, img_size: int = 640
         pixels, at most ``max_det`` rows with ``score > conf_thres``.
     """
     s = img_size
-    anchor_free = isinstance(model, YOLOv5AnchorFree)
+    arch = arch_of_model(model)
     for start in range(0, len(images), batch_size):
         paths = images[start:start + batch_size]
         originals, batch, ratio_pads = [], [], []
@@ -204,11 +197,7 @@ def predict_images(model: torch.nn.Module, images: Sequence, img_size: int = 640
             batch.append(torch.from_numpy(lb.transpose(2, 0, 1).copy()))
         x = torch.stack(batch).to(device).float() / 255
         decoded, _ = model(x)
-        if anchor_free:  # [B, A, 4 + nc] -> Ultralytics' [B, 4 + nc, A]
-            dets = non_max_suppression(decoded.float().transpose(1, 2), conf_thres, iou_thres,
-                                       max_det=max_det, version="v8")
-        else:
-            dets = non_max_suppression(decoded.float(), conf_thres, iou_thres, max_det=max_det)
+        dets = arch.postprocess(decoded, conf_thres, iou_thres, max_det)
         for p, img, rp, det in zip(paths, originals, ratio_pads, dets):
             h0, w0 = img.shape[:2]
             det = det.clone()

@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 
 from ref_numpy.shared.cli import optional_import
 from ref_numpy.shared.coco import format_summary
+from torch_impl.arch import Architecture, arch_of_config, arch_of_model, get_arch
+from torch_impl.arch.yolov5_anchor_free import V8_GAINS
 from torch_impl.data import DetectionDataset, collate_fn, read_data_yaml
-from torch_impl.loss import yolov5_scale_hyp
-from torch_impl.models import yolov5, yolov5_anchor_free
 from ref_numpy.shared.devices import select_device
 from torch_impl.train.checkpoint import (get_rng_state, load_checkpoint, save_checkpoint,
                                          set_rng_state)
@@ -65,18 +65,12 @@ __all__ = ["CSV_FIELDS", "CSV_FIELDS_ANCHOR_FREE", "OVERFIT_MAP50", "V8_GAINS", 
 # --overfit: the pipeline "can fit" the images when the final mAP@0.5 on them reaches this.
 OVERFIT_MAP50 = 0.9
 
-# YOLOv5's results.csv columns (P, R: the "all" row of the per-class table), plus time_s.
-CSV_FIELDS = ("epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
-              "metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
-              "val/box_loss", "val/obj_loss", "val/cls_loss", "x/lr0", "x/lr1", "x/lr2",
-              "time_s")
+# YOLOv5's results.csv columns (P, R: the "all" row of the per-class table), plus time_s; every
+# architecture's are ``Architecture.csv_fields`` (its loss terms in place of box / obj / cls).
+CSV_FIELDS = get_arch("yolov5").csv_fields
 # The anchor-free head: the v8 loss terms instead of (box, obj, cls).
-CSV_FIELDS_ANCHOR_FREE = ("epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss",
-                          "metrics/precision", "metrics/recall", "metrics/mAP_0.5",
-                          "metrics/mAP_0.5:0.95", "val/box_loss", "val/cls_loss",
-                          "val/dfl_loss", "x/lr0", "x/lr1", "x/lr2", "time_s")
-# Loss gains of the anchor-free head (Ultralytics v8 defaults; not rescaled by nl / nc / imgsz).
-V8_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
+CSV_FIELDS_ANCHOR_FREE = get_arch("yolov5-anchor-free").csv_fields
+# V8_GAINS (imported above): loss gains of the DFL heads (Ultralytics v8 defaults, not rescaled).
 
 Log = Callable[[str], None]
 
@@ -303,32 +297,23 @@ def cpu_threads(threads: int | None, workers: int, world: int = 1, env: Mapping[
 
 # ----------------------------------------------------------------------------- weights
 
-_HEAD = "head."
-
-
 def _tensor_dict(x) -> bool:
     return isinstance(x, dict) and bool(x) and all(isinstance(v, torch.Tensor) for v in x.values())
 
 
-def _our_keys(sd: dict) -> dict:
-    """Official YOLOv5 keys (``model.24.m.0.weight`` or ``24.m.0.weight``) -> ours
-    (``head.m.0.weight``); our own keys pass through."""
-    from torch_impl.models.convert import LAYER_INDEX
-    prefix_of = {i: p for p, i in LAYER_INDEX.items()}
-    out = {}
-    for k, v in sd.items():
-        parts = k.split(".")
-        if parts[0] == "model" and len(parts) > 1 and parts[1].isdigit():
-            parts = parts[1:]
-        if parts[0].isdigit() and int(parts[0]) in prefix_of:
-            k = ".".join([prefix_of[int(parts[0])], *parts[1:]])
-        out[k] = v
-    return out
+def _our_keys(sd: dict, arch: Architecture | None = None) -> dict:
+    """An official package's keys -> ours (the architecture's ``convert_state_dict``; YOLOv5's
+    by default: ``model.24.m.0.weight`` or ``24.m.0.weight`` -> ``head.m.0.weight``); our own
+    keys pass through."""
+    return (arch or get_arch("yolov5")).convert_state_dict(sd)
 
 
-def read_start_weights(path: str | os.PathLike) -> dict:
+def read_start_weights(path: str | os.PathLike, arch: Architecture | str | None = None) -> dict:
     """The weights of ``path`` that ``train --weights`` starts from (for :func:`load_weights`):
     ``{"state_dict": our keys, "names": list | None, "model_cfg": dict | None, "kind": str}``.
+
+    ``arch``: the architecture being trained (None: YOLOv5); a plain state_dict under an official
+    package's keys is translated by its ``convert_state_dict``.
 
     Accepted (all read with ``weights_only=True``): what
     :func:`torch_impl.train.inference.read_weights` reads (a ``yolo-ref train`` checkpoint,
@@ -341,12 +326,13 @@ def read_start_weights(path: str | os.PathLike) -> dict:
             holds no state_dict.
     """
     from torch_impl.train.inference import read_weights  # (inference imports this module)
+    arch = get_arch(arch) if arch is not None else None
     try:
         w = read_weights(path)
     except ValueError:
         pass  # not a yolo-ref model file: a plain state_dict, read below
     else:
-        return {**w, "state_dict": _our_keys(dict(w["state_dict"]))}
+        return {**w, "state_dict": _our_keys(dict(w["state_dict"]), arch)}
     try:
         obj = load_checkpoint(path)
     except ValueError as exc:
@@ -367,7 +353,7 @@ def read_start_weights(path: str | os.PathLike) -> dict:
     if isinstance(obj, dict) and not _tensor_dict(obj):
         cfg = obj.get("model_cfg") or obj.get("config")
         names = obj.get("names") or (cfg or {}).get("names")
-    return {"state_dict": _our_keys(dict(sd)), "names": list(names) if names else None,
+    return {"state_dict": _our_keys(dict(sd), arch), "names": list(names) if names else None,
             "model_cfg": dict(cfg) if isinstance(cfg, dict) else None, "kind": kind}
 
 
@@ -384,11 +370,12 @@ def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights")
             names the first one and both shapes.
     """
     sd = weights["state_dict"]
+    arch = arch_of_model(model)
     ours = model.state_dict()
     take, skipped_head = {}, []
     for k, v in ours.items():
         w = sd.get(k)
-        if k.startswith(_HEAD):
+        if k.startswith(arch.head_prefixes):
             if w is not None and w.shape == v.shape:
                 take[k] = w
             else:
@@ -411,7 +398,7 @@ def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights")
 
     msg = f"weights: {counted(take)}/{counted(ours)} tensors from {source} ({weights['kind']})"
     if skipped_head:
-        old_nc = _weights_nc(sd, model)
+        old_nc = arch.weights_nc(sd)
         new_nc = getattr(model, "nc", None)
         why = (f"the weights are for {old_nc} classes, the data set has {new_nc}"
                if old_nc is not None and old_nc != new_nc else "its tensors do not fit")
@@ -419,28 +406,13 @@ def load_weights(model: torch.nn.Module, weights: dict, source: str = "weights")
     return msg
 
 
-def _weights_nc(sd: dict, model) -> int | None:
-    w = sd.get("head.m.0.weight")
-    na = getattr(model, "na", 3)
-    if w is not None and w.shape[0] % na == 0 and w.shape[0] // na > 5:
-        return w.shape[0] // na - 5
-    w = sd.get("head.cv3.0.2.weight")  # anchor-free class branch
-    return int(w.shape[0]) if w is not None else None
-
-
 def freeze_layers(model: torch.nn.Module, n: int) -> list[str]:
     """Set ``requires_grad = False`` on the parameters of the first ``n`` layers of the
-    official YOLOv5 layer order (0 ``backbone.stem`` ... 23 ``neck.out5``, 24 the head;
+    model's architecture's layer order (``Architecture.layer_index``; YOLOv5: the official
+    order, 0 ``backbone.stem`` ... 23 ``neck.out5``, 24 the head,
     :data:`torch_impl.models.convert.LAYER_INDEX`) and return their names (YOLOv5
     ``--freeze N``: ``model.0.`` .. ``model.{N-1}.``). BatchNorm statistics still update."""
-    from torch_impl.models.convert import LAYER_INDEX
-    prefixes = tuple(p + "." for p, i in LAYER_INDEX.items() if i < n)
-    frozen = []
-    for name, param in model.named_parameters():
-        if prefixes and name.startswith(prefixes):
-            param.requires_grad_(False)
-            frozen.append(name)
-    return frozen
+    return arch_of_model(model).freeze(model, n)
 
 
 def train(config: TrainConfig, log: Log | None = None) -> TrainResult:
@@ -517,10 +489,15 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         if out[0] != config.out:
             say(f"{config.out} exists: this run goes to {out[0]} (--exist-ok to reuse it)")
         config = dataclasses.replace(config, out=out[0])
+    arch = get_arch(config.arch)
     weights = None
     if config.weights and ckpt is None:
-        weights = read_start_weights(config.weights)
+        weights = read_start_weights(config.weights, arch)
         cfg = weights["model_cfg"] or {}
+        other = arch_of_config(cfg).name if cfg else arch.name
+        if other != arch.name:  # e.g. a YOLOv5 backbone + neck under the anchor-free head
+            say(f"weights: {config.weights} holds a {other} model, this run trains {arch.name}: "
+                f"tensors of matching name and shape carry over (--arch {other} to continue it)")
         adopt = {k: cfg[k] for k in ("depth_multiple", "width_multiple")
                  if getattr(config, k) is None and isinstance(cfg.get(k), (int, float))}
         if adopt:
@@ -571,10 +548,9 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         collate_fn=collate_fn)
 
     # ---------------------------------------------------------------- model
-    anchor_free = config.head == "anchor-free"
-    build = yolov5_anchor_free if anchor_free else yolov5
-    model = build(config.model, nc=nc, depth_multiple=config.depth_multiple,
-                  width_multiple=config.width_multiple).to(device)
+    options = {k: getattr(config, k) for k in ("depth_multiple", "width_multiple")
+               if getattr(config, k) is not None}
+    model = arch.build(nc, config.model, **options, **(config.arch_options or {})).to(device)
     if weights is not None:
         say(load_weights(model, weights, config.weights))
     if config.freeze:
@@ -582,8 +558,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         say(f"freeze: layers 0..{config.freeze - 1} ({len(frozen)} parameter tensors) "
             f"do not train")
     terms = loss_terms(model)
-    csv_fields = CSV_FIELDS_ANCHOR_FREE if anchor_free else CSV_FIELDS
-    if ckpt is None and config.autoanchor and not anchor_free:
+    csv_fields = arch.csv_fields
+    if ckpt is None and config.autoanchor and arch.anchor_based:
         info = autoanchor(model, train_ds, config.img_size, thr=HYP_SCRATCH_LOW["anchor_t"],
                           seed=config.seed)
         say(_autoanchor_message(info))
@@ -594,10 +570,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     accumulate_max = config.nbs / config.batch_size
     accumulate = max(round(accumulate_max), 1)
     hyp["weight_decay"] *= config.batch_size * accumulate / config.nbs
-    if anchor_free:
-        hyp.update(V8_GAINS)
-    else:
-        hyp = yolov5_scale_hyp(hyp, nl=model.nl, nc=nc, imgsz=config.img_size)
+    hyp = arch.prepare_hyp(hyp, model, nc, config.img_size)
     optimizer = build_optimizer(model, config.optimizer, hyp["lr0"], hyp["momentum"],
                                 hyp["weight_decay"])
     lf = lr_lambda(config.epochs, hyp["lrf"], cos=config.cos_lr)
@@ -652,7 +625,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         result.health = monitor
     nb = len(train_loader)
     nw = warmup_iters(hyp["warmup_epochs"], nb)
-    say(f"training {config.model} ({sum(p.numel() for p in model.parameters()):,} "
+    say(f"training {arch.name} {config.model or ''} ({sum(p.numel() for p in model.parameters()):,} "
         f"parameters) on {device} x{world}: {len(train_ds)} train / {len(val_ds)} val "
         f"images, {nb} batches of {bs} per process, epochs {start_epoch + 1}..{config.epochs}")
 
@@ -717,9 +690,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
                     "scaler": scaler.state_dict(), "last_opt_step": last_opt_step,
                     "rng": get_rng_state(), "args": config.to_dict(), "hyp": hyp,
                     "names": names,
-                    "model_cfg": {"nc": nc, "depth_multiple": model.depth_multiple,
-                                  "width_multiple": model.width_multiple, "head": config.head,
-                                  **({"reg_max": model.reg_max} if anchor_free else {})},
+                    "model_cfg": arch.checkpoint_config(model, nc),
                 }
                 result.last = save_checkpoint(state, wdir / "last.pt")
                 if is_best:
