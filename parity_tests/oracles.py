@@ -56,15 +56,19 @@ def _load(x):
 
 
 def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=None,
-                         module: str = "pycocotools") -> CocoOracleResult:
+                         module: str = "pycocotools", *, rec_thrs=None, area_rng_lbl=None,
+                         use_cats=None, img_ids=None, cat_ids=None) -> CocoOracleResult:
     """pycocotools' ``COCOeval(gt, dt, 'bbox')`` evaluate + accumulate + summarize, silenced.
 
     Args:
         gt (dict | str | PathLike): COCO ground truth or its JSON path (never modified).
         results (list[dict] | str | PathLike): COCO results or a JSON path. An empty list (which
             ``loadRes`` crashes on) is given as a results set with no annotations.
-        iou_thrs, max_dets, area_rng: set on ``params`` when given (``iouThrs``, ``maxDets``,
-            ``areaRng``).
+        iou_thrs, max_dets, area_rng, rec_thrs, area_rng_lbl, use_cats, img_ids, cat_ids: set
+            on ``params`` when given (``iouThrs``, ``maxDets``, ``areaRng``, ``recThrs``,
+            ``areaRngLbl``, ``useCats``, ``imgIds``, ``catIds``), as a user would set them.
+            ``summarize`` raises IndexError for fewer than 3 ``maxDets``: then ``stats`` is
+            None and ``summary_lines`` empty.
         module (str): "pycocotools" or "faster_coco_eval" (its ``COCOeval_faster``).
 
     Returns:
@@ -97,13 +101,28 @@ def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=Non
             ev.params.maxDets = list(max_dets)
         if area_rng is not None:
             ev.params.areaRng = [list(r) for r in area_rng]
+        if rec_thrs is not None:
+            ev.params.recThrs = np.asarray(rec_thrs, dtype=np.float64)
+        if area_rng_lbl is not None:
+            ev.params.areaRngLbl = list(area_rng_lbl)
+        if use_cats is not None:
+            ev.params.useCats = int(use_cats)
+        if img_ids is not None:
+            ev.params.imgIds = list(img_ids)
+        if cat_ids is not None:
+            ev.params.catIds = list(cat_ids)
         t0 = time.perf_counter()
         ev.evaluate()
         ev.accumulate()
-        ev.summarize()
+        try:
+            ev.summarize()
+        except IndexError:
+            if len(ev.params.maxDets) >= 3:
+                raise
+            ev.stats = None
         seconds = time.perf_counter() - t0
     lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith(" Average ")]
-    return CocoOracleResult(stats=np.asarray(ev.stats, dtype=np.float64),
+    return CocoOracleResult(stats=None if ev.stats is None else np.asarray(ev.stats, dtype=np.float64),
                             precision=np.asarray(ev.eval["precision"]),
                             recall=np.asarray(ev.eval["recall"]),
                             scores=np.asarray(ev.eval["scores"]), summary_lines=lines,

@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from ref_numpy._validate import as_array
 from ref_numpy.boxes import aligned_box_iou, darknet_box_iou, wh_iou
 from ref_numpy.shared import report as _report
-from ref_numpy.shared.checks import check_positive, check_strides
+from ref_numpy.shared.checks import check_count, check_positive, check_strides
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
@@ -566,6 +566,53 @@ def _check_pred_boxes(pred_boxes, na, grids):
 
 
 def yolov3_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
+def yolov1_grid_targets(targets: ArrayLike, S: int = 7, num_classes: int = 20,
+                        batch_size: int | None = None) -> np.ndarray:
+    """Dense YOLOv1 grid targets: the layout :func:`ref_numpy.loss.yolov1_loss` and the section C
+    grid losses (``yolo_loss_mse`` ...) take.
+
+    Args:
+        targets (ndarray[nt, 6]): rows ``(image, class, cx, cy, w, h)`` normalised to [0, 1].
+        S (int): grid size (S x S cells over the image).
+        num_classes (int): C; class ids must be < C.
+        batch_size (int or None): images in the batch (default: max image index + 1).
+
+    Returns:
+        ndarray[bs, S, S, 5 + C] (dtype of ``targets``): per object cell (row, column)
+        ``(x_off, y_off, w, h, 1, one-hot)``, ``x_off = cx * S - col`` in [0, 1]; zeros elsewhere.
+
+    Convention: the cell rule and the one-GT-per-cell rule of :func:`yolov1_assign` (darknet:
+    cell ``trunc(c * S)`` clamped to S - 1, the FIRST GT in target order keeps a cell); GTs of
+    zero width or height are skipped (a v1 target needs w, h > 0).
+    Raises: ValueError for bad rows (see :func:`yolov1_assign`), a class id >= C, an image
+    index >= batch_size, or a bad S / num_classes / batch_size.
+    """
+    t = _check_targets(targets)
+    S = check_count("S", S, 1)
+    nc = check_count("num_classes", num_classes, 1)
+    if np.any(t[:, 1] >= nc):
+        raise ValueError(f"targets: class ids (column 1) must be < num_classes = {nc}")
+    bs = check_count("batch_size", batch_size, 0) if batch_size is not None else \
+        int(t[:, 0].max()) + 1 if len(t) else 0
+    if len(t) and t[:, 0].max() >= bs:
+        raise ValueError(f"targets: image index >= batch_size {bs}")
+    t = t[(t[:, 4] > 0) & (t[:, 5] > 0)]
+    dt = t.dtype
+    img, cls = t[:, 0].astype(np.int64), t[:, 1].astype(np.int64)
+    gxy = t[:, 2:4] * dt.type(S)
+    col_row = np.minimum(np.trunc(gxy).astype(np.int64), S - 1)  # [nt, 2] (col, row)
+    col, row = col_row[:, 0], col_row[:, 1]
+    _, first = np.unique((img * S + row) * S + col, return_index=True)  # first GT of each cell
+    k = np.sort(first)
+    out = np.zeros((bs, S, S, 5 + nc), dt)
+    off = gxy - col_row.astype(dt)
+    out[img[k], row[k], col[k], :2] = off[k]
+    out[img[k], row[k], col[k], 2:4] = t[k, 4:6]
+    out[img[k], row[k], col[k], 4] = 1
+    out[img[k], row[k], col[k], 5 + cls[k]] = 1
+    return out
+
+
                   pred_boxes: Sequence[ArrayLike] | None = None, ignore_thresh: float = 0.5,
                   ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
                   batch_size: int | None = None) -> dict[str, list]:

@@ -29,6 +29,8 @@ from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
+from ref_numpy.nms import batched_nms, nms
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 
 __all__ = [
     "yolov1_encode", "yolov1_decode",
@@ -36,6 +38,7 @@ __all__ = [
     "yolov5_encode", "yolov5_decode",
     "dist2bbox", "bbox2dist", "dfl_decode",
     "make_grid", "make_anchor_grid", "make_anchors",
+    "tutorial_decode", "tutorial_detect_as_printed", "tutorial_detect_corrected",
 ]
 
 
@@ -543,3 +546,119 @@ def make_anchors(feat_sizes: Sequence[tuple[int, int]], strides: ArrayLike, grid
         points.append(g + off)
         st.append(np.full((h * w, 1), s[level], dtype=dtype))
     return np.concatenate(points), np.concatenate(st)
+
+
+# ----------------------------------------------------------------------------- tutorial (seed A)
+
+def tutorial_decode(preds: Sequence[ArrayLike], anchors: ArrayLike, strides: Sequence[float]) -> np.ndarray:
+    """Decode the section A detector's head outputs as the write-up does (all levels, every anchor).
+
+    Args:
+        preds (list of ndarray[bs, na, ny, nx, 5 + C]): raw head outputs per level
+            ``(t_x, t_y, t_w, t_h, obj, cls...)`` (the NCHW map ``view(bs, na, 5 + C, ny, nx)``
+            with the channel axis moved last).
+        anchors (ndarray[nl, na, 2]): anchor w, h in pixels.
+        strides (sequence of nl floats): pixels per cell.
+
+    Returns:
+        ndarray[bs, sum_l na*ny*nx, 5 + C]: rows ``(x1, y1, x2, y2, σ(obj), σ(cls)...)``, the box
+        xyxy in pixels; levels in order, within a level (anchor, row, column) order.
+
+    Convention (``shared/reference/seed_systems.md`` A, "Loss (as printed)" decode): centre
+    ``(σ(t_xy) + cell) * stride``, size ``exp(t_wh) * anchor`` (exp argument capped at
+    ``MAX_LOG_WH`` and the size floored at ``MIN_WH``, as the losses here: only inf removed).
+    Raises: ValueError for a bad shape, non-finite values, anchors not positive [nl, na, 2]
+    or strides not nl positive values.
+    """
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays [bs, na, ny, nx, 5 + C]")
+    ps = [as_array(f"preds[{i}]", p, ndim=5, finite=True, floating=True) for i, p in enumerate(preds)]
+    bs, na, no = ps[0].shape[0], ps[0].shape[1], ps[0].shape[-1]
+    for i, p in enumerate(ps):
+        if p.shape[:2] != (bs, na) or p.shape[-1] != no or no < 6:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {max(no, 6)}], got {p.shape}")
+    dtype = ps[0].dtype
+    a = as_array("anchors", anchors, ndim=3, finite=True, floating=True).astype(dtype, copy=False)
+    if a.shape != (len(ps), na, 2) or np.any(a <= 0):
+        raise ValueError(f"anchors: expected positive [{len(ps)}, {na}, 2] (pixels), got {a.shape}")
+    s = _check_levels(strides, len(ps), dtype)
+    out = []
+    for p, anc, stride in zip(ps, a, s):
+        _, _, ny, nx, _ = p.shape
+        grid = make_grid(ny, nx).astype(dtype)  # [ny, nx, 2] (x, y)
+        xy = (_sigmoid(p[..., :2]) + grid) * stride
+        wh = np.maximum(anc[None, :, None, None, :] * np.exp(np.minimum(p[..., 2:4], MAX_LOG_WH)), MIN_WH)
+        box = np.concatenate([xy - wh / 2, xy + wh / 2], -1)
+        out.append(np.concatenate([box, _sigmoid(p[..., 4:])], -1).reshape(bs, -1, no))
+    return np.concatenate(out, 1)
+
+
+def _tutorial_candidates(decoded, conf_thres: float) -> tuple[np.ndarray, list]:
+    """Per image (boxes [n, 4], scores [n], labels [n]) of the rows with ``σ(obj)·σ(cls) > conf_thres``
+    at their best class (the first maximum)."""
+    d = as_array("decoded", decoded, ndim=3, finite=True, floating=True)
+    if d.shape[-1] < 6:
+        raise ValueError(f"decoded: expected [bs, N, 5 + C] with C >= 1, got {d.shape}")
+    thr = check_finite_real("conf_thres", conf_thres)
+    out = []
+    for img in d:
+        labels = img[:, 5:].argmax(1)
+        scores = img[:, 4] * img[:, 5:].max(1)
+        keep = scores > thr
+        out.append((img[keep, :4], scores[keep], labels[keep]))
+    return d, out
+
+
+def _rows(boxes, scores, labels, dtype) -> np.ndarray:
+    return np.concatenate([boxes, scores[:, None], labels[:, None].astype(dtype)], 1).reshape(-1, 6).astype(dtype)
+
+
+def tutorial_detect_as_printed(decoded: ArrayLike, conf_thres: float = 0.25, iou_thres: float = 0.5
+                               ) -> list[np.ndarray]:
+    """Section A's inference AS PRINTED: score filter, then greedy NMS class by class.
+
+    Args:
+        decoded (ndarray[bs, N, 5 + C]): :func:`tutorial_decode`'s rows
+            ``(x1, y1, x2, y2, σ(obj), σ(cls)...)``.
+        conf_thres (float): keep ``conf = σ(obj) * max σ(cls) > conf_thres`` (0.25).
+        iou_thres (float): NMS IoU threshold within a class (0.5).
+
+    Returns:
+        list of bs ndarrays [K, 6]: ``(x1, y1, x2, y2, conf, class)``, ordered CLASS BY CLASS
+        (ascending class id), within a class by :func:`ref_numpy.nms.nms` (descending conf,
+        ties in input order). Not ordered by score: that is the write-up's flaw
+        (:func:`tutorial_detect_corrected` is the same set ordered by score).
+
+    Convention (``shared/reference/seed_systems.md`` A, "Inference (as printed)"): best class
+    per anchor (the first maximum), a loop over the classes present, one greedy NMS each.
+    Raises: ValueError for a bad shape or non-finite values or thresholds.
+    """
+    d, cands = _tutorial_candidates(decoded, conf_thres)
+    out = []
+    for boxes, scores, labels in cands:
+        rows = []
+        for c in np.unique(labels):  # the write-up's loop over classes, ascending
+            idx = np.flatnonzero(labels == c)
+            k = idx[nms(boxes[idx], scores[idx], iou_thres)]
+            rows.append(_rows(boxes[k], scores[k], labels[k], d.dtype))
+        out.append(np.concatenate(rows) if rows else np.zeros((0, 6), d.dtype))
+    return out
+
+
+def tutorial_detect_corrected(decoded: ArrayLike, conf_thres: float = 0.25, iou_thres: float = 0.5
+                              ) -> list[np.ndarray]:
+    """Section A's inference CORRECTED: the same detections, ordered by score.
+
+    Args, Returns: as :func:`tutorial_detect_as_printed`, except the order of the rows:
+    descending conf over all classes (ties in input order), i.e. :func:`ref_numpy.nms.batched_nms`'s.
+
+    Changed, exactly: the order (so that truncating to the top-k, or reading an AP curve,
+    takes the best detections first). Kept: the score, the best-class rule, the thresholds,
+    class-wise NMS; the set of rows equals the as-printed one.
+    """
+    d, cands = _tutorial_candidates(decoded, conf_thres)
+    out = []
+    for boxes, scores, labels in cands:
+        k = batched_nms(boxes, scores, labels, iou_thres)
+        out.append(_rows(boxes[k], scores[k], labels[k], d.dtype))
+    return out

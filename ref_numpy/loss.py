@@ -598,6 +598,205 @@ def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[ArrayLike], targets: Ar
 # ----------------------------------------------------------------------------- YOLOv5
 
 def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
+# ----------------------------------------------------------------------------- grid losses (C)
+# "How can a YOLO loss function be implemented from scratch in PyTorch?" (seed_systems.md, C):
+# pred, target [bs, S, S, 5 + C], channels (x, y, w, h, conf, classes...). Each loss AS PRINTED
+# and ``*_corrected``; every one returns (total, parts) like the other YOLO losses here.
+
+def _check_grid_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    """pred (any values: NaN propagates) and target (finite) of one shape [bs, S, S, 5 + C], C >= 1."""
+    p = as_array("pred", pred, ndim=4, floating=True)
+    t = as_array("target", target, ndim=4, finite=True, floating=True).astype(p.dtype, copy=False)
+    if p.shape != t.shape or p.shape[-1] < 6:
+        raise ValueError(f"pred and target: expected one shape [bs, S, S, 5 + C] with C >= 1, "
+                         f"got {p.shape} and {t.shape}")
+    return p, t
+
+
+def _mean(x: np.ndarray, empty) -> np.ndarray:
+    """Mean of all elements; ``empty`` (NaN as ``nn.MSELoss`` gives, or 0) for none."""
+    return x.mean() if x.size else np.asarray(empty, dtype=x.dtype)
+
+
+def _smooth_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise ``nn.SmoothL1Loss(reduction='none')`` with beta 1."""
+    d = np.abs(a - b)
+    return np.where(d < 1, 0.5 * d * d, d - 0.5)
+
+
+def _bce_probabilities(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Element-wise ``F.binary_cross_entropy`` (log terms floored at -100, as torch); values of
+    ``x`` outside [0, 1] are what the write-up's call cannot take: ValueError (torch raises
+    RuntimeError on CPU, a device-side assert on CUDA). NaN passes through as NaN."""
+    if np.any((x < 0) | (x > 1)):
+        raise ValueError("pred: class scores (channels 5:) outside [0, 1]: the loss as printed calls "
+                         "F.binary_cross_entropy, which takes probabilities (torch raises 'all elements of "
+                         "input should be between 0 and 1'); apply a sigmoid first or use the *_corrected "
+                         "loss, which takes logits")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+
+
+def _stack_parts(**parts) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    out = {k: np.asarray(v) for k, v in parts.items()}
+    return np.asarray(sum(out.values())), out
+
+
+def yolo_loss_mse(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 1 AS PRINTED: ``MSE(box) + MSE(conf) + MSE(classes)``, no gains.
+
+    Args:
+        pred (ndarray[bs, S, S, 5 + C]): per cell ``(x, y, w, h, conf, classes...)`` as the model
+            emits them (any values; NaN propagates).
+        target (ndarray[bs, S, S, 5 + C]): the same layout; ``conf`` != 0 marks an object cell.
+
+    Returns:
+        (total, parts) with parts {"box": mean over every cell and channel 0-3 of (p - t)²,
+        "conf": mean over every cell of (p₄ - t₄)², "cls": mean over every cell and class of
+        (p - t)²}; total = box + conf + cls.
+
+    Convention (``shared/reference/seed_systems.md`` C.1): three ``nn.MSELoss()`` (mean over
+    all elements), so empty cells pull their boxes and classes towards the target's zeros;
+    :func:`yolo_loss_mse_corrected` restricts those two terms to object cells.
+    Raises: ValueError for shapes that differ or a last dimension < 6, or a non-finite target.
+    """
+    p, t = _check_grid_pair(pred, target)
+    return _stack_parts(box=((p[..., :4] - t[..., :4]) ** 2).mean(), conf=((p[..., 4] - t[..., 4]) ** 2).mean(),
+                        cls=((p[..., 5:] - t[..., 5:]) ** 2).mean())
+
+
+def yolo_loss_mse_corrected(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 1 CORRECTED: the box and class terms only where the target holds an object.
+
+    Args, Returns: as :func:`yolo_loss_mse` (same parts).
+
+    Changed, exactly: "box" and "cls" are means over the object cells (``target conf != 0``)
+    only, and 0 when there is none (not NaN). Kept: "conf" over every cell, no gains, MSE.
+    Invariant: equals :func:`yolo_loss_mse` when every cell holds an object.
+    """
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4] != 0
+    return _stack_parts(box=_mean((p[obj, :4] - t[obj, :4]) ** 2, 0), conf=((p[..., 4] - t[..., 4]) ** 2).mean(),
+                        cls=_mean((p[obj, 5:] - t[obj, 5:]) ** 2, 0))
+
+
+def _adv_parts(p, t, box_mask, obj, conf_target, lambda_coord, lambda_obj, lambda_noobj, lambda_class,
+               corrected: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The four terms of losses 2 and 3: box SmoothL1 over ``box_mask`` cells (all, as printed),
+    MSE of conf over ``obj`` / ``~obj`` against ``conf_target``, BCE of classes over ``obj``."""
+    empty = 0 if corrected else np.nan
+    conf = p[..., 4]
+    lbox = _mean(_smooth_l1(p[box_mask, :4], t[box_mask, :4]), empty)
+    lobj = _mean((conf[obj] - conf_target[obj]) ** 2, empty)
+    lnoobj = _mean((conf[~obj] - conf_target[~obj]) ** 2, empty)
+    if corrected:
+        lcls = _mean(_bce_with_logits(p[obj, 5:], t[obj, 5:]), 0)
+    else:
+        lcls = _mean(_bce_probabilities(p[obj, 5:], t[obj, 5:]), np.nan)
+    return _stack_parts(box=lambda_coord * lbox, obj=lambda_obj * lobj, noobj=lambda_noobj * lnoobj,
+                        cls=lambda_class * lcls)
+
+
+def yolo_loss_adv(pred: ArrayLike, target: ArrayLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                  lambda_noobj: float = 0.5, lambda_class: float = 1.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 2 AS PRINTED: SmoothL1 box, object / no-object MSE, BCE classes.
+
+    Args:
+        pred, target (ndarray[bs, S, S, 5 + C]): as :func:`yolo_loss_mse`; ``pred``'s class
+            channels must be probabilities in [0, 1] (see Raises).
+        lambda_coord, lambda_obj, lambda_noobj, lambda_class (float): 5, 1, 0.5, 1.
+
+    Returns:
+        (total, parts) with parts {"box": λcoord mean SmoothL1(box) over EVERY cell,
+        "obj": λobj MSE(conf[obj], t[obj]), "noobj": λnoobj MSE(conf[~obj], t[~obj]),
+        "cls": λclass BCE(classes[obj], t[obj])}, ``obj = target conf != 0`` (``.bool()``).
+
+    Convention (``shared/reference/seed_systems.md`` C.2), as the write-up's code computes it:
+    an EMPTY mask gives NaN (``nn.MSELoss`` / ``F.binary_cross_entropy`` of nothing): a batch
+    without objects makes "obj" and "cls" (and the total) NaN, one whose every cell holds an
+    object makes "noobj" NaN. The box term runs over every cell. BCE as
+    ``F.binary_cross_entropy`` (log terms floored at -100).
+    Raises:
+        ValueError: class scores of object cells outside [0, 1] (logits): the write-up's
+            ``F.binary_cross_entropy`` raises there (RuntimeError on CPU, a device-side assert
+            on CUDA); bad shapes or a non-finite target. :func:`yolo_loss_adv_corrected` takes logits.
+    """
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].astype(bool)
+    return _adv_parts(p, t, np.ones_like(obj), obj, t[..., 4], lambda_coord, lambda_obj, lambda_noobj,
+                      lambda_class, corrected=False)
+
+
+def yolo_loss_adv_corrected(pred: ArrayLike, target: ArrayLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                            lambda_noobj: float = 0.5, lambda_class: float = 1.0
+                            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 2 CORRECTED (what :func:`yolo_loss_adv` meant).
+
+    Args, Returns: as :func:`yolo_loss_adv`, except that ``pred``'s class channels are LOGITS
+    (any real value).
+
+    Changed, exactly: (1) "box" is the SmoothL1 mean over the object cells only; (2) an empty
+    mask contributes 0 (no NaN); (3) "cls" is BCE-with-logits (``F.binary_cross_entropy_with_logits``)
+    of the class logits, so no input can crash it. Kept: the gains, the conf MSE terms on
+    ``pred``'s conf channel as given, the object mask ``target conf != 0``.
+    Invariant: with every cell an object and a non-empty background impossible, "box", "obj"
+    and "cls" (class logits = logit of the probabilities) equal :func:`yolo_loss_adv`'s.
+    """
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].astype(bool)
+    return _adv_parts(p, t, obj, obj, t[..., 4], lambda_coord, lambda_obj, lambda_noobj, lambda_class,
+                      corrected=True)
+
+
+def yolo_loss_iou(pred: ArrayLike, target: ArrayLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                  lambda_noobj: float = 0.5, lambda_class: float = 1.0, iou_threshold: float = 0.5
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 3 AS PRINTED: loss 2 with the object mask ``IoU(pred box, target box) > 0.5``.
+
+    Args: as :func:`yolo_loss_adv`; ``iou_threshold`` (0.5).
+
+    Returns: as :func:`yolo_loss_adv`, with ``obj = IoU > iou_threshold`` and the conf target
+    equal to that mask (1 inside, 0 outside).
+
+    Convention (``shared/reference/seed_systems.md`` C.3): the IoU is the project's
+    :func:`ref_numpy.boxes.aligned_box_iou` (kind "iou", fmt "cxcywh", eps 1e-7) of the
+    channels ``(x, y, w, h)`` of pred and target as they are, no gradient through the mask.
+    The flaw kept: a cell holding an object whose predicted box is poor (IoU <= 0.5) is
+    trained as BACKGROUND (conf target 0, no class loss). Empty masks give NaN and class scores
+    outside [0, 1] raise, as :func:`yolo_loss_adv`.
+    """
+    p, t = _check_grid_pair(pred, target)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = _aligned_iou(p[..., :4], t[..., :4], "iou", "cxcywh", 1e-7)
+    mask = iou > iou_threshold
+    return _adv_parts(p, t, np.ones_like(mask), mask, mask.astype(p.dtype), lambda_coord, lambda_obj,
+                      lambda_noobj, lambda_class, corrected=False)
+
+
+def yolo_loss_iou_corrected(pred: ArrayLike, target: ArrayLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                            lambda_noobj: float = 0.5, lambda_class: float = 1.0
+                            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Section C loss 3 CORRECTED: the IoU rescales the confidence target, it does not pick the objects.
+
+    Args, Returns: as :func:`yolo_loss_adv_corrected` (class channels are logits).
+
+    Changed, exactly, against :func:`yolo_loss_iou`: (1) the object mask is the target's
+    (``target conf != 0``), so an object with a poor box is still an object; (2) the conf
+    target of an object cell is the IoU of its predicted box with the target box (YOLOv1's
+    rescore; the same IoU as :func:`yolo_loss_iou`, without gradient), 0 elsewhere; plus the
+    three corrections of :func:`yolo_loss_adv_corrected` (box at object cells only, empty masks
+    give 0, BCE-with-logits). No threshold.
+    Invariant: with every predicted box equal to its target box (IoU = 1) this is
+    :func:`yolo_loss_adv_corrected`.
+    """
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].astype(bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = _stop_gradient(_aligned_iou(p[..., :4], t[..., :4], "iou", "cxcywh", 1e-7))
+    return _adv_parts(p, t, obj, obj, np.where(obj, iou, 0).astype(p.dtype), lambda_coord, lambda_obj,
+                      lambda_noobj, lambda_class, corrected=True)
+
+
     """``BCEWithLogitsLoss(pos_weight)`` mean, optionally wrapped in YOLOv5's ``FocalLoss``:
     ``bce * (y*α + (1-y)(1-α)) * |y - σ(x)|^γ`` (mean)."""
     loss = _bce_with_logits(x, y, pos_weight)

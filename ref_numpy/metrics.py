@@ -1,4 +1,4 @@
-"""Detection metrics: COCO mAP (bit-equal to pycocotools), PASCAL VOC AP, Ultralytics AP.
+"""Detection metrics: COCO mAP (bit-equal to pycocotools), PASCAL VOC AP, YOLOv5 / Ultralytics 8.3, 8.4 AP.
 
 Three families, each reproducing one trusted evaluator (pycocotools 2.0.x ``cocoeval.py``,
 py-faster-rcnn ``voc_eval.py``, yolov5 v7.0 ``utils/metrics.py``):
@@ -8,9 +8,10 @@ py-faster-rcnn ``voc_eval.py``, yolov5 v7.0 ``utils/metrics.py``):
   evaluate + accumulate + summarize) to the last bit. :class:`DetectionEvaluator` is the
   incremental (per batch, mergeable) front end of the same computation.
 - VOC: :func:`voc_ap`, :func:`voc_evaluate` reproduce ``voc_eval.py`` of py-faster-rcnn.
-- Ultralytics: :func:`compute_ap`, :func:`ap_per_class`, :func:`match_predictions`,
-  :func:`confusion_matrix` reproduce yolov5 v7.0 / ultralytics 8.3 (and the 8.4 end points);
-  :func:`ultralytics_evaluate` composes them into Ultralytics' whole validation protocol.
+- YOLOv5 / Ultralytics 8.3, 8.4: :func:`compute_ap`, :func:`ap_per_class`, :func:`match_predictions`,
+  :func:`confusion_matrix` reproduce, by their ``version`` argument (``ULTRALYTICS_VERSIONS``),
+  yolov5 v7.0 ("yolov5"), ultralytics 8.3.253 ("8.3", the default) or 8.4.190 ("8.4");
+  :func:`ultralytics_evaluate` composes them into that release's whole validation protocol.
 
 The COCO parsing, parameter checks, constants, summary and result container are shared with the
 port and live in :mod:`ref_numpy.shared.coco` (re-exported here).
@@ -22,6 +23,7 @@ docstrings say why this equals pycocotools' per-image scan.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -31,10 +33,16 @@ from numpy.typing import ArrayLike
 
 from ref_numpy.boxes import _coco_iou, box_iou, coco_box_iou, voc_box_iou
 from ref_numpy._validate import as_array, check_boxes
-from ref_numpy.shared.checks import check_same_length
+from ref_numpy._validate import (check_box_order, check_flags, check_indices, check_labels,
+                                 check_nondecreasing, check_nonnegative, check_unit_interval)
+from ref_numpy.shared.checks import (check_count, check_eps, check_number, check_same_params,
+                                     check_sequence, check_state_keys, check_state_lengths)
+from ref_numpy.shared.checks import check_same_length, check_ultralytics_version
+from ref_numpy.shared.constants import ULTRALYTICS_DEFAULT_VERSION, ULTRALYTICS_VERSIONS  # noqa: F401
 from ref_numpy.shared.coco import (COCO_AREA_LBL, COCO_AREA_RNG, COCO_IOU_THRS,  # noqa: F401
                                    COCO_MAX_DETS, COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult,
-                                   check_coco_params, index_of, parse_coco, per_class_ap,
+                                   check_coco_params, coco_params, index_of, parse_coco,
+                                   per_class_ap,
                                    summarize)
 
 # ============================================================================ COCO: matching
@@ -200,14 +208,17 @@ def _evaluate(data, iou_thrs, area_rng, max_dets):
 
 # ============================================================================ COCO: accumulate
 
-def _accumulate(data, ev, iou_thrs, max_dets):
+def _accumulate(data, ev, iou_thrs, max_dets, rec_thrs=COCO_REC_THRS):
     """pycocotools ``accumulate``: precision [T, R, K, A, M], recall [T, K, A, M], scores.
 
     Per category the detections of all images are sorted by -score with a stable sort over
     (image order, rank): the ``np.argsort(-concat(scores), kind='mergesort')`` of pycocotools.
-    A category with no non-ignored GT keeps -1 (excluded from the means).
+    A category with no non-ignored GT keeps -1 (excluded from the means). Recall thresholds are
+    read in the order given: pycocotools fills ``q[r] = pr[searchsorted(rc, rec_thrs)[r]]``
+    until the first index past the last detection raises, so with unsorted ``rec_thrs`` every
+    threshold after that one is 0 too (reproduced: ``inside`` is a running AND).
     """
-    t_n, r_n, k_n = len(iou_thrs), len(COCO_REC_THRS), len(data["cat_ids"])
+    t_n, r_n, k_n = len(iou_thrs), len(rec_thrs), len(data["cat_ids"])
     a_n, m_n = ev["gt_ignore"].shape[0], len(max_dets)
     precision = -np.ones((t_n, r_n, k_n, a_n, m_n))
     recall = -np.ones((t_n, k_n, a_n, m_n))
@@ -243,8 +254,8 @@ def _accumulate(data, ev, iou_thrs, max_dets):
                     continue
                 pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]   # monotone envelope
                 for t in range(t_n):
-                    idx = np.searchsorted(rc[t], COCO_REC_THRS, side="left")
-                    inside = idx < nd
+                    idx = np.searchsorted(rc[t], rec_thrs, side="left")
+                    inside = np.logical_and.accumulate(idx < nd)             # upstream's try/except
                     at = np.minimum(idx, nd - 1)
                     precision[t, :, k, a, m] = np.where(inside, pr[t][at], 0.0)
                     scores[t, :, k, a, m] = np.where(inside, s_sorted[at], 0.0)
@@ -253,19 +264,27 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 
 # ============================================================================ COCO: summarize
 
-def _coco_from_data(data, iou_thrs, area_rng, max_dets) -> COCOEvalResult:
+def _coco_from_data(data, iou_thrs, area_rng, max_dets, params=None) -> COCOEvalResult:
+    """Evaluate + accumulate + summarize of parsed ``data``; ``params`` (a ``COCOParams``)
+    brings ``rec_thrs``, ``area_rng_lbl`` and ``use_cats`` (defaults when None)."""
+    rec_thrs = COCO_REC_THRS if params is None else params.rec_thrs
+    lbl = COCO_AREA_LBL if params is None else params.area_rng_lbl
     ev = _evaluate(data, iou_thrs, area_rng, max_dets)
-    precision, recall, scores = _accumulate(data, ev, iou_thrs, max_dets)
-    stats = summarize(precision, recall, iou_thrs, max_dets)
+    precision, recall, scores = _accumulate(data, ev, iou_thrs, max_dets, rec_thrs)
+    stats = summarize(precision, recall, iou_thrs, max_dets, lbl)
     return COCOEvalResult(stats, precision, recall, scores,
-                          per_class_ap(precision, data["cat_ids"], max_dets), iou_thrs,
-                          COCO_REC_THRS.copy(), area_rng, max_dets, data["cat_ids"],
-                          data["img_ids"])
+                          per_class_ap(precision, data["cat_ids"], max_dets, lbl), iou_thrs,
+                          np.array(rec_thrs, dtype=np.float64), area_rng, max_dets,
+                          data["cat_ids"], data["img_ids"], area_rng_lbl=lbl,
+                          use_cats=True if params is None else params.use_cats)
 
 
 def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.PathLike,
                   iou_thrs: ArrayLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
-                  max_dets: Sequence[int] | None = None) -> COCOEvalResult:
+                  max_dets: Sequence[int] | None = None, *, rec_thrs: ArrayLike | None = None,
+                  area_rng_lbl: Sequence[str] | None = None, use_cats: bool = True,
+                  img_ids: Sequence[int | str] | None = None,
+                  cat_ids: Sequence[int | str] | None = None) -> COCOEvalResult:
     """COCO bbox evaluation equal to pycocotools' ``COCOeval`` evaluate/accumulate/summarize.
 
     Args:
@@ -274,28 +293,41 @@ def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.P
             ``iscrowd``), or the path of its JSON file.
         results (list[dict] | str | PathLike): COCO results (``image_id``, ``category_id``,
             ``bbox`` xywh, ``score``), or the path of a JSON file holding that list.
-        iou_thrs (ndarray[T] | None): default ``np.linspace(.5, .95, 10)``.
-        area_rng (4 x [lo, hi] | None): all, small, medium, large; closed intervals on the GT's
-            stored ``area``; default pycocotools' ranges.
-        max_dets (3 ints | None): default (1, 10, 100); matching runs at ``max_dets[-1]`` and is
-            sliced for the smaller values; stat 0 needs 100 among them (else it is -1).
+        iou_thrs (ndarray[T] | None): ``params.iouThrs``, values in [0, 1] in any order;
+            default ``np.linspace(.5, .95, 10)``.
+        area_rng (A x [lo, hi] | None): ``params.areaRng``, any number of closed ranges on the
+            GT's stored ``area`` (``lo <= hi``); default all, small, medium, large.
+        max_dets (ints | None): ``params.maxDets``, any number of integers >= 1 in any order
+            (sorted, as ``evaluate()`` does); matching runs at the largest and is sliced for the
+            others. Default (1, 10, 100).
+        rec_thrs (ndarray[R] | None): ``params.recThrs`` in [0, 1]; default ``linspace(0, 1, 101)``.
+        area_rng_lbl (A str | None): ``params.areaRngLbl``; required unless there are 4 ranges.
+        use_cats (bool): ``params.useCats``; False pools all categories (K = 1, id -1).
+        img_ids, cat_ids (ids | None): ``params.imgIds`` / ``catIds``: evaluate these images /
+            categories of the GT only (each must be in the GT).
 
     Returns:
-        COCOEvalResult: ``stats``, ``precision``, ``recall``, ``scores``, ``per_class``.
+        COCOEvalResult: ``stats``, ``precision``, ``recall``, ``scores``, ``per_class``, the
+        named stats (``AP`` ... ``ARl``, ``AR50``, ``AR75``) and ``summary()``, pycocotools'
+        printout for these parameters.
 
-    Convention: pycocotools 2.0.x, bit for bit (``mergesort`` ties by input order, then image
-    order; ``np.spacing(1)`` in the precision denominator; ``searchsorted(side='left')``).
-    Where pycocotools crashes the answer is defined: an empty ``results`` list evaluates as no
-    detections (recall 0, precision 0 for categories with GT); no GT annotations gives -1
-    everywhere. An annotation id of 0 is matched correctly here (pycocotools treats the match as
-    none and counts a false positive). Non-unique annotation ids are treated as distinct.
+    Convention: pycocotools 2.0.x, bit for bit, for every parameter (``mergesort`` ties by input
+    order, then image order; ``np.spacing(1)`` in the precision denominator;
+    ``searchsorted(side='left')``; the summary's fixed lookups, see
+    :func:`ref_numpy.shared.coco.summarize`). Where pycocotools crashes the answer is defined:
+    an empty ``results`` list evaluates as no detections; fewer than 3 ``max_dets`` give -1 for
+    the stats that index a missing one. An annotation id of 0 is matched correctly here
+    (pycocotools counts the match as a false positive); repeated annotation ids are distinct.
 
     Raises:
-        ValueError: malformed input, non-finite or negative-size boxes, a result on an image
-            that is not in the ground truth.
+        ValueError: one line naming the argument, or the file / list / entry / field of a bad
+            value (:func:`ref_numpy.shared.coco.parse_coco`); a result on an image that is not
+            in the ground truth; a parameter outside its domain
+            (:func:`ref_numpy.shared.coco.coco_params`).
     """
-    iou_thrs, area_rng, max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
-    return _coco_from_data(parse_coco(gt, results), iou_thrs, area_rng, max_dets)
+    p = coco_params(iou_thrs=iou_thrs, area_rng=area_rng, max_dets=max_dets, rec_thrs=rec_thrs,
+                    area_rng_lbl=area_rng_lbl, use_cats=use_cats, img_ids=img_ids, cat_ids=cat_ids)
+    return _coco_from_data(parse_coco(gt, results, p), p.iou_thrs, p.area_rng, p.max_dets, p)
 
 
 # ============================================================================ COCO: incremental
@@ -307,6 +339,78 @@ def _xyxy_to_xywh(b):
 
 _STATE_KEYS = ("dt_img", "dt_box", "dt_score", "dt_label", "gt_img", "gt_box", "gt_label",
                "gt_crowd", "gt_area")
+#: The evaluation parameters a state carries (merge refuses a state computed under others).
+_PARAM_KEYS = ("iou_thrs", "area_rng", "max_dets")
+#: Keys of one state that must have one length: the detections' and the GTs'.
+_STATE_GROUPS = (("dt_img", "dt_box", "dt_score", "dt_label"),
+                 ("gt_img", "gt_box", "gt_label", "gt_crowd", "gt_area"))
+
+
+def _check_batch(pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd, gt_areas):
+    """:meth:`DetectionEvaluator.update`'s arguments checked and converted, image by image:
+    a list of (dt_box xywh, dt_score, dt_label, gt_box xywh, gt_label, gt_crowd, gt_area).
+    Everything is checked before the evaluator changes, so a bad batch adds nothing."""
+    seqs = {"pred_boxes": pred_boxes, "pred_scores": pred_scores, "pred_labels": pred_labels,
+            "gt_boxes": gt_boxes, "gt_labels": gt_labels}
+    if gt_iscrowd is not None:
+        seqs["gt_iscrowd"] = gt_iscrowd
+    if gt_areas is not None:
+        seqs["gt_areas"] = gt_areas
+    for name, seq in seqs.items():
+        check_sequence(name, seq)
+        check_same_length("pred_boxes", pred_boxes, name, seq)
+    rows = []
+    for i in range(len(pred_boxes)):
+        db = check_boxes(f"pred_boxes[{i}]", pred_boxes[i], ndim=2).astype(np.float64)
+        check_box_order(f"pred_boxes[{i}]", db)
+        ds = as_array(f"pred_scores[{i}]", pred_scores[i], ndim=1, finite=True).astype(np.float64)
+        dl = check_labels(f"pred_labels[{i}]", pred_labels[i])
+        gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2).astype(np.float64)
+        check_box_order(f"gt_boxes[{i}]", gb)
+        gl = check_labels(f"gt_labels[{i}]", gt_labels[i])
+        check_same_length(f"pred_boxes[{i}]", db, f"pred_scores[{i}]", ds)
+        check_same_length(f"pred_boxes[{i}]", db, f"pred_labels[{i}]", dl)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
+        gc = (np.zeros(len(gb), bool) if gt_iscrowd is None
+              else check_flags(f"gt_iscrowd[{i}]", gt_iscrowd[i]))
+        gb = _xyxy_to_xywh(gb)
+        if gt_areas is None:
+            ga = gb[:, 2] * gb[:, 3]
+        else:
+            ga = as_array(f"gt_areas[{i}]", gt_areas[i], ndim=1, finite=True).astype(np.float64)
+            check_nonnegative(f"gt_areas[{i}]", ga)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_iscrowd[{i}]", gc)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_areas[{i}]", ga)
+        rows.append((_xyxy_to_xywh(db), ds, dl, gb, gl, gc, ga))
+    return rows
+
+
+def _check_state(st, params):
+    """A :meth:`DetectionEvaluator.state` dict (either side's, before or after a gather)
+    checked against this evaluator's ``params`` and converted to NumPy: exactly the state's
+    keys, the same IoU thresholds / area ranges / max_dets, ``n_images`` an integer above every
+    image index, one length per group (detections, GTs), boxes xywh finite with w, h >= 0,
+    labels class labels, crowd flags 0/1, areas >= 0."""
+    check_state_keys("other", st, _STATE_KEYS + ("n_images",) + _PARAM_KEYS)
+    check_same_params("other", params, {k: st[k] for k in _PARAM_KEYS})
+    n = st["n_images"]
+    n = n.item() if getattr(n, "ndim", None) == 0 else n  # a 0-d array or tensor after a gather
+    n = check_count("other['n_images']", n)
+    of = f"the state's images (n_images = {n})"
+    out = {"n_images": n}
+    for k in ("dt_box", "gt_box"):
+        out[k] = check_boxes(f"other[{k!r}]", st[k], ndim=2).astype(np.float64)
+        check_box_order(f"other[{k!r}]", out[k], fmt="xywh")
+    for k in ("dt_score", "gt_area"):
+        out[k] = as_array(f"other[{k!r}]", st[k], ndim=1, finite=True).astype(np.float64)
+    check_nonnegative("other['gt_area']", out["gt_area"])
+    for k in ("dt_label", "gt_label"):
+        out[k] = check_labels(f"other[{k!r}]", st[k])
+    for k in ("dt_img", "gt_img"):
+        out[k] = check_indices(f"other[{k!r}]", st[k], n, of)
+    out["gt_crowd"] = check_flags("other['gt_crowd']", st["gt_crowd"])
+    check_state_lengths("other", {k: len(out[k]) for k in _STATE_KEYS}, _STATE_GROUPS)
+    return out
 
 
 class DetectionEvaluator:
@@ -320,19 +424,54 @@ class DetectionEvaluator:
     this one's images: states merge by concatenation, so merging the ranks' states in rank order
     equals one process that saw rank 0's batches, then rank 1's, and so on.
 
+    Thread safety: ``update``, ``merge``, ``state``, ``reset`` and ``compute`` may be called
+    from several threads at once (one lock guards the image count and the parts). A batch is
+    checked before it is added, outside the lock: a bad batch raises and adds nothing, and
+    concurrent batches are numbered in the order they take the lock (each batch's images stay
+    consecutive).
+
+    ``merge`` refuses (``ValueError`` naming the key): a state with other ``iou_thrs``,
+    ``area_rng`` or ``max_dets`` (its matches would mean something else), missing or
+    unexpected keys, ``n_images`` not above every image index, ragged arrays (e.g. more
+    detection boxes than scores), and the element checks of ``update``. Category sets always
+    reconcile: the categories are the union of the labels seen, so a state may bring classes
+    this evaluator has not seen (as pycocotools would with the union in the GT's list).
+
     Args:
         iou_thrs, area_rng, max_dets: as :func:`coco_evaluate`.
+
+    Raises (``update``): ``ValueError`` naming the argument, the image and the element: boxes
+    not finite or inverted (``x2 < x1``; zero-size boxes are fine), labels that are not class
+    labels (1.5, NaN, negative, bool), ``gt_iscrowd`` not 0/1, ``gt_areas`` negative or not
+    finite, per-image lengths that differ, sequences of different lengths. pycocotools accepts
+    each of these (it truncates nothing but computes with the value as given): a documented
+    difference.
     """
 
     def __init__(self, iou_thrs: ArrayLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
                  max_dets: Sequence[int] | None = None) -> None:
         self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
+        self._lock = threading.RLock()
         self.reset()
+
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy`` drop the lock (a new one is made on load)."""
+        d = self.__dict__.copy()
+        d.pop("_lock", None)
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._lock = threading.RLock()
+
+    def _params(self) -> dict:
+        return {"iou_thrs": self.iou_thrs, "area_rng": self.area_rng, "max_dets": self.max_dets}
 
     def reset(self) -> None:
         """Forget every image seen so far."""
-        self.n_images = 0
-        self._parts = {k: [] for k in _STATE_KEYS}
+        with self._lock:
+            self.n_images = 0
+            self._parts = {k: [] for k in _STATE_KEYS}
 
     def update(self, pred_boxes: Sequence[ArrayLike], pred_scores: Sequence[ArrayLike],
                pred_labels: Sequence[ArrayLike], gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike],
@@ -348,52 +487,40 @@ class DetectionEvaluator:
             gt_areas (sequence of ndarray[G_i] | None): COCO's stored areas (e.g. mask areas);
                 default box areas.
         """
-        n = len(pred_boxes)
-        for name, seq in (("pred_scores", pred_scores), ("pred_labels", pred_labels),
-                          ("gt_boxes", gt_boxes), ("gt_labels", gt_labels)):
-            check_same_length("pred_boxes", pred_boxes, name, seq)
-        for i in range(n):
-            db = check_boxes(f"pred_boxes[{i}]", pred_boxes[i], ndim=2).astype(np.float64)
-            ds = as_array(f"pred_scores[{i}]", pred_scores[i], ndim=1, finite=True).astype(np.float64)
-            dl = as_array(f"pred_labels[{i}]", pred_labels[i], ndim=1).astype(np.int64)
-            gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2).astype(np.float64)
-            gl = as_array(f"gt_labels[{i}]", gt_labels[i], ndim=1).astype(np.int64)
-            check_same_length(f"pred_boxes[{i}]", db, f"pred_scores[{i}]", ds)
-            check_same_length(f"pred_boxes[{i}]", db, f"pred_labels[{i}]", dl)
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
-            gc = (np.zeros(len(gb), bool) if gt_iscrowd is None
-                  else as_array(f"gt_iscrowd[{i}]", gt_iscrowd[i], ndim=1).astype(bool))
-            gb = _xyxy_to_xywh(gb)
-            ga = (gb[:, 2] * gb[:, 3] if gt_areas is None
-                  else as_array(f"gt_areas[{i}]", gt_areas[i], ndim=1, finite=True).astype(np.float64))
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_iscrowd[{i}]", gc)
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_areas[{i}]", ga)
-            img = self.n_images
-            for k, v in (("dt_img", np.full(len(db), img, np.int64)), ("dt_box", _xyxy_to_xywh(db)),
-                         ("dt_score", ds), ("dt_label", dl), ("gt_img", np.full(len(gb), img, np.int64)),
-                         ("gt_box", gb), ("gt_label", gl), ("gt_crowd", gc), ("gt_area", ga)):
-                self._parts[k].append(v)
-            self.n_images += 1
+        rows = _check_batch(pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd, gt_areas)
+        with self._lock:
+            for db, ds, dl, gb, gl, gc, ga in rows:
+                img = self.n_images
+                for k, v in (("dt_img", np.full(len(db), img, np.int64)), ("dt_box", db),
+                             ("dt_score", ds), ("dt_label", dl), ("gt_img", np.full(len(gb), img, np.int64)),
+                             ("gt_box", gb), ("gt_label", gl), ("gt_crowd", gc), ("gt_area", ga)):
+                    self._parts[k].append(v)
+                self.n_images = img + 1
 
     def state(self) -> dict:
-        """The accumulated state as flat arrays (plus ``n_images``), for gathering across ranks."""
-        out = {"n_images": self.n_images}
+        """The accumulated state as flat arrays, plus ``n_images`` and the evaluation
+        parameters (``iou_thrs``, ``area_rng``, ``max_dets`` as Python lists), for gathering
+        across ranks."""
         empty = {"dt_box": np.zeros((0, 4)), "gt_box": np.zeros((0, 4)), "gt_crowd": np.zeros(0, bool),
                  "dt_score": np.zeros(0), "gt_area": np.zeros(0)}
+        with self._lock:
+            out = {"n_images": self.n_images}
+            parts = {k: list(v) for k, v in self._parts.items()}
         for k in _STATE_KEYS:
-            parts = self._parts[k]
-            out[k] = np.concatenate(parts) if parts else empty.get(k, np.zeros(0, np.int64))
+            out[k] = np.concatenate(parts[k]) if parts[k] else empty.get(k, np.zeros(0, np.int64))
+        out.update({k: np.asarray(v).tolist() for k, v in self._params().items()})
         return out
 
     def merge(self, other: DetectionEvaluator | dict[str, Any]) -> DetectionEvaluator:
-        """Append ``other``'s images (an evaluator or a :meth:`state` dict) after this one's."""
-        st = other.state() if isinstance(other, DetectionEvaluator) else other
-        for k in _STATE_KEYS:
-            v = np.asarray(st[k])
-            if k in ("dt_img", "gt_img"):
-                v = v + self.n_images
-            self._parts[k].append(v)
-        self.n_images += int(st["n_images"])
+        """Append ``other``'s images (an evaluator of either side, or a :meth:`state` dict)
+        after this one's; refuses a state it cannot reconcile (see the class docstring)."""
+        st = other.state() if callable(getattr(other, "state", None)) else other
+        st = _check_state(st, self._params())
+        with self._lock:
+            offset = self.n_images
+            for k in _STATE_KEYS:
+                self._parts[k].append(st[k] + offset if k in ("dt_img", "gt_img") else st[k])
+            self.n_images = offset + st["n_images"]
         return self
 
     def compute(self) -> COCOEvalResult:
@@ -410,6 +537,126 @@ class DetectionEvaluator:
         for k in ("gt_img", "gt_cat", "gt_box", "gt_area", "gt_crowd"):
             data[k] = data[k][order]
         return _coco_from_data(data, self.iou_thrs, self.area_rng, self.max_dets)
+
+
+# ============================================================================ boundary checks
+# One call at the top of each public array function: argument, element index and value in every
+# message (ref_numpy.shared.checks.element_error); torch_impl.metrics mirrors them name for name.
+# Where an upstream accepts what is refused here the function's docstring says so.
+
+
+def _check_curve(rec_name, rec, prec_name, prec):
+    """A recall / precision curve: 1-D, one length, finite, in [0, 1], recall non-decreasing
+    (the upstream ``voc_ap`` / ``compute_ap`` integrate any input: a NaN gives AP 1.0, a
+    decreasing recall negative widths)."""
+    r = as_array(rec_name, rec, ndim=1, finite=True, floating=True)
+    p = as_array(prec_name, prec, ndim=1, finite=True, floating=True)
+    check_same_length(rec_name, r, prec_name, p)
+    check_unit_interval(rec_name, r)
+    check_unit_interval(prec_name, p)
+    check_nondecreasing(rec_name, r)
+
+
+def _check_ap_per_class(tp, conf, pred_cls, target_cls, eps):
+    """``tp`` [N, T] 0/1 flags, ``conf`` [N] finite, class labels, ``eps`` >= 0, and per class
+    and threshold no more true positives than labels (else the recall exceeds 1)."""
+    t = check_flags("tp", tp, ndim=2)
+    c = as_array("conf", conf, ndim=1, finite=True)
+    pc = check_labels("pred_cls", pred_cls)
+    tc = check_labels("target_cls", target_cls)
+    check_same_length("tp", t, "conf", c)
+    check_same_length("tp", t, "pred_cls", pc)
+    check_eps(eps)
+    classes, nt = np.unique(tc, return_counts=True)
+    pos = np.minimum(np.searchsorted(classes, pc), max(len(classes) - 1, 0))
+    known = classes[pos] == pc if len(classes) else np.zeros(len(pc), bool)
+    counts = np.zeros((len(classes), t.shape[1]), np.int64)
+    np.add.at(counts, pos[known], t[known].astype(np.int64))
+    over = counts > nt[:, None]
+    if over.any():
+        k, j = (int(v) for v in np.argwhere(over)[0])
+        raise ValueError(f"tp[:, {j}]: class {int(classes[k])} has {int(counts[k, j])} true positives but "
+                         f"target_cls holds {int(nt[k])} labels of it (recall would exceed 1)")
+
+
+def _check_match(pred_classes, true_classes, iou, iou_thresholds):
+    """Class labels, ``iou`` [M, N] in [0, 1] or NaN (torchvision's IoU of two zero-area boxes:
+    it matches nothing, as 0 would), thresholds finite in [0, 1]."""
+    check_labels("pred_classes", pred_classes)
+    check_labels("true_classes", true_classes)
+    a = as_array("iou", iou, ndim=2, floating=True)
+    with np.errstate(invalid="ignore"):
+        check_unit_interval("iou", np.where(np.isnan(a), 0.0, a))
+    check_unit_interval("iou_thresholds", as_array("iou_thresholds", iou_thresholds, ndim=1, floating=True))
+
+
+def _check_confusion(detections, labels, nc, conf, iou_thres):
+    """Shapes [N, 6] / [M, 5], ``nc`` a count, finite values, boxes x1 <= x2 and y1 <= y2,
+    class columns in [0, nc), ``conf`` a number, ``iou_thres`` in [0, 1]. yolov5 v7.0 and
+    ultralytics 8.x truncate fractional classes, index the background row with -1 and raise
+    IndexError for a class >= nc."""
+    d = as_array("detections", detections, ndim=2, floating=True)
+    lab = as_array("labels", labels, ndim=2, floating=True)
+    if d.shape[1] != 6 or lab.shape[1] != 5:
+        raise ValueError(f"detections, labels: expected [N, 6] and [M, 5], got "
+                         f"{d.shape} and {lab.shape}")
+    nc = check_count("nc", nc)
+    check_number("conf", conf)
+    check_number("iou_thres", iou_thres, 0.0, 1.0)
+    as_array("detections", d, finite=True)
+    as_array("labels", lab, finite=True)
+    check_box_order("detections", d[:, :4], suffix=", 0:4")
+    check_box_order("labels", lab[:, 1:], suffix=", 1:5")
+    check_labels("detections", d[:, 5], nc=nc, suffix=", 5")
+    check_labels("labels", lab[:, 0], nc=nc, suffix=", 0")
+
+
+def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
+               iou_threshold=None):
+    """The data arguments of :func:`voc_evaluate` / :func:`ultralytics_evaluate`: per-image
+    sequences of one length, boxes finite and not inverted, class labels, image indices into
+    ``gt_boxes``, difficult flags 0/1, per-image lengths equal. Returns the detections as
+    (boxes, scores, int64 labels, int64 image indices)."""
+    check_sequence("gt_boxes", gt_boxes)
+    check_sequence("gt_labels", gt_labels)
+    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
+    if gt_difficult is not None:
+        check_sequence("gt_difficult", gt_difficult)
+        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
+    if iou_threshold is not None:
+        check_number("iou_threshold", iou_threshold, 0.0, 1.0)
+    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
+    check_box_order("det_boxes", det_boxes)
+    det_scores = as_array("det_scores", det_scores, ndim=1, finite=True)
+    det_labels = check_labels("det_labels", det_labels)
+    det_image_ids = check_indices("det_image_ids", det_image_ids, len(gt_boxes), "gt_boxes")
+    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
+                    ("det_image_ids", det_image_ids)):
+        check_same_length("det_boxes", det_boxes, name, v)
+    for i in range(len(gt_boxes)):
+        gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2)
+        check_box_order(f"gt_boxes[{i}]", gb)
+        gl = check_labels(f"gt_labels[{i}]", gt_labels[i])
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
+        if gt_difficult is not None:
+            gd = check_flags(f"gt_difficult[{i}]", gt_difficult[i])
+            check_same_length(f"gt_boxes[{i}]", gb, f"gt_difficult[{i}]", gd)
+    return det_boxes, det_scores, det_labels, det_image_ids
+
+
+def _ultralytics_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
+                       conf_thres, max_det, iou_thresholds, nc):
+    """:func:`_voc_check` plus ``conf_thres`` a number (not NaN), ``max_det`` an integer >= 1
+    (2.5 is refused, not truncated), ``iou_thresholds`` in [0, 1], ``nc`` a count or None."""
+    out = _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult)
+    check_number("conf_thres", conf_thres)
+    check_count("max_det", max_det, 1)
+    if iou_thresholds is not None:
+        check_unit_interval("iou_thresholds", as_array("iou_thresholds", iou_thresholds, ndim=1, finite=True,
+                                                       floating=True))
+    if nc is not None:
+        check_count("nc", nc)
+    return out
 
 
 # ============================================================================ PASCAL VOC
@@ -430,6 +677,7 @@ def voc_ap(rec: ArrayLike, prec: ArrayLike, use_07_metric: bool = False) -> np.n
     Returns:
         ndarray[] : the AP (0-d, dtype of ``prec``). Empty curves give 0.
     """
+    _check_curve("rec", rec, "prec", prec)
     rec = as_array("rec", rec, ndim=1, floating=True)
     prec = as_array("prec", prec, ndim=1, floating=True)
     check_same_length("rec", rec, "prec", prec)
@@ -445,22 +693,6 @@ def voc_ap(rec: ArrayLike, prec: ArrayLike, use_07_metric: bool = False) -> np.n
     mpre = np.maximum.accumulate(mpre[::-1])[::-1]          # the backward running max
     i = np.flatnonzero(mrec[1:] != mrec[:-1])
     return np.asarray(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]), dtype=prec.dtype)
-
-
-def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult):
-    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
-    if gt_difficult is not None:
-        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
-    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
-    det_scores = as_array("det_scores", det_scores, ndim=1, finite=True)
-    det_labels = as_array("det_labels", det_labels, ndim=1)
-    det_image_ids = as_array("det_image_ids", det_image_ids, ndim=1)
-    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
-                    ("det_image_ids", det_image_ids)):
-        check_same_length("det_boxes", det_boxes, name, v)
-    if len(det_image_ids) and (det_image_ids.min() < 0 or det_image_ids.max() >= len(gt_boxes)):
-        raise ValueError(f"det_image_ids: expected indices into gt_boxes (0..{len(gt_boxes) - 1})")
-    return det_boxes, det_scores, det_labels.astype(np.int64), det_image_ids.astype(np.int64)
 
 
 def _group_table(d_key, g_key):
@@ -507,7 +739,7 @@ def voc_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], 
     non-difficult GT are not reported (``voc_eval.py`` would divide by zero).
     """
     det_boxes, det_scores, det_labels, det_image_ids = _voc_check(
-        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult)
+        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, iou_threshold)
     dtype = np.result_type(det_boxes.dtype, det_scores.dtype, np.float32)
     gb = [check_boxes(f"gt_boxes[{i}]", b, ndim=2) for i, b in enumerate(gt_boxes)]
     g_box = np.concatenate(gb).astype(dtype) if gb else np.zeros((0, 4), dtype)
@@ -554,11 +786,11 @@ def voc_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], 
     return {"classes": classes, "ap": aps, "map": m}
 
 
-# ============================================================================ Ultralytics
+# ============================================================================ YOLOv5 / Ultralytics 8.3, 8.4
 
 def _smooth(y, f=0.05):
-    """Box filter of width ``nf = round(len(y) * f * 2) // 2 + 1`` with edge padding (Ultralytics
-    ``smooth``), summed in a fixed order (window offsets left to right) so that it is
+    """Box filter of width ``nf = round(len(y) * f * 2) // 2 + 1`` with edge padding (yolov5 v7.0
+    and ultralytics 8.3 / 8.4 ``smooth``), summed in a fixed order (window offsets left to right) so that it is
     reproducible across backends; equals ``np.convolve(..., 'valid')`` up to summation order."""
     nf = round(len(y) * f * 2) // 2 + 1
     p = np.ones(nf // 2, dtype=y.dtype)
@@ -571,33 +803,39 @@ def _smooth(y, f=0.05):
 
 
 def compute_ap(recall: ArrayLike, precision: ArrayLike, method: Literal["interp", "continuous"] = "interp",
-               version: Literal["8.3", "8.4"] = "8.3") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """AP of one recall/precision curve, as Ultralytics ``compute_ap``.
+               version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AP of one recall/precision curve, as ``compute_ap`` of the chosen release.
 
     Args:
         recall (ndarray[N]), precision (ndarray[N]): the curve in confidence order.
-        method (str): 'interp' (101-point ``np.interp`` then trapezoid) or 'continuous'
-            (``sum(Δrecall * precision)`` where recall changes).
-        version (str): '8.3' (also yolov5 v7.0): ``mrec = [0, r, 1]``, ``mpre = [1, p, 0]``;
-            '8.4': ``mrec = [0, r, r[-1], 1]``, ``mpre = [1, p, 0, 0]`` (precision drops to 0
-            after the last recall; an empty curve uses ``r[-1] = 0``).
+        method (str): 'interp' (101-point ``np.interp`` then trapezoid, what every release
+            runs) or 'continuous' (``sum(Δrecall * precision)`` where recall changes: the
+            switched-off branch of yolov5 v7.0 / ultralytics 8.3.253; 8.4.190 dropped it, here
+            it integrates 8.4's end points).
+        version (str): one of ``ULTRALYTICS_VERSIONS``; default '8.3' (ultralytics 8.3.253).
+            'yolov5' (v7.0) and '8.3': ``mrec = [0, r, 1]``, ``mpre = [1, p, 0]``;
+            '8.4' (ultralytics 8.4.190): ``mrec = [0, r, r[-1], 1]``, ``mpre = [1, p, 0, 0]``
+            (precision drops to 0 after the last recall); an empty curve uses ``r[-1] = 1``
+            there (``mrec = [0, 1, 1]``, ``mpre = [1, 0, 0]``). An empty curve gives AP 0.5
+            in every release (the line from (0, 1) to (1, 0)).
 
     Returns:
         tuple: (ap ndarray[], mpre ndarray[N+2 or N+3] envelope, mrec ndarray[N+2 or N+3]).
-        Example: recall [0.5], precision [1.0] gives 0.750 ('8.3') and 0.495 ('8.4').
+        Example: recall [0.5], precision [1.0] gives 0.750 ('yolov5', '8.3') and 0.495 ('8.4').
     """
+    _check_curve("recall", recall, "precision", precision)
     recall = as_array("recall", recall, ndim=1, floating=True).astype(np.float64)
     precision = as_array("precision", precision, ndim=1, floating=True).astype(np.float64)
     check_same_length("recall", recall, "precision", precision)
     if method not in ("interp", "continuous"):
         raise ValueError(f"method: expected 'interp' or 'continuous', got {method!r}")
-    if version not in ("8.3", "8.4"):
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
-    if version == "8.3":
+    check_ultralytics_version(version)
+    if version != "8.4":
         mrec = np.concatenate(([0.0], recall, [1.0]))
         mpre = np.concatenate(([1.0], precision, [0.0]))
     else:
-        last = recall[-1] if len(recall) else 0.0
+        last = recall[-1] if len(recall) else 1.0
         mrec = np.concatenate(([0.0], recall, [last], [1.0]))
         mpre = np.concatenate(([1.0], precision, [0.0], [0.0]))
     mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
@@ -611,35 +849,40 @@ def compute_ap(recall: ArrayLike, precision: ArrayLike, method: Literal["interp"
 
 
 def ap_per_class(tp: ArrayLike, conf: ArrayLike, pred_cls: ArrayLike, target_cls: ArrayLike, eps: float = 1e-16,
-                 version: Literal["8.3", "8.4"] = "8.3") -> tuple[np.ndarray, ...]:
-    """Per-class AP at each IoU threshold and P/R/F1 at the best mean-F1 confidence (Ultralytics).
+                 version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+                 ) -> tuple[np.ndarray, ...]:
+    """Per-class AP at each IoU threshold and P/R/F1 at the best mean-F1 confidence, as
+    ``ap_per_class`` of yolov5 v7.0 / ultralytics 8.3.253 / 8.4.190.
 
     Args:
         tp (bool ndarray[N, T]): per prediction, correct at each IoU threshold.
         conf (ndarray[N]): confidences. pred_cls (int ndarray[N]), target_cls (int ndarray[M]).
-        eps (float): as Ultralytics (recall ``tpc / (n_l + eps)``, F1 ``2pr / (p + r + eps)``).
-        version (str): compute_ap end points ('8.3' = yolov5 v7.0, or '8.4').
+        eps (float): as every release (recall ``tpc / (n_l + eps)``, F1 ``2pr / (p + r + eps)``).
+        version (str): one of ``ULTRALYTICS_VERSIONS``, default '8.3' (ultralytics 8.3.253).
+            The three releases differ only in :func:`compute_ap`'s end points ('yolov5' =
+            '8.3'); 8.4.190's explicit ``argmax ... if nc else 0`` for no classes gives the
+            same (empty) outputs as the older releases' argmax of a NaN mean.
 
     Returns:
         tuple: (tp ndarray[C], fp ndarray[C], p ndarray[C], r ndarray[C], f1 ndarray[C],
         ap ndarray[C, T], classes int ndarray[C]), C = classes present in ``target_cls``
         (sorted); tp/fp are the rounded counts at the chosen confidence.
 
-    Rules: predictions sorted by -conf (stable; Ultralytics' quicksort leaves ties unspecified);
+    Rules: predictions sorted by -conf (stable; the releases' quicksort leaves ties unspecified);
     per class ``recall = tpc / (n_l + eps)``, ``precision = tpc / (tpc + fpc)``; classes with no
     prediction keep AP 0 and P = R = 0 curves; the P and R curves at 1000 confidences
     ``np.interp(-px, -conf, ·, left=0 / 1)``; the confidence index is the argmax of the mean F1
     curve smoothed with a box filter of 10% (see :func:`_smooth`; the class mean summed class by
     class in order). No classes in ``target_cls``: all outputs empty.
     """
+    _check_ap_per_class(tp, conf, pred_cls, target_cls, eps)
     tp = as_array("tp", tp, ndim=2)
     conf = as_array("conf", conf, ndim=1, finite=True, floating=True).astype(np.float64)
     pred_cls = as_array("pred_cls", pred_cls, ndim=1).astype(np.int64)
     target_cls = as_array("target_cls", target_cls, ndim=1).astype(np.int64)
     check_same_length("tp", tp, "conf", conf)
     check_same_length("tp", tp, "pred_cls", pred_cls)
-    if version not in ("8.3", "8.4"):  # checked up front, whatever the data
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    check_ultralytics_version(version)  # checked up front, whatever the data
     i = np.argsort(-conf, kind="stable")
     tp, conf, pred_cls = tp[i].astype(np.float64), conf[i], pred_cls[i]
     classes, nt = np.unique(target_cls, return_counts=True)
@@ -674,24 +917,54 @@ def ap_per_class(tp: ArrayLike, conf: ArrayLike, pred_cls: ArrayLike, target_cls
     return tp_n, fp_n, p, r, f, ap, classes
 
 
-def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: ArrayLike, iou_thresholds: ArrayLike
-                     ) -> np.ndarray:
-    """Which predictions are correct at each IoU threshold (yolov5 ``process_batch``).
+def _match_greedy(iou, thresholds):
+    """ultralytics 8.4.190's matching on ``iou`` [M, N] (wrong-class pairs already 0):
+    predictions in index order (sequential: a claimed label is gone for the later ones), all
+    thresholds at once. Returns bool [N, T]."""
+    m, n = iou.shape
+    correct = np.zeros((n, len(thresholds)), dtype=bool)
+    if m == 0 or len(thresholds) == 0:
+        return correct
+    matched = np.zeros((m, len(thresholds)), dtype=bool)          # labels claimed, per threshold
+    cols = np.arange(len(thresholds))
+    for j in np.flatnonzero((iou >= thresholds.min()).any(0)):
+        available = np.where(matched, 0, iou[:, j, None])          # [M, T]
+        k = available.argmax(0)                                    # first on ties
+        correct[j] = available[k, cols] >= thresholds
+        matched[k, cols] |= correct[j]
+    return correct
+
+
+def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: ArrayLike, iou_thresholds: ArrayLike,
+                      version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION) -> np.ndarray:
+    """Which predictions are correct at each IoU threshold (yolov5 v7.0 ``process_batch``,
+    ultralytics 8.3.253 / 8.4.190 ``BaseValidator.match_predictions``, ``use_scipy=False``).
 
     Args:
-        pred_classes (int ndarray[N]), true_classes (int ndarray[M]).
+        pred_classes (int ndarray[N]): in descending confidence order (as NMS returns them;
+            the '8.4' rule and the label-side choice of the others depend on this order).
+        true_classes (int ndarray[M]).
         iou (ndarray[M, N]): IoU of every label (rows) with every prediction (columns).
         iou_thresholds (ndarray[T]).
+        version (str): one of ``ULTRALYTICS_VERSIONS``, default '8.3' (ultralytics 8.3.253).
 
     Returns:
         bool ndarray[N, T].
 
-    Rules, per threshold: candidate pairs have ``iou >= threshold`` and equal classes; sorted by
-    IoU descending (stable: ties keep (label, prediction) order; yolov5's reversed quicksort
-    leaves them unspecified); one pair kept per prediction (the first), then, WITHOUT re-sorting
-    (the survivors are in prediction order), one pair per label (the first, so the
-    lowest-index prediction, not the best IoU: yolov5's quirk, kept upstream on purpose).
+    Rules, per threshold. 'yolov5' (v7.0): candidate pairs have ``iou >= threshold`` and equal
+    classes; sorted by IoU descending (stable: ties keep (label, prediction) order; the
+    releases' reversed quicksort leaves them unspecified); one pair kept per prediction (the
+    first), then, WITHOUT re-sorting (the survivors are in prediction order), one pair per
+    label (the first, so the lowest-index prediction, not the best IoU). '8.3' (8.3.253): the
+    same on ``iou * (classes equal)``, so a threshold <= 0 also admits wrong-class pairs (IoU
+    0); identical to 'yolov5' for thresholds > 0. '8.4' (8.4.190): greedy in prediction
+    (confidence) order, sequential: each prediction takes the unclaimed label of largest
+    ``iou * (classes equal)`` (the first on ties) and is correct, claiming it, when that
+    value is ``>= threshold``. Example, one class, threshold 0.5, IoU ``[[0.9, 0.6],
+    [0, 0.55]]``: 'yolov5' / '8.3' give [True, False] (label 0's lowest-index prediction takes
+    it, prediction 1 lost its only pair), '8.4' gives [True, True].
     """
+    _check_match(pred_classes, true_classes, iou, iou_thresholds)
     pred_classes = as_array("pred_classes", pred_classes, ndim=1)
     true_classes = as_array("true_classes", true_classes, ndim=1)
     iou = as_array("iou", iou, ndim=2)
@@ -699,13 +972,17 @@ def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: Arr
     if iou.shape != (len(true_classes), len(pred_classes)):
         raise ValueError(f"iou: expected shape ({len(true_classes)}, {len(pred_classes)}), "
                          f"got {iou.shape}")
+    check_ultralytics_version(version)
     correct = np.zeros((len(pred_classes), len(iou_thresholds)), dtype=bool)
     same = true_classes[:, None] == pred_classes[None, :]
+    if version == "8.4":
+        return _match_greedy(iou * same, iou_thresholds)
+    key = iou if version == "yolov5" else iou * same  # [M, N] the value compared and sorted
     for ti, thr in enumerate(iou_thresholds):
-        li, di = np.nonzero((iou >= thr) & same)
+        li, di = np.nonzero((key >= thr) & same if version == "yolov5" else key >= thr)
         if len(li) == 0:
             continue
-        s = np.argsort(-iou[li, di], kind="stable")
+        s = np.argsort(-key[li, di], kind="stable")
         li, di = li[s], di[s]
         _, first = np.unique(di, return_index=True)    # best pair per prediction, by prediction
         li, di = li[first], di[first]
@@ -714,38 +991,54 @@ def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: Arr
     return correct
 
 
-def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
-                    ) -> np.ndarray:
-    """One image's contribution to the yolov5 ``ConfusionMatrix`` (sum it over images).
+def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45,
+                     version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION) -> np.ndarray:
+    """One image's contribution to ``ConfusionMatrix.process_batch`` of yolov5 v7.0 /
+    ultralytics 8.3.253 / 8.4.190 (sum it over images).
 
     Args:
         detections (ndarray[N, 6]): x1, y1, x2, y2, confidence, class.
         labels (ndarray[M, 5]): class, x1, y1, x2, y2.
         nc (int): number of classes; index ``nc`` is the background.
-        conf (float): detections with confidence ``> conf`` are kept.
+        conf (float): detections with confidence ``> conf`` are kept ('8.3' replaces
+            ``conf == 0.001``, the validator's default, by 0.25, as 8.3.253 does).
         iou_thres (float): pairs with IoU ``> iou_thres`` match (class-agnostic).
+        version (str): one of ``ULTRALYTICS_VERSIONS``, default '8.3' (ultralytics 8.3.253).
 
     Returns:
         ndarray[nc + 1, nc + 1] float64, indexed [predicted, true].
 
-    Rules (yolov5 v7.0): pairs sorted by IoU descending (stable), one per detection (the
-    best), re-sorted by IoU, one per label (the best); a label with a match counts at
-    [class of the matched detection, label class], else at [nc, label class]; when there is at
-    least one match, each unmatched detection counts at [its class, nc] (with no match at all
-    no detection is counted: the yolov5 quirk).
+    Rules. Matching, 'yolov5' and '8.3': pairs sorted by IoU descending (stable), one per
+    detection (the best), re-sorted by IoU, one per label (the best); '8.4': greedy in
+    confidence order (stable), each detection with some IoU ``> iou_thres`` takes the label of
+    largest IoU still unclaimed (the first on ties; a claimed label's row is zeroed). Counts: a
+    label with a match counts at [class of the matched detection, label class], else at
+    [nc, label class]; an unmatched detection counts at [its class, nc], except in 'yolov5'
+    when the image has no match at all (no detection is counted then: the v7.0 quirk). An
+    image without labels counts each kept detection at [its class, nc] in '8.3' / '8.4' and
+    nothing in 'yolov5' (v7.0's ``val.py`` never calls it then; its result here is the zero
+    matrix). IoU: :func:`ref_numpy.boxes.box_iou` (torchvision convention, float64), where the
+    releases add 1e-7 to the union in float32.
     """
+    _check_confusion(detections, labels, nc, conf, iou_thres)
     detections = as_array("detections", detections, ndim=2, floating=True)
     labels = as_array("labels", labels, ndim=2, floating=True)
     if detections.shape[1] != 6 or labels.shape[1] != 5:
         raise ValueError(f"detections, labels: expected [N, 6] and [M, 5], got "
                          f"{detections.shape} and {labels.shape}")
+    check_ultralytics_version(version)
+    if version == "8.3" and conf == 0.001:
+        conf = 0.25
     matrix = np.zeros((nc + 1, nc + 1))
     detections = detections[detections[:, 4] > conf]
     gt_classes = labels[:, 0].astype(np.int64)
     det_classes = detections[:, 5].astype(np.int64)
     iou = box_iou(labels[:, 1:], detections[:, :4])
-    li, di = np.nonzero(iou > iou_thres)
-    if len(li) > 1:
+    if version == "8.4":
+        li, di = _confusion_greedy(iou, detections[:, 4], iou_thres)
+    else:
+        li, di = np.nonzero(iou > iou_thres)
+    if len(li) > 1 and version != "8.4":
         v = iou[li, di]
         s = np.argsort(-v, kind="stable")
         li, di, v = li[s], di[s], v[s]
@@ -762,21 +1055,37 @@ def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: fl
             matrix[det_classes[di[j][0]], gc] += 1
         else:
             matrix[nc, gc] += 1
-    if any_match:
+    if any_match or version != "yolov5":
         for i, dc in enumerate(det_classes):
             if not np.any(di == i):
                 matrix[dc, nc] += 1
     return matrix
 
 
-# ============================================================================ Ultralytics: protocol
+def _confusion_greedy(iou, scores, iou_thres):
+    """ultralytics 8.4.190 ``ConfusionMatrix.process_batch`` matching: (label index [K],
+    detection index [K]) of the matches. Sequential over the detections that overlap some label
+    by more than ``iou_thres``, in descending score order (stable)."""
+    iou = iou.copy()
+    gt_match = np.full(iou.shape[0], -1)
+    cand = np.flatnonzero((iou > iou_thres).any(0))
+    for d in cand[np.argsort(-scores[cand], kind="stable")]:
+        g = iou[:, d].argmax()
+        if iou[g, d] > iou_thres:
+            gt_match[g] = d
+            iou[g] = 0
+    li = np.flatnonzero(gt_match >= 0)
+    return li, gt_match[li]
+
+
+# ============================================================================ YOLOv5 / Ultralytics 8.3, 8.4: protocol
 
 ULTRALYTICS_IOU_THRS = np.linspace(0.5, 0.95, 10)  # ultralytics ``DetectionValidator.iouv``
 
 
 @dataclass
 class UltralyticsResult:
-    """What :func:`ultralytics_evaluate` returns (the numbers of Ultralytics' ``DetMetrics``).
+    """What :func:`ultralytics_evaluate` returns (the numbers of ultralytics 8.3 / 8.4 ``DetMetrics``).
 
     Attributes (N' kept predictions, M' non-difficult GTs, C classes present in the GT, T IoU
     thresholds, K = ``nc`` classes):
@@ -788,7 +1097,7 @@ class UltralyticsResult:
         p, r, f1 (ndarray[C]): per class, at the confidence of the best mean F1.
         ap (ndarray[C, T]): AP per class and threshold. classes (int ndarray[C]).
         mp, mr, map50, map (ndarray[] float64): means over the C classes of p, r, ``ap[:, 0]``
-            and ``ap.mean(1)`` (Ultralytics' ``box.mp``, ``box.mr``, ``box.map50``,
+            and ``ap.mean(1)`` (ultralytics 8.3 / 8.4 ``box.mp``, ``box.mr``, ``box.map50``,
             ``box.map``); NaN when C = 0.
         confusion_matrix (ndarray[K + 1, K + 1] float64): [predicted, true], index K the
             background; :func:`confusion_matrix` (conf 0.25, IoU 0.45) summed over images.
@@ -822,7 +1131,7 @@ def _mean_or_nan(x):
 
 
 def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
-    """Per image, the predictions Ultralytics' NMS returns: ``score > conf_thres``, sorted by
+    """Per image, the predictions the releases' NMS (yolov5 v7.0, ultralytics 8.3 / 8.4) returns: ``score > conf_thres``, sorted by
     score descending (stable on ties), the first ``max_det``. A list of index arrays."""
     order = np.argsort(image_ids, kind="stable")
     bounds = np.searchsorted(image_ids[order], np.arange(n_images + 1))
@@ -837,9 +1146,11 @@ def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
 def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], det_boxes: ArrayLike,
                          det_scores: ArrayLike, det_labels: ArrayLike, det_image_ids: ArrayLike,
                          gt_difficult: Sequence[ArrayLike] | None = None, conf_thres: float = 0.001, max_det: int = 300,
-                         iou_thresholds: ArrayLike | None = None, version: Literal["8.3", "8.4"] = "8.3",
+                         iou_thresholds: ArrayLike | None = None,
+                         version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
                          nc: int | None = None) -> UltralyticsResult:
-    """Ultralytics' detection validation (``DetectionValidator``) on given predictions.
+    """The detection validation of yolov5 v7.0 ``val.py`` / ultralytics 8.3.253 and 8.4.190
+    ``DetectionValidator`` on given predictions.
 
     Args:
         gt_boxes (sequence of ndarray[G_i, 4]): xyxy GT boxes per image, pixels (continuous, no
@@ -849,12 +1160,17 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
         det_scores (ndarray[N]), det_labels (int ndarray[N]).
         det_image_ids (int ndarray[N]): index of each detection's image in ``gt_boxes``.
         gt_difficult (sequence of bool ndarray[G_i] | None): difficult GTs are dropped, as
-            Ultralytics' VOC converter does (so detections on them are false positives).
+            the ultralytics VOC converter (8.3 and 8.4) does (so detections on them are false
+            positives).
         conf_thres (float): predictions with ``score > conf_thres`` are kept (NMS ``conf``;
             ``-inf`` keeps all).
         max_det (int): predictions kept per image, highest scores first (NMS ``max_det``).
         iou_thresholds (ndarray[T] | None): default ``np.linspace(0.5, 0.95, 10)``.
-        version (str): :func:`compute_ap` end points, '8.3' (= yolov5 v7.0) or '8.4'.
+        version (str): one of ``ULTRALYTICS_VERSIONS``, default '8.3' (ultralytics 8.3.253);
+            passed to :func:`match_predictions`, :func:`confusion_matrix` and
+            :func:`ap_per_class`. The confusion matrix runs at conf 0.25 ('yolov5': v7.0's
+            fixed ``ConfusionMatrix(conf=0.25)``) or at ``conf_thres`` ('8.3', '8.4': the
+            validator passes ``args.conf``; 8.3.253 turns 0.001 into 0.25), IoU 0.45.
         nc (int | None): number of classes of the confusion matrix (default: 1 + the largest
             label among GTs and detections, 0 if none).
 
@@ -866,18 +1182,20 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
     only in this order); (2) per image, IoU of every non-difficult GT with every kept prediction
     (:func:`ref_numpy.boxes.box_iou`, torchvision convention) and :func:`match_predictions`; (3)
     :func:`ap_per_class` on all images' matches; (4) :func:`confusion_matrix` per image,
-    summed. Crowd GTs count as ordinary GTs (Ultralytics has no crowd).
-    Convention: ultralytics 8.3 ``val.py`` / yolov5 v7.0 ``val.py`` on already-decoded,
-    already-NMSed predictions (no letterbox, no NMS here).
+    summed. Crowd GTs count as ordinary GTs (no release has crowds).
+    Convention: yolov5 v7.0 ``val.py`` / ultralytics 8.3.253, 8.4.190 ``DetectionValidator``
+    on already-decoded, already-NMSed predictions (no letterbox, no NMS here). Known
+    difference: the IoU is torchvision's in float64, the releases' ``box_iou`` adds 1e-7 to
+    the union in float32 (a pair within ~1e-7 of a threshold can fall the other way).
     """
-    det_boxes, det_scores, det_labels, det_image_ids = _voc_check(
-        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult)
+    det_boxes, det_scores, det_labels, det_image_ids = _ultralytics_check(
+        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, conf_thres, max_det,
+        iou_thresholds, nc)
     if np.isnan(conf_thres):
         raise ValueError(f"conf_thres: expected a number (-inf keeps every prediction), got {conf_thres!r}")
     if int(max_det) < 1:
         raise ValueError(f"max_det: expected >= 1, got {max_det!r}")
-    if version not in ("8.3", "8.4"):
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    check_ultralytics_version(version)
     thr = ULTRALYTICS_IOU_THRS if iou_thresholds is None else as_array(
         "iou_thresholds", iou_thresholds, ndim=1, finite=True, floating=True)
     thr = np.asarray(thr, dtype=np.float64)
@@ -900,17 +1218,18 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
 
     kept = _ultralytics_keep(det_scores, det_image_ids, len(gb), conf_thres, int(max_det))
     tp, cm = [], np.zeros((nc + 1, nc + 1))
+    cm_conf = 0.25 if version == "yolov5" else float(conf_thres)
     for i, p in enumerate(kept):
         g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
         if len(p) and len(g_box):
             iou = box_iou(g_box, det_boxes[p])                                       # [M, N]
-            tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
+            tp.append(match_predictions(det_labels[p], g_lab, iou, thr, version=version))
         else:
             tp.append(np.zeros((len(p), len(thr)), dtype=bool))
         dets = np.concatenate([det_boxes[p], det_scores[p, None],
                                det_labels[p, None].astype(np.float64)], axis=1)       # [N, 6]
         labs = np.concatenate([g_lab[:, None].astype(np.float64), g_box], axis=1)     # [M, 5]
-        cm += confusion_matrix(dets, labs, nc)
+        cm += confusion_matrix(dets, labs, nc, conf=cm_conf, version=version)
     kept_all = np.concatenate(kept) if kept else np.zeros(0, np.int64)
     tp_all = np.concatenate(tp) if tp else np.zeros((0, len(thr)), dtype=bool)
     target = (np.concatenate([gl[i][~gd[i]] for i in range(len(gb))]) if gb

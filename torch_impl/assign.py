@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 
 from ref_numpy.shared import report as _report
-from ref_numpy.shared.checks import check_positive, check_strides
+from ref_numpy.shared.checks import check_count, check_positive, check_strides
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
@@ -440,6 +440,39 @@ def _check_pred_boxes(pred_boxes, na, grids, device):
     out = []
     for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
         a = as_tensor(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True,
+def yolov1_grid_targets(targets: TensorLike, S: int = 7, num_classes: int = 20,
+                        batch_size: int | None = None) -> torch.Tensor:
+    """See :func:`ref_numpy.assign.yolov1_grid_targets`: ``[bs, S, S, 5 + C]`` per object cell
+    ``(x_off, y_off, w, h, 1, one-hot)``; the first GT in target order keeps a cell."""
+    t = _check_targets(targets)
+    S = check_count("S", S, 1)
+    nc = check_count("num_classes", num_classes, 1)
+    if t.numel() and bool((t[:, 1] >= nc).any()):
+        raise ValueError(f"targets: class ids (column 1) must be < num_classes = {nc}")
+    bs = check_count("batch_size", batch_size, 0) if batch_size is not None else \
+        int(t[:, 0].max()) + 1 if len(t) else 0
+    if len(t) and int(t[:, 0].max()) >= bs:
+        raise ValueError(f"targets: image index >= batch_size {bs}")
+    t = t[(t[:, 4] > 0) & (t[:, 5] > 0)]
+    img, cls = t[:, 0].long(), t[:, 1].long()
+    gxy = t[:, 2:4] * S
+    col_row = gxy.trunc().long().clamp(max=S - 1)  # [nt, 2] (col, row)
+    col, row = col_row[:, 0], col_row[:, 1]
+    key = (img * S + row) * S + col
+    n = key.shape[0]
+    order = torch.arange(n, device=t.device)
+    first = torch.full((bs * S * S,), n, dtype=torch.long, device=t.device).scatter_reduce(
+        0, key, order, reduce="amin")
+    k = order[first[key] == order]  # the first GT of each occupied cell, in target order
+    out = torch.zeros((bs, S, S, 5 + nc), dtype=t.dtype, device=t.device)
+    off = gxy - col_row.to(t.dtype)
+    out[img[k], row[k], col[k], :2] = off[k]
+    out[img[k], row[k], col[k], 2:4] = t[k, 4:6]
+    out[img[k], row[k], col[k], 4] = 1
+    out[img[k], row[k], col[k], 5 + cls[k]] = 1
+    return out
+
+
                       device=device)
         if tuple(a.shape[1:4]) != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
             raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {tuple(a.shape)}")

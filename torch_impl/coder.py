@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import torch
 
 from ref_numpy.shared.checks import check_axis, check_count, check_finite_real, check_image_size, check_sizes
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
+from torch_impl.nms import batched_nms
 
 __all__ = [
     "yolov1_encode", "yolov1_decode",
@@ -22,6 +24,7 @@ __all__ = [
     "yolov5_encode", "yolov5_decode",
     "dist2bbox", "bbox2dist", "dfl_decode",
     "make_grid", "make_anchor_grid", "make_anchors",
+    "tutorial_decode", "tutorial_detect_as_printed", "tutorial_detect_corrected",
 ]
 
 
@@ -319,3 +322,67 @@ def make_anchors(feat_sizes: Sequence[tuple[int, int]], strides: TensorLike, gri
               for h, w in sizes]
     counts = torch.tensor([h * w for h, w in sizes], device=s.device)
     return torch.cat(points), s.repeat_interleave(counts).reshape(-1, 1)
+
+
+# ----------------------------------------------------------------------------- tutorial (seed A)
+
+def tutorial_decode(preds: Sequence[TensorLike], anchors: TensorLike, strides: Sequence[float]) -> torch.Tensor:
+    """See :func:`ref_numpy.coder.tutorial_decode`: ``[bs, sum na*ny*nx, 5 + C]`` rows
+    ``(x1, y1, x2, y2, σ(obj), σ(cls)...)`` in pixels."""
+    if not isinstance(preds, (list, tuple)) or not preds:
+        raise ValueError("preds: expected a non-empty list of per-level arrays [bs, na, ny, nx, 5 + C]")
+    ps = [as_tensor(f"preds[{i}]", p, ndim=5, finite=True, floating=True) for i, p in enumerate(preds)]
+    bs, na, no = ps[0].shape[0], ps[0].shape[1], ps[0].shape[-1]
+    for i, p in enumerate(ps):
+        if tuple(p.shape[:2]) != (bs, na) or p.shape[-1] != no or no < 6:
+            raise ValueError(f"preds[{i}]: expected [{bs}, {na}, ny, nx, {max(no, 6)}], got {tuple(p.shape)}")
+    p0 = ps[0]
+    a = as_tensor("anchors", anchors, ndim=3, finite=True, floating=True, device=p0.device).to(p0.dtype)
+    if tuple(a.shape) != (len(ps), na, 2) or not bool((a > 0).all()):
+        raise ValueError(f"anchors: expected positive [{len(ps)}, {na}, 2] (pixels), got {tuple(a.shape)}")
+    s = _check_levels(strides, len(ps), p0.dtype, p0.device)
+    out = []
+    for p, anc, stride in zip(ps, a, s):
+        _, _, ny, nx, _ = p.shape
+        grid = make_grid(ny, nx, device=p.device).to(p.dtype)
+        xy = (p[..., :2].sigmoid() + grid) * stride
+        wh = (anc.view(1, na, 1, 1, 2) * p[..., 2:4].clamp(max=MAX_LOG_WH).exp()).clamp(min=MIN_WH)
+        box = torch.cat([xy - wh / 2, xy + wh / 2], -1)
+        out.append(torch.cat([box, p[..., 4:].sigmoid()], -1).reshape(bs, -1, no))
+    return torch.cat(out, 1)
+
+
+def _tutorial_candidates(decoded, conf_thres: float):
+    d = as_tensor("decoded", decoded, ndim=3, finite=True, floating=True)
+    if d.shape[-1] < 6:
+        raise ValueError(f"decoded: expected [bs, N, 5 + C] with C >= 1, got {tuple(d.shape)}")
+    thr = check_finite_real("conf_thres", conf_thres)
+    best, labels = d[..., 5:].max(-1)  # first maximum, as NumPy's argmax
+    scores = d[..., 4] * best
+    return d, [(img[k, :4], sc[k], lb[k]) for img, sc, lb, k in zip(d, scores, labels, scores > thr)]
+
+
+def _rows(boxes, scores, labels) -> torch.Tensor:
+    return torch.cat([boxes, scores[:, None], labels[:, None].to(boxes.dtype)], 1)
+
+
+def tutorial_detect_as_printed(decoded: TensorLike, conf_thres: float = 0.25, iou_thres: float = 0.5
+                               ) -> list[torch.Tensor]:
+    """See :func:`ref_numpy.coder.tutorial_detect_as_printed`: rows ordered class by class.
+
+    The class loop is done as one :func:`torch_impl.nms.batched_nms` followed by a stable sort
+    on the class: within a class batched_nms's order is that class's greedy NMS order."""
+    d, cands = _tutorial_candidates(decoded, conf_thres)
+    out = []
+    for boxes, scores, labels in cands:
+        k = batched_nms(boxes, scores, labels, iou_thres)
+        k = k[torch.sort(labels[k], stable=True).indices]
+        out.append(_rows(boxes[k], scores[k], labels[k]))
+    return out
+
+
+def tutorial_detect_corrected(decoded: TensorLike, conf_thres: float = 0.25, iou_thres: float = 0.5
+                              ) -> list[torch.Tensor]:
+    """See :func:`ref_numpy.coder.tutorial_detect_corrected`: the same rows, ordered by score."""
+    d, cands = _tutorial_candidates(decoded, conf_thres)
+    return [_rows(b[k], s[k], lb[k]) for b, s, lb in cands for k in [batched_nms(b, s, lb, iou_thres)]]

@@ -434,6 +434,121 @@ def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[TensorLike], targets: T
 
 # ----------------------------------------------------------------------------- YOLOv5
 
+# ----------------------------------------------------------------------------- grid losses (C)
+# See ref_numpy.loss (section C of seed_systems.md): as printed and *_corrected, (total, parts).
+
+def _check_grid_pair(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
+    p = _compute_dtype(as_tensor("pred", pred, ndim=4, floating=True))
+    t = as_tensor("target", target, ndim=4, finite=True, floating=True, device=p.device).to(p.dtype)
+    if p.shape != t.shape or p.shape[-1] < 6:
+        raise ValueError(f"pred and target: expected one shape [bs, S, S, 5 + C] with C >= 1, "
+                         f"got {tuple(p.shape)} and {tuple(t.shape)}")
+    return p, t
+
+
+def _mean(x: torch.Tensor, empty: float) -> torch.Tensor:
+    """Mean of all elements; for none, NaN (``empty`` NaN, as ``nn.MSELoss``) or 0 (still in the graph)."""
+    if x.numel() or math.isnan(empty):
+        return x.mean()
+    return x.sum() * 0.0
+
+
+def _smooth_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.smooth_l1_loss(a, b, reduction="none", beta=1.0)
+
+
+def _bce_probabilities(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Element-wise ``F.binary_cross_entropy`` (log floored at -100), with its [0, 1] input
+    requirement raised as ValueError (torch raises RuntimeError on CPU and asserts on CUDA)."""
+    if bool(((x < 0) | (x > 1)).any()):
+        raise ValueError("pred: class scores (channels 5:) outside [0, 1]: the loss as printed calls "
+                         "F.binary_cross_entropy, which takes probabilities (torch raises 'all elements of "
+                         "input should be between 0 and 1'); apply a sigmoid first or use the *_corrected "
+                         "loss, which takes logits")
+    return -(y * x.log().clamp(min=-100) + (1 - y) * torch.log1p(-x).clamp(min=-100))
+
+
+def _grid_parts(**parts: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return sum(parts.values()), parts
+
+
+def yolo_loss_mse(pred: TensorLike, target: TensorLike) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_mse` (section C.1 as printed: three ``nn.MSELoss()``)."""
+    p, t = _check_grid_pair(pred, target)
+    return _grid_parts(box=F.mse_loss(p[..., :4], t[..., :4]), conf=F.mse_loss(p[..., 4], t[..., 4]),
+                       cls=F.mse_loss(p[..., 5:], t[..., 5:]))
+
+
+def yolo_loss_mse_corrected(pred: TensorLike, target: TensorLike) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_mse_corrected` (box and class terms at object cells only)."""
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4] != 0
+    return _grid_parts(box=_mean((p[obj][:, :4] - t[obj][:, :4]) ** 2, 0.0), conf=F.mse_loss(p[..., 4], t[..., 4]),
+                       cls=_mean((p[obj][:, 5:] - t[obj][:, 5:]) ** 2, 0.0))
+
+
+def _adv_parts(p, t, box_mask, obj, conf_target, lambda_coord, lambda_obj, lambda_noobj, lambda_class,
+               corrected: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    empty = 0.0 if corrected else math.nan
+    conf = p[..., 4]
+    lbox = _mean(_smooth_l1(p[box_mask][:, :4], t[box_mask][:, :4]), empty)
+    lobj = _mean((conf[obj] - conf_target[obj]) ** 2, empty)
+    lnoobj = _mean((conf[~obj] - conf_target[~obj]) ** 2, empty)
+    if corrected:
+        lcls = _mean(_bce_with_logits(p[obj][:, 5:], t[obj][:, 5:]), 0.0)
+    else:
+        lcls = _mean(_bce_probabilities(p[obj][:, 5:], t[obj][:, 5:]), math.nan)
+    return _grid_parts(box=lambda_coord * lbox, obj=lambda_obj * lobj, noobj=lambda_noobj * lnoobj,
+                       cls=lambda_class * lcls)
+
+
+def yolo_loss_adv(pred: TensorLike, target: TensorLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                  lambda_noobj: float = 0.5, lambda_class: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_adv` (C.2 as printed: NaN on an empty mask, class
+    scores outside [0, 1] raise ValueError where ``F.binary_cross_entropy`` would crash)."""
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].bool()
+    return _adv_parts(p, t, torch.ones_like(obj), obj, t[..., 4], lambda_coord, lambda_obj, lambda_noobj,
+                      lambda_class, corrected=False)
+
+
+def yolo_loss_adv_corrected(pred: TensorLike, target: TensorLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                            lambda_noobj: float = 0.5, lambda_class: float = 1.0
+                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_adv_corrected` (box at object cells, empty masks 0,
+    BCE-with-logits classes)."""
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].bool()
+    return _adv_parts(p, t, obj, obj, t[..., 4], lambda_coord, lambda_obj, lambda_noobj, lambda_class,
+                      corrected=True)
+
+
+def yolo_loss_iou(pred: TensorLike, target: TensorLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                  lambda_noobj: float = 0.5, lambda_class: float = 1.0, iou_threshold: float = 0.5
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_iou` (C.3 as printed: object mask IoU > 0.5, a poor
+    box of an object trained as background)."""
+    p, t = _check_grid_pair(pred, target)
+    with torch.no_grad():
+        mask = _aligned_iou(p[..., :4], t[..., :4], "iou", "cxcywh", 1e-7) > iou_threshold
+    return _adv_parts(p, t, torch.ones_like(mask), mask, mask.to(p.dtype), lambda_coord, lambda_obj,
+                      lambda_noobj, lambda_class, corrected=False)
+
+
+def yolo_loss_iou_corrected(pred: TensorLike, target: TensorLike, lambda_coord: float = 5.0, lambda_obj: float = 1.0,
+                            lambda_noobj: float = 0.5, lambda_class: float = 1.0
+                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolo_loss_iou_corrected` (target's object mask, conf target =
+    IoU without gradient, the corrections of ``yolo_loss_adv_corrected``)."""
+    p, t = _check_grid_pair(pred, target)
+    obj = t[..., 4].bool()
+    with torch.no_grad():
+        iou = _aligned_iou(p[..., :4], t[..., :4], "iou", "cxcywh", 1e-7)
+        conf_target = torch.where(obj, iou, torch.zeros_like(iou))
+    return _adv_parts(p, t, obj, obj, conf_target, lambda_coord, lambda_obj, lambda_noobj, lambda_class,
+                      corrected=True)
+
+
 def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     if fl_gamma <= 0:  # plain BCE: torch's fused mean reduction, one pass over the logits
         pw = None if pos_weight == 1 else torch.tensor([float(pos_weight)], dtype=x.dtype, device=x.device)

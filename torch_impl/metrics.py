@@ -7,28 +7,36 @@ the accumulation for all categories, area ranges and thresholds together, visiti
 true positives (integer counts, an exact integer form of ``searchsorted`` and block maxima for
 the precision envelope; see :func:`_accumulate`). Input parsing (JSON / Python dicts) is shared
 with the reference through :mod:`ref_numpy.shared.coco`, as are the 12 summary means (NumPy's
-pairwise sum, so that ``stats`` is bit-equal). Ultralytics and VOC functions keep float64
+pairwise sum, so that ``stats`` is bit-equal). YOLOv5 / Ultralytics 8.3, 8.4 and VOC functions keep float64
 where the reference does (``np.interp`` computes in float64) and fix summation orders where an
 argmax depends on them; :func:`ultralytics_evaluate` composes them as the reference does.
 """
 from __future__ import annotations
 
+import math
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ref_numpy.shared.checks import check_same_length
-from ref_numpy.shared.coco import (COCO_AREA_RNG, COCO_IOU_THRS, COCO_MAX_DETS,  # noqa: F401
-                                   COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult, check_coco_params,
-                                   parse_coco, per_class_ap, summarize)
+from ref_numpy.shared.checks import check_same_length, check_ultralytics_version
+from ref_numpy.shared.constants import ULTRALYTICS_DEFAULT_VERSION, ULTRALYTICS_VERSIONS  # noqa: F401
+from ref_numpy.shared.coco import (COCO_AREA_LBL, COCO_AREA_RNG, COCO_IOU_THRS,  # noqa: F401
+                                   COCO_MAX_DETS, COCO_REC_THRS, MAX_IOU_THR, COCOEvalResult,
+                                   check_coco_params, coco_params, parse_coco, per_class_ap,
+                                   summarize)
 from ref_numpy.metrics import ULTRALYTICS_IOU_THRS
 from ref_numpy.metrics import UltralyticsResult as _RefUltralyticsResult
 from torch_impl._typing import TensorLike
 from torch_impl.boxes import _coco_iou, box_iou, coco_box_iou, voc_box_iou
 from torch_impl._validate import as_tensor, check_boxes
+from torch_impl._validate import (check_box_order, check_flags, check_indices, check_labels,
+                                  check_nondecreasing, check_nonnegative, check_unit_interval)
+from ref_numpy.shared.checks import (check_count, check_eps, check_number, check_same_params,
+                                     check_sequence, check_state_keys, check_state_lengths)
 
 _F64 = torch.float64
 
@@ -199,7 +207,7 @@ def _segment_cumsum(x, seg_start, seg_of):
     return cs - before[..., seg_of]
 
 
-def _accumulate(data, ev, iou_thrs, max_dets):
+def _accumulate(data, ev, iou_thrs, max_dets, rec_thrs=None):
     """pycocotools ``accumulate`` for all categories, area ranges and thresholds at once.
 
     Only true positives are visited. Within a category, sorted by score, ``pr = tp / (fp + tp
@@ -211,9 +219,17 @@ def _accumulate(data, ev, iou_thrs, max_dets):
     ignored detections up to it: unmatched ones outside the area range (a prefix sum per area
     range) plus matched ones of an ignored GT (from the sparse match list). All counts are
     integers, so every ``pr`` and ``rc`` is the same float division as pycocotools'.
+
+    Recall thresholds in any order: the search runs on them sorted and the answers go back to
+    the given order, where pycocotools' quirk applies (after the first threshold past the last
+    detection every later one is 0: a running AND, as the reference's).
     """
     dev = iou_thrs.device
-    rec_thrs = torch.as_tensor(COCO_REC_THRS, device=dev)
+    rec_np = COCO_REC_THRS if rec_thrs is None else np.asarray(rec_thrs, dtype=np.float64)
+    perm = np.argsort(rec_np, kind="stable")
+    unsorted = bool(np.any(perm != np.arange(len(perm))))
+    inv = torch.as_tensor(np.argsort(perm, kind="stable"), device=dev)
+    rec_thrs = torch.as_tensor(rec_np[perm], device=dev)
     t_n, r_n, k_n = len(iou_thrs), len(rec_thrs), len(data["cat_ids"])
     a_n, m_n = ev["gt_ignore"].shape[0], len(max_dets)
     precision = -torch.ones((t_n, r_n, k_n, a_n, m_n), dtype=_F64, device=dev)
@@ -286,6 +302,10 @@ def _accumulate(data, ev, iou_thrs, max_dets):
         ss = torch.where(inside, s_sorted[j_at.clamp(max=max(n - 1, 0))] if n else zero, zero)
         rc_last = torch.where(n_k > 0, total[..., 0].to(_F64) / npig.clamp(min=1).to(_F64)[:, None],
                               zero)                                                   # [A, T, K]
+        if unsorted:  # back to the given order, then upstream's stop at the first miss
+            q, ss, inside = q[..., inv], ss[..., inv], inside.expand_as(q)[..., inv]
+            run = torch.cummin(inside.to(torch.int8), -1).values.bool()
+            q, ss = torch.where(run, q, zero), torch.where(run, ss, zero)
         keep_k = has[:, None, :, None]                                               # [A, 1, K, 1]
         precision[..., m] = torch.where(keep_k, q, -1.0).permute(1, 3, 2, 0)
         scores[..., m] = torch.where(keep_k, ss, -1.0).permute(1, 3, 2, 0)
@@ -296,34 +316,44 @@ def _accumulate(data, ev, iou_thrs, max_dets):
 # ============================================================================ COCO: result
 
 def _to_device(data, device):
+    """The columns as tensors on ``device``; ``img_ids`` / ``cat_ids`` (ids, possibly strings)
+    stay NumPy: only their lengths are used."""
     out = {}
     for k, v in data.items():
-        out[k] = torch.as_tensor(v, device=device)
+        out[k] = v if k in ("img_ids", "cat_ids") else torch.as_tensor(v, device=device)
     return out
 
 
-def _coco_from_data(data, iou_thrs, area_rng, max_dets, device) -> COCOEvalResult:
+def _coco_from_data(data, iou_thrs, area_rng, max_dets, device, params=None) -> COCOEvalResult:
+    """The reference's ``_coco_from_data`` on ``device`` (``params``: rec_thrs, labels, use_cats)."""
+    rec_thrs = COCO_REC_THRS if params is None else params.rec_thrs
+    lbl = COCO_AREA_LBL if params is None else params.area_rng_lbl
     tdata = _to_device(data, device)
     ti = torch.as_tensor(iou_thrs, dtype=_F64, device=device)
     ta = torch.as_tensor(area_rng, dtype=_F64, device=device)
     ev = _evaluate(tdata, ti, ta, max_dets)
-    precision, recall, scores = _accumulate(tdata, ev, ti, max_dets)
+    precision, recall, scores = _accumulate(tdata, ev, ti, max_dets, rec_thrs)
     # The 12 means over a few thousand entries: NumPy's pairwise sum, as pycocotools.
     p_np, r_np = precision.cpu().numpy(), recall.cpu().numpy()
-    stats = torch.as_tensor(summarize(p_np, r_np, np.asarray(iou_thrs), max_dets), device=device)
+    stats = torch.as_tensor(summarize(p_np, r_np, np.asarray(iou_thrs), max_dets, lbl), device=device)
     return COCOEvalResult(stats, precision, recall, scores,
-                          per_class_ap(p_np, data["cat_ids"], max_dets), iou_thrs,
-                          COCO_REC_THRS.copy(), area_rng, max_dets, data["cat_ids"],
-                          data["img_ids"])
+                          per_class_ap(p_np, data["cat_ids"], max_dets, lbl), iou_thrs,
+                          np.array(rec_thrs, dtype=np.float64), area_rng, max_dets,
+                          data["cat_ids"], data["img_ids"], area_rng_lbl=lbl,
+                          use_cats=True if params is None else params.use_cats)
 
 
 def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.PathLike,
                   iou_thrs: TensorLike | None = None, area_rng: Sequence[Sequence[float]] | None = None,
-                  max_dets: Sequence[int] | None = None, device: torch.device | str | None = None) -> COCOEvalResult:
+                  max_dets: Sequence[int] | None = None, *, rec_thrs: TensorLike | None = None,
+                  area_rng_lbl: Sequence[str] | None = None, use_cats: bool = True,
+                  img_ids: Sequence[int | str] | None = None, cat_ids: Sequence[int | str] | None = None,
+                  device: torch.device | str | None = None) -> COCOEvalResult:
     """COCO bbox evaluation equal to pycocotools (see :func:`ref_numpy.metrics.coco_evaluate`).
 
     Args:
-        gt, results, iou_thrs, area_rng, max_dets: as the reference.
+        gt, results, iou_thrs, area_rng, max_dets, rec_thrs, area_rng_lbl, use_cats, img_ids,
+            cat_ids: as the reference (tensors accepted for the thresholds).
         device: where the evaluation runs (default CPU).
 
     Returns:
@@ -331,9 +361,13 @@ def coco_evaluate(gt: dict | str | os.PathLike, results: list[dict] | str | os.P
         with float64 tensors on ``device`` for ``stats``, ``precision``, ``recall``, ``scores``.
     """
     if isinstance(iou_thrs, torch.Tensor):
-        iou_thrs = iou_thrs.detach().cpu().numpy()
-    iou_thrs, area_rng, max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
-    return _coco_from_data(parse_coco(gt, results), iou_thrs, area_rng, max_dets, _dev(device))
+        iou_thrs = iou_thrs.detach().cpu().tolist()
+    if isinstance(rec_thrs, torch.Tensor):
+        rec_thrs = rec_thrs.detach().cpu().tolist()
+    p = coco_params(iou_thrs=iou_thrs, area_rng=area_rng, max_dets=max_dets, rec_thrs=rec_thrs,
+                    area_rng_lbl=area_rng_lbl, use_cats=use_cats, img_ids=img_ids, cat_ids=cat_ids)
+    return _coco_from_data(parse_coco(gt, results, p), p.iou_thrs, p.area_rng, p.max_dets,
+                           _dev(device), p)
 
 
 # ============================================================================ COCO: incremental
@@ -345,11 +379,79 @@ def _xyxy_to_xywh(b):
 
 _STATE_KEYS = ("dt_img", "dt_box", "dt_score", "dt_label", "gt_img", "gt_box", "gt_label",
                "gt_crowd", "gt_area")
+_PARAM_KEYS = ("iou_thrs", "area_rng", "max_dets")
+_STATE_GROUPS = (("dt_img", "dt_box", "dt_score", "dt_label"),
+                 ("gt_img", "gt_box", "gt_label", "gt_crowd", "gt_area"))
+
+
+def _check_batch(pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd, gt_areas, dev):
+    """The reference's ``_check_batch`` on tensors (on ``dev``): the checked, converted rows
+    (dt_box xywh, dt_score, dt_label, gt_box xywh, gt_label, gt_crowd, gt_area) per image."""
+    seqs = {"pred_boxes": pred_boxes, "pred_scores": pred_scores, "pred_labels": pred_labels,
+            "gt_boxes": gt_boxes, "gt_labels": gt_labels}
+    if gt_iscrowd is not None:
+        seqs["gt_iscrowd"] = gt_iscrowd
+    if gt_areas is not None:
+        seqs["gt_areas"] = gt_areas
+    for name, seq in seqs.items():
+        check_sequence(name, seq)
+        check_same_length("pred_boxes", pred_boxes, name, seq)
+    rows = []
+    for i in range(len(pred_boxes)):
+        db = check_boxes(f"pred_boxes[{i}]", pred_boxes[i], ndim=2).detach().to(dev, _F64)
+        check_box_order(f"pred_boxes[{i}]", db)
+        ds = as_tensor(f"pred_scores[{i}]", pred_scores[i], ndim=1, finite=True).detach().to(dev, _F64)
+        dl = check_labels(f"pred_labels[{i}]", pred_labels[i], device=dev)
+        gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2).detach().to(dev, _F64)
+        check_box_order(f"gt_boxes[{i}]", gb)
+        gl = check_labels(f"gt_labels[{i}]", gt_labels[i], device=dev)
+        check_same_length(f"pred_boxes[{i}]", db, f"pred_scores[{i}]", ds)
+        check_same_length(f"pred_boxes[{i}]", db, f"pred_labels[{i}]", dl)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
+        gc = (torch.zeros(len(gb), dtype=torch.bool, device=dev) if gt_iscrowd is None
+              else check_flags(f"gt_iscrowd[{i}]", gt_iscrowd[i], device=dev))
+        gb = _xyxy_to_xywh(gb)
+        if gt_areas is None:
+            ga = gb[:, 2] * gb[:, 3]
+        else:
+            ga = as_tensor(f"gt_areas[{i}]", gt_areas[i], ndim=1, finite=True).detach().to(dev, _F64)
+            check_nonnegative(f"gt_areas[{i}]", ga)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_iscrowd[{i}]", gc)
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_areas[{i}]", ga)
+        rows.append((_xyxy_to_xywh(db), ds, dl, gb, gl, gc, ga))
+    return rows
+
+
+def _check_state(st, params, dev):
+    """The reference's ``_check_state`` on tensors (on ``dev``): a state dict of either side,
+    checked against ``params`` (same messages)."""
+    check_state_keys("other", st, _STATE_KEYS + ("n_images",) + _PARAM_KEYS)
+    check_same_params("other", params, {k: st[k] for k in _PARAM_KEYS})
+    n = st["n_images"]
+    n = n.item() if getattr(n, "ndim", None) == 0 else n  # a 0-d array or tensor after a gather
+    n = check_count("other['n_images']", n)
+    of = f"the state's images (n_images = {n})"
+    out = {"n_images": n}
+    for k in ("dt_box", "gt_box"):
+        out[k] = check_boxes(f"other[{k!r}]", st[k], ndim=2).detach().to(dev, _F64)
+        check_box_order(f"other[{k!r}]", out[k], fmt="xywh")
+    for k in ("dt_score", "gt_area"):
+        out[k] = as_tensor(f"other[{k!r}]", st[k], ndim=1, finite=True).detach().to(dev, _F64)
+    check_nonnegative("other['gt_area']", out["gt_area"])
+    for k in ("dt_label", "gt_label"):
+        out[k] = check_labels(f"other[{k!r}]", st[k], device=dev)
+    for k in ("dt_img", "gt_img"):
+        out[k] = check_indices(f"other[{k!r}]", st[k], n, of, device=dev)
+    out["gt_crowd"] = check_flags("other['gt_crowd']", st["gt_crowd"], device=dev)
+    check_state_lengths("other", {k: len(out[k]) for k in _STATE_KEYS}, _STATE_GROUPS)
+    return out
 
 
 class DetectionEvaluator:
     """Incremental COCO evaluation (the reference's class on tensors; ``state()`` holds tensors
-    on ``device``, so it can go through ``torch.distributed`` collectives).
+    on ``device``, so it can go through ``torch.distributed`` collectives). Thread safe and
+    checked as the reference (see :class:`ref_numpy.metrics.DetectionEvaluator`): one lock,
+    a batch checked before it is added, ``merge`` refuses states it cannot reconcile.
 
     Args:
         iou_thrs, area_rng, max_dets: as :func:`coco_evaluate`.
@@ -362,70 +464,73 @@ class DetectionEvaluator:
             iou_thrs = iou_thrs.detach().cpu().numpy()
         self.iou_thrs, self.area_rng, self.max_dets = check_coco_params(iou_thrs, area_rng, max_dets)
         self.device = _dev(device)
+        self._lock = threading.RLock()
         self.reset()
+
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy`` drop the lock (a new one is made on load)."""
+        d = self.__dict__.copy()
+        d.pop("_lock", None)
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._lock = threading.RLock()
+
+    def _params(self) -> dict:
+        return {"iou_thrs": self.iou_thrs, "area_rng": self.area_rng, "max_dets": self.max_dets}
 
     def reset(self) -> None:
         """Forget every image seen so far."""
-        self.n_images = 0
-        self._parts = {k: [] for k in _STATE_KEYS}
+        with self._lock:
+            self.n_images = 0
+            self._parts = {k: [] for k in _STATE_KEYS}
 
     def update(self, pred_boxes: Sequence[TensorLike], pred_scores: Sequence[TensorLike],
                pred_labels: Sequence[TensorLike], gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike],
                gt_iscrowd: Sequence[TensorLike] | None = None, gt_areas: Sequence[TensorLike] | None = None) -> None:
         """Add one batch (per-image sequences of tensors; see the reference)."""
-        n = len(pred_boxes)
-        for name, seq in (("pred_scores", pred_scores), ("pred_labels", pred_labels),
-                          ("gt_boxes", gt_boxes), ("gt_labels", gt_labels)):
-            check_same_length("pred_boxes", pred_boxes, name, seq)
         dev = self.device
-        for i in range(n):
-            db = check_boxes(f"pred_boxes[{i}]", pred_boxes[i], ndim=2).detach().to(dev, _F64)
-            ds = as_tensor(f"pred_scores[{i}]", pred_scores[i], ndim=1, finite=True).detach().to(dev, _F64)
-            dl = as_tensor(f"pred_labels[{i}]", pred_labels[i], ndim=1).to(dev, torch.int64)
-            gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2).detach().to(dev, _F64)
-            gl = as_tensor(f"gt_labels[{i}]", gt_labels[i], ndim=1).to(dev, torch.int64)
-            check_same_length(f"pred_boxes[{i}]", db, f"pred_scores[{i}]", ds)
-            check_same_length(f"pred_boxes[{i}]", db, f"pred_labels[{i}]", dl)
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
-            gc = (torch.zeros(len(gb), dtype=torch.bool, device=dev) if gt_iscrowd is None
-                  else torch.as_tensor(gt_iscrowd[i], device=dev).reshape(-1).bool())
-            gb = _xyxy_to_xywh(gb)
-            ga = (gb[:, 2] * gb[:, 3] if gt_areas is None else as_tensor(
-                f"gt_areas[{i}]", gt_areas[i], ndim=1, finite=True).detach().to(dev, _F64))
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_iscrowd[{i}]", gc)
-            check_same_length(f"gt_boxes[{i}]", gb, f"gt_areas[{i}]", ga)
-            img = self.n_images
-            for k, v in (("dt_img", torch.full((len(db),), img, dtype=torch.int64, device=dev)),
-                         ("dt_box", _xyxy_to_xywh(db)), ("dt_score", ds), ("dt_label", dl),
-                         ("gt_img", torch.full((len(gb),), img, dtype=torch.int64, device=dev)),
-                         ("gt_box", gb), ("gt_label", gl), ("gt_crowd", gc), ("gt_area", ga)):
-                self._parts[k].append(v)
-            self.n_images += 1
+        rows = _check_batch(pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_iscrowd, gt_areas,
+                            dev)
+        with self._lock:
+            for db, ds, dl, gb, gl, gc, ga in rows:
+                img = self.n_images
+                for k, v in (("dt_img", torch.full((len(db),), img, dtype=torch.int64, device=dev)),
+                             ("dt_box", db), ("dt_score", ds), ("dt_label", dl),
+                             ("gt_img", torch.full((len(gb),), img, dtype=torch.int64, device=dev)),
+                             ("gt_box", gb), ("gt_label", gl), ("gt_crowd", gc), ("gt_area", ga)):
+                    self._parts[k].append(v)
+                self.n_images = img + 1
 
     def state(self) -> dict:
-        """The accumulated state as flat tensors (plus ``n_images``)."""
+        """The accumulated state as flat tensors, plus ``n_images`` and the evaluation
+        parameters (Python lists, as the reference's)."""
         dev = self.device
         empty = {"dt_box": torch.zeros((0, 4), dtype=_F64, device=dev),
                  "gt_box": torch.zeros((0, 4), dtype=_F64, device=dev),
                  "gt_crowd": torch.zeros(0, dtype=torch.bool, device=dev),
                  "dt_score": torch.zeros(0, dtype=_F64, device=dev),
                  "gt_area": torch.zeros(0, dtype=_F64, device=dev)}
-        out = {"n_images": self.n_images}
+        with self._lock:
+            out = {"n_images": self.n_images}
+            parts = {k: list(v) for k, v in self._parts.items()}
         for k in _STATE_KEYS:
-            parts = self._parts[k]
-            out[k] = (torch.cat(parts) if parts
+            out[k] = (torch.cat(parts[k]) if parts[k]
                       else empty.get(k, torch.zeros(0, dtype=torch.int64, device=dev)))
+        out.update({k: np.asarray(v).tolist() for k, v in self._params().items()})
         return out
 
     def merge(self, other: DetectionEvaluator | dict[str, Any]) -> DetectionEvaluator:
-        """Append ``other``'s images (an evaluator or a :meth:`state` dict) after this one's."""
-        st = other.state() if isinstance(other, DetectionEvaluator) else other
-        for k in _STATE_KEYS:
-            v = torch.as_tensor(st[k], device=self.device)
-            if k in ("dt_img", "gt_img"):
-                v = v + self.n_images
-            self._parts[k].append(v)
-        self.n_images += int(st["n_images"])
+        """Append ``other``'s images (an evaluator of either side, or a :meth:`state` dict)
+        after this one's; refuses a state it cannot reconcile (see the reference)."""
+        st = other.state() if callable(getattr(other, "state", None)) else other
+        st = _check_state(st, self._params(), self.device)
+        with self._lock:
+            offset = self.n_images
+            for k in _STATE_KEYS:
+                self._parts[k].append(st[k] + offset if k in ("dt_img", "gt_img") else st[k])
+            self.n_images = offset + st["n_images"]
         return self
 
     def compute(self) -> COCOEvalResult:
@@ -443,6 +548,116 @@ class DetectionEvaluator:
         return _coco_from_data(data, self.iou_thrs, self.area_rng, self.max_dets, self.device)
 
 
+# ============================================================================ boundary checks
+# The twins of the reference's boundary checks (same names, same messages), on tensors.
+
+
+def _check_curve(rec_name, rec, prec_name, prec):
+    """A recall / precision curve: 1-D, one length, finite, in [0, 1], recall non-decreasing."""
+    r = as_tensor(rec_name, rec, ndim=1, finite=True, floating=True)
+    p = as_tensor(prec_name, prec, ndim=1, finite=True, floating=True)
+    check_same_length(rec_name, r, prec_name, p)
+    check_unit_interval(rec_name, r)
+    check_unit_interval(prec_name, p)
+    check_nondecreasing(rec_name, r)
+
+
+def _check_ap_per_class(tp, conf, pred_cls, target_cls, eps):
+    """``tp`` 0/1 flags, finite ``conf``, class labels, ``eps`` >= 0, recall <= 1 per class."""
+    c = as_tensor("conf", conf, ndim=1, finite=True)
+    dev = c.device
+    t = check_flags("tp", tp, ndim=2, device=dev)
+    pc = check_labels("pred_cls", pred_cls, device=dev)
+    tc = check_labels("target_cls", target_cls, device=dev)
+    check_same_length("tp", t, "conf", c)
+    check_same_length("tp", t, "pred_cls", pc)
+    check_eps(eps)
+    classes, nt = torch.unique(tc, return_counts=True)
+    pos = torch.searchsorted(classes, pc).clamp(max=max(len(classes) - 1, 0))
+    known = (classes[pos] == pc) if len(classes) else torch.zeros(len(pc), dtype=torch.bool, device=dev)
+    counts = torch.zeros((len(classes), t.shape[1]), dtype=torch.int64, device=dev)
+    counts.index_add_(0, pos[known], t[known].to(torch.int64))
+    over = counts > nt[:, None]
+    if bool(over.any()):
+        k, j = (int(v) for v in torch.nonzero(over)[0])
+        raise ValueError(f"tp[:, {j}]: class {int(classes[k])} has {int(counts[k, j])} true positives but "
+                         f"target_cls holds {int(nt[k])} labels of it (recall would exceed 1)")
+
+
+def _check_match(pred_classes, true_classes, iou, iou_thresholds):
+    """Class labels, ``iou`` in [0, 1] or NaN, thresholds finite in [0, 1] (see the reference)."""
+    check_labels("pred_classes", pred_classes)
+    check_labels("true_classes", true_classes)
+    a = as_tensor("iou", iou, ndim=2, floating=True)
+    check_unit_interval("iou", torch.nan_to_num(a, nan=0.0, posinf=torch.inf, neginf=-torch.inf))
+    check_unit_interval("iou_thresholds", as_tensor("iou_thresholds", iou_thresholds, ndim=1, floating=True))
+
+
+def _check_confusion(detections, labels, nc, conf, iou_thres):
+    """Shapes, ``nc``, finite values, box order, class columns in [0, nc) (see the reference)."""
+    d = as_tensor("detections", detections, ndim=2, floating=True)
+    lab = as_tensor("labels", labels, ndim=2, floating=True)
+    if d.shape[1] != 6 or lab.shape[1] != 5:
+        raise ValueError(f"detections, labels: expected [N, 6] and [M, 5], got "
+                         f"{tuple(d.shape)} and {tuple(lab.shape)}")
+    nc = check_count("nc", nc)
+    check_number("conf", conf)
+    check_number("iou_thres", iou_thres, 0.0, 1.0)
+    as_tensor("detections", d, finite=True)
+    as_tensor("labels", lab, finite=True)
+    check_box_order("detections", d[:, :4], suffix=", 0:4")
+    check_box_order("labels", lab[:, 1:], suffix=", 1:5")
+    check_labels("detections", d[:, 5], nc=nc, suffix=", 5")
+    check_labels("labels", lab[:, 0], nc=nc, suffix=", 0")
+
+
+def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
+               iou_threshold=None):
+    """The reference's ``_voc_check`` on tensors: returns (boxes, scores, int64 labels, int64
+    image indices), all on the device of ``det_boxes``."""
+    check_sequence("gt_boxes", gt_boxes)
+    check_sequence("gt_labels", gt_labels)
+    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
+    if gt_difficult is not None:
+        check_sequence("gt_difficult", gt_difficult)
+        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
+    if iou_threshold is not None:
+        check_number("iou_threshold", iou_threshold, 0.0, 1.0)
+    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
+    check_box_order("det_boxes", det_boxes)
+    dev = det_boxes.device
+    det_scores = as_tensor("det_scores", det_scores, ndim=1, finite=True, device=dev)
+    det_labels = check_labels("det_labels", det_labels, device=dev)
+    det_image_ids = check_indices("det_image_ids", det_image_ids, len(gt_boxes), "gt_boxes", device=dev)
+    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
+                    ("det_image_ids", det_image_ids)):
+        check_same_length("det_boxes", det_boxes, name, v)
+    for i in range(len(gt_boxes)):
+        gb = check_boxes(f"gt_boxes[{i}]", gt_boxes[i], ndim=2)
+        check_box_order(f"gt_boxes[{i}]", gb)
+        gl = check_labels(f"gt_labels[{i}]", gt_labels[i])
+        check_same_length(f"gt_boxes[{i}]", gb, f"gt_labels[{i}]", gl)
+        if gt_difficult is not None:
+            gd = check_flags(f"gt_difficult[{i}]", gt_difficult[i])
+            check_same_length(f"gt_boxes[{i}]", gb, f"gt_difficult[{i}]", gd)
+    return det_boxes, det_scores, det_labels, det_image_ids
+
+
+def _ultralytics_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
+                       conf_thres, max_det, iou_thresholds, nc):
+    """:func:`_voc_check` plus ``conf_thres``, ``max_det``, ``iou_thresholds``, ``nc`` (see the
+    reference)."""
+    out = _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult)
+    check_number("conf_thres", conf_thres)
+    check_count("max_det", max_det, 1)
+    if iou_thresholds is not None:
+        check_unit_interval("iou_thresholds", as_tensor("iou_thresholds", iou_thresholds, ndim=1, finite=True,
+                                                        floating=True))
+    if nc is not None:
+        check_count("nc", nc)
+    return out
+
+
 # ============================================================================ PASCAL VOC
 
 _VOC07_THRS = np.arange(0.0, 1.1, 0.1)
@@ -450,6 +665,7 @@ _VOC07_THRS = np.arange(0.0, 1.1, 0.1)
 
 def voc_ap(rec: TensorLike, prec: TensorLike, use_07_metric: bool = False) -> torch.Tensor:
     """AP of a recall/precision curve, as ``voc_eval.py`` (see the reference). 0-d tensor."""
+    _check_curve("rec", rec, "prec", prec)
     rec = as_tensor("rec", rec, ndim=1, floating=True)
     prec = as_tensor("prec", prec, ndim=1, floating=True)
     check_same_length("rec", rec, "prec", prec)
@@ -488,19 +704,8 @@ def voc_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike]
     """PASCAL VOC AP per class and mAP (see the reference). Matching is vectorised: a
     detection's best GT does not depend on earlier matches, so the TP of a GT is simply its
     first claimant in score order."""
-    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
-    if gt_difficult is not None:
-        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
-    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
-    det_scores = as_tensor("det_scores", det_scores, ndim=1, finite=True)
-    det_labels = as_tensor("det_labels", det_labels, ndim=1, device=det_boxes.device).long()
-    det_image_ids = as_tensor("det_image_ids", det_image_ids, ndim=1, device=det_boxes.device).long()
-    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
-                    ("det_image_ids", det_image_ids)):
-        check_same_length("det_boxes", det_boxes, name, v)
-    if len(det_image_ids) and (int(det_image_ids.min()) < 0
-                               or int(det_image_ids.max()) >= len(gt_boxes)):
-        raise ValueError(f"det_image_ids: expected indices into gt_boxes (0..{len(gt_boxes) - 1})")
+    det_boxes, det_scores, det_labels, det_image_ids = _voc_check(
+        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, iou_threshold)
     dev = det_boxes.device
     dtype = torch.promote_types(torch.promote_types(det_boxes.dtype, det_scores.dtype), torch.float32)
     gb = [check_boxes(f"gt_boxes[{i}]", b, ndim=2).to(dev, dtype) for i, b in enumerate(gt_boxes)]
@@ -556,7 +761,7 @@ def voc_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[TensorLike]
     return {"classes": classes, "ap": aps, "map": m}
 
 
-# ============================================================================ Ultralytics
+# ============================================================================ YOLOv5 / Ultralytics 8.3, 8.4
 
 def _interp(x, xp, fp, left=None, right=None):
     """``np.interp`` (NumPy's exact C rules) for 1-d float64 tensors; ``xp`` non-decreasing."""
@@ -592,15 +797,17 @@ def _smooth(y, f=0.05):
 
 
 def compute_ap(recall: TensorLike, precision: TensorLike, method: Literal["interp", "continuous"] = "interp",
-               version: Literal["8.3", "8.4"] = "8.3") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """AP of one recall/precision curve, as Ultralytics ``compute_ap`` (see the reference)."""
+               version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """AP of one recall/precision curve, as ``compute_ap`` of yolov5 v7.0 / ultralytics 8.3.253 /
+    8.4.190 by ``version`` (default '8.3'; see the reference)."""
+    _check_curve("recall", recall, "precision", precision)
     recall = as_tensor("recall", recall, ndim=1, floating=True).to(_F64)
     precision = as_tensor("precision", precision, ndim=1, floating=True).to(_F64)
     check_same_length("recall", recall, "precision", precision)
     if method not in ("interp", "continuous"):
         raise ValueError(f"method: expected 'interp' or 'continuous', got {method!r}")
-    if version not in ("8.3", "8.4"):
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    check_ultralytics_version(version)
     return _compute_ap(recall, precision, method, version)
 
 
@@ -608,11 +815,11 @@ def _compute_ap(recall, precision, method, version, x=None):
     """:func:`compute_ap` on checked float64 inputs (``x``: the 101-point grid, if at hand)."""
     dev = recall.device
     one = torch.ones(1, dtype=_F64, device=dev)
-    if version == "8.3":
+    if version != "8.4":
         mrec = torch.cat([one * 0, recall, one])
         mpre = torch.cat([one, precision, one * 0])
     else:
-        last = recall[-1:] if len(recall) else one * 0
+        last = recall[-1:] if len(recall) else one
         mrec = torch.cat([one * 0, recall, last, one])
         mpre = torch.cat([one, precision, one * 0, one * 0])
     mpre = torch.flip(torch.cummax(torch.flip(mpre, [0]), 0).values, [0])
@@ -627,8 +834,11 @@ def _compute_ap(recall, precision, method, version, x=None):
 
 
 def ap_per_class(tp: TensorLike, conf: TensorLike, pred_cls: TensorLike, target_cls: TensorLike, eps: float = 1e-16,
-                 version: Literal["8.3", "8.4"] = "8.3") -> tuple[torch.Tensor, ...]:
-    """Per-class AP and P/R/F1 at the best mean-F1 confidence (see the reference)."""
+                 version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+                 ) -> tuple[torch.Tensor, ...]:
+    """Per-class AP and P/R/F1 at the best mean-F1 confidence, as ``ap_per_class`` of yolov5
+    v7.0 / ultralytics 8.3.253 / 8.4.190 by ``version`` (default '8.3'; see the reference)."""
+    _check_ap_per_class(tp, conf, pred_cls, target_cls, eps)
     if isinstance(tp, torch.Tensor) and tp.dtype == torch.bool:
         tp = tp.to(torch.uint8)  # as_tensor refuses bool; the flags are cast to float below
     tp = as_tensor("tp", np.asarray(tp, dtype=np.uint8) if isinstance(tp, np.ndarray)
@@ -639,8 +849,7 @@ def ap_per_class(tp: TensorLike, conf: TensorLike, pred_cls: TensorLike, target_
     target_cls = as_tensor("target_cls", target_cls, ndim=1, device=dev).long()
     check_same_length("tp", tp, "conf", conf)
     check_same_length("tp", tp, "pred_cls", pred_cls)
-    if version not in ("8.3", "8.4"):  # checked up front, whatever the data
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    check_ultralytics_version(version)  # checked up front, whatever the data
     i = torch.sort(-conf, stable=True).indices
     tp, conf, pred_cls = tp[i].to(_F64), conf[i], pred_cls[i]
     classes, nt = torch.unique(target_cls, return_counts=True)
@@ -677,13 +886,34 @@ def ap_per_class(tp: TensorLike, conf: TensorLike, pred_cls: TensorLike, target_
     return tp_n, fp_n, p, r, f, ap, classes
 
 
-def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: TensorLike, iou_thresholds: TensorLike
-                     ) -> torch.Tensor:
-    """yolov5 ``process_batch`` matching, all thresholds at once (see the reference).
+def _match_greedy(iou, thr):
+    """ultralytics 8.4.190's matching (see the reference's ``_match_greedy``): sequential over
+    the predictions, all thresholds at once; ``torch.argmax`` returns the first maximum."""
+    m, n = iou.shape
+    t = len(thr)
+    dev = iou.device
+    correct = torch.zeros((n, t), dtype=torch.bool, device=dev)
+    matched = torch.zeros((m, t), dtype=torch.bool, device=dev)
+    cols = torch.arange(t, device=dev)
+    zero = torch.zeros((), dtype=iou.dtype, device=dev)
+    for j in torch.nonzero((iou >= thr.min()).any(0)).flatten().tolist():
+        available = torch.where(matched, zero, iou[:, j, None])                    # [M, T]
+        k = torch.argmax(available, 0)
+        correct[j] = available[k, cols] >= thr
+        matched[k, cols] |= correct[j]
+    return correct
 
-    Per threshold: each prediction's label is the valid label of largest IoU (the first on
-    ties, which is the stable order's choice); a label keeps its lowest-index prediction.
+
+def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: TensorLike, iou_thresholds: TensorLike,
+                      version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION) -> torch.Tensor:
+    """Matching of yolov5 v7.0 ``process_batch`` / ultralytics 8.3.253, 8.4.190
+    ``match_predictions`` by ``version`` (default '8.3'; see the reference).
+
+    'yolov5' / '8.3', all thresholds at once: each prediction's label is the valid label of
+    largest IoU (the first on ties, which is the stable order's choice); a label keeps its
+    lowest-index prediction. '8.4': sequential over the predictions (:func:`_match_greedy`).
     """
+    _check_match(pred_classes, true_classes, iou, iou_thresholds)
     iou = as_tensor("iou", iou, ndim=2)
     dev = iou.device
     pred_classes = as_tensor("pred_classes", pred_classes, ndim=1, device=dev)
@@ -692,11 +922,19 @@ def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: T
     m, n = len(true_classes), len(pred_classes)
     if tuple(iou.shape) != (m, n):
         raise ValueError(f"iou: expected shape ({m}, {n}), got {tuple(iou.shape)}")
+    check_ultralytics_version(version)
     t = len(thr)
     if m == 0 or n == 0 or t == 0:
         return torch.zeros((n, t), dtype=torch.bool, device=dev)
-    valid = (iou[None] >= thr[:, None, None]) & (true_classes[:, None] == pred_classes[None, :])
-    masked = torch.where(valid, iou[None], torch.tensor(-torch.inf, dtype=iou.dtype, device=dev))
+    same = true_classes[:, None] == pred_classes[None, :]
+    if version == "8.4":
+        return _match_greedy(iou * same, thr)
+    if version == "yolov5":
+        key, valid = iou, (iou[None] >= thr[:, None, None]) & same
+    else:  # 8.3: wrong-class pairs count with IoU 0
+        key = iou * same
+        valid = key[None] >= thr[:, None, None]
+    masked = torch.where(valid, key[None], torch.tensor(-torch.inf, dtype=key.dtype, device=dev))
     best = masked.amax(1)                                                          # [T, N]
     has = valid.any(1)
     l_star = torch.argmax((valid & (masked == best[:, None, :])).to(torch.uint8), 1)  # [T, N]
@@ -707,17 +945,38 @@ def match_predictions(pred_classes: TensorLike, true_classes: TensorLike, iou: T
     return correct.T.contiguous()
 
 
-def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45
-                    ) -> torch.Tensor:
-    """One image's yolov5 ``ConfusionMatrix`` contribution (see the reference), vectorised:
-    each detection keeps its best label (first on ties), each label its best surviving
-    detection (lowest index on ties)."""
+def _confusion_greedy(iou, scores, iou_thres):
+    """ultralytics 8.4.190's matching (see the reference's ``_confusion_greedy``): (label
+    index [K], detection index [K]); sequential over the candidates in descending score order."""
+    iou = iou.clone()
+    m = iou.shape[0]
+    gt_match = torch.full((m,), -1, dtype=torch.int64, device=iou.device)
+    cand = torch.nonzero((iou > iou_thres).any(0)).flatten()
+    for d in cand[torch.sort(-scores[cand], stable=True).indices].tolist():
+        g = int(torch.argmax(iou[:, d]))
+        if iou[g, d] > iou_thres:
+            gt_match[g] = d
+            iou[g] = 0
+    li = torch.nonzero(gt_match >= 0).flatten()
+    return li, gt_match[li]
+
+
+def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: float = 0.25, iou_thres: float = 0.45,
+                     version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION) -> torch.Tensor:
+    """One image's ``ConfusionMatrix.process_batch`` contribution of yolov5 v7.0 / ultralytics
+    8.3.253 / 8.4.190 by ``version`` (default '8.3'; see the reference). 'yolov5' / '8.3'
+    vectorised: each detection keeps its best label (first on ties), each label its best
+    surviving detection (lowest index on ties); '8.4' sequential (:func:`_confusion_greedy`)."""
+    _check_confusion(detections, labels, nc, conf, iou_thres)
     detections = as_tensor("detections", detections, ndim=2, floating=True)
     dev = detections.device
     labels = as_tensor("labels", labels, ndim=2, floating=True, device=dev)
     if detections.shape[1] != 6 or labels.shape[1] != 5:
         raise ValueError(f"detections, labels: expected [N, 6] and [M, 5], got "
                          f"{tuple(detections.shape)} and {tuple(labels.shape)}")
+    check_ultralytics_version(version)
+    if version == "8.3" and conf == 0.001:
+        conf = 0.25
     matrix = torch.zeros((nc + 1, nc + 1), dtype=_F64, device=dev)
     detections = detections[detections[:, 4] > conf]
     gt_classes = labels[:, 0].long()
@@ -726,8 +985,34 @@ def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: 
     one = torch.ones((), dtype=_F64, device=dev)
     if m == 0 or n == 0:
         matrix.index_put_((torch.full_like(gt_classes, nc), gt_classes), one.expand(m), accumulate=True)
+        if version != "yolov5":  # 8.3 / 8.4: every detection of an image without labels is an FP
+            matrix.index_put_((det_classes, torch.full_like(det_classes, nc)), one.expand(n),
+                              accumulate=True)
         return matrix
     iou = box_iou(labels[:, 1:], detections[:, :4])                                # [M, N]
+    if version == "8.4":
+        li, di = _confusion_greedy(iou, detections[:, 4], iou_thres)
+        first = torch.full((m,), n, dtype=torch.int64, device=dev)
+        first[li] = di
+    else:
+        first = _confusion_first(iou, iou_thres)
+    matched_lab = first < n                                                        # [M]
+    any_match = bool(matched_lab.any())
+    pred_row = torch.where(matched_lab, det_classes[first.clamp(max=n - 1)], nc)
+    matrix.index_put_((pred_row, gt_classes), one.expand(m), accumulate=True)
+    if any_match or version != "yolov5":
+        det_matched = torch.zeros(n, dtype=torch.bool, device=dev)
+        det_matched[first[matched_lab]] = True
+        um = det_classes[~det_matched]
+        matrix.index_put_((um, torch.full_like(um, nc)), one.expand(len(um)), accumulate=True)
+    return matrix
+
+
+def _confusion_first(iou, iou_thres):
+    """yolov5 v7.0 / ultralytics 8.3.253 matching, vectorised: per label [M] the matched
+    detection, N where none."""
+    m, n = iou.shape
+    dev = iou.device
     valid = iou > iou_thres
     ninf = torch.tensor(-torch.inf, dtype=iou.dtype, device=dev)
     masked = torch.where(valid, iou, ninf)
@@ -741,19 +1026,10 @@ def confusion_matrix(detections: TensorLike, labels: TensorLike, nc: int, conf: 
     cand = has & (best == lab_best[l_star])
     first = torch.full((m,), n, dtype=torch.int64, device=dev)
     first.scatter_reduce_(0, l_star, torch.where(cand, j, n), reduce="amin")
-    matched_lab = first < n                                                        # [M]
-    any_match = bool(matched_lab.any())
-    pred_row = torch.where(matched_lab, det_classes[first.clamp(max=n - 1)], nc)
-    matrix.index_put_((pred_row, gt_classes), one.expand(m), accumulate=True)
-    if any_match:
-        det_matched = torch.zeros(n, dtype=torch.bool, device=dev)
-        det_matched[first[matched_lab]] = True
-        um = det_classes[~det_matched]
-        matrix.index_put_((um, torch.full_like(um, nc)), one.expand(len(um)), accumulate=True)
-    return matrix
+    return first
 
 
-# ============================================================================ Ultralytics: protocol
+# ============================================================================ YOLOv5 / Ultralytics 8.3, 8.4: protocol
 
 class UltralyticsResult(_RefUltralyticsResult):
     """What :func:`ultralytics_evaluate` returns: the reference's fields (see
@@ -781,30 +1057,21 @@ def ultralytics_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[Ten
                          det_scores: TensorLike, det_labels: TensorLike, det_image_ids: TensorLike,
                          gt_difficult: Sequence[TensorLike] | None = None, conf_thres: float = 0.001,
                          max_det: int = 300, iou_thresholds: TensorLike | None = None,
-                         version: Literal["8.3", "8.4"] = "8.3", nc: int | None = None) -> UltralyticsResult:
-    """Ultralytics' detection validation on given predictions (see the reference): the same
+                         version: Literal["yolov5", "8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
+                         nc: int | None = None) -> UltralyticsResult:
+    """The detection validation of yolov5 v7.0 / ultralytics 8.3.253 / 8.4.190 by ``version``
+    (default '8.3') on given predictions (see the reference): the same
     four steps (NMS filters, per-image :func:`match_predictions`, :func:`ap_per_class`,
     summed :func:`confusion_matrix`) on tensors, on the device of ``det_boxes``."""
-    check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
-    if gt_difficult is not None:
-        check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
-    det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
+    det_boxes, det_scores, det_labels, det_image_ids = _ultralytics_check(
+        gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, conf_thres, max_det,
+        iou_thresholds, nc)
     dev = det_boxes.device
-    det_scores = as_tensor("det_scores", det_scores, ndim=1, finite=True, device=dev)
-    det_labels = as_tensor("det_labels", det_labels, ndim=1, device=dev).long()
-    det_image_ids = as_tensor("det_image_ids", det_image_ids, ndim=1, device=dev).long()
-    for name, v in (("det_scores", det_scores), ("det_labels", det_labels),
-                    ("det_image_ids", det_image_ids)):
-        check_same_length("det_boxes", det_boxes, name, v)
-    if len(det_image_ids) and (int(det_image_ids.min()) < 0
-                               or int(det_image_ids.max()) >= len(gt_boxes)):
-        raise ValueError(f"det_image_ids: expected indices into gt_boxes (0..{len(gt_boxes) - 1})")
     if np.isnan(conf_thres):
         raise ValueError(f"conf_thres: expected a number (-inf keeps every prediction), got {conf_thres!r}")
     if int(max_det) < 1:
         raise ValueError(f"max_det: expected >= 1, got {max_det!r}")
-    if version not in ("8.3", "8.4"):
-        raise ValueError(f"version: expected '8.3' or '8.4', got {version!r}")
+    check_ultralytics_version(version)
     thr = as_tensor("iou_thresholds", ULTRALYTICS_IOU_THRS if iou_thresholds is None
                     else iou_thresholds, ndim=1, finite=True, floating=True, device=dev).to(_F64)
     if len(thr) == 0:
@@ -827,16 +1094,17 @@ def ultralytics_evaluate(gt_boxes: Sequence[TensorLike], gt_labels: Sequence[Ten
     kept = _ultralytics_keep(det_scores, det_image_ids, len(gb), conf_thres, int(max_det))
     tp = []
     cm = torch.zeros((nc + 1, nc + 1), dtype=_F64, device=dev)
+    cm_conf = 0.25 if version == "yolov5" else float(conf_thres)
     for i, p in enumerate(kept):
         g_box, g_lab = gb[i][~gd[i]], gl[i][~gd[i]]                                  # [M, 4]
         if len(p) and len(g_box):
             iou = box_iou(g_box, det_boxes[p])                                       # [M, N]
-            tp.append(match_predictions(det_labels[p], g_lab, iou, thr))
+            tp.append(match_predictions(det_labels[p], g_lab, iou, thr, version=version))
         else:
             tp.append(torch.zeros((len(p), len(thr)), dtype=torch.bool, device=dev))
         dets = torch.cat([det_boxes[p], det_scores[p, None], det_labels[p, None].to(_F64)], 1)
         labs = torch.cat([g_lab[:, None].to(_F64), g_box], 1)                          # [M, 5]
-        cm += confusion_matrix(dets, labs, nc)
+        cm += confusion_matrix(dets, labs, nc, conf=cm_conf, version=version)
     kept_all = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.int64, device=dev)
     tp_all = torch.cat(tp) if tp else torch.zeros((0, len(thr)), dtype=torch.bool, device=dev)
     target = (torch.cat([gl[i][~gd[i]] for i in range(len(gb))]) if gb

@@ -42,6 +42,15 @@ def _v3(draw):
 
 
 @st.composite
+def _v1_grid(draw):
+    t = draw(S.yolo_targets(bs=2, nc=4))
+    kw = {"S": draw(st.integers(1, 7)), "num_classes": 4}
+    if draw(st.booleans()):
+        kw["batch_size"] = 2
+    return Call((t,), kw)
+
+
+@st.composite
 def _tutorial(draw):
     anchors, grids = draw(S.yolo_anchor_levels())
     return Call((draw(S.yolo_targets(bs=3)), anchors, grids))
@@ -115,6 +124,8 @@ CASES = [
     ParityCase(
         "assign.task_aligned_report", inputs=_tal_report,
         covered_by="test_assign.py::test_tal_report_matches_assignment", note=_REPORT_NOTE),
+    ParityCase("assign.yolov1_grid_targets", inputs=_v1_grid,
+               note="the dense v1 / section C grid target; first GT in target order keeps a cell"),
     ParityCase("assign.yolov1_assign", inputs=_v1,
                covered_by="test_assign.py::test_yolov1_properties"),
     ParityCase("assign.yolov1_assignment_report", inputs=_v1,

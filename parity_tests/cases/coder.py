@@ -95,6 +95,23 @@ def _make_anchors(draw):
     return Call((sizes, strides), {"grid_cell_offset": offset})
 
 
+def _tutorial_decode():
+    return S.yolo_head_outputs(pixels=True).map(lambda h: Call((h["preds"], h["anchors"], h["strides"])))
+
+
+@st.composite
+def _tutorial_detect(draw):
+    """Decoded rows [bs, N, 5 + C]: xyxy boxes in a 64 px image, often stacked on one another
+    (NMS acts), σ(obj) and σ(cls) in [0, 1]; thresholds that keep some rows."""
+    bs, n, nc = draw(st.integers(1, 2)), draw(st.integers(0, 12)), draw(st.integers(1, 3))
+    xy = draw(hnp.arrays(np.float64, (bs, n, 2), elements=S.floats(0.0, 40.0)))
+    wh = draw(hnp.arrays(np.float64, (bs, n, 2), elements=S.floats(1.0, 24.0)))
+    prob = draw(hnp.arrays(np.float64, (bs, n, 1 + nc), elements=S.floats(0.0, 1.0)))
+    decoded = np.concatenate([xy, xy + wh, prob], -1)
+    return Call((decoded,), {"conf_thres": draw(st.sampled_from([0.25, 0.05, 0.5])),
+                             "iou_thres": draw(st.sampled_from([0.5, 0.3]))})
+
+
 CASES = [
     ParityCase("coder.yolov1_encode", inputs=_yolov1_encode,
                note="cells (int64) compare exactly: both sides run the same IEEE ops"),
@@ -110,4 +127,10 @@ CASES = [
                note="integer in, int64 out: one dtype is enough"),
     ParityCase("coder.make_anchor_grid", inputs=_make_anchor_grid),
     ParityCase("coder.make_anchors", inputs=_make_anchors),
+    ParityCase("coder.tutorial_decode", inputs=_tutorial_decode,
+               note="seed_systems.md A: the write-up's decode, xyxy pixels, sigmoid scores"),
+    ParityCase("coder.tutorial_detect_as_printed", inputs=_tutorial_detect,
+               note="seed_systems.md A as printed: rows class by class (port: batched_nms + stable class sort)"),
+    ParityCase("coder.tutorial_detect_corrected", inputs=_tutorial_detect,
+               note="seed_systems.md A corrected: the same rows in score order"),
 ]
