@@ -712,7 +712,8 @@ def tal_problem(draw, max_bs: int = 2, max_n: int = 5, max_nc: int = 4) -> dict:
     """Keyword arguments of ``task_aligned_assign`` on a small two-level image (strides 8, 16,
     16..48 px a side): scores in [0, 1] (often tied), predicted boxes around their anchor, GTs
     that are ordinary, tiny (< 8 px), edged exactly on anchor centres, or duplicates; padding
-    rows (mask 0) anywhere, zeroed or not; topk in [1, min(13, A)]; the 8.4 rule or not."""
+    rows (mask 0) anywhere, zeroed or not; topk in [1, min(13, A)]; version '8.3' or '8.4'
+    (ultralytics 8.4.190's small-object rule: sides < strides[1] = 16 px enlarged to 16)."""
     height, width = 16 * draw(st.integers(1, 3)), 16 * draw(st.integers(1, 3))
     anc = _tal_anchor_points(height, width)
     A = len(anc)
@@ -739,8 +740,8 @@ def tal_problem(draw, max_bs: int = 2, max_n: int = 5, max_nc: int = 4) -> dict:
         labels = labels * mask
     return {"pd_scores": scores, "pd_bboxes": pd, "anc_points": anc, "gt_labels": labels,
             "gt_bboxes": gt.reshape(bs, n, 4), "mask_gt": mask, "topk": draw(st.integers(1, min(13, A))),
-            "num_classes": nc,
-            "small_object_stride": draw(st.sampled_from([None, (8.0, 16.0)]))}
+            "num_classes": nc, "version": draw(st.sampled_from(["8.3", "8.4"])),
+            "strides": (8.0, 16.0)}
 
 
 

@@ -80,8 +80,9 @@ def _yolov5_transcription(targets, anchors, grid_sizes, anchor_t=4.0, g=0.5):
     return tcls, tbox, indices, anch
 
 
-def _ultralytics_bbox_ciou(box1, box2, eps=1e-7):
-    """ultralytics 8.3 ``utils/metrics.py::bbox_iou(box1, box2, xywh=False, CIoU=True)``."""
+def _ultralytics_bbox_ciou(box1, box2, eps=1e-7, v84=False):
+    """ultralytics 8.3.253 (``v84``: 8.4.190) ``utils/metrics.py::bbox_iou(box1, box2,
+    xywh=False, CIoU=True)``."""
     b1_x1, b1_y1, b1_x2, b1_y2 = box1.chunk(4, -1)
     b2_x1, b2_y1, b2_x2, b2_y2 = box2.chunk(4, -1)
     w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
@@ -96,7 +97,7 @@ def _ultralytics_bbox_ciou(box1, box2, eps=1e-7):
     rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2).pow(2) + (b2_y1 + b2_y2 - b1_y1 - b1_y2).pow(2)) / 4
     v = (4 / math.pi ** 2) * ((w2 / h2).atan() - (w1 / h1).atan()).pow(2)
     with torch.no_grad():
-        alpha = v / (v - iou + (1 + eps))
+        alpha = v / (1 - iou + v + eps) if v84 else v / (v - iou + (1 + eps))
     return iou - (rho2 / c2 + v * alpha)
 
 
@@ -109,7 +110,7 @@ class _UltralyticsTAL:
 
     def __init__(self, topk, num_classes, alpha, beta, eps=1e-9, stride=None):
         self.topk, self.num_classes, self.bg_idx = topk, num_classes, num_classes
-        self.alpha, self.beta, self.eps, self.stride = alpha, beta, eps, stride
+        self.alpha, self.beta, self.eps, self.stride = alpha, beta, eps, stride  # 8.4: stride_val
 
     def __call__(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt):
         self.bs = pd_scores.shape[0]
@@ -147,7 +148,8 @@ class _UltralyticsTAL:
         bbox_scores[mask_gt] = pd_scores[ind[0], :, ind[1]][mask_gt]
         pd_boxes = pd_bboxes.unsqueeze(1).expand(-1, self.n_max_boxes, -1, -1)[mask_gt]
         gt_boxes = gt_bboxes.unsqueeze(2).expand(-1, -1, na, -1)[mask_gt]
-        overlaps[mask_gt] = _ultralytics_bbox_ciou(gt_boxes, pd_boxes).squeeze(-1).clamp_(0)
+        overlaps[mask_gt] = _ultralytics_bbox_ciou(gt_boxes, pd_boxes, v84=self.stride is not None
+                                                   ).squeeze(-1).clamp_(0)
         align_metric = bbox_scores.pow(self.alpha) * overlaps.pow(self.beta)
         return align_metric, overlaps
 
@@ -180,9 +182,9 @@ class _UltralyticsTAL:
             c = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
             wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
             xywh = torch.cat([c, wh], -1)
-            wh_mask = xywh[..., 2:] < self.stride[0]
+            wh_mask = xywh[..., 2:] < self.stride
             xywh[..., 2:] = torch.where((wh_mask * mask_gt).bool(),
-                                        torch.tensor(self.stride[1], dtype=xywh.dtype), xywh[..., 2:])
+                                        torch.tensor(self.stride, dtype=xywh.dtype), xywh[..., 2:])
             dw = xywh[..., 2:] / 2
             gt_bboxes = torch.cat([xywh[..., :2] - dw, xywh[..., :2] + dw], -1)
         n_anchors = xy_centers.shape[0]
@@ -809,8 +811,9 @@ def _tal_args(p):
 def test_tal_equals_transcription(problem, dtype):
     args = _tal_args(problem)
     kw = {"topk": problem["topk"], "num_classes": problem["num_classes"]}
-    stride = problem["small_object_stride"]
-    ref, port = _both("task_aligned_assign", *args, dtype=dtype, small_object_stride=stride, **kw)
+    stride = None if problem["version"] == "8.3" else problem["strides"][1]
+    ref, port = _both("task_aligned_assign", *args, dtype=dtype, version=problem["version"],
+                      strides=problem["strides"], **kw)
     targs = to_port(args, dtype)
     targs[3] = targs[3].long()  # Ultralytics' labels index tensors
     oracle = _UltralyticsTAL(kw["topk"], kw["num_classes"], 0.5, 6.0, stride=stride)(*targs)
@@ -830,11 +833,11 @@ def test_tal_properties(problem):
     args = _tal_args(problem)
     labels, boxes, scores, fg, idx = R.task_aligned_assign(
         *args, topk=problem["topk"], num_classes=problem["num_classes"],
-        small_object_stride=problem["small_object_stride"])
+        version=problem["version"], strides=problem["strides"])
     anc, gt, mask = problem["anc_points"], problem["gt_bboxes"], problem["mask_gt"][..., 0] > 0
-    if problem["small_object_stride"] is not None:
+    if problem["version"] == "8.4":
         c, wh = (gt[..., :2] + gt[..., 2:]) / 2, gt[..., 2:] - gt[..., :2]
-        wh = np.where((wh < 8.0) & mask[..., None], 16.0, wh)
+        wh = np.where((wh < 16.0) & mask[..., None], 16.0, wh)
         gt = np.concatenate([c - wh / 2, c + wh / 2], -1)
     inside = (np.concatenate([anc - gt[:, :, None, :2], gt[:, :, None, 2:] - anc], -1).min(-1) > 1e-9)
     inside &= mask[..., None]  # [bs, n, A]
@@ -855,9 +858,9 @@ def _tal_inside(problem, dtype="float64"):
     anc = problem["anc_points"].astype(dtype).astype(np.float64)
     gt = problem["gt_bboxes"].astype(dtype).astype(np.float64)
     mask = problem["mask_gt"][..., 0] > 0
-    if problem["small_object_stride"] is not None:
+    if problem["version"] == "8.4":
         c, wh = (gt[..., :2] + gt[..., 2:]) / 2, gt[..., 2:] - gt[..., :2]
-        wh = np.where((wh < 8.0) & mask[..., None], 16.0, wh)
+        wh = np.where((wh < 16.0) & mask[..., None], 16.0, wh)
         gt = np.concatenate([c - wh / 2, c + wh / 2], -1)
     inside = (np.concatenate([anc - gt[:, :, None, :2], gt[:, :, None, 2:] - anc], -1).min(-1) > 1e-9)
     return inside & mask[..., None]
@@ -878,7 +881,7 @@ def test_tal_report_matches_assignment(problem, dtype, split):
     n_points = problem["anc_points"].shape[0]
     grids = [(1, n_points // 2), (1, n_points - n_points // 2)] if split and n_points > 1 else None
     kw = {"topk": problem["topk"], "num_classes": problem["num_classes"],
-          "small_object_stride": problem["small_object_stride"]}
+          "version": problem["version"], "strides": problem["strides"]}
     ref, port = _both("task_aligned_report", *args, dtype=dtype, grid_sizes=grids, **kw)
     assert port == ref
     assert ref.assigner == "tal" and ref.box_format == "xyxy pixels"
@@ -1080,7 +1083,7 @@ def test_tal_strategy_reaches_padding_conflicts_and_empty():
     def conflicts(p):
         args = _tal_args(p)
         kw = {"topk": p["topk"], "num_classes": p["num_classes"],
-              "small_object_stride": p["small_object_stride"]}
+              "version": p["version"], "strides": p["strides"]}
         return bool(R.task_aligned_report(*args, **kw).collisions)
 
     cfg = settings(max_examples=2000, database=None, phases=[Phase.generate])

@@ -3,8 +3,8 @@
 Which prediction slot learns which ground truth (GT), in five conventions, with reports:
 
 - :func:`yolov5_build_targets`: YOLOv5 v7.0 ``ComputeLoss.build_targets`` (ratio test, 3 cells).
-- :func:`task_aligned_assign`: Ultralytics 8.3 ``TaskAlignedAssigner`` (YOLOv8/11), with the 8.4
-  small-object rule as an option.
+- :func:`task_aligned_assign`: ``TaskAlignedAssigner`` (YOLOv8/11) of ultralytics 8.3.253
+  (``version="8.3"``, the default) or 8.4.190 (``"8.4"``: its small-object rule).
 - :func:`yolov1_assign`: darknet ``detection_layer`` (centre cell, responsible predictor by IoU).
 - :func:`yolov3_assign`: darknet ``yolo_layer`` (best anchor over all levels, ignore mask).
 - :func:`tutorial_assign`: the seed tutorial's variant (best anchor on every level), corrected,
@@ -35,9 +35,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array
-from ref_numpy.boxes import aligned_box_iou, darknet_box_iou, wh_iou
+from ref_numpy.boxes import _aligned_iou, darknet_box_iou, wh_iou
 from ref_numpy.shared import report as _report
 from ref_numpy.shared.checks import check_count, check_positive, check_strides
+from ref_numpy.shared.checks import check_tal_version
+from ref_numpy.shared.constants import TAL_STRIDES, ULTRALYTICS_DEFAULT_VERSION
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
@@ -260,7 +262,8 @@ def yolov5_assignment_report(targets: ArrayLike, anchors: ArrayLike, grid_sizes:
                                        {"anchor_t": anchor_t, "g": g})
 
 
-# ----------------------------------------------------------------------------- Ultralytics TAL
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 TAL
+
 
 def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk,
                       num_classes):
@@ -295,14 +298,15 @@ def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, ma
     return s, p, anc, gl.astype(np.int64)[..., 0], gb, mg[..., 0] != 0
 
 
-def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
+def _candidates_in_gts(anc, gt_bboxes, mask_gt, stride_val, eps=1e-9):
     """[bs, n, A] bool: anchor centre strictly inside the GT (every margin > eps). With the
-    8.4 rule, sides of valid GTs shorter than stride[0] become stride[1] about the centre."""
-    if small_object_stride is not None:
-        s0, s1 = small_object_stride
+    8.4.190 rule (``stride_val`` not None), sides of valid GTs shorter than ``stride_val``
+    become ``stride_val`` about the centre (every GT makes the xyxy -> xywh -> xyxy trip)."""
+    if stride_val is not None:
         cxy = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2  # xyxy2xywh, then back, for all GTs
         wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
-        wh = np.where((wh < s0) & mask_gt[..., None], np.asarray(s1, dtype=wh.dtype), wh)
+        small = (wh < stride_val) & mask_gt[..., None]
+        wh = np.where(small, np.asarray(stride_val, dtype=wh.dtype), wh)
         half = wh / 2
         gt_bboxes = np.concatenate([cxy - half, cxy + half], axis=-1)
     lt, rb = gt_bboxes[..., None, :2], gt_bboxes[..., None, 2:]  # [bs, n, 1, 2]
@@ -311,8 +315,8 @@ def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
 
 
 def _topk_mask(metric, topk, mask_gt):
-    """Ultralytics select_topk_candidates: [bs, n, A] 0/1. Ties go to the lower anchor index
-    (stable sort; Ultralytics' torch.topk leaves the order of equal metrics unspecified). For
+    """ultralytics 8.3 / 8.4 select_topk_candidates: [bs, n, A] 0/1. Ties go to the lower anchor index
+    (stable sort; the releases' torch.topk leaves the order of equal metrics unspecified). For
     padded GTs every index becomes 0, counted topk times, and counts > 1 are zeroed."""
     idx = np.argsort(-metric, axis=-1, kind="stable")[..., :topk]  # [bs, n, k]
     idx = np.where(mask_gt[..., None], idx, 0)
@@ -326,7 +330,8 @@ def _topk_mask(metric, topk, mask_gt):
 def task_aligned_assign(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: ArrayLike, gt_labels: ArrayLike,
                         gt_bboxes: ArrayLike, mask_gt: ArrayLike, topk: int = 10, num_classes: int = 80,
                         alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
-                        small_object_stride: tuple[float, float] | None = None
+                        version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
+                        strides: Sequence[float] = TAL_STRIDES
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Task-aligned assignment (TAL) of anchor points to GT boxes, as YOLOv8/YOLO11 train.
 
@@ -339,26 +344,32 @@ def task_aligned_assign(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: 
         mask_gt (ndarray[bs, n, 1]): 1 for real GTs, 0 for padding.
         topk, num_classes, alpha, beta, eps: as ``TaskAlignedAssigner`` (the v8 loss passes
             topk=10, alpha=0.5, beta=6.0; the class defaults differ).
-        small_object_stride (None or (s0, s1)): the ultralytics 8.4 rule: for candidate
-            selection only, GT sides shorter than ``s0`` (the smallest stride) become ``s1``
-            (the second stride) about the centre. None (default) is 8.3 behaviour.
+        version (str): '8.3' (default: ultralytics 8.3.253) or '8.4' (ultralytics 8.4.190);
+            'yolov5' is refused (YOLOv5 v7.0 has no TAL: :func:`yolov5_build_targets`).
+            '8.4': for candidate selection only, sides of real GTs shorter than
+            ``stride_val = strides[1]`` (``strides[0]`` for one level; 16 px at 8/16/32)
+            become ``stride_val`` about the centre (``TaskAlignedAssigner(stride=...)``
+            ``select_candidates_in_gts``), and CIoU's alpha sums in 8.4.190's order.
+        strides (sequence of float): the model's strides, default (8, 16, 32) as
+            ``TaskAlignedAssigner``'s; only '8.4' reads them.
 
     Returns:
         (target_labels int64 [bs, A], target_bboxes [bs, A, 4], target_scores [bs, A, nc],
         fg_mask bool [bs, A], target_gt_idx int64 [bs, A]).
-        Background anchors carry the label and box of GT 0 of their image (as Ultralytics);
+        Background anchors carry the label and box of GT 0 of their image (as both releases);
         with n == 0 the labels are ``num_classes`` and everything else zero.
 
-    Convention: ultralytics 8.3 ``utils/tal.py``: candidates are anchors strictly inside a GT
-    (each margin > 1e-9); ``overlaps = CIoU(gt, pred).clamp(0)`` on candidates of real GTs, 0
-    elsewhere, by ``boxes.aligned_box_iou(kind="ciou")`` (Ultralytics ``bbox_iou(xywh=False,
-    CIoU=True)`` op for op, eps 1e-7; ``test_assign.py`` checks it bit for bit);
+    Convention: ultralytics 8.3.253 / 8.4.190 ``utils/tal.py``: candidates are anchors strictly
+    inside a GT (each margin > 1e-9); ``overlaps = CIoU(gt, pred).clamp(0)`` on candidates of
+    real GTs, 0 elsewhere, by ``boxes.aligned_box_iou(kind="ciou")``'s kernel (``bbox_iou(
+    xywh=False, CIoU=True)`` of the release op for op, eps 1e-7; ``test_assign.py`` checks it
+    bit for bit);
     ``metric = s^alpha * overlaps^beta`` with s the score of the GT's class; per GT the topk
     anchors by metric (ties: lower index, see :func:`_topk_mask`) that are candidates are positive;
     an anchor positive for several GTs goes to the GT of maximum overlap among ALL GTs (first on
     ties); target scores are the one-hot label times
     ``max over GTs of metric * max_overlap_gt / (max_metric_gt + eps)``.
-    Ultralytics quirks kept: the max-overlap rule looks at ALL GTs, so a GT can own anchors
+    Quirks of both releases kept: the max-overlap rule looks at ALL GTs, so a GT can own anchors
     outside its top k (more than topk positives), and when every claiming GT has zero overlap
     with the anchor the argmax falls back to GT 0, even a padding row or one not containing the
     anchor (its target score is then 0).
@@ -369,11 +380,12 @@ def task_aligned_assign(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: 
     """
     checked = _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
                                 topk, num_classes)
-    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, small_object_stride)[0]
+    stride_val = check_tal_version(version, strides)
+    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, stride_val)[0]
 
 
 def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, eps,
-              small_object_stride):
+              stride_val):
     """TAL on checked inputs: (outputs, debugging intermediates: ``cand`` [bs, n, A],
     ``claimed`` [bs, n, A] (topk and candidate, before conflicts), ``mask_pos`` after)."""
     bs, na, nc = s.shape
@@ -385,9 +397,10 @@ def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, 
                  np.zeros_like(s), np.zeros((bs, na), bool), np.zeros((bs, na), np.int64)),
                 {"cand": empty, "claimed": empty, "mask_pos": empty})
     gtb = gtb.astype(dt)
-    mask_in = _candidates_in_gts(anc.astype(dt), gtb, valid_gt, small_object_stride)  # [bs, n, A]
+    mask_in = _candidates_in_gts(anc.astype(dt), gtb, valid_gt, stride_val)  # [bs, n, A]
     cand = mask_in & valid_gt[..., None]
-    ciou = aligned_box_iou(gtb[:, :, None, :], p[:, None, :, :], kind="ciou")  # [bs, n, A]
+    ciou = _aligned_iou(gtb[:, :, None, :], p[:, None, :, :], "ciou", "xyxy", 1e-7,
+                        alpha_84=stride_val is not None)  # [bs, n, A]
     overlaps = np.where(cand, np.clip(ciou, 0, None), 0).astype(dt)
     cls_scores = np.take_along_axis(np.swapaxes(s, 1, 2), labels[..., None], axis=1)  # [bs, n, A]
     bbox_scores = np.where(cand, cls_scores, 0).astype(dt)
@@ -432,7 +445,8 @@ def _tal_grids(grid_sizes, n_points: int) -> list:
 def task_aligned_report(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: ArrayLike, gt_labels: ArrayLike,
                         gt_bboxes: ArrayLike, mask_gt: ArrayLike, topk: int = 10, num_classes: int = 80,
                         alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
-                        small_object_stride: tuple[float, float] | None = None,
+                        version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
+                        strides: Sequence[float] = TAL_STRIDES,
                         grid_sizes: Sequence[tuple[int, int]] | None = None) -> AssignmentReport:
     """Explain a :func:`task_aligned_assign` assignment GT by GT (a debugging aid).
 
@@ -453,22 +467,23 @@ def task_aligned_report(pd_scores: ArrayLike, pd_bboxes: ArrayLike, anc_points: 
         several GTs (``writers`` ascending, ``winner`` the final owner). Reasons: "padding",
         "no anchor inside the box", "none of its top k anchors is inside the box", "all its
         anchors went to other GTs" (per level: the same test on that level's points).
-        ``settings = {"topk", "num_classes", "alpha", "beta", "eps", "small_object_stride"}``.
+        ``settings = {"topk", "num_classes", "alpha", "beta", "eps", "version", "strides"}``.
 
-    Convention: the assignment of :func:`task_aligned_assign` (ultralytics 8.3).
+    Convention: the assignment of :func:`task_aligned_assign` (ultralytics 8.3.253 or 8.4.190
+    by ``version``, default '8.3').
     """
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
         pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
     grids = _tal_grids(grid_sizes, anc.shape[0])
+    stride_val = check_tal_version(version, strides)
     _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
-                       eps, small_object_stride)
+                       eps, stride_val)
     starts = np.cumsum([0] + [ny * nx for ny, nx in grids])
     cand = dbg["cand"]  # [bs, n, A]
     cand_per_level = np.stack([cand[..., a:b].sum(-1) for a, b in zip(starts[:-1], starts[1:])], -1)
     settings = {"topk": int(topk), "num_classes": int(num_classes), "alpha": float(alpha),
-                "beta": float(beta), "eps": float(eps),
-                "small_object_stride": None if small_object_stride is None
-                else [float(v) for v in small_object_stride]}
+                "beta": float(beta), "eps": float(eps), "version": version,
+                "strides": [float(v) for v in strides]}
     return _report.tal_report(labels.tolist(), valid_gt.tolist(), gtb.tolist(), anc.tolist(),
                               cand_per_level.reshape(*cand.shape[:2], len(grids)).tolist(),
                               [tuple(x) for x in np.argwhere(dbg["claimed"]).tolist()],
@@ -551,21 +566,6 @@ def yolov1_assign(pred_boxes: ArrayLike, targets: ArrayLike, sqrt: bool = True) 
             "dropped": ~keep}
 
 
-# ----------------------------------------------------------------------------- YOLOv3 / tutorial
-
-def _check_pred_boxes(pred_boxes, na, grids):
-    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
-        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
-    out = []
-    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
-        a = as_array(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True)
-        if a.shape[1:4] != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
-            raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {a.shape}")
-        out.append(a)
-    return out
-
-
-def yolov3_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
 def yolov1_grid_targets(targets: ArrayLike, S: int = 7, num_classes: int = 20,
                         batch_size: int | None = None) -> np.ndarray:
     """Dense YOLOv1 grid targets: the layout :func:`ref_numpy.loss.yolov1_loss` and the section C
@@ -613,6 +613,21 @@ def yolov1_grid_targets(targets: ArrayLike, S: int = 7, num_classes: int = 20,
     return out
 
 
+# ----------------------------------------------------------------------------- YOLOv3 / tutorial
+
+def _check_pred_boxes(pred_boxes, na, grids):
+    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
+        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
+    out = []
+    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
+        a = as_array(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True)
+        if a.shape[1:4] != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
+            raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {a.shape}")
+        out.append(a)
+    return out
+
+
+def yolov3_assign(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Sequence[tuple[int, int]],
                   pred_boxes: Sequence[ArrayLike] | None = None, ignore_thresh: float = 0.5,
                   ignore_mode: Literal["pred_iou", "anchor_iou", "none"] = "pred_iou",
                   batch_size: int | None = None) -> dict[str, list]:

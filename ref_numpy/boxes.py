@@ -720,9 +720,12 @@ def aligned_box_iou(boxes1: ArrayLike, boxes2: ArrayLike, kind: str = "iou", fmt
     return _aligned_iou(b1, b2, kind, fmt, check_eps(eps))
 
 
-def _aligned_iou(b1: np.ndarray, b2: np.ndarray, kind: str, fmt: str, eps: float) -> np.ndarray:
+def _aligned_iou(b1: np.ndarray, b2: np.ndarray, kind: str, fmt: str, eps: float,
+                 alpha_84: bool = False) -> np.ndarray:
     """The kernel of :func:`aligned_box_iou` on checked floating boxes (no validation: callers
-    that validated their inputs, as the losses, call it; the port's twin then never syncs)."""
+    that validated their inputs, as the losses, call it; the port's twin then never syncs).
+    ``alpha_84``: CIoU's ``alpha = v / (1 - iou + v + eps)``, ultralytics 8.4.190's order of the
+    same sum (it rounds differently from v7.0's / 8.3's ``v / (v - iou + (1 + eps))``)."""
     if fmt == "cxcywh":
         x1, y1, w1, h1 = np.moveaxis(b1, -1, 0)
         x2, y2, w2, h2 = np.moveaxis(b2, -1, 0)
@@ -751,7 +754,7 @@ def _aligned_iou(b1: np.ndarray, b2: np.ndarray, kind: str, fmt: str, eps: float
         if kind == "diou":
             return iou - rho2 / c2
         v = (4 / math.pi ** 2) * (np.arctan(w2 / h2) - np.arctan(w1 / h1)) ** 2
-        alpha = _stop_gradient(v / (v - iou + (1 + eps)))
+        alpha = _stop_gradient(v / (1 - iou + v + eps) if alpha_84 else v / (v - iou + (1 + eps)))
         return iou - (rho2 / c2 + v * alpha)
 
 

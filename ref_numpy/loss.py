@@ -595,9 +595,6 @@ def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[ArrayLike], targets: Ar
     return np.asarray(lbox + lobj + lcls), parts
 
 
-# ----------------------------------------------------------------------------- YOLOv5
-
-def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
 # ----------------------------------------------------------------------------- grid losses (C)
 # "How can a YOLO loss function be implemented from scratch in PyTorch?" (seed_systems.md, C):
 # pred, target [bs, S, S, 5 + C], channels (x, y, w, h, conf, classes...). Each loss AS PRINTED
@@ -797,6 +794,9 @@ def yolo_loss_iou_corrected(pred: ArrayLike, target: ArrayLike, lambda_coord: fl
                       lambda_noobj, lambda_class, corrected=True)
 
 
+# ----------------------------------------------------------------------------- YOLOv5
+
+def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     """``BCEWithLogitsLoss(pos_weight)`` mean, optionally wrapped in YOLOv5's ``FocalLoss``:
     ``bce * (y*α + (1-y)(1-α)) * |y - σ(x)|^γ`` (mean)."""
     loss = _bce_with_logits(x, y, pos_weight)

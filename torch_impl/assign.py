@@ -16,12 +16,14 @@ import torch
 
 from ref_numpy.shared import report as _report
 from ref_numpy.shared.checks import check_count, check_positive, check_strides
+from ref_numpy.shared.checks import check_tal_version
+from ref_numpy.shared.constants import TAL_STRIDES, ULTRALYTICS_DEFAULT_VERSION
 from ref_numpy.shared.report import (  # noqa: F401 (re-exported: the schema and its constants)
     RULE_BEST_ANCHOR, TAL_REASONS, V1_REASONS, V3_REASONS, V5_OFFSET_NAMES, V5_REASONS,
     AssignmentReport)
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor
-from torch_impl.boxes import aligned_box_iou, darknet_box_iou, wh_iou
+from torch_impl.boxes import _aligned_iou, darknet_box_iou, wh_iou
 
 # Per-level (b, a, gj, gi) index tensors, as YOLOv5's build_targets returns them.
 _LevelIndices = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -202,7 +204,7 @@ def yolov5_assignment_report(targets: TensorLike, anchors: TensorLike, grid_size
                                        {"anchor_t": anchor_t, "g": g})
 
 
-# ----------------------------------------------------------------------------- Ultralytics TAL
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 TAL
 
 def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk,
                       num_classes):
@@ -238,14 +240,14 @@ def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, ma
     return s, p.to(dev), anc.to(dev), gl.to(dev).long()[..., 0], gb.to(dev), mg.to(dev)[..., 0] != 0
 
 
-def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
-    """[bs, n, A] bool: anchor centre strictly inside the (possibly enlarged) GT: each of the
-    four margins > eps (the reference's ``min(margins) > eps``, without the [bs, n, A, 4] cat)."""
-    if small_object_stride is not None:
-        s0, s1 = small_object_stride
+def _candidates_in_gts(anc, gt_bboxes, mask_gt, stride_val, eps=1e-9):
+    """[bs, n, A] bool: anchor centre strictly inside the (with 8.4.190's ``stride_val``
+    possibly enlarged) GT: each of the four margins > eps (the reference's ``min(margins) >
+    eps``, without the [bs, n, A, 4] cat)."""
+    if stride_val is not None:
         cxy = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
         wh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
-        wh = torch.where((wh < s0) & mask_gt[..., None], torch.full_like(wh, s1), wh)
+        wh = torch.where((wh < stride_val) & mask_gt[..., None], torch.full_like(wh, stride_val), wh)
         half = wh / 2
         gt_bboxes = torch.cat([cxy - half, cxy + half], -1)
     ax, ay = anc[:, 0], anc[:, 1]  # [A]
@@ -256,7 +258,7 @@ def _candidates_in_gts(anc, gt_bboxes, mask_gt, small_object_stride, eps=1e-9):
 def _topk_mask(metric, topk):
     """[bs, n, A] bool: the topk anchors of each GT by metric, ties to the lower anchor index.
 
-    Equal to the reference's Ultralytics-shaped ``_topk_mask`` on real GTs (on padded GTs it
+    Equal to the reference's ultralytics-8.3-shaped ``_topk_mask`` on real GTs (on padded GTs it
     differs, but ``mask_pos`` multiplies those rows by 0 either way): everything above the k-th
     value, then the first equal ones in index order until k are taken."""
     na = metric.shape[-1]
@@ -275,9 +277,12 @@ def _topk_mask(metric, topk):
 def task_aligned_assign(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points: TensorLike, gt_labels: TensorLike,
                         gt_bboxes: TensorLike, mask_gt: TensorLike, topk: int = 10, num_classes: int = 80,
                         alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
-                        small_object_stride: tuple[float, float] | None = None
+                        version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
+                        strides: Sequence[float] = TAL_STRIDES
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Ultralytics 8.3 TaskAlignedAssigner (see :func:`ref_numpy.assign.task_aligned_assign`).
+    """TaskAlignedAssigner of ultralytics 8.3.253 (``version="8.3"``, default) or 8.4.190
+    (``"8.4"``: small GT sides enlarged to ``strides[1]`` for candidate selection; see
+    :func:`ref_numpy.assign.task_aligned_assign`).
 
     The port computes CIoU, scores and metric at candidate pairs only (anchor inside a real GT;
     zero elsewhere, as the reference), selects the top k with ``topk`` plus an exact
@@ -285,11 +290,12 @@ def task_aligned_assign(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points
     have them, and normalises over the positive pairs: the same values, fewer passes."""
     checked = _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt,
                                 topk, num_classes)
-    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, small_object_stride)[0]
+    stride_val = check_tal_version(version, strides)
+    return _tal_core(*checked, int(topk), num_classes, alpha, beta, eps, stride_val)[0]
 
 
 def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, eps,
-              small_object_stride, debug=False):
+              stride_val, debug=False):
     """TAL on checked inputs: (outputs, debugging intermediates or None; see the reference)."""
     bs, na, nc = s.shape
     n = gtb.shape[1]
@@ -304,10 +310,11 @@ def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, 
                 {"cand": empty, "claimed": empty, "mask_pos": empty})
     with torch.no_grad():
         gtb = gtb.to(dt)
-        mask_in = _candidates_in_gts(anc.to(dt), gtb, valid_gt, small_object_stride)  # [bs, n, A]
+        mask_in = _candidates_in_gts(anc.to(dt), gtb, valid_gt, stride_val)  # [bs, n, A]
         cand = mask_in & valid_gt[..., None]
         bi, gi, ai = cand.nonzero(as_tuple=True)  # candidate pairs only
-        ciou = aligned_box_iou(gtb[bi, gi], p[bi, ai].to(dt), kind="ciou").clamp(min=0)
+        ciou = _aligned_iou(gtb[bi, gi], p[bi, ai].to(dt), "ciou", "xyxy", 1e-7,
+                            alpha_84=stride_val is not None).clamp(min=0)
         score = s[bi, ai, labels[bi, gi]].to(dt)
         overlaps = torch.zeros((bs, n, na), dtype=dt, device=dev)
         overlaps[bi, gi, ai] = ciou
@@ -358,22 +365,23 @@ def _tal_grids(grid_sizes, n_points: int) -> list:
 def task_aligned_report(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points: TensorLike, gt_labels: TensorLike,
                         gt_bboxes: TensorLike, mask_gt: TensorLike, topk: int = 10, num_classes: int = 80,
                         alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
-                        small_object_stride: tuple[float, float] | None = None,
+                        version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION,
+                        strides: Sequence[float] = TAL_STRIDES,
                         grid_sizes: Sequence[tuple[int, int]] | None = None) -> AssignmentReport:
     """Explain a TAL assignment GT by GT (see :func:`ref_numpy.assign.task_aligned_report`);
     the returned report equals the reference's."""
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
         pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
     grids = _tal_grids(grid_sizes, anc.shape[0])
+    stride_val = check_tal_version(version, strides)
     _, dbg = _tal_core(s, p, anc, labels, gtb, valid_gt, int(topk), num_classes, alpha, beta,
-                       eps, small_object_stride, debug=True)
+                       eps, stride_val, debug=True)
     cand = dbg["cand"]  # [bs, n, A]
     sizes = [ny * nx for ny, nx in grids]
     cand_per_level = torch.stack([c.sum(-1) for c in cand.split(sizes, dim=-1)], -1)
     settings = {"topk": int(topk), "num_classes": int(num_classes), "alpha": float(alpha),
-                "beta": float(beta), "eps": float(eps),
-                "small_object_stride": None if small_object_stride is None
-                else [float(v) for v in small_object_stride]}
+                "beta": float(beta), "eps": float(eps), "version": version,
+                "strides": [float(v) for v in strides]}
     return _report.tal_report(labels.tolist(), valid_gt.tolist(), gtb.tolist(), anc.tolist(),
                               cand_per_level.tolist(),
                               [tuple(x) for x in dbg["claimed"].nonzero().tolist()],
@@ -432,14 +440,6 @@ def yolov1_assign(pred_boxes: TensorLike, targets: TensorLike, sqrt: bool = True
             "dropped": ~keep}
 
 
-# ----------------------------------------------------------------------------- YOLOv3 / tutorial
-
-def _check_pred_boxes(pred_boxes, na, grids, device):
-    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
-        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
-    out = []
-    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
-        a = as_tensor(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True,
 def yolov1_grid_targets(targets: TensorLike, S: int = 7, num_classes: int = 20,
                         batch_size: int | None = None) -> torch.Tensor:
     """See :func:`ref_numpy.assign.yolov1_grid_targets`: ``[bs, S, S, 5 + C]`` per object cell
@@ -473,6 +473,14 @@ def yolov1_grid_targets(targets: TensorLike, S: int = 7, num_classes: int = 20,
     return out
 
 
+# ----------------------------------------------------------------------------- YOLOv3 / tutorial
+
+def _check_pred_boxes(pred_boxes, na, grids, device):
+    if not isinstance(pred_boxes, (list, tuple)) or len(pred_boxes) != len(grids):
+        raise ValueError(f"pred_boxes: expected a list of {len(grids)} arrays [bs, na, ny, nx, 4]")
+    out = []
+    for i, (pb, (ny, nx)) in enumerate(zip(pred_boxes, grids)):
+        a = as_tensor(f"pred_boxes[{i}]", pb, ndim=5, last_dim=4, finite=True, floating=True,
                       device=device)
         if tuple(a.shape[1:4]) != (na, ny, nx) or (out and a.shape[0] != out[0].shape[0]):
             raise ValueError(f"pred_boxes[{i}]: expected shape [bs, {na}, {ny}, {nx}, 4], got {tuple(a.shape)}")

@@ -345,7 +345,8 @@ def aligned_box_iou(boxes1: TensorLike, boxes2: TensorLike, kind: str = "iou", f
     return _aligned_iou(b1, b2, kind, fmt, check_eps(eps))
 
 
-def _aligned_iou(b1: torch.Tensor, b2: torch.Tensor, kind: str, fmt: str, eps: float) -> torch.Tensor:
+def _aligned_iou(b1: torch.Tensor, b2: torch.Tensor, kind: str, fmt: str, eps: float,
+                 alpha_84: bool = False) -> torch.Tensor:
     """The kernel of :func:`aligned_box_iou` on checked floating boxes (no validation, so no
     device synchronisation: callers that validated their inputs, as the losses, call it)."""
     if fmt == "cxcywh":
@@ -376,7 +377,7 @@ def _aligned_iou(b1: torch.Tensor, b2: torch.Tensor, kind: str, fmt: str, eps: f
         return iou - rho2 / c2
     v = (4 / math.pi ** 2) * torch.pow(torch.atan(w2 / h2) - torch.atan(w1 / h1), 2)
     with torch.no_grad():
-        alpha = v / (v - iou + (1 + eps))
+        alpha = v / (1 - iou + v + eps) if alpha_84 else v / (v - iou + (1 + eps))  # 8.4.190 / v7.0
     return iou - (rho2 / c2 + v * alpha)
 
 

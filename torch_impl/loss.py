@@ -432,8 +432,6 @@ def yolo_scratch_pytorch_loss_as_printed(preds: Sequence[TensorLike], targets: T
     return lbox + lobj + lcls, parts
 
 
-# ----------------------------------------------------------------------------- YOLOv5
-
 # ----------------------------------------------------------------------------- grid losses (C)
 # See ref_numpy.loss (section C of seed_systems.md): as printed and *_corrected, (total, parts).
 
@@ -548,6 +546,8 @@ def yolo_loss_iou_corrected(pred: TensorLike, target: TensorLike, lambda_coord: 
     return _adv_parts(p, t, obj, obj, conf_target, lambda_coord, lambda_obj, lambda_noobj, lambda_class,
                       corrected=True)
 
+
+# ----------------------------------------------------------------------------- YOLOv5
 
 def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     if fl_gamma <= 0:  # plain BCE: torch's fused mean reduction, one pass over the logits

@@ -77,7 +77,7 @@ def _tal():
     def call(p):
         args = tuple(p[k] for k in ("pd_scores", "pd_bboxes", "anc_points", "gt_labels",
                                     "gt_bboxes", "mask_gt"))
-        kw = {k: p[k] for k in ("topk", "num_classes", "small_object_stride")}
+        kw = {k: p[k] for k in ("topk", "num_classes", "version", "strides")}
         return Call(args, kw)
     return S.tal_problem().map(call)
 

@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 
 from parity_tests import strategies as S
 from parity_tests.registry import Call, ParityCase
+from ref_numpy.shared.constants import ULTRALYTICS_VERSIONS
+
+_VERSIONS = st.sampled_from(ULTRALYTICS_VERSIONS)  # the `version` of every Ultralytics-compatible row
 
 
 @st.composite
@@ -24,7 +27,7 @@ def _voc_ap(draw):
 def _compute_ap(draw):
     rec, prec = draw(S.pr_curves())
     return Call((rec, prec), {"method": draw(st.sampled_from(["interp", "continuous"])),
-                              "version": draw(st.sampled_from(["8.3", "8.4"]))})
+                              "version": draw(_VERSIONS)})
 
 
 @st.composite
@@ -36,19 +39,20 @@ def _voc_evaluate(draw):
 
 @st.composite
 def _ap_per_class(draw):
-    return Call(draw(S.ultralytics_stats()), {"version": draw(st.sampled_from(["8.3", "8.4"]))})
+    return Call(draw(S.ultralytics_stats()), {"version": draw(_VERSIONS)})
 
 
 @st.composite
 def _match(draw):
-    return Call(draw(S.class_iou_problems()))
+    return Call(draw(S.class_iou_problems()), {"version": draw(_VERSIONS)})
 
 
 @st.composite
 def _confusion(draw):
     det, lab = draw(S.yolo_detections_and_labels())
-    return Call((det, lab, 3), {"conf": draw(st.sampled_from([0.0, 0.25, 0.5])),
-                                "iou_thres": draw(st.sampled_from([0.45, 0.5]))})
+    return Call((det, lab, 3), {"conf": draw(st.sampled_from([0.0, 0.001, 0.25, 0.5])),
+                                "iou_thres": draw(st.sampled_from([0.45, 0.5])),
+                                "version": draw(_VERSIONS)})
 
 
 _COCO_ORACLE = "parity_tests.oracles.pycocotools_evaluate"

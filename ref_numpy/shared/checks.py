@@ -27,6 +27,9 @@ check_axis             an integer axis in [-ndim, ndim)             int
 check_sizes            a sequence of (ny, nx) integer pairs >= 1    list of (int, int)
 check_yolo_version     ``"v5"`` or ``"v8"``                         True when rows carry
                                                                     an objectness column (v5)
+check_ultralytics_version  one of ``ULTRALYTICS_VERSIONS`` (or of   the value
+                       ``allowed``)
+check_tal_version      a TAL ``version`` and model ``strides``      8.4's ``stride_val`` or None
 =====================  ===========================================  ===========================
 """
 from __future__ import annotations
@@ -35,14 +38,26 @@ import math
 import numbers
 from typing import Any, Sequence, Sized
 
-from ref_numpy.shared.constants import FORMATS, REDUCTIONS
+from ref_numpy.shared.constants import (FORMATS, REDUCTIONS, TAL_VERSIONS, ULTRALYTICS_RELEASES,
+                                        ULTRALYTICS_VERSIONS)
 
 __all__ = [
     "check_axis", "check_count", "check_eps", "check_finite_real", "check_format", "check_image_size",
     "check_positive", "check_real", "check_reduction", "check_same_length", "check_sizes",
     "check_strides",
     "check_unit", "check_yolo_version",
+    "check_number", "check_same_params", "check_sequence", "check_state_keys", "check_state_lengths", "element_error", "format_index",
+    "EXPECTED_FLAG", "EXPECTED_LABEL", "MAX_CLASS_LABEL", "expected_index", "expected_label",
 ]
+
+#: Largest class label the array APIs accept (labels are multiplied by an image count to form
+#: group keys; this bound keeps every such key exact in int64 and in float64).
+MAX_CLASS_LABEL = 2 ** 31 - 1
+#: What a class label is (every array API of ``metrics``): an integer, as Ultralytics' and
+#: VOC's class indices are; a float array is accepted when every value is a whole number.
+EXPECTED_LABEL = f"a class label (an integer in [0, {MAX_CLASS_LABEL}])"
+#: What a flag is (iscrowd, difficult, a true-positive mark): a bool, or the number 0 or 1.
+EXPECTED_FLAG = "a flag (bool, 0 or 1)"
 
 
 def _is_real(value: Any) -> bool:
@@ -85,8 +100,9 @@ def check_eps(eps: Any, name: str = "eps") -> float:
 
 def check_reduction(reduction: str, name: str = "reduction") -> str:
     """``reduction`` if it is one of :data:`REDUCTIONS` (``"none"``, ``"mean"``, ``"sum"``)."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{name}: expected one of {REDUCTIONS}, got {reduction!r}")
+    if reduction not in REDUCTIONS:  # torchvision's wording ("Invalid Value for arg ...")
+        raise ValueError(f"{name}: Invalid Value for arg '{name}': {reduction!r}; supported "
+                         f"reduction modes: {', '.join(map(repr, REDUCTIONS))}")
     return reduction
 
 
@@ -168,3 +184,148 @@ def check_yolo_version(version: str, name: str = "version") -> bool:
     if version not in ("v5", "v8"):
         raise ValueError(f"{name}: expected 'v5' or 'v8', got {version!r}")
     return version == "v5"
+
+
+def check_ultralytics_version(version: Any, name: str = "version",
+                              allowed: Sequence[str] = ULTRALYTICS_VERSIONS) -> str:
+    """``version`` of an Ultralytics-compatible function: one of ``allowed`` (default
+    ``ULTRALYTICS_VERSIONS``: "yolov5" = YOLOv5 v7.0, "8.3" = ultralytics 8.3.253, "8.4" =
+    ultralytics 8.4.190); a function without a YOLOv5 counterpart passes ``("8.3", "8.4")``."""
+    if not isinstance(version, str) or version not in allowed:
+        names = ", ".join(f"{v!r} ({ULTRALYTICS_RELEASES[v]})" for v in allowed)
+        raise ValueError(f"{name}: expected one of {names}, got {version!r}")
+    return version
+
+
+def format_index(index: Any) -> str:
+    """``3`` for a flat index, ``3, 1`` for a tuple (the subscript of a message)."""
+    if isinstance(index, tuple):
+        return ", ".join(str(int(i)) for i in index)
+    return str(int(index))
+
+
+def _scalar(value: Any) -> Any:
+    """A Python number for a message (``1.5``, ``nan``, ``7``), whatever array it came from;
+    a short list for a row (a box)."""
+    if isinstance(value, (list, tuple)):
+        return [_scalar(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        return int(f) if f.is_integer() and abs(f) < 2 ** 53 else f
+    return value
+
+
+def element_error(name: str, index: Any, value: Any, expected: str) -> ValueError:
+    """The error for one bad element: ``name[index]: expected <expected>, got <value>``.
+
+    ``index`` is the position of the first offending element (a flat int or a tuple), ``value``
+    its value (a number, or a list for a row); integral floats print as integers, so both sides
+    (float64 NumPy, any torch dtype) give the same text."""
+    return ValueError(f"{name}[{format_index(index)}]: expected {expected}, got {_scalar(value)!r}")
+
+
+def expected_label(nc: int | None = None) -> str:
+    """:data:`EXPECTED_LABEL`, or the phrase for a label that indexes ``nc`` classes."""
+    if nc is None:
+        return EXPECTED_LABEL
+    return f"a class label (an integer in [0, {nc - 1}], nc = {nc})" if nc > 0 else \
+        "no class label (nc = 0)"
+
+
+def expected_index(n: int, of: str) -> str:
+    """The phrase for an index into ``n`` things named ``of`` (e.g. images of ``gt_boxes``)."""
+    return f"an index into {of} (an integer in [0, {n - 1}])" if n > 0 else f"no index ({of} is empty)"
+
+
+def check_state_keys(name: str, state: Any, required: Sequence[str]) -> Any:
+    """``state`` if it is a mapping holding exactly the keys ``required`` (a
+    ``DetectionEvaluator.state()`` dict); else ``ValueError`` listing the missing and the
+    unexpected keys."""
+    if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+        raise ValueError(f"{name}: expected a DetectionEvaluator or its state() dict, got "
+                         f"{type(state).__name__}")
+    keys = set(state.keys())
+    missing = [k for k in required if k not in keys]
+    extra = sorted(str(k) for k in keys if k not in set(required))
+    if missing or extra:
+        parts = ([f"missing keys {missing}"] if missing else []) + \
+                ([f"unexpected keys {extra}"] if extra else [])
+        raise ValueError(f"{name}: not a DetectionEvaluator state: {', '.join(parts)}")
+    return state
+
+
+def _plain(value: Any) -> Any:
+    """Nested Python floats of a parameter (array, tensor, tuple or list), for comparison."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return float(value)
+
+
+def check_same_params(name: str, mine: dict, theirs: dict) -> None:
+    """Raise unless the evaluation parameters ``theirs`` (``iou_thrs``, ``area_rng``,
+    ``max_dets``, ...) equal ``mine`` value for value: states computed under other thresholds,
+    area ranges or detection limits cannot be merged (their matches would mean something else)."""
+    for key, value in mine.items():
+        try:
+            other = _plain(theirs[key])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}[{key!r}]: expected evaluation parameters, got "
+                             f"{theirs[key]!r}") from exc
+        if _plain(value) != other:
+            raise ValueError(f"{name}[{key!r}]: cannot merge a state evaluated with {key}={other} into "
+                             f"an evaluator with {key}={_plain(value)}")
+
+
+def check_state_lengths(name: str, lengths: dict, groups: Sequence[Sequence[str]]) -> None:
+    """Raise unless, within each group of keys, every array has the same length (a ragged
+    state: e.g. 5 detection boxes but 4 scores)."""
+    for group in groups:
+        sizes = {k: int(lengths[k]) for k in group}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"{name}: ragged state, lengths differ: "
+                             + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+
+
+def check_sequence(name: str, seq: Any) -> Any:
+    """``seq`` if it is a sequence of per-image arrays (a list, a tuple, an array or tensor
+    with a leading image axis); a str, a mapping, a scalar or None is refused."""
+    if isinstance(seq, (str, bytes)) or hasattr(seq, "keys") or not hasattr(seq, "__len__") \
+            or not hasattr(seq, "__getitem__") or getattr(seq, "ndim", 1) == 0:
+        raise ValueError(f"{name}: expected a sequence of per-image arrays, got {type(seq).__name__}")
+    return seq
+
+
+def check_tal_version(version: Any, strides: Any) -> float | None:
+    """``version`` of a task-aligned assigner (one of ``TAL_VERSIONS``: YOLOv5 v7.0 has none)
+    and the model ``strides`` (positive numbers, at least one); returns ultralytics 8.4.190's
+    ``stride_val`` (``strides[1]``, ``strides[0]`` for one level) for '8.4', None for '8.3'."""
+    if version == "yolov5":
+        raise ValueError("version: 'yolov5' (yolov5 v7.0) has no task-aligned assigner (its "
+                         "assignment is yolov5_build_targets); expected '8.3' or '8.4'")
+    check_ultralytics_version(version, allowed=TAL_VERSIONS)
+    try:
+        n = len(strides)
+    except TypeError:
+        n = 1
+    s = check_strides(strides, max(n, 1))
+    return None if version == "8.3" else (s[1] if len(s) > 1 else s[0])
+
+
+def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
+    """``value`` as a float: a real number (not a bool, a string or NaN; +-inf allowed, e.g. a
+    confidence threshold of -inf keeps everything), within ``[lo, hi]`` when given."""
+    if not _is_real(value) and not (hasattr(value, "ndim") and getattr(value, "ndim") == 0
+                                    and hasattr(value, "item") and _is_real(value.item())):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name}: expected a number, got nan")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ValueError(f"{name}: expected a value in [{lo}, {hi}], got {value!r}")
+    return v

@@ -21,6 +21,14 @@ Autoanchor (YOLOv5 v7.0 ``utils/autoanchor.py``)
     ``KMEANS_ITER`` (scipy ``kmeans`` restarts), ``MIN_SIDE`` (labels with both sides below it
     are left out of the fit), ``SMALL_SIDE`` (labels with a side below it are counted).
 
+Ultralytics releases (the ``version`` argument of every Ultralytics-compatible function)
+    ``ULTRALYTICS_VERSIONS``: ``"yolov5"`` = YOLOv5 v7.0 (the ``yolov5`` 7.0.14 package),
+    ``"8.3"`` = ultralytics 8.3.253 (the last 8.3 release), ``"8.4"`` = ultralytics 8.4.190.
+    ``ULTRALYTICS_RELEASES``: the release each value names, for docstrings and messages.
+    ``ULTRALYTICS_DEFAULT_VERSION``: the default everywhere (``"8.3"``).
+    ``TAL_VERSIONS``: the values with a ``TaskAlignedAssigner`` (``"8.3"``, ``"8.4"``);
+    ``TAL_STRIDES``: its default model strides (8, 16, 32).
+
 Loss (departures from YOLOv5 v7.0 that only remove inf/NaN; see ``ref_numpy.loss``)
     ``MIN_WH``: smallest predicted w, h (grid units) fed to CIoU; below it v7.0 gives 0/0.
     ``MAX_LOG_WH``: largest exponent of an ``exp()`` width decode (``exp(10)`` ~ 2.2e4 anchors).
@@ -46,6 +54,14 @@ MUTATION_SIGMA = 0.1
 KMEANS_ITER = 30
 MIN_SIDE = 2.0
 SMALL_SIDE = 3.0
+
+# ----------------------------------------------------------------------------- ultralytics
+ULTRALYTICS_VERSIONS = ("yolov5", "8.3", "8.4")
+ULTRALYTICS_RELEASES = {"yolov5": "yolov5 v7.0", "8.3": "ultralytics 8.3.253",
+                        "8.4": "ultralytics 8.4.190"}
+ULTRALYTICS_DEFAULT_VERSION = "8.3"
+TAL_VERSIONS = ("8.3", "8.4")  # the ULTRALYTICS_VERSIONS with a TaskAlignedAssigner (not yolov5)
+TAL_STRIDES = (8.0, 16.0, 32.0)  # TaskAlignedAssigner's default ``stride`` (ultralytics 8.4.190)
 
 # ----------------------------------------------------------------------------- loss
 REDUCTIONS = ("none", "mean", "sum")

@@ -44,7 +44,7 @@ from torch_impl.data import letterbox, load_image, unletterbox_boxes
 from torch_impl.data.datayaml import read_data_yaml, split_images
 from torch_impl.arch import ARCHITECTURES, arch_of_config, arch_of_model
 from ref_numpy.shared.devices import select_device
-from torch_impl.train.checkpoint import load_checkpoint
+from torch_impl.train.checkpoint import check_model_file, check_state_dict, load_checkpoint
 from torch_impl.train.trainer import resolve_device
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
     as ``class0..``). Everything else is a ``ValueError`` of one line naming the file; an
     official state_dict gets the command that converts it.
     """
-    ckpt = load_checkpoint(weights)
+    ckpt = check_model_file(load_checkpoint(weights), weights)  # one line per malformed file
     if isinstance(ckpt, dict) and "model_cfg" in ckpt:
         cfg = dict(ckpt["model_cfg"])
         state = ckpt["ema"]["ema"] if ckpt.get("ema") else ckpt.get("model", ckpt.get("state_dict"))
@@ -136,8 +136,7 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
             else f"a {type(ckpt).__name__}"
         raise ValueError(f"{weights}: not a yolo-ref model file (written by yolo-ref train or "
                          f"yolo-ref import-yolov5): {what}")
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{weights}: holds no model weights")
+    check_state_dict(state, str(weights))  # a dict of finite tensors
     names = ckpt.get("names") if isinstance(ckpt, dict) else None
     names = list(names) if names else [f"class{k}" for k in range(int(cfg["nc"]))]
     return {"state_dict": state, "model_cfg": cfg, "names": names, "kind": kind}
