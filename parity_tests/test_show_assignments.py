@@ -110,17 +110,25 @@ def test_v5_json_is_the_library_report(tmp_path):
 
 
 def test_table_on_stdout(capsys):
+    """One line per GT (then its levels: anchor, ratios, cells, the failing test), not the
+    raw rows; --rows adds YOLOv5's raw table."""
     assert script.main([str(LABELS3), "--img-size", "320"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "tx ty tw th" in out and "triangle" in out and "P3" in out
+    assert "tx ty tw th" not in out and out.startswith("GT0 triangle 44x41 px (1.1:1) 18 positives")
+    # 44 x 41 px against the 10 x 13 anchor: w/aw = 4.4 fails anchor_t 4, on P3
+    assert "P3: a0 10x13 rejected: w/aw = 4.4 >= anchor_t 4; a1 16x30 (w/aw 2.75" in out
     assert "1 GTs, 18 positives, 0 without positive, 0 collisions" in out
+    assert script.main([str(LABELS3), "--img-size", "320", "--rows"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "tx ty tw th" in out and "GT0 triangle" in out
 
 
 def test_help_has_examples(capsys):
     assert script.main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Examples:" in out and "--assigner" in out and "--tal-pred" in out and "Exit status" in out
-    assert "(default: v5)" in out and "exit codes: 0 done" in out
+    assert "None: v5, or tal for an anchor" in " ".join(out.split())
+    assert "exit codes: 0 done" in out
 
 
 # ============================================================================ inputs
@@ -173,7 +181,10 @@ def test_gt_without_positive_exits_1_and_is_marked(tmp_path, capsys):
     assert any(gaps), "the outline is dashed"
     assert script.main([str(labels), "--img-size", "320", "--anchor-t", "1.5"]) == EXIT_CHECK_FAILED
     out = capsys.readouterr().out
-    assert "warning: GT 0 " in out and "P3 too small" in out
+    # the line names the test that fails: no scale of a 50:1 box fits any anchor's shape
+    assert "GT0 0 304x6 px (47.5:1) NO POSITIVE (aspect ratio): aspect 47.5:1" in out
+    # 304 x 6.4 px against P3's 10 x 13: too wide AND too flat, both numbers given
+    assert "P3: a0 10x13 rejected: w/aw = 30.4 >= anchor_t 1.5 and h/ah = 0.492 <= 1/1.5" in out
 
 
 @pytest.mark.parametrize("assigner", ["v5", "tutorial", "v3", "tal"])

@@ -67,17 +67,24 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ref_numpy.formats import CLASSES_FILE, IMAGE_SUFFIXES, read_yolo
+from ref_numpy.shared import assign_summary as S
 from ref_numpy.shared import report as R
 from ref_numpy.shared import sides
 from ref_numpy.shared.cli import (BACKENDS, EXIT_CHECK_FAILED, EXIT_OK, UsageError,
                                   add_device, add_img_size, add_out, make_parser, run)
+from torch_impl.assign_report import tal_stand_in  # noqa: F401 (the stand-in TAL head, re-exported)
 
 if TYPE_CHECKING:  # annotations only: PIL is imported where the drawing happens
     from PIL import Image
 
+    from torch_impl import assign_report as AR
+
 DEFAULT_STRIDES = "8,16,32"
 DEFAULT_ANCHORS = "10,13, 16,30, 33,23, 30,61, 62,45, 59,119, 116,90, 156,198, 373,326"
-ASSIGNERS = ("v5", "tutorial", "v3", "tal")
+ASSIGNERS = ("v5", "tutorial", "v3", "tal")  # one image
+DATASET_ASSIGNERS = ("v5", "tutorial", "v3", "v1", "tal")  # the data-set report
+DEFAULT_REPORT_DIR = "runs/assignments"
+MAX_PRINTED = 20
 TAL_PREDS = ("prior", "gt-jitter", "zeros")
 MIN_PNG_SIDE = 640
 CANVAS_GREY = (114, 114, 114)  # YOLOv5's letterbox padding, also the canvas without an image
@@ -184,31 +191,6 @@ def targets_from(boxes: np.ndarray, cls: np.ndarray, img_size: int) -> np.ndarra
     x1, y1, x2, y2 = np.moveaxis(np.clip(boxes, 0, img_size) / img_size, -1, 0)
     return np.stack([np.zeros_like(x1), cls.astype(np.float64), (x1 + x2) / 2, (y1 + y2) / 2,
                      x2 - x1, y2 - y1], axis=-1).reshape(-1, 6)
-
-
-def tal_stand_in(gt: np.ndarray, strides: Sequence[int], img_size: int, pred: str,
-                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The stand-in head fed to TAL (see the module docstring): anchor points [A, 2] and their
-    strides [A] (``coder.make_anchors``, in pixels), predicted boxes [A, 4] xyxy pixels."""
-    from ref_numpy.coder import make_anchors
-
-    grids = [(img_size // s, img_size // s) for s in strides]
-    pts, st = make_anchors(grids, np.asarray(strides, np.float64))
-    st = st[:, 0]
-    anc = pts * st[:, None]  # [A, 2] pixels
-    prior = np.concatenate([anc - 2 * st[:, None], anc + 2 * st[:, None]], -1)
-    if pred == "zeros":
-        return anc, st, np.zeros_like(prior)
-    if pred == "gt-jitter" and len(gt):
-        inside = ((anc[None] > gt[:, None, :2]) & (anc[None] < gt[:, None, 2:])).all(-1)  # [n, A]
-        area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
-        pick = np.where(inside, area[:, None], np.inf).argmin(0)  # the smallest containing GT
-        rng = np.random.default_rng(seed)
-        wh = np.tile(gt[pick, 2:] - gt[pick, :2], 2)
-        jit = gt[pick] + rng.normal(0, 0.1, size=prior.shape) * wh
-        jit = np.concatenate([np.minimum(jit[:, :2], jit[:, 2:]), np.maximum(jit[:, :2], jit[:, 2:])], -1)
-        return anc, st, np.where(inside.any(0)[:, None], jit, prior)
-    return anc, st, prior
 
 
 # ----------------------------------------------------------------------------- assignment
@@ -458,16 +440,28 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--image", type=Path, help="the image of the label file (default: "
                     "../images/<stem>.* next to it, else a grey canvas)")
     ap.add_argument("--data", type=Path, help="data set: YOLO root or labels dir, COCO .json, "
-                    "VOC dir, or data YAML (with --split)")
-    ap.add_argument("--index", type=int, default=0, help="image index in --data")
+                    "VOC dir, or data YAML (with --split); without --index: the data-set report")
+    ap.add_argument("--index", type=int, default=None, help="one image of --data (default: the "
+                    "data-set report over every image)")
     ap.add_argument("--split", default="val", choices=("train", "val", "test"),
                     help="split of a data YAML")
     ap.add_argument("--images", type=Path, help="images directory of a --data COCO / VOC / YOLO set")
     ap.add_argument("--names", type=Path, help="class names file (default classes.txt near the data)")
-    ap.add_argument("--assigner", choices=ASSIGNERS, default="v5", help="the target assigner")
-    ap.add_argument("--strides", default=DEFAULT_STRIDES, help="level strides")
-    ap.add_argument("--anchors", default=DEFAULT_ANCHORS,
-                    help="anchor w,h pairs in pixels, level by level (YOLOv5's)")
+    ap.add_argument("--assigner", choices=DATASET_ASSIGNERS, default=None,
+                    help="the target assigner; None: v5, or tal for an anchor-free --weights "
+                         "(v1 only in the data-set report)")
+    ap.add_argument("--weights", action="append", type=Path, default=None,
+                    help="a model file (yolo-ref train checkpoint or import-yolov5 file): anchors and "
+                         "strides from it, TAL on its predictions; twice to compare two checkpoints")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="a second model file to compare with --weights (= a second --weights)")
+    ap.add_argument("--cfg", type=Path, help="the model YAML trained with (anchors per level in "
+                    "pixels, optional strides); --anchors / --strides override it")
+    ap.add_argument("--strides", default=None, help=f"level strides (default: the model's, else "
+                    f"{DEFAULT_STRIDES})")
+    ap.add_argument("--anchors", default=None,
+                    help="anchor w,h pairs in pixels, level by level (default: the model's, else "
+                         "YOLOv5's)")
     add_img_size(ap)
     ap.add_argument("--letterbox", action=argparse.BooleanOptionalAction, default=True,
                     help="letterbox to --img-size, or stretch with --no-letterbox")
@@ -475,12 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--g", type=float, default=0.5, help="v5 neighbour-cell bias")
     ap.add_argument("--topk", type=int, default=10, help="TAL top k")
     ap.add_argument("--tal-pred", choices=TAL_PREDS, default="prior",
-                    help="predicted boxes fed to TAL (see above)")
+                    help="predicted boxes fed to TAL without --weights (see above)")
     ap.add_argument("--seed", type=int, default=0, help="seed of --tal-pred gt-jitter")
+    ap.add_argument("--worst", type=int, default=8, help="data-set report: images in the gallery")
+    ap.add_argument("--swap-check", action=argparse.BooleanOptionalAction, default=True,
+                    help="data-set report: test the labels for x/y swapped on a sample of images")
+    ap.add_argument("--rows", action="store_true", help="one image: also the raw rows table")
     ap.add_argument("--backend", type=_backend_name, choices=BACKENDS, default="torch",
                     help="ref = ref_numpy (NumPy), torch = torch_impl")
     add_device(ap)
-    add_out(ap, help="directory for the PNGs (none written without it)")
+    add_out(ap, help="directory for the PNGs (one image: none without it; data-set report: "
+                     f"default {DEFAULT_REPORT_DIR})")
     ap.add_argument("--json", help="write the result as JSON to this file ('-' for stdout)")
     ap.add_argument("--quiet", action="store_true", help="no table")
     return ap
@@ -492,26 +491,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if (args.labels is None) == (args.data is None):
         ap.error("give either a label file or --data")
+    args.dataset = args.data is not None and args.index is None
+    args.weights = list(args.weights or []) + ([args.compare] if args.compare else [])
+    if len(args.weights) > 2:
+        ap.error("--weights: at most two model files (to compare them)")
+    if not args.dataset and (args.weights or args.cfg):
+        ap.error("--weights / --cfg: only for the data-set report (--data without --index)")
     try:
-        args.strides = _numbers(args.strides, "--strides", int)
-        anchors = _numbers(args.anchors, "--anchors", float)
+        args.strides_given = args.strides is not None
+        args.anchors_given = args.anchors is not None
+        args.strides = _numbers(args.strides or DEFAULT_STRIDES, "--strides", int)
+        anchors = _numbers(args.anchors or DEFAULT_ANCHORS, "--anchors", float)
     except ValueError as exc:
         ap.error(str(exc))
     nl = len(args.strides)
     if nl == 0 or any(s <= 0 for s in args.strides):
         ap.error("--strides: expected positive integers")
     if not anchors or len(anchors) % (2 * nl) or any(not math.isfinite(v) or v <= 0 for v in anchors):
-        ap.error(f"--anchors: expected positive w,h pairs, the same number for each of {nl} levels, "
-                 f"got {len(anchors)} numbers")
-    args.anchors_px = np.array(anchors, np.float64).reshape(nl, -1, 2)
+        if args.anchors_given or not args.strides_given:
+            ap.error(f"--anchors: expected positive w,h pairs, the same number for each of {nl} "
+                     f"levels, got {len(anchors)} numbers")
+        anchors = None  # --strides alone: the anchors come from the model / cfg (checked there)
+    args.anchors_px = None if anchors is None else np.array(anchors, np.float64).reshape(nl, -1, 2)
     if args.img_size <= 0 or any(args.img_size % s for s in args.strides):
         ap.error(f"--img-size: expected a positive multiple of every stride, got {args.img_size}")
     if not args.anchor_t > 0 or not 0 <= args.g <= 1:
         ap.error("--anchor-t must be > 0 and --g in [0, 1]")
     if args.topk < 1:
         ap.error("--topk must be >= 1")
-    if args.index < 0:
+    if args.index is not None and args.index < 0:
         ap.error("--index must be >= 0")
+    if args.worst < 0:
+        ap.error("--worst must be >= 0")
+    if not args.dataset:
+        if args.assigner == "v1":
+            ap.error("--assigner v1: only in the data-set report (--data without --index)")
+        args.assigner = args.assigner or "v5"
+        args.index = args.index or 0
+        if args.anchors_px is None:
+            ap.error(f"--anchors: expected positive w,h pairs for each of {nl} levels")
     if args.out is not None:
         args.out = Path(args.out)
     return args
@@ -519,6 +537,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
+    if args.dataset:
+        return dataset_main(args)
     if args.data is not None:
         img, boxes, cls, image_path, names = load_from_data(args.data, args.index, args.split,
                                                             args.images, args.names)
@@ -531,7 +551,9 @@ def _main(argv: Sequence[str] | None) -> int:
     report, tal_boxes = assignment_report(args, t, nc)
     result = flatten(report, args, tal_boxes)
     if not args.quiet:
-        print(format_table(report, args, names))
+        if args.rows:
+            print(format_table(report, args, names))
+        print(format_gt_lines(report, args, gt_boxes, cls, names))
     if args.json:
         doc = {"assigner": args.assigner, "image": None if image_path is None else str(image_path),
                "settings": {"img_size": args.img_size, "letterbox": args.letterbox,
@@ -542,14 +564,7 @@ def _main(argv: Sequence[str] | None) -> int:
                         "box_xyxy_px": gt_boxes[g].tolist(), "target_row": t[g].tolist()}
                        for g in range(len(t))],
                **result, "report": report.to_dict()}
-        text = json.dumps(doc, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                Path(args.json).write_text(text)
-            except OSError as exc:
-                raise UsageError(f"--json {args.json}: {exc}") from exc
+        _write_json(args.json, doc)
     if args.out is not None:
         try:
             written = draw_all(net_img, result, args, gt_boxes, cls, names, args.out)
@@ -559,6 +574,173 @@ def _main(argv: Sequence[str] | None) -> int:
             for p in written:
                 print(f"wrote {p}")
     return EXIT_CHECK_FAILED if report.unassigned else EXIT_OK
+
+
+def _write_json(dest: str, doc: dict) -> None:
+    text = json.dumps(doc, indent=1)
+    if dest == "-":
+        print(text)
+        return
+    try:
+        Path(dest).write_text(text)
+    except OSError as exc:
+        raise UsageError(f"--json {dest}: {exc}") from exc
+
+
+def format_gt_lines(report: R.AssignmentReport, args: argparse.Namespace, gt_boxes: np.ndarray,
+                    cls: np.ndarray, names: Sequence[str] | None) -> str:
+    """One image: one line per GT (level, anchor, cells, ratio to each anchor, the test that
+    rejected an anchor, why it has no positive; :func:`torch_impl.assign_report.gt_records`),
+    then the collisions and the count line of the raw table."""
+    from torch_impl import assign_report as AR
+
+    setup = AR.AssignSetup(assigner=_LIB_NAME.get(args.assigner, args.assigner), img_size=args.img_size,
+                           strides=list(args.strides), anchors_px=args.anchors_px, anchor_t=args.anchor_t,
+                           g=args.g, topk=args.topk)
+    item = {"path": Path("-")}
+    recs, _ = AR.gt_records([report], [gt_boxes], [cls], [item], names or [], setup)
+    lines = [S.format_gt_line(g).replace("img 0 ", "", 1) for g in recs]
+    lvn = R.level_names(args.strides)
+    for c in report.collisions:
+        lines.append(f"warning: collision {lvn[c.level]} anchor {c.anchor} cell "
+                     f"({c.cell[0]},{c.cell[1]}): written by GTs {c.writers}, GT {c.winner} wins")
+    n_pos = sum(len(g.positives) for g in report.gts)
+    lines.append(f"{sum(g.valid for g in report.gts)} GTs, {n_pos} positives, {len(report.unassigned)} "
+                 f"without positive, {len(report.collisions)} collisions")
+    return "\n".join(lines)
+
+
+_LIB_NAME = {"v5": "v5", "tutorial": "tutorial", "v3": "v3", "tal": "tal"}
+
+
+# ----------------------------------------------------------------------------- the data-set report
+
+def resolve_setup(args: argparse.Namespace, model: dict | None) -> "AR.AssignSetup":
+    """The anchors, strides and assigner of the data-set report: --anchors / --strides when
+    given, else the checkpoint's (--weights), else the model YAML's (--cfg), else YOLOv5's."""
+    from torch_impl import assign_report as AR
+
+    cfg = AR.read_model_yaml(args.cfg) if args.cfg else None
+    model_strides = model["strides"] if model else cfg["strides"] if cfg else None
+    strides = args.strides if args.strides_given or model_strides is None else list(model_strides)
+    if args.anchors_given:
+        anchors, source = args.anchors_px, "--anchors"
+    elif model is not None and model["anchors_px"] is not None:
+        anchors, source = np.array(model["anchors_px"]), f"the checkpoint {model['file']}"
+    elif cfg is not None:
+        anchors, source = np.array(cfg["anchors_px"]), f"the model YAML {args.cfg}"
+    else:
+        anchors, source = np.array(DEFAULT_ANCHORS.replace(",", " ").split(), float).reshape(3, -1, 2), \
+            "the YOLOv5 defaults"
+    if len(anchors) != len(strides):
+        raise UsageError(f"--strides {','.join(map(str, strides))}: {len(strides)} levels, but the anchors "
+                         f"({source}) have {len(anchors)}")
+    if args.img_size % max(strides):
+        raise UsageError(f"--img-size {args.img_size}: not a multiple of the stride {max(strides)}")
+    assigner = args.assigner or ("tal" if model is not None and model["anchor_free"] else "v5")
+    return AR.AssignSetup(assigner=assigner, img_size=args.img_size, strides=list(strides),
+                          anchors_px=anchors, anchor_t=args.anchor_t, g=args.g, topk=args.topk,
+                          tal_pred=args.tal_pred, seed=args.seed, anchors_from=source,
+                          model_strides=None if model_strides is None else list(model_strides),
+                          letterbox=args.letterbox)
+
+
+def _names_arg(args: argparse.Namespace) -> list | None:
+    if args.names is not None:
+        return _read_names(args.names)
+    if args.data.suffix.lower() in (".yaml", ".yml"):
+        return None
+    base = args.data if args.data.is_dir() else args.data.parent
+    return _read_names(base / CLASSES_FILE) or _read_names(base.parent / CLASSES_FILE)
+
+
+def write_dataset_report(result: dict, items: list, out: Path, title: str,
+                         compare: dict | None = None) -> dict:
+    """summary.txt, gts.txt, report.json, plots/, images/ (the worst images) and index.html
+    of one data-set report in ``out``; returns ``{"text", "html", "images"}``."""
+    from torch_impl import assign_figures as F
+    from torch_impl import assign_report as AR
+    from torch_impl.data import letterbox, load_image
+
+    summary, gts = result["summary"], result["gts"]
+    setup = result["setup"]
+    text = S.format_assignment_summary(summary)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
+    (out / "gts.txt").write_text("\n".join(S.format_gt_line(g) for g in gts) + "\n", encoding="utf-8")
+    plots = F.summary_plots(summary, out / "plots")
+    (out / "images").mkdir(exist_ok=True)
+    gallery = []
+    strides = result["strides"]
+    anchors = setup.anchors_px if setup.assigner in ("v5", "tutorial", "v3") else None
+    by_image: dict = {}
+    for g in gts:
+        by_image.setdefault(g["image"], []).append(g)
+    for w in summary["worst_images"]:
+        i = w["image"]
+        img, _, _ = letterbox(load_image(items[i]["path"]), setup.img_size, auto=False, scaleup=True)
+        mine = by_image.get(i, [])
+        level_strides = strides if setup.assigner != "v1" else [setup.img_size / AR.V1_GRID]
+        png = F.draw_image_assignments(
+            img, mine, result["reports"][i].collisions, level_strides, anchors, summary["level_names"],
+            out / "images" / f"{i:05d}_{Path(w['file']).stem}.png",
+            title=f"{Path(w['file']).name}: {w['no_positive']} GTs without positive, {w['collisions']} collisions "
+                  f"({setup.assigner}, {setup.img_size} px)")
+        gallery.append({"png": png, "file": w["file"], "lines": [S.format_gt_line(g) for g in mine]})
+    page = F.write_html(summary, text, plots, gallery, out, compare, title)
+    doc = {"summary": summary, "gts": gts, "compare": compare}
+    (out / "report.json").write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    return {"text": text, "html": page, "images": [g["png"] for g in gallery]}
+
+
+def dataset_main(args: argparse.Namespace) -> int:
+    """``--data`` without ``--index``: the data-set report (see the module docstring)."""
+    from torch_impl import assign_report as AR
+
+    items, names = AR.read_dataset_gts(args.data, args.split, args.images, _names_arg(args))
+    models = [AR.model_setup(w, "cpu" if args.device in (None, "auto") else args.device)
+              for w in args.weights] or [None]
+    out = args.out if args.out is not None else Path(DEFAULT_REPORT_DIR)
+    results = []
+    for m in models:
+        setup = resolve_setup(args, m)
+        if setup.assigner == "v1" and m is not None:
+            raise UsageError("--assigner v1: no model of this toolkit has a YOLOv1 head")
+        results.append(AR.dataset_assignment_report(items, names, setup, args.backend, args.device or "cpu",
+                                                    m, args.swap_check, args.worst))
+    compare = None
+    labels = [Path(str(m["file"])).name if m else "flags" for m in models]
+    if len(results) == 2:
+        if labels[0] == labels[1]:
+            labels = [f"A {labels[0]}", f"B {labels[1]}"]
+        compare = S.compare_summaries(results[0]["summary"], results[1]["summary"], results[0]["gts"],
+                                      results[1]["gts"], labels[0], labels[1])
+    try:
+        main_out = write_dataset_report(results[0], items, out, f"assignments of {args.data} ({labels[0]})",
+                                        compare)
+        if len(results) == 2:
+            write_dataset_report(results[1], items, out / "b", f"assignments of {args.data} ({labels[1]})",
+                                 compare)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc}") from exc
+    if args.json:
+        _write_json(args.json, {"summary": results[0]["summary"], "gts": results[0]["gts"],
+                                "compare": compare,
+                                "b": None if len(results) < 2 else results[1]["summary"]})
+    if not args.quiet:
+        print(main_out["text"])
+        missing = [g for g in results[0]["gts"] if not g["positive"]]
+        if missing:
+            print(f"\nGTs without positive ({len(missing)}; all GTs in {out / 'gts.txt'}):")
+            for g in missing[:MAX_PRINTED]:
+                print(S.format_gt_line(g))
+            if len(missing) > MAX_PRINTED:
+                print(f"... {len(missing) - MAX_PRINTED} more in {out / 'gts.txt'}")
+        if compare is not None:
+            print("\n" + compare["text"])
+        print(f"\nwrote {main_out['html']} (summary.txt, report.json, plots/, images/ beside it)")
+    bad = any(r["summary"]["no_positive"] or r["summary"]["findings"] for r in results)
+    return EXIT_CHECK_FAILED if bad else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
