@@ -50,8 +50,9 @@ def _reduce(loss: np.ndarray, reduction: str, empty_mean: float) -> np.ndarray:
 
 
 def _upcast_non_float(x: np.ndarray) -> np.ndarray:
-    """Integer boxes become float32, as torchvision's ``_upcast_non_float``."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+    """Integer and float16 boxes become float32, as torchvision's ``_upcast_non_float`` (every
+    dtype but float32/float64)."""
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
 
 def _softplus_neg(x):
@@ -136,9 +137,11 @@ def generalized_box_iou_loss(boxes1: ArrayLike, boxes2: ArrayLike, reduction: Li
         ndarray[N] (or 0-d when reduced): ``1 - (iou - (C - union) / (C + eps))`` with
         ``iou = inter / (union + eps)`` and ``C`` the (unclamped) enclosing-box area.
 
-    Edge cases: integer boxes are computed in float32; the intersection is 0 unless both overlaps
-    are strictly positive; the pair ``[0,0,0,0]`` gives 1; 'mean' of an empty input gives 0.
-    Bad shape, non-finite boxes or an unknown reduction: ValueError.
+    Edge cases: integer and float16 boxes are computed (and returned) in float32, as
+    torchvision's ``_upcast_non_float`` (every box loss here); the intersection is 0 unless both
+    overlaps are strictly positive; the pair ``[0,0,0,0]`` gives 1; 'mean' of an empty input gives 0.
+    Bad shape, non-finite boxes or an unknown reduction: ValueError (an unknown reduction in
+    torchvision's words, "Invalid Value for arg 'reduction'").
     Convention: torchvision.ops.generalized_box_iou_loss (0.29).
     """
     check_reduction(reduction)

@@ -39,7 +39,9 @@ def _reduce(loss: torch.Tensor, reduction: str, empty_mean: float) -> torch.Tens
 
 
 def _upcast_non_float(x: torch.Tensor) -> torch.Tensor:
-    return x if x.is_floating_point() else x.float()
+    """torchvision's ``_upcast_non_float``: anything but float32/float64 (integers, float16,
+    bfloat16) is computed in float32, so the box-IoU losses never compute in half precision."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.Tensor:
