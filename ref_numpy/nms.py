@@ -67,6 +67,14 @@ def _check_idxs(idxs, boxes: np.ndarray) -> np.ndarray:
     return idxs.astype(np.int64)
 
 
+def _no_boxes(boxes, scores, idxs) -> bool:
+    """True for zero boxes ([0, 4]) with ``scores`` or ``idxs`` None: torchvision's
+    ``batched_nms`` returns an empty result before it looks at them."""
+    if scores is not None and idxs is not None:
+        return False
+    return check_boxes("boxes", boxes, ndim=2).shape[0] == 0
+
+
 def _score_order(scores: np.ndarray) -> np.ndarray:
     """Stable descending order of ``scores`` with NaN first (ties keep input order)."""
     # lexsort sorts by the last key first: NaN (key 0) before numbers, then -score ascending.
@@ -148,7 +156,8 @@ def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray
                    lambda i, js: _above(_overlaps(boxes, i, js), threshold))
 
 
-def batched_nms(boxes: ArrayLike, scores: ArrayLike, idxs: ArrayLike, iou_threshold: float) -> np.ndarray:
+def batched_nms(boxes: ArrayLike, scores: ArrayLike | None, idxs: ArrayLike | None,
+                iou_threshold: float) -> np.ndarray:
     """Greedy NMS within each category: boxes of different ``idxs`` never suppress each other.
 
     Args:
@@ -161,6 +170,8 @@ def batched_nms(boxes: ArrayLike, scores: ArrayLike, idxs: ArrayLike, iou_thresh
         ndarray[K] int64: kept indices in the stable descending score order of all boxes (NaN
         first, ties by input index).
 
+    Zero boxes give an empty int64 array, also with ``scores`` or ``idxs`` None (torchvision
+    returns before looking at them); otherwise None is rejected as any bad array.
     Convention: per category this is :func:`nms`; the result equals ``torchvision.ops.
     batched_nms`` whenever torchvision takes its coordinate-offset path exactly (non-negative
     coordinates, no float32 rounding of the offsets, ``boxes.numel() <= 4000`` on CPU). On its
@@ -168,6 +179,8 @@ def batched_nms(boxes: ArrayLike, scores: ArrayLike, idxs: ArrayLike, iou_thresh
     kept set is the same and the order agrees up to tied scores.
     Raises ValueError as :func:`nms`, and for ``idxs`` not an integer array [N].
     """
+    if _no_boxes(boxes, scores, idxs):
+        return np.zeros(0, dtype=np.int64)
     boxes, scores = _check_boxes_scores(boxes, scores)
     idxs = _check_idxs(idxs, boxes)
     threshold = check_real("iou_threshold", iou_threshold)
@@ -341,7 +354,10 @@ def _yolo_candidates(x: np.ndarray, conf_thres: float, multi_label: bool, object
         conf = np.take_along_axis(cls, j[:, None], axis=1)[:, 0]
         i = np.flatnonzero(conf > conf_thres)
         j, conf = j[i], conf[i]
-    return np.concatenate([box[i], conf[:, None], j[:, None].astype(x.dtype)], axis=1)
+    # the class column as upstream's j.float(): float32 (float64 input stays float64), so
+    # float16 input gives float32 rows with exact class ids
+    return np.concatenate([box[i], conf[:, None], j[:, None].astype(np.result_type(x.dtype, np.float32))],
+                          axis=1)
 
 
 def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thres: float = 0.45,
@@ -367,16 +383,20 @@ def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thr
         version (str): "v5" (objectness) or "v8" (no objectness, transposed layout).
 
     Returns:
-        list of B ndarrays [n, 6]: (x1, y1, x2, y2, conf, cls) in prediction's dtype, in
-        decreasing confidence order (NMS order), ``n <= max_det``.
+        list of B ndarrays [n, 6]: (x1, y1, x2, y2, conf, cls) in prediction's dtype (float32
+        for float16 predictions, as YOLOv5 v7.0 and Ultralytics 8.4 return them), in decreasing
+        confidence order (NMS order), ``n <= max_det``.
 
     Convention: YOLOv5 v7.0 ``utils/general.py::non_max_suppression`` (no masks, no merge, no
     time limit, no a-priori labels) and Ultralytics 8 ``ops.non_max_suppression`` for v8.
     Candidates are sorted by a **stable** descending sort before the ``max_nms`` cut (YOLOv5
     uses torch's default, unstable, argsort: on tied confidences its choice may differ); NMS runs
     on the offset boxes ``xyxy + cls * max_wh`` in the prediction's dtype (float32 rounding of
-    the offset included), so the result equals YOLOv5's for untied confidences. The best class
-    on tied class scores is the first one. Degenerate boxes (w or h <= 0) pass through like any
+    the offset included), so the result equals YOLOv5's for untied confidences. float16
+    predictions (AMP outputs) follow upstream: the box corners, ``obj * cls`` and the
+    comparisons with ``conf_thres`` are computed in float16, the rows then widened to float32,
+    so the offsets (``cls * 7680`` overflows float16 from class 9 on) and the IoUs are float32.
+    The best class on tied class scores is the first one. Degenerate boxes (w or h <= 0) pass through like any
     other (see :func:`nms`).
     Raises ValueError for a prediction of the wrong rank/width or not finite, thresholds outside
     [0, 1], an unknown version, max_det/max_nms < 0.
@@ -396,7 +416,10 @@ def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thr
     multi_label = bool(multi_label) and nc > 1
     out = []
     for x in pred:  # one image at a time
-        det = _yolo_candidates(x, conf_thres, multi_label, objectness)
+        # box and conf arithmetic in the prediction's dtype, the detection rows (and so the
+        # class offsets and NMS) in float32 for float16 input, as upstream's cat with
+        # ``j.float()`` promotes them
+        det = _upcast(_yolo_candidates(x, conf_thres, multi_label, objectness))
         if classes is not None:
             det = det[np.isin(det[:, 5], np.asarray(classes, dtype=det.dtype))]
         order = _score_order(det[:, 4])[:max_nms]

@@ -262,7 +262,8 @@ def nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float) -> torch.Te
         return order[keep]
 
 
-def batched_nms(boxes: TensorLike, scores: TensorLike, idxs: TensorLike, iou_threshold: float) -> torch.Tensor:
+def batched_nms(boxes: TensorLike, scores: TensorLike | None, idxs: TensorLike | None,
+                iou_threshold: float) -> torch.Tensor:
     """Greedy NMS within each category, in one blocked pass (no loop over categories): boxes are
     visited grouped by category (then by score), only same-category pairs interact, and the kept
     indices are returned in the stable descending score order (see
@@ -273,7 +274,12 @@ def batched_nms(boxes: TensorLike, scores: TensorLike, idxs: TensorLike, iou_thr
 
     Returns:
         Tensor[K] int64: kept indices, NaN scores first, then decreasing score, ties by index.
+        Zero boxes give an empty result, also with ``scores`` / ``idxs`` None (as torchvision).
     """
+    if scores is None or idxs is None:
+        b = check_boxes("boxes", boxes, ndim=2)
+        if b.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.int64, device=b.device)
     boxes, scores = _check_boxes_scores(boxes, scores)
     idxs = as_tensor("idxs", idxs, ndim=1, device=boxes.device)
     if idxs.is_floating_point():
@@ -408,26 +414,97 @@ def _xywh2xyxy(xywh: torch.Tensor) -> torch.Tensor:
     return torch.cat([xy - half, xy + half], dim=-1)
 
 
-def _yolo_candidates(x: torch.Tensor, conf_thres: float, multi_label: bool,
-                     objectness: bool) -> torch.Tensor:
-    """One image's rows -> detections [n, 6] (see the reference's ``_yolo_candidates``)."""
+def _candidate_keys(x: torch.Tensor, conf_thres: float, multi_label: bool, objectness: bool,
+                    wanted: torch.Tensor | None):
+    """One image's rows [A, 5 + nc] (or [A, 4 + nc]) -> what the candidates are made of.
+
+    Returns ``(box [A', 4] xyxy, keys [M], rows [M], labels [M])``: ``keys`` holds each
+    candidate's confidence, ``-inf`` where there is none, in upstream's candidate order:
+    row-major (row, class) with ``multi_label`` (M = A' nc, the order of ``nonzero``), else one
+    per row (M = A'; the class is the first best one); ``rows`` and ``labels`` are functions of
+    candidate indices giving the row of ``box`` and the class. Box corners and ``obj * cls`` are computed in the
+    prediction's dtype, as upstream (the reference's ``_yolo_candidates``, without gathering
+    the rows: only the ones that survive the ``max_nms`` cut and the early exit are built)."""
     if objectness:
         x = x[x[:, 4] > conf_thres]
         cls = x[:, 5:] * x[:, 4:5]  # conf = obj_conf * cls_conf
     else:
         x = x[x[:, 4:].amax(dim=1) > conf_thres] if x.shape[0] else x
         cls = x[:, 4:]
-    box = _xywh2xyxy(x[:, :4])
+    neg_inf = torch.tensor(-math.inf, dtype=cls.dtype, device=cls.device)
     if multi_label:
-        i, j = torch.nonzero(cls > conf_thres, as_tuple=True)  # row-major, as YOLOv5
-        conf = cls[i, j]
+        ok = cls > conf_thres
+        if wanted is not None:
+            ok &= torch.isin(torch.arange(cls.shape[1], device=cls.device).double(), wanted)
+        keys = torch.where(ok, cls, neg_inf).reshape(-1)
+        nc = cls.shape[1]
+        return _xywh2xyxy(x[:, :4]), keys, lambda c: c // nc, lambda c: c % nc
     else:
-        j = torch.argmax(cls, dim=1) if cls.shape[0] else torch.zeros(
-            0, dtype=torch.int64, device=x.device)  # first maximum
-        conf = torch.gather(cls, 1, j[:, None])[:, 0]
-        i = torch.nonzero(conf > conf_thres).squeeze(1)
-        j, conf = j[i], conf[i]
-    return torch.cat([box[i], conf[:, None], j[:, None].to(x.dtype)], dim=1)
+        conf, j = (cls.max(dim=1) if cls.shape[0] else
+                   (cls.new_zeros(0), torch.zeros(0, dtype=torch.int64, device=cls.device)))
+        ok = conf > conf_thres
+        if wanted is not None:
+            ok &= torch.isin(j.double(), wanted)
+        keys = torch.where(ok, conf, neg_inf)
+        return _xywh2xyxy(x[:, :4]), keys, lambda c: c, lambda c: j[c]
+
+
+def _stable_top(keys: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the first ``k`` entries of the stable descending order of ``keys`` (ties by
+    index), ``-inf`` entries excluded: one ``topk`` for the k-th value, then only the selected
+    entries are sorted (the same prefix as a stable argsort of everything)."""
+    valid = keys > -math.inf
+    n = int(valid.sum())
+    if k >= n:
+        idx = torch.nonzero(valid).squeeze(1)
+    else:
+        v = torch.topk(keys, k, sorted=False).values.min()  # the k-th largest value
+        above = keys > v
+        ties = torch.nonzero(keys == v).squeeze(1)[:k - int(above.sum())]  # first by index
+        idx = torch.sort(torch.cat([torch.nonzero(above).squeeze(1), ties])).values
+    return idx[torch.sort(keys[idx], stable=True, descending=True).indices]
+
+
+def _classes_apart(boxes: torch.Tensor, cls: torch.Tensor) -> bool:
+    """True when the x-extents ``[min x1, max x2]`` of the classes are pairwise disjoint
+    (touching allowed): then no two boxes of different classes intersect (IoU 0, never above a
+    threshold >= 0), so class-aware NMS on the offset boxes is per-class NMS exactly."""
+    present, inv = torch.unique(cls, return_inverse=True)
+    if present.numel() < 2:
+        return True
+    lo = torch.full(present.shape, math.inf, dtype=boxes.dtype, device=boxes.device)
+    hi = torch.full(present.shape, -math.inf, dtype=boxes.dtype, device=boxes.device)
+    lo = lo.scatter_reduce(0, inv, boxes[:, 0], reduce="amin")
+    hi = hi.scatter_reduce(0, inv, boxes[:, 2], reduce="amax")
+    order = torch.argsort(lo)
+    lo, hi = lo[order], hi[order]
+    return bool((lo[1:] >= torch.cummax(hi, 0).values[:-1]).all())
+
+
+def _offset_nms_keep(boxes: torch.Tensor, cls: torch.Tensor, threshold: float,
+                     offset: float) -> torch.Tensor:
+    """Keep mask of greedy NMS on ``boxes + cls * offset`` (rows already in score order), the
+    result of :func:`nms` on the offset boxes. When the classes lie apart (always, for boxes
+    inside ``[0, offset)``), it runs as independent per-class groups of the blocked pass: no
+    cross-class pair is computed."""
+    shifted = boxes + cls[:, None] * offset if offset else boxes
+    if not bool(torch.isfinite(shifted).all()):
+        raise ValueError(f"max_wh: the class offsets cls * max_wh are not finite in "
+                         f"{boxes.dtype} (max_wh={offset!r})")
+    alive = torch.ones(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    if not offset or not _classes_apart(shifted, cls):
+        return _iou_nms(shifted, alive, threshold)
+    grouped = torch.sort(cls, stable=True).indices  # class, then score (rows are in score order)
+    keep = torch.zeros_like(alive)
+    keep[grouped] = _iou_nms(shifted[grouped], alive, threshold,
+                             labels=cls[grouped].to(torch.int64))
+    return keep
+
+
+#: Candidates visited first by ``non_max_suppression`` (then 4x as many, ...): greedy NMS
+#: decides a box from the boxes ranked before it only, so once ``max_det`` boxes of a prefix
+#: are kept, the rest cannot enter the result.
+FIRST_PREFIX = 1024
 
 
 def non_max_suppression(prediction: TensorLike, conf_thres: float = 0.25, iou_thres: float = 0.45,
@@ -435,8 +512,18 @@ def non_max_suppression(prediction: TensorLike, conf_thres: float = 0.25, iou_th
                         max_det: int = 300, max_nms: int = 30000, max_wh: float = MAX_WH,
                         version: Literal["v5", "v8"] = "v5") -> list[torch.Tensor]:
     """YOLO post-processing (YOLOv5 v7.0 / Ultralytics 8), see
-    :func:`ref_numpy.nms.non_max_suppression` for the contract. A loop over images, vectorised
-    within each; NMS is :func:`nms` on the class-offset boxes (no torchvision).
+    :func:`ref_numpy.nms.non_max_suppression` for the contract (float16 / bfloat16 predictions
+    give float32 rows, as upstream). A loop over images, vectorised within each, the same
+    result as :func:`nms` on the class-offset boxes of every candidate, computed with less work:
+
+    1. candidates as confidence keys in upstream's order (no [n, 6] rows are built for all of
+       them); the stable ``max_nms`` cut by one ``topk`` plus a sort of the selected keys only;
+    2. NMS on the first ``FIRST_PREFIX`` candidates, then 4x as many, ... until ``max_det`` of
+       them are kept: greedy NMS decides a box from higher-ranked boxes only, so the kept boxes
+       of a prefix are final;
+    3. when the classes' offset boxes lie apart (always for boxes inside ``[0, max_wh)``), the
+       classes are independent groups of the blocked pass (no cross-class pair is computed);
+       otherwise one pass over the offset boxes.
 
     Returns:
         list of B Tensors [n, 6] (x1, y1, x2, y2, conf, cls) on ``prediction.device``.
@@ -456,17 +543,31 @@ def non_max_suppression(prediction: TensorLike, conf_thres: float = 0.25, iou_th
     conf_thres = check_unit("conf_thres", conf_thres)
     iou_thres = check_unit("iou_thres", iou_thres)
     max_det, max_nms = check_count("max_det", max_det), check_count("max_nms", max_nms)
+    max_wh = 0.0 if agnostic else check_real("max_wh", max_wh)
     nc = pred.shape[2] - (5 if objectness else 4)
     multi_label = bool(multi_label) and nc > 1
-    wanted = None if classes is None else torch.as_tensor(
-        list(classes), dtype=pred.dtype, device=pred.device)
-    out = []
-    for x in pred:  # one image at a time
-        det = _yolo_candidates(x, conf_thres, multi_label, objectness)
-        if wanted is not None:
-            det = det[torch.isin(det[:, 5], wanted)]
-        det = det[_score_order(det[:, 4])[:max_nms]]
-        offset = det[:, 5:6] * (0 if agnostic else max_wh)
-        keep = nms(det[:, :4] + offset, det[:, 4], iou_thres)[:max_det]
-        out.append(det[keep])
-    return out
+    wanted = None if classes is None else torch.as_tensor(  # compared as numbers, like upstream
+        list(classes), dtype=torch.float64, device=pred.device)
+    # rows in float32 for float16/bfloat16 predictions (upstream's cat with j.float())
+    row_dtype = _floating(pred[:0]).dtype
+    with torch.no_grad():
+        return [_one_image(x, conf_thres, iou_thres, multi_label, objectness, wanted, max_det,
+                           max_nms, max_wh, row_dtype) for x in pred]  # one image at a time
+
+
+def _one_image(x, conf_thres, iou_thres, multi_label, objectness, wanted, max_det, max_nms,
+               max_wh, row_dtype) -> torch.Tensor:
+    """Detections [n, 6] of one image: candidates, the stable ``max_nms`` cut, then NMS on
+    growing prefixes until ``max_det`` boxes are kept (or every candidate is visited)."""
+    box, keys, row_of, class_of = _candidate_keys(x, conf_thres, multi_label, objectness, wanted)
+    order = _stable_top(keys, max_nms)  # the candidates NMS visits, in visiting order
+    threshold = _threshold_for(row_dtype, iou_thres)
+    k = min(order.numel(), FIRST_PREFIX)
+    while True:
+        c = order[:k]
+        det = torch.cat([box[row_of(c)].to(row_dtype), keys[c, None].to(row_dtype),
+                         class_of(c)[:, None].to(row_dtype)], dim=1)
+        keep = _offset_nms_keep(det[:, :4], det[:, 5], threshold, max_wh)
+        if k == order.numel() or int(keep.sum()) >= max_det:
+            return det[keep][:max_det]
+        k = min(order.numel(), 4 * k)

@@ -24,7 +24,8 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -51,6 +52,128 @@ def timed(fn, repeats: int) -> tuple[float, object]:
         out = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), out
+
+
+# ----------------------------------------------------------------------------- one row each
+# ``yolo-ref bench peers`` calls these: each times one row of the issue's table against its peer
+# in the same process, after checking that the outputs agree (AssertionError if not), and
+# returns (ours_s, peer_s), medians of ``repeats`` runs after a warm-up.
+
+def chain_boxes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """NMS's worst case: a chain where box i overlaps only box i + 1 (IoU 0.6), scores
+    decreasing along it, so greedy NMS keeps every other box, one decision after another."""
+    x1 = np.arange(n, dtype=np.float64) * 2.5
+    boxes = np.stack([x1, np.zeros(n), x1 + 10.0, np.full(n, 10.0)], axis=1)
+    return boxes.astype(np.float32), np.linspace(1.0, 0.5, n, dtype=np.float32)
+
+
+def yolo_predictions(rng: np.random.Generator, bs: int = 16, anchors: int = 25200, nc: int = 80,
+                     size: float = 640.0) -> np.ndarray:
+    """[bs, anchors, 5 + nc] float32 YOLOv5 head outputs at random: centres uniform in the
+    image, sides uniform in [10, 100] px, objectness and class scores uniform in [0, 1]."""
+    xy = rng.uniform(0.0, size, (bs, anchors, 2))
+    wh = rng.uniform(10.0, 100.0, (bs, anchors, 2))
+    scores = rng.uniform(0.0, 1.0, (bs, anchors, 1 + nc))
+    return np.concatenate([xy, wh, scores], axis=2).astype(np.float32)
+
+
+def yolov5_non_max_suppression() -> Callable:
+    """yolov5 7.0's ``non_max_suppression`` with its wall-clock limit disabled (``time.time``
+    as seen from ``yolov5.utils.general`` frozen during the call), imported with the harness
+    quirks: ``numpy.trapz``, a local font dir, and a stand-in ``pkg_resources`` (only
+    ``parse_version``) where setuptools no longer ships one. ImportError when yolov5 is absent."""
+    import os
+    import types
+
+    if not hasattr(np, "trapz"):
+        np.trapz = np.trapezoid
+    os.environ.setdefault("YOLOV5_CONFIG_DIR", "/work/peers/yolov5cfg")
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    try:
+        with warnings.catch_warnings():  # setuptools < 81 warns that it is deprecated
+            warnings.simplefilter("ignore")
+            import pkg_resources  # noqa: F401
+    except ImportError:
+        from packaging.version import parse
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    import yolov5.utils.general as general
+
+    frozen = types.SimpleNamespace(time=lambda: 0.0)
+
+    def call(*args, **kwargs):
+        real, general.time = general.time, frozen
+        try:
+            return general.non_max_suppression(*args, **kwargs)
+        finally:
+            general.time = real
+    return call
+
+
+def _same_detections(got, want) -> None:
+    import torch
+
+    assert len(got) == len(want), "image counts differ"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and torch.equal(g, w.to(g.dtype)), \
+            f"image {i}: detections differ from the peer ({tuple(g.shape)} vs {tuple(w.shape)})"
+
+
+def row_non_max_suppression(conf_thres: float = 0.25, iou_thres: float = 0.45,
+                            multi_label: bool = False, bs: int = 16, anchors: int = 25200,
+                            nc: int = 80, repeats: int = 3, seed: int = 0) -> tuple[float, float]:
+    """``torch_impl.nms.non_max_suppression`` vs yolov5 7.0's (time limit disabled) on
+    :func:`yolo_predictions`; validation settings are ``conf_thres=0.001, iou_thres=0.6,
+    multi_label=True`` (yolov5 ``val.py``). Random scores have no ties, so the outputs agree
+    exactly (yolov5's unstable argsort only matters on ties)."""
+    import torch
+    import torch_impl.nms as T
+
+    peer = yolov5_non_max_suppression()
+    pred = torch.from_numpy(yolo_predictions(np.random.default_rng(seed), bs, anchors, nc))
+    kw = {"conf_thres": conf_thres, "iou_thres": iou_thres, "multi_label": multi_label}
+    t_peer, want = timed(lambda: peer(pred, **kw), repeats)
+    t_ours, got = timed(lambda: T.non_max_suppression(pred, **kw), repeats)
+    _same_detections(got, want)
+    return t_ours, t_peer
+
+
+def row_batched_nms(n: int = 5000, nc: int = 80, iou_threshold: float = 0.45, repeats: int = 7,
+                    seed: int = 0) -> tuple[float, float]:
+    """``torch_impl.nms.batched_nms`` vs ``torchvision.ops.batched_nms``, ``n`` boxes of
+    :func:`make_boxes` with classes uniform in ``range(nc)``: the same kept set, in the same
+    order up to tied scores (torchvision's per-class path above 4,000 coordinates re-sorts
+    unstably, and 20,000 random float32 scores do hold a few ties)."""
+    import torch
+    import torchvision
+    import torch_impl.nms as T
+
+    rng = np.random.default_rng(seed)
+    boxes, scores = (torch.from_numpy(a) for a in make_boxes(rng, n))
+    idxs = torch.from_numpy(rng.integers(0, nc, n))
+    t_peer, want = timed(lambda: torchvision.ops.batched_nms(boxes, scores, idxs, iou_threshold),
+                         repeats)
+    t_ours, got = timed(lambda: T.batched_nms(boxes, scores, idxs, iou_threshold), repeats)
+    same_set = torch.equal(torch.sort(got).values, torch.sort(want).values)
+    assert same_set and torch.equal(scores[got], scores[want]), \
+        "batched_nms: kept indices differ from torchvision (beyond the order of tied scores)"
+    return t_ours, t_peer
+
+
+def row_nms(n: int = 5000, iou_threshold: float = 0.45, chain: bool = False, repeats: int = 7,
+            seed: int = 0) -> tuple[float, float]:
+    """``torch_impl.nms.nms`` vs ``torchvision.ops.nms`` on ``n`` random boxes
+    (:func:`make_boxes`), or with ``chain`` on the worst case :func:`chain_boxes`."""
+    import torch
+    import torchvision
+    import torch_impl.nms as T
+
+    arrays = chain_boxes(n) if chain else make_boxes(np.random.default_rng(seed), n)
+    boxes, scores = (torch.from_numpy(a) for a in arrays)
+    t_peer, want = timed(lambda: torchvision.ops.nms(boxes, scores, iou_threshold), repeats)
+    t_ours, got = timed(lambda: T.nms(boxes, scores, iou_threshold), repeats)
+    assert torch.equal(got, want), "nms: kept indices differ from torchvision"
+    return t_ours, t_peer
 
 
 def _parser():

@@ -185,7 +185,9 @@ def _letterbox_params(shape, new_shape, auto, scaleup, stride):
     r = min(nh / h0, nw / w0)
     if not scaleup:
         r = min(r, 1.0)
-    unpad_w, unpad_h = int(round(w0 * r)), int(round(h0 * r))
+    # at least 1 px: a 1 x 3000 image into 640 rounds its height to 0 (yolov5's cv2.resize
+    # raises there); the padding is computed from the size actually resized to
+    unpad_w, unpad_h = max(1, int(round(w0 * r))), max(1, int(round(h0 * r)))
     dw, dh = nw - unpad_w, nh - unpad_h
     if auto:
         dw, dh = dw % stride, dh % stride
@@ -209,8 +211,9 @@ def letterbox(img: np.ndarray, new_shape: int | tuple[int, int] = 640, color: tu
         (img, ratio, (dw, dh)): the letterboxed image; ``ratio = (r, r)`` with
         ``r = min(new_h / H, new_w / W)`` (capped at 1 without ``scaleup``); ``dw, dh`` the
         padding on each side (floats, may end in .5). The image is resized to
-        ``(round(W r), round(H r))`` and placed at ``left = round(dw - 0.1)``,
-        ``top = round(dh - 0.1)``.
+        ``(max(1, round(W r)), max(1, round(H r)))`` and placed at ``left = round(dw - 0.1)``,
+        ``top = round(dh - 0.1)``; without ``auto`` the output is exactly ``new_shape`` (a
+        1 x 3000 image into 640 gives 640 x 640: a 1 px row padded by 319 + 320).
 
     Invariant: a point ``p`` of the original maps to ``p * r + (dw, dh)`` (:func:`letterbox_boxes`),
     within half a pixel of where its pixels land (the rounding of the size and of the padding).
@@ -223,7 +226,7 @@ def letterbox(img: np.ndarray, new_shape: int | tuple[int, int] = 640, color: tu
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride <= 0:
         raise ValueError(f"stride: expected a positive integer, got {stride!r}")
     (uw, uh), r, (dw, dh) = _letterbox_params(img.shape[:2], (nh, nw), auto, scaleup, stride)
-    img = _resize(img, max(uw, 1), max(uh, 1))
+    img = _resize(img, uw, uh)
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
     left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
     out = _filled((img.shape[0] + top + bottom, img.shape[1] + left + right), color)
