@@ -29,8 +29,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
-from ref_numpy.shared.checks import check_reduction
-from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
+from ref_numpy.shared.checks import check_reduction, check_tal_version
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from ref_numpy.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
 # The loss validates its inputs, then calls boxes.aligned_box_iou's kernel (_aligned_iou: YOLOv5
 # bbox_iou, CIoU alpha marked by _stop_gradient, the identity that marks what the port detaches).
@@ -954,9 +954,11 @@ def _dfl_loss(pred_dist: np.ndarray, target: np.ndarray, reg_max: int) -> np.nda
 
 def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequence[float], *, box: float = 7.5,
                 cls: float = 0.5, dfl: float = 1.5, reg_max: int = 16, topk: int = 10, alpha: float = 0.5,
-                beta: float = 6.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Ultralytics v8 detection loss (``v8DetectionLoss``, ultralytics 8.3): BCE classes against
-    task-aligned soft targets, target-score-weighted CIoU and DFL.
+                beta: float = 6.0, version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The v8 detection loss (``v8DetectionLoss``) of ultralytics 8.3.253 (``version="8.3"``,
+    the default) or 8.4.190 (``"8.4"``): BCE classes against task-aligned soft targets,
+    target-score-weighted CIoU and DFL.
 
     Args:
         preds (list of ndarray[bs, 4*reg_max + nc, ny, nx]): raw head outputs per level (NCHW as
@@ -967,17 +969,24 @@ def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequenc
         box, cls, dfl (float): gains (7.5, 0.5, 1.5).
         reg_max (int): DFL bins per side.
         topk, alpha, beta (int, float, float): the loss's ``TaskAlignedAssigner`` settings.
+        version (str): '8.3' or '8.4' ('yolov5' is refused: YOLOv5 v7.0's loss is
+            :func:`yolov5_loss`). '8.4' = 8.4.190's ``TaskAlignedAssigner(stride=strides)``
+            (GT sides shorter than ``strides[1]`` enlarged for candidate selection, see
+            :func:`ref_numpy.assign.task_aligned_assign`) and its CIoU alpha summation order
+            (assigner and box loss); everything else of the loss is the same in both releases
+            (8.4's ``log_softmax`` + gather DFL is the same cross-entropy; its class weights
+            default to none; its ``topk2`` defaults to ``topk``).
 
     Returns:
         (total, parts): ``total = (box*lbox + cls*lcls + dfl*ldfl) * bs``, parts {"box", "cls",
         "dfl"} gained, before the batch factor. With ``T = max(Σ target_scores, 1)``:
         ``lcls = Σ BCE(class logits, target_scores) / T``; over foreground anchors with weight
         ``w = Σ_c target_scores``: ``lbox = Σ (1 - CIoU(pred, gt)) w / T`` (xyxy grid units,
-        Ultralytics ``bbox_iou`` eps placement), ``ldfl = Σ DFL(bins, bbox2dist(gt)) w / T``;
+        the release's ``bbox_iou`` eps placement), ``ldfl = Σ DFL(bins, bbox2dist(gt)) w / T``;
         box and dfl are 0 without foreground.
 
     Predicted boxes: ``dist2bbox(dfl_decode(bins), make_anchors(...))`` (grid units); the
-    assigner (:func:`ref_numpy.assign.task_aligned_assign`, 8.3 candidate rule) sees sigmoid
+    assigner (:func:`ref_numpy.assign.task_aligned_assign`, same ``version``) sees sigmoid
     scores and boxes in pixels, all gradient-free; GTs are padded per image in input order.
     """
     if not isinstance(preds, (list, tuple)) or not preds:
@@ -993,6 +1002,7 @@ def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequenc
                              f"got {p.shape}")
     if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
         raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    check_tal_version(version, strides)
     t = _check_targets6(targets, dtype, bs, nc)
     if np.any((t[:, 2:4] < 0) | (t[:, 2:4] > 1)):
         raise ValueError("targets: expected normalised x, y in [0, 1]")
@@ -1008,7 +1018,8 @@ def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequenc
 
     _, target_bboxes, target_scores, fg, _ = task_aligned_assign(
         _sigmoid(pred_scores), pred_bboxes * stride_t, anchor_points * stride_t, gt_labels,
-        gt_bboxes, mask_gt, topk=topk, num_classes=nc, alpha=alpha, beta=beta)
+        gt_bboxes, mask_gt, topk=topk, num_classes=nc, alpha=alpha, beta=beta, version=version,
+        strides=strides)
     target_scores = _stop_gradient(target_scores.astype(dtype, copy=False))
     tss = max(target_scores.sum(), 1)
     lcls = _bce_with_logits(pred_scores, target_scores).sum() / tss
@@ -1016,7 +1027,8 @@ def yolov8_loss(preds: Sequence[ArrayLike], targets: ArrayLike, strides: Sequenc
     if fg.any():
         target_bboxes = target_bboxes.astype(dtype, copy=False) / stride_t
         weight = target_scores.sum(-1)[fg]  # [n_fg]
-        iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7)
+        iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7,
+                           alpha_84=version == "8.4")
         lbox = ((1.0 - iou) * weight).sum() / tss
         target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
         ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)

@@ -14,8 +14,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ref_numpy.shared.checks import check_reduction
-from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH
+from ref_numpy.shared.checks import check_reduction, check_tal_version
+from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
 from torch_impl.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
@@ -657,8 +657,10 @@ def _dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> to
 
 def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Sequence[float], *, box: float = 7.5,
                 cls: float = 0.5, dfl: float = 1.5, reg_max: int = 16, topk: int = 10, alpha: float = 0.5,
-                beta: float = 6.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """See :func:`ref_numpy.loss.yolov8_loss` (Ultralytics 8.3 ``v8DetectionLoss``).
+                beta: float = 6.0, version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """See :func:`ref_numpy.loss.yolov8_loss` (``v8DetectionLoss`` of ultralytics 8.3.253,
+    ``version="8.3"``, default, or 8.4.190, ``"8.4"``).
 
     The assigner runs on detached sigmoid scores and pixel boxes; its target scores carry no
     gradient.
@@ -679,6 +681,7 @@ def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Seque
                              f"got {tuple(p.shape)}")
     if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
         raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
+    check_tal_version(version, strides)
     t = _check_targets6(targets, dtype, device, bs, nc)
     if bool(((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any()):
         raise ValueError("targets: expected normalised x, y in [0, 1]")
@@ -699,7 +702,7 @@ def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Seque
             _, target_bboxes, target_scores, fg, _ = task_aligned_assign(
                 pred_scores.detach().sigmoid(), pred_bboxes.detach() * stride_t,
                 anchor_points * stride_t, gt_labels, gt_bboxes, mask_gt, topk=topk,
-                num_classes=nc, alpha=alpha, beta=beta)
+                num_classes=nc, alpha=alpha, beta=beta, version=version, strides=strides)
         target_scores = target_scores.to(dtype)
         tss = max(target_scores.sum(), 1)
         lcls = _bce_with_logits(pred_scores, target_scores).sum() / tss
@@ -707,7 +710,8 @@ def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Seque
         if bool(fg.any()):
             target_bboxes = target_bboxes.to(dtype) / stride_t
             weight = target_scores.sum(-1)[fg]
-            iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7)
+            iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7,
+                               alpha_84=version == "8.4")
             lbox = ((1.0 - iou) * weight).sum() / tss
             target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
             ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)

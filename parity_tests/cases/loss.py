@@ -6,6 +6,7 @@ from hypothesis.extra import numpy as hnp
 
 from parity_tests import strategies as S
 from parity_tests.registry import Call, ParityCase
+from ref_numpy.shared.constants import TAL_VERSIONS
 
 _REDUCTION = st.sampled_from(["none", "mean", "sum"])
 
@@ -127,10 +128,13 @@ CASES = [
 
 
 def _yolov8_calls():
-    def make(h, topk):
-        return Call((h["preds"], h["targets"], h["strides"]), {"reg_max": h["reg_max"], "topk": topk})
-    return st.builds(make, S.yolov8_head_outputs(), st.sampled_from([10, 3, 1]))
+    def make(h, topk, version):
+        return Call((h["preds"], h["targets"], h["strides"]),
+                    {"reg_max": h["reg_max"], "topk": topk, "version": version})
+    return st.builds(make, S.yolov8_head_outputs(), st.sampled_from([10, 3, 1]),
+                     st.sampled_from(TAL_VERSIONS))
 
 
 CASES.append(ParityCase("loss.yolov8_loss", inputs=_yolov8_calls,
-                        note="assignment by assign.task_aligned_assign on both sides"))
+                        note="assignment by assign.task_aligned_assign on both sides; version "
+                             "'8.3' and '8.4' (8.4.190: small-object rule, CIoU alpha order)"))
