@@ -111,8 +111,9 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
             return int(exc.code or 0)
         print(exc.code, file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-            PermissionError, ImportError) as exc:
+    except (UsageError, ValueError, OSError, ImportError) as exc:
+        # OSError: a missing file, a read-only or full output directory (ENOSPC), a path
+        # under a regular file; its message names the path
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -10,7 +10,6 @@ list the same tensors in the same order.
 from __future__ import annotations
 
 import os
-import pickle
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
@@ -110,10 +109,10 @@ def load_yolov5_state_dict(model: YOLOv5, state_dict: Mapping) -> YOLOv5:
 # ----------------------------------------------------------------------------- import
 
 SAVE_HINT = ("it holds pickled Python objects (e.g. the official checkpoint's nn.Module under "
-             "'model'), which cannot be loaded without the yolov5 code. In a yolov5 checkout run:\n"
-             "  ckpt = torch.load('IN.pt', weights_only=False); "
-             "torch.save(ckpt['model'].float().state_dict(), 'IN_sd.pt')\n"
-             "and convert IN_sd.pt instead.")
+             "'model'), which cannot be loaded without the yolov5 code; in a yolov5 checkout run "
+             "`ckpt = torch.load('IN.pt', weights_only=False); "
+             "torch.save(ckpt['model'].float().state_dict(), 'IN_sd.pt')` "
+             "and convert IN_sd.pt instead")
 
 
 def read_yolov5_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
@@ -124,15 +123,16 @@ def read_yolov5_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor
         ValueError: ``"<path>: cannot be read ..."`` (with the recipe for turning an official
             pickled checkpoint into a state_dict), or ``"<path>: expected a dict of tensors"``.
     """
+    from torch_impl.train.checkpoint import load_checkpoint  # (torch_impl.train imports models)
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
-        detail = lines[0] if lines else str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{path}: cannot be read with weights_only=True: {SAVE_HINT}\n"
-                         f"({detail})") from None
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ValueError(f"{path}: cannot be read: {e}") from None
+        obj = load_checkpoint(path)  # weights_only=True; a yolo-ref file's digest is verified
+    except ValueError as e:
+        why = str(e).split(": cannot read checkpoint: ", 1)[-1]
+        if why.startswith("refused by weights_only=True"):
+            raise ValueError(f"{path}: cannot be read with weights_only=True: {SAVE_HINT} "
+                             f"({why.split('(', 1)[-1].rstrip(')')})") from None
+        raise ValueError(f"{path}: cannot be read: {why}") from None
     if isinstance(obj, Mapping) and "model" in obj and not isinstance(obj["model"], torch.Tensor):
         obj = obj["model"]  # {"model": state_dict, ...}
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -219,10 +219,12 @@ def import_yolov5(src: str | os.PathLike, dst: str | os.PathLike, variant: str =
     config = {"variant": variant, "nc": model.nc, "na": model.na,
               "depth_multiple": model.depth_multiple, "width_multiple": model.width_multiple,
               "anchors_pixels": anchors}
+    from torch_impl.train.checkpoint import save_checkpoint  # (torch_impl.train imports models)
+
     state = model.state_dict()
-    torch.save({"model": state, "ema": None, "names": names, "source": "import-yolov5",
-                "model_cfg": {"nc": model.nc, "depth_multiple": model.depth_multiple,
-                              "width_multiple": model.width_multiple, "head": "anchor",
-                              "anchors_pixels": anchors},
-                "state_dict": state, "config": config}, dst)
+    save_checkpoint({"model": state, "ema": None, "names": names, "source": "import-yolov5",
+                     "model_cfg": {"nc": model.nc, "depth_multiple": model.depth_multiple,
+                                   "width_multiple": model.width_multiple, "head": "anchor",
+                                   "anchors_pixels": anchors},
+                     "state_dict": state, "config": config}, dst)
     return dict(config, parameters=sum(p.numel() for p in model.parameters()))

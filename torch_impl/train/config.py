@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ref_numpy.shared.devices import parse_device
 from torch_impl.train.optim import HYP_SCRATCH_LOW, OPTIMIZERS
 
 MODELS = ("n", "s", "m", "l", "x")  # the YOLOv5 / YOLOv8 variants; each arch has its own
@@ -194,7 +195,35 @@ class TrainConfig:
             raise ValueError(f"{_option('freeze')}: expected 0..{arch.max_freeze} (N freezes "
                              f"layers 0..N-1{arch.freeze_help}), got {self.freeze}")
 
+    _INTS = ("img_size", "freeze", "epochs", "batch_size", "nbs", "precise_bn", "seed",
+             "workers", "overfit", "threads", "debug_nan_at_step", "debug_stop_after")
+    _REALS = ("depth_multiple", "width_multiple", "lr0", "lrf", "momentum", "weight_decay",
+              "warmup_epochs", "clip_grad")
+    _BOOLS = ("cos_lr", "ema", "amp", "augment", "autoanchor", "exist_ok", "health", "quiet",
+              "plots")
+    _OPTIONAL = ("depth_multiple", "width_multiple", "threads", "debug_nan_at_step",
+                 "debug_stop_after")
+
+    def _check_types(self) -> None:
+        """Each field of the type it is documented with (a bool is not a number, a float not
+        a count), so a bad value from Python or a tampered checkpoint fails by name."""
+        for name in self._INTS + self._REALS + self._BOOLS:
+            v = getattr(self, name)
+            if v is None and name in self._OPTIONAL:
+                continue
+            if name in self._BOOLS:
+                ok, what = isinstance(v, bool), "true or false"
+            elif name in self._INTS:
+                ok, what = isinstance(v, int) and not isinstance(v, bool), "an integer"
+            else:
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+                what = "a number"
+            if not ok:
+                raise ValueError(f"{_option(name)}: expected {what}, got {v!r}")
+        parse_device(self.device, _option("device"))
+
     def _check(self) -> None:
+        self._check_types()
         self._check_arch()
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"{_option('optimizer')}: expected one of {OPTIMIZERS}, "

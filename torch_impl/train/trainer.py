@@ -48,8 +48,9 @@ from torch_impl.arch import Architecture, arch_of_config, arch_of_model, get_arc
 from torch_impl.arch.yolov5_anchor_free import V8_GAINS
 from torch_impl.data import DetectionDataset, collate_fn, read_data_yaml
 from ref_numpy.shared.devices import select_device
-from torch_impl.train.checkpoint import (get_rng_state, load_checkpoint, save_checkpoint,
-                                         set_rng_state)
+from torch_impl.train.checkpoint import (check_model_file, check_resume_checkpoint, check_state_dict,
+                                         get_rng_state, load_checkpoint, remove_stale_tmp,
+                                         save_checkpoint, set_rng_state)
 from torch_impl.train.config import TrainConfig, TrainResult
 from torch_impl.train.ema import ModelEMA
 from torch_impl.train.engine import (NonFiniteLossError, autoanchor, broadcast_state,
@@ -96,6 +97,27 @@ def state_hash(state: dict) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+class DivergedError(FloatingPointError):
+    """The weights (or EMA weights, or BatchNorm statistics) became NaN or inf while the loss
+    stayed finite (attributes ``epoch``, 1-based, and ``tensor``: the first bad one)."""
+
+    def __init__(self, epoch: int, tensor: str) -> None:
+        self.epoch, self.tensor = epoch, tensor
+        super().__init__(f"diverged at epoch {epoch}: {tensor} holds NaN or inf although the "
+                         f"loss stayed finite (lower --lr0, keep --clip-grad on)")
+
+
+def _diverged_weights(model: torch.nn.Module, ema, epoch: int) -> DivergedError | None:
+    """A :class:`DivergedError` naming the first non-finite tensor of the model or its EMA."""
+    for prefix, m in (("model", model), ("EMA", ema.ema if ema is not None else None)):
+        if m is None:
+            continue
+        for k, v in m.state_dict().items():
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                return DivergedError(epoch + 1, f"{prefix} tensor {k!r}")
+    return None
 
 
 def _seed_all(seed: int) -> None:
@@ -334,7 +356,7 @@ def read_start_weights(path: str | os.PathLike, arch: Architecture | str | None 
     else:
         return {**w, "state_dict": _our_keys(dict(w["state_dict"]), arch)}
     try:
-        obj = load_checkpoint(path)
+        obj = check_model_file(load_checkpoint(path), path)
     except ValueError as exc:
         raise ValueError(f"weights (--weights): {exc}") from None
     cfg, names = None, None
@@ -353,6 +375,7 @@ def read_start_weights(path: str | os.PathLike, arch: Architecture | str | None 
     if isinstance(obj, dict) and not _tensor_dict(obj):
         cfg = obj.get("model_cfg") or obj.get("config")
         names = obj.get("names") or (cfg or {}).get("names")
+    check_state_dict(sd, f"weights (--weights): {path}")  # finite tensors only
     return {"state_dict": _our_keys(dict(sd), arch), "names": list(names) if names else None,
             "model_cfg": dict(cfg) if isinstance(cfg, dict) else None, "kind": kind}
 
@@ -444,7 +467,7 @@ def train(config: TrainConfig, log: Log | None = None) -> TrainResult:
     ckpt = None
     say = (log if rank == 0 else None) or (lambda _msg: None)
     if config.resume:
-        ckpt = load_checkpoint(config.resume)
+        ckpt = check_resume_checkpoint(load_checkpoint(config.resume), config.resume)
         config = config.resolve(ckpt["args"])
         done = int(ckpt["epoch"]) + 1
         if done >= config.epochs:
@@ -579,7 +602,13 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
     start_epoch, best_fitness, last_opt_step = 0, -math.inf, -1
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:  # another class count or model than the checkpoint's
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            raise ValueError(f"{config.resume}: the checkpoint's weights do not fit the model "
+                             f"of this run ({nc} classes in {config.data}): "
+                             f"{lines[1] if len(lines) > 1 else lines[0]}") from None
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         if ema is not None:
@@ -602,6 +631,9 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if ckpt is not None:
         set_rng_state(ckpt["rng"])
+        if rank == 0 and not (wdir / "best.pt").exists() \
+                and float(ckpt.get("fitness", -math.inf)) >= float(ckpt["best_fitness"]):
+            save_checkpoint(ckpt, wdir / "best.pt")  # killed after last.pt, before best.pt
     del ckpt
 
     if config.amp and device.type != "cuda":
@@ -610,6 +642,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         say(note)
     if rank == 0:
         wdir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(wdir)  # .last.pt.*.tmp of a process killed while saving
         (save_dir / "args.json").write_text(json.dumps(config.to_dict(), indent=1),
                                             encoding="utf-8")
         if start_epoch == 0:  # a new run (or --exist-ok): a fresh log
@@ -649,6 +682,11 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
                     on_batch=None if monitor is None else monitor.on_batch)
             except NonFiniteLossError as exc:
                 result.diverged = exc
+                result.last = wdir / "last.pt" if (wdir / "last.pt").exists() else None
+                return result
+            diverged = _diverged_weights(model, ema, epoch)  # the loss can stay finite
+            if diverged is not None:
+                result.diverged = diverged
                 result.last = wdir / "last.pt" if (wdir / "last.pt").exists() else None
                 return result
             if world > 1:  # equal BN statistics (and so EMA) on every rank
@@ -692,9 +730,12 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
                     "names": names,
                     "model_cfg": arch.checkpoint_config(model, nc),
                 }
-                result.last = save_checkpoint(state, wdir / "last.pt")
+                # results.csv first (a resume trims rows after its checkpoint), then best.pt,
+                # then last.pt: a kill between any two leaves a run that resumes with one row
+                # per epoch and a best.pt
                 if is_best:
                     result.best = save_checkpoint(state, wdir / "best.pt")
+                result.last = save_checkpoint(state, wdir / "last.pt")
             result.history.append({"epoch": epoch + 1, **losses, "map50": metrics["map50"],
                                    "map": metrics["map"], "fitness": fitness, "time_s": dt,
                                    **{f"val_{k}": v for k, v in metrics["losses"].items()}})
