@@ -82,7 +82,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], path: 
             tag = tag.rotate(35, expand=True)
             im.paste(tag, (int((x0 + x1) / 2 - tag.width + 6), top + plot_h + 2), tag)
     path = Path(path)
-    im.save(path, optimize=True)
+    im.save(path, compress_level=3)
     return path
 
 
@@ -239,7 +239,7 @@ def draw_image_assignments(img: np.ndarray, gts: Sequence[dict], collisions: Seq
         cd.text((ox, oy + INSET + 18), line2[:36], fill=(0, 0, 0) if g["positive"] else MISS_RGB, font=small)
     _legend(cd, height - LEGEND_H + 6, level_names, width)
     path = Path(path)
-    canvas.save(path, optimize=True)
+    canvas.save(path, compress_level=3)
     return path
 
 

@@ -24,6 +24,7 @@ from it, and TAL runs on its real class scores and decoded boxes.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,12 @@ SWAP_IMAGES = 16
 #: Labels normalised twice: the share of boxes under TINY_PX px (network) that is reported.
 TINY_PX = 2.0
 TINY_SHARE = 0.5
-#: Anchors for another size: the scale factors tried, and how much better the BPR must be.
-SIZE_FACTORS = (0.25, 0.5, 2.0, 4.0)
-BPR_GAIN = 0.15
+#: Anchors for another size: the scale factors tried (2^(k/4), 1/4 .. 4); reported when the
+#: best one is near 2, 4, 1/2 or 1/4 (within 2^0.3: input sizes like 320 / 640 / 1280 differ by
+#: powers of two; anchors that are merely not tailored to the data, e.g. COCO's on small
+#: objects, fit best at some other factor) and raises YOLOv5's anchor fitness by FITNESS_GAIN.
+SIZE_FACTORS = tuple(2 ** (k / 4) for k in range(-8, 9))
+FITNESS_GAIN = 0.04
 CHUNK = 32
 
 
@@ -604,7 +608,7 @@ def _writers_count(rep: R.AssignmentReport) -> dict:
 # ----------------------------------------------------------------------------- set-up diagnosis
 
 def _fmt_wh(a: np.ndarray) -> str:
-    return f"{a[0]:.3g}x{a[1]:.3g}"
+    return f"{a[0]:.4g}x{a[1]:.4g}"
 
 
 def _bpr(wh: np.ndarray, anchors_px: np.ndarray, anchor_t: float) -> float:
@@ -614,6 +618,32 @@ def _bpr(wh: np.ndarray, anchors_px: np.ndarray, anchor_t: float) -> float:
     if not len(wh):
         return 0.0
     return float(anchor_metrics(wh, anchors_px.reshape(-1, 2), anchor_t)["bpr"])
+
+
+def _anchors_other_size(wh: np.ndarray, setup: AssignSetup) -> dict | None:
+    """The ``anchors_other_size`` finding: the anchors, scaled by some factor f, fit the data
+    clearly better (YOLOv5's fitness, :func:`torch_impl.anchors.anchor_fitness`): they look
+    made for ``img_size / f``."""
+    from torch_impl.anchors import anchor_fitness
+
+    wh = wh[(wh > 0).all(1)]
+    if not len(wh):
+        return None
+    a = setup.anchors_px.reshape(-1, 2)
+    fit = [float(anchor_fitness(a * f, wh, setup.anchor_t)) for f in SIZE_FACTORS]
+    k = int(np.argmax(fit))
+    f, here = SIZE_FACTORS[k], fit[SIZE_FACTORS.index(1.0)]
+    octaves = math.log2(f)
+    if abs(octaves) < 0.75 or abs(octaves - round(octaves)) > 0.3 or fit[k] < here * (1 + FITNESS_GAIN):
+        return None
+    s = setup.img_size
+    made_for = max(32, int(round(s / f / 32)) * 32)
+    return {"kind": "anchors_other_size",
+            "message": f"the anchors fit this data best scaled by {f:.2g} (anchor fitness {fit[k]:.3f} vs "
+                       f"{here:.3f}; best possible recall {_bpr(wh, a * f, setup.anchor_t):.3f} vs "
+                       f"{_bpr(wh, a, setup.anchor_t):.3f}): anchors for --img-size {made_for} used at {s}",
+            "fix": f"multiply the anchors by {f:.2g}, or refit them at this size with "
+                   f"`yolo-ref anchors --fit --img-size {s}`"}
 
 
 def _swap_gain(items: Sequence[dict], boxes: Sequence[np.ndarray]) -> tuple[float, int]:
@@ -705,17 +735,9 @@ def diagnose_setup(items: Sequence[dict], boxes: Sequence[np.ndarray], setup: As
                                        "already being in 0..1)",
                           "fix": "write each label once normalised: cx/W cy/H w/W h/H"})
     if setup.assigner in ANCHOR_BASED and len(wh):
-        bpr = _bpr(wh, setup.anchors_px, setup.anchor_t)
-        best = max(((f, _bpr(wh, setup.anchors_px * f, setup.anchor_t)) for f in SIZE_FACTORS),
-                   key=lambda x: x[1])
-        if best[1] >= 0.9 and best[1] - bpr >= BPR_GAIN:
-            f, b = best
-            found.append({"kind": "anchors_other_size",
-                          "message": f"the anchors fit this data at --img-size {s / f:g} (best possible "
-                                     f"recall {b:.2f} with the anchors x {f:g}) but not at {s} ({bpr:.2f}): "
-                                     f"anchors for {s / f:g} used at {s}",
-                          "fix": f"multiply the anchors by {f:g}, or refit them at this size with "
-                                 f"`yolo-ref anchors --fit --img-size {s}`"})
+        other = _anchors_other_size(wh, setup)
+        if other is not None:
+            found.append(other)
     if check_swap and len(wh):
         gain, n = _swap_gain(items, [it["boxes"] for it in items])
         if n >= SWAP_MIN_IMAGES and gain >= SWAP_GAIN:
