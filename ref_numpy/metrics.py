@@ -540,6 +540,7 @@ class DetectionEvaluator:
 
 
 # ============================================================================ boundary checks
+_NOT_GIVEN = object()  # an optional check's argument that the caller does not have
 # One call at the top of each public array function: argument, element index and value in every
 # message (ref_numpy.shared.checks.element_error); torch_impl.metrics mirrors them name for name.
 # Where an upstream accepts what is refused here the function's docstring says so.
@@ -582,9 +583,12 @@ def _check_ap_per_class(tp, conf, pred_cls, target_cls, eps):
 def _check_match(pred_classes, true_classes, iou, iou_thresholds):
     """Class labels, ``iou`` [M, N] in [0, 1] or NaN (torchvision's IoU of two zero-area boxes:
     it matches nothing, as 0 would), thresholds finite in [0, 1]."""
-    check_labels("pred_classes", pred_classes)
-    check_labels("true_classes", true_classes)
+    n = len(check_labels("pred_classes", pred_classes))
+    m = len(check_labels("true_classes", true_classes))
     a = as_array("iou", iou, ndim=2, floating=True)
+    if a.shape != (m, n):
+        raise ValueError(f"iou: expected shape (len(true_classes), len(pred_classes)) = ({m}, {n}), "
+                         f"got {a.shape}")
     with np.errstate(invalid="ignore"):
         check_unit_interval("iou", np.where(np.isnan(a), 0.0, a))
     check_unit_interval("iou_thresholds", as_array("iou_thresholds", iou_thresholds, ndim=1, floating=True))
@@ -612,7 +616,7 @@ def _check_confusion(detections, labels, nc, conf, iou_thres):
 
 
 def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
-               iou_threshold=None):
+               iou_threshold=_NOT_GIVEN):
     """The data arguments of :func:`voc_evaluate` / :func:`ultralytics_evaluate`: per-image
     sequences of one length, boxes finite and not inverted, class labels, image indices into
     ``gt_boxes``, difficult flags 0/1, per-image lengths equal. Returns the detections as
@@ -623,7 +627,7 @@ def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image
     if gt_difficult is not None:
         check_sequence("gt_difficult", gt_difficult)
         check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
-    if iou_threshold is not None:
+    if iou_threshold is not _NOT_GIVEN:
         check_number("iou_threshold", iou_threshold, 0.0, 1.0)
     det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
     check_box_order("det_boxes", det_boxes)

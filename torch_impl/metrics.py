@@ -549,6 +549,7 @@ class DetectionEvaluator:
 
 
 # ============================================================================ boundary checks
+_NOT_GIVEN = object()  # an optional check's argument that the caller does not have
 # The twins of the reference's boundary checks (same names, same messages), on tensors.
 
 
@@ -586,9 +587,12 @@ def _check_ap_per_class(tp, conf, pred_cls, target_cls, eps):
 
 def _check_match(pred_classes, true_classes, iou, iou_thresholds):
     """Class labels, ``iou`` in [0, 1] or NaN, thresholds finite in [0, 1] (see the reference)."""
-    check_labels("pred_classes", pred_classes)
-    check_labels("true_classes", true_classes)
+    n = len(check_labels("pred_classes", pred_classes))
+    m = len(check_labels("true_classes", true_classes))
     a = as_tensor("iou", iou, ndim=2, floating=True)
+    if tuple(a.shape) != (m, n):
+        raise ValueError(f"iou: expected shape (len(true_classes), len(pred_classes)) = ({m}, {n}), "
+                         f"got {tuple(a.shape)}")
     check_unit_interval("iou", torch.nan_to_num(a, nan=0.0, posinf=torch.inf, neginf=-torch.inf))
     check_unit_interval("iou_thresholds", as_tensor("iou_thresholds", iou_thresholds, ndim=1, floating=True))
 
@@ -612,7 +616,7 @@ def _check_confusion(detections, labels, nc, conf, iou_thres):
 
 
 def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult,
-               iou_threshold=None):
+               iou_threshold=_NOT_GIVEN):
     """The reference's ``_voc_check`` on tensors: returns (boxes, scores, int64 labels, int64
     image indices), all on the device of ``det_boxes``."""
     check_sequence("gt_boxes", gt_boxes)
@@ -621,7 +625,7 @@ def _voc_check(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image
     if gt_difficult is not None:
         check_sequence("gt_difficult", gt_difficult)
         check_same_length("gt_boxes", gt_boxes, "gt_difficult", gt_difficult)
-    if iou_threshold is not None:
+    if iou_threshold is not _NOT_GIVEN:
         check_number("iou_threshold", iou_threshold, 0.0, 1.0)
     det_boxes = check_boxes("det_boxes", det_boxes, ndim=2)
     check_box_order("det_boxes", det_boxes)

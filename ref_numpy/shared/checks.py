@@ -198,7 +198,10 @@ def check_ultralytics_version(version: Any, name: str = "version",
 
 
 def format_index(index: Any) -> str:
-    """``3`` for a flat index, ``3, 1`` for a tuple (the subscript of a message)."""
+    """``3`` for a flat index, ``3, 1`` for a tuple, a str as it is (``"3, 0:4"``): the
+    subscript of a message."""
+    if isinstance(index, str):
+        return index
     if isinstance(index, tuple):
         return ", ".join(str(int(i)) for i in index)
     return str(int(index))
