@@ -276,6 +276,8 @@ def _read_json_file(path: Path):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: line {exc.lineno}: broken JSON: {exc.msg}") from exc
+    except RecursionError:  # '[[[[...' deeper than the interpreter's stack
+        raise ValueError(f"{path}: JSON nested too deeply to read") from None
 
 
 def _json_list(items: list, indent: str) -> str:

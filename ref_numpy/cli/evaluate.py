@@ -195,6 +195,8 @@ def _read_json(path: Path, what: str):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{what} {path}: cannot read JSON: {exc}") from exc
+    except RecursionError:  # '[[[[...' deeper than the interpreter's stack
+        raise UsageError(f"{what} {path}: cannot read JSON: nested too deeply") from None
 
 
 def _coco_pred_images(path: Path, records: list) -> tuple:

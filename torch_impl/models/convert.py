@@ -123,7 +123,7 @@ def read_yolov5_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor
         ValueError: ``"<path>: cannot be read ..."`` (with the recipe for turning an official
             pickled checkpoint into a state_dict), or ``"<path>: expected a dict of tensors"``.
     """
-    from torch_impl.train.checkpoint import load_checkpoint  # (torch_impl.train imports models)
+    from torch_impl.train.checkpoint import check_state_dict, load_checkpoint  # (train imports models)
 
     try:
         obj = load_checkpoint(path)  # weights_only=True; a yolo-ref file's digest is verified
@@ -138,7 +138,7 @@ def read_yolov5_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path}: expected a dict of tensors (a state_dict), "
                          f"got {type(obj).__name__}")
-    return obj
+    return check_state_dict(dict(obj), str(path))  # NaN / inf weights are not imported
 
 
 def _official_anchors(sd: Mapping) -> torch.Tensor | None:
