@@ -513,3 +513,54 @@ def test_port_on_cuda_equals_cpu():
     mask = T.nms_padded(boxes.cuda().reshape(3, 1000, 4), scores.cuda().reshape(3, 1000), 0.5)
     assert torch.equal(mask.cpu(), T.nms_padded(boxes.reshape(3, 1000, 4),
                                                 scores.reshape(3, 1000), 0.5))
+
+
+# ----------------------------------------------------------------------------- the port's shortcuts
+
+def test_long_chain_equals_torchvision():
+    """Each box overlaps only the next (IoU 0.6): blocks do not settle within the fixed-point
+    steps, so the port's sequential block loop runs; kept = every other box, as torchvision."""
+    from parity_tests.bench.nms import chain_boxes
+
+    boxes, scores = chain_boxes(700)
+    for dtype in DTYPES:
+        assert_same_as_torchvision(boxes, scores, 0.5, dtype)
+    assert len(T.nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5)) == 350
+
+
+@pytest.mark.parametrize("first_prefix", [1, 3, 1024])
+@settings(max_examples=30)
+@given(data=st.data())
+def test_non_max_suppression_shortcuts_equal_reference(first_prefix, data):
+    """The port's prefix early exit (any first prefix), its stable top-k ``max_nms`` cut (tied
+    scores) and its per-class groups (classes apart at max_wh 7680) or one offset pass (classes
+    overlapping at max_wh 100 or 30 in the 160-pixel strategy image) give the reference's rows."""
+    version = data.draw(st.sampled_from(["v5", "v8"]), label="version")
+    pred = data.draw(S.yolo_predictions(version, max_a=40), label="prediction")
+    kw = {"conf_thres": data.draw(st.sampled_from([0.0, 0.25])),
+          "iou_thres": data.draw(st.sampled_from([0.3, 0.6])),
+          "multi_label": data.draw(st.booleans()),
+          "max_det": data.draw(st.sampled_from([300, 2])),
+          "max_nms": data.draw(st.sampled_from([30000, 5])),
+          "max_wh": data.draw(st.sampled_from([7680.0, 100.0, 30.0])),
+          "version": version}
+    want = REF.call("nms.non_max_suppression", pred, dtype="float32", **kw)
+    before, T.FIRST_PREFIX = T.FIRST_PREFIX, first_prefix
+    try:
+        got = PORT.call("nms.non_max_suppression", pred, dtype="float32", **kw)
+    finally:
+        T.FIRST_PREFIX = before
+    assert_parity(got, want, name="nms.non_max_suppression", tol=EXACT, inputs=(pred, kw))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_non_max_suppression_small_max_wh_suppresses_across_classes(impl):
+    """With max_wh smaller than the boxes, the class offset no longer separates the classes:
+    a class-1 box at (-30, -30) offset by 30 lands on the class-0 box and is suppressed, as in
+    YOLOv5's offset trick; at the default max_wh both are kept (the port's per-class groups)."""
+    pred = np.zeros((1, 2, 7))
+    pred[0, :, :4] = [[50, 50, 100, 100], [20, 20, 100, 100]]
+    pred[0, :, 4] = 1.0
+    pred[0, 0, 5], pred[0, 1, 6] = 0.9, 0.8
+    assert len(impl.call("nms.non_max_suppression", pred, max_wh=30.0)[0]) == 1
+    assert len(impl.call("nms.non_max_suppression", pred)[0]) == 2

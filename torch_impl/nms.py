@@ -7,8 +7,10 @@ matrix formulation over the score-sorted boxes:
 2. within the block, build the boolean matrix ``M[i, j] = i < j and overlap(i, j) > thr`` and
    solve ``keep[j] = not any_i (keep[i] and M[i, j])`` by fixed-point iteration from
    ``keep = all`` (Cluster-NMS; one matrix-vector product per iteration). After t iterations the
-   first t positions are final and the greedy result is the unique fixed point, so it stops on it
-   after at most (longest suppression chain in the block + 1) iterations;
+   first t positions are final and the greedy result is the unique fixed point, reached after
+   (longest suppression chain in the block + 1) iterations; a block not settled after
+   ``FIXED_POINT_STEPS`` (a long chain) is finished by the greedy loop over its rows, each row
+   of M a Python integer bit mask;
 3. the kept boxes of the block suppress every later alive box they overlap: tiles of at most
    ``BLOCK x CHUNK`` pairs computed into three reused work buffers (memory is bounded at any N),
    reduced by a row maximum (``max_i overlap > thr`` <=> ``any_i overlap > thr`` once NaN, which
@@ -25,10 +27,9 @@ count and the columns stop at the last group of the block, so groups cost what s
 would. Tensors are created on the input's device. Indices carry no gradient (computed under
 ``no_grad``).
 
-Performance (``scripts/bench_nms.py``, one CPU thread, random 640 x 640 boxes): about 0.4x
-torchvision's time at N = 5,000 and 0.2x at N = 20,000. The worst case is a long suppression
-chain (each box overlapping only the next, alternately kept): one fixed-point iteration per link,
-about 2-4x torchvision's time. On an oversubscribed CPU torch's intra-op threads can stall every op
+Performance (``yolo-ref bench nms``, one CPU thread, random 640 x 640 boxes): about 0.4-0.6x
+torchvision's time at N = 5,000 (a shared, loaded machine). The worst case is a long suppression
+chain (each box overlapping only the next, alternately kept): about 3-4x torchvision's time. On an oversubscribed CPU torch's intra-op threads can stall every op
 of the loop; ``torch.set_num_threads(1)`` avoids that.
 """
 from __future__ import annotations
@@ -51,8 +52,11 @@ __all__ = ["nms", "batched_nms", "nms_padded", "soft_nms", "diou_nms", "non_max_
 
 #: Sorted positions resolved together (within-block fixed point); rows of a suppression tile.
 BLOCK = 256
-#: Columns of a suppression tile (BLOCK x CHUNK pairs, about 4 MB of float32 per temporary).
-CHUNK = 4096
+#: Columns of a suppression tile (BLOCK x CHUNK pairs, 512 KB of float32 per work buffer: the
+#: three buffers stay in a core's L2 cache; 4096 columns were about 1.5x slower).
+CHUNK = 512
+#: Fixed-point iterations tried on a block before its greedy loop is run sequentially.
+FIXED_POINT_STEPS = 4
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -137,17 +141,36 @@ def _diou(r: torch.Tensor, c: torch.Tensor, beta: float, out=None) -> torch.Tens
 
 
 def _resolve_block(m: torch.Tensor) -> torch.Tensor:
-    """Greedy keep [r] for an upper-triangular "i suppresses j" matrix ``m`` [r, r] (fixed point).
+    """Greedy keep [r] for an upper-triangular "i suppresses j" matrix ``m`` [r, r].
 
-    One iteration is a matrix-vector product: ``count[j] = sum_i m[i, j] * keep[i]`` (exact in
-    float32 for r < 2^24), ``keep = count == 0``."""
+    Up to ``FIXED_POINT_STEPS`` fixed-point iterations, each a matrix-vector product:
+    ``count[j] = sum_i m[i, j] * keep[i]`` (exact in float32 for r < 2^24), ``keep = count == 0``;
+    random and clustered boxes settle in a few. A block that has not settled by then holds a
+    long suppression chain (one iteration per link): it is finished by :func:`_sequential_block`."""
     mt = m.t().to(torch.float32).contiguous()  # [j, i]
     keep = torch.ones(m.shape[0], dtype=torch.float32, device=m.device)
-    while True:  # at most (longest chain + 1) iterations, see the module docstring
+    for _ in range(FIXED_POINT_STEPS):
         new = (torch.mv(mt, keep) == 0).to(torch.float32)
         if torch.equal(new, keep):
             return keep.bool()
         keep = new
+    return _sequential_block(m)
+
+
+def _sequential_block(m: torch.Tensor) -> torch.Tensor:
+    """The greedy loop itself over the r (<= ``BLOCK``) rows of one block, with each row of
+    ``m`` as a Python integer bit mask: a loop over rows, one integer OR per kept row (what a
+    chain needs: its decisions are sequential by nature)."""
+    packed = np.packbits(m.cpu().numpy(), axis=1, bitorder="little")  # bit j of row i
+    width, data = packed.shape[1], packed.tobytes()
+    suppressed, kept = 0, []
+    for i in range(packed.shape[0]):
+        if not (suppressed >> i) & 1:
+            kept.append(i)
+            suppressed |= int.from_bytes(data[i * width:(i + 1) * width], "little")
+    keep = torch.zeros(m.shape[0], dtype=torch.bool)
+    keep[kept] = True
+    return keep.to(m.device)
 
 
 def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: float,
