@@ -197,8 +197,8 @@ def test_a_class_of_very_thin_objects(tmp_path):
     assert s["by_class"]["wire"] == {"gts": 32, "no_positive": 32, "share": 1.0}
     assert s["causes"] == {"aspect ratio": 32}
     assert [t["name"] for t in s["thin_classes"]] == ["wire"] and s["thin_classes"][0]["median_aspect"] == 50
-    assert s["verdict"] == ("19% of GTs (32 of 170), all thinner than 1:5, get no positive: the anchors' "
-                            "aspect ratios do not cover them; refit with `yolo-ref anchors --fit` (or "
+    assert s["verdict"] == ("19% of GTs (32 of 170), all thinner than 1:5 (class 'wire'), get no positive: "
+                            "the anchors' aspect ratios do not cover them; refit with `yolo-ref anchors --fit` (or "
                             "raise --anchor-t)")
     assert s["no_positive_aspect"] == {"thinner than 1:5": 32}
 
@@ -392,7 +392,7 @@ def test_summary_aggregation_by_hand():
     s = S.summarize_assignments(gts, 3, ["P3", "P4"], [["a", "b"], ["c", "d"]], [0, 1, 0], bpr=0.5)
     assert s["positives_per_level"] == [2, 1] and s["positives_per_anchor"] == [[1, 1], [1, 0]]
     assert s["no_positive"] == 1 and s["causes"] == {"aspect ratio": 1}
-    assert s["by_size"]["small <32²"] == {"gts": 2, "no_positive": 1, "share": 0.5}
+    assert s["by_size"]["small <32x32"] == {"gts": 2, "no_positive": 1, "share": 0.5}
     assert s["collisions_per_image"] == {"mean": 1 / 3, "max": 1, "histogram": {"0": 2, "1": 1}}
     assert [w["image"] for w in s["worst_images"]] == [0, 1]
     assert s["verdict"].startswith("33% of GTs (1 of 3), all thinner than 1:5, get no positive")

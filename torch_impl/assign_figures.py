@@ -66,7 +66,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], path: 
     for i, (lab, v) in enumerate(zip(labels, values)):
         x0 = left + i * bw + bw * 0.15
         x1 = left + (i + 1) * bw - bw * 0.15
-        y0 = top + plot_h - plot_h * float(v) / vmax
+        y0 = top + plot_h - (plot_h - 14) * float(v) / vmax  # room for the value above the bar
         rgb = WARN_RGB if highlight is not None and highlight[i] else BAR_RGB
         d.rectangle([x0, y0, x1, top + plot_h], fill=rgb)
         text = f"{v:g}" if isinstance(v, int) or float(v).is_integer() else f"{v:.2f}"

@@ -34,8 +34,8 @@ import math
 from collections import Counter
 from typing import Sequence
 
-#: COCO area buckets of the box in network pixels: small < 32², medium < 96², large.
-SIZE_BUCKETS = ("small <32²", "medium 32²-96²", "large >96²")
+#: COCO area buckets of the box in network pixels: area < 32², < 96², the rest.
+SIZE_BUCKETS = ("small <32x32", "medium <96x96", "large >=96x96")
 #: Aspect buckets of max(w/h, h/w).
 ASPECT_BUCKETS = ("1:1-1:2", "1:2-1:5", "thinner than 1:5")
 #: Why a GT has no positive (GT record ``cause``).
@@ -233,11 +233,14 @@ def assignment_verdict(summary: dict) -> str:
             thin = summary["no_positive_aspect"].get(ASPECT_BUCKETS[2], 0)
             what = ("all thinner than 1:5" if thin == miss else
                     f"{_pct(_share(thin, miss))} of them thinner than 1:5")
+            classes = [t["name"] for t in summary["thin_classes"] if t["no_positive_share"] > 0.5]
+            if classes:
+                what += " (class " + ", ".join(repr(c) for c in classes) + ")"
         elif cause in ("too small", "no anchor point inside"):
             small = summary["no_positive_size"].get(SIZE_BUCKETS[0], 0)
-            what = "all small (<32² px)" if small == miss else f"{_pct(_share(small, miss))} small"
+            what = "all small (<32x32 px)" if small == miss else f"{_pct(_share(small, miss))} small"
         elif cause == "too large":
-            what = "all large (>96² px)" if summary["no_positive_size"].get(SIZE_BUCKETS[2], 0) == miss \
+            what = "all large (>=96x96 px)" if summary["no_positive_size"].get(SIZE_BUCKETS[2], 0) == miss \
                 else ""
         head = f"{_pct(summary['no_positive_share'])} of GTs ({miss} of {n})"
         mixed = "" if count == miss else f" ({count} of them: {cause})"
@@ -272,9 +275,11 @@ def format_assignment_summary(summary: dict) -> str:
     st = s["settings"]
     lines = [f"verdict: {s['verdict']}", ""]
     if st:
+        anchor_based = st.get("assigner") in ("v5", "tutorial", "v3")
         lines.append(f"assigner {st.get('assigner')}  img-size {st.get('img_size')}  strides "
-                     f"{st.get('strides')}  anchors from {st.get('anchors_from', 'flags')}")
-        if st.get("anchors_px") is not None:
+                     f"{st.get('strides')}"
+                     + (f"  anchors from {st.get('anchors_from', 'flags')}" if anchor_based else ""))
+        if st.get("anchors_px") is not None and anchor_based:
             lines.append("anchors (px): " + " | ".join(
                 f"{ln} " + " ".join(a) for ln, a in zip(s["level_names"], s["anchor_labels"])))
     lines.append(f"{s['images']} images, {s['gts']} GTs, {s['positives']} positives, "

@@ -709,7 +709,7 @@ def dataset_main(args: argparse.Namespace) -> int:
         results.append(AR.dataset_assignment_report(items, names, setup, args.backend, args.device or "cpu",
                                                     m, args.swap_check, args.worst))
     compare = None
-    labels = [Path(str(m["file"])).name if m else "flags" for m in models]
+    labels = [Path(str(m["file"])).name if m else "no model" for m in models]
     if len(results) == 2:
         if labels[0] == labels[1]:
             labels = [f"A {labels[0]}", f"B {labels[1]}"]
