@@ -91,6 +91,8 @@ class Architecture:
         anchor_based: autoanchor and the anchor health checks apply.
         aliases: other names :func:`get_arch` accepts.
         import_command: the command that converts an official file (for error messages).
+        example_img_size: a small square input the model takes (the registry's contract test
+            builds ``build(3, default_variant)`` and runs it at this size).
     """
 
     name: str
@@ -114,6 +116,7 @@ class Architecture:
     anchor_based: bool = False
     aliases: tuple[str, ...] = ()
     import_command: str | None = None
+    example_img_size: int = 64
 
     @property
     def default_variant(self) -> str | None:
