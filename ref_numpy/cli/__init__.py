@@ -24,7 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "make-shapes": ("ref_numpy.cli.make_shapes:main", "deterministic synthetic shapes data set", ""),
     "focal-collapse": ("ref_numpy.cli.focal_collapse:main", "the YOLOv1 focal-loss collapse, reproduced", ""),
     "import-yolov5": ("torch_impl.cli.import_yolov5:main", "official YOLOv5 state_dict -> this toolkit's", "torch"),
-    "train": ("torch_impl.cli.train:main", "train a YOLOv5 model (CPU, CUDA, torchrun)", "torch"),
+    "import-yolov8": ("torch_impl.cli.import_yolov8:main", "official YOLOv8 state_dict -> this toolkit's", "torch"),
+    "train": ("torch_impl.cli.train:main", "train a detector, any --arch (CPU, CUDA, torchrun)", "torch"),
     "predict": ("torch_impl.cli.predict:main", "run a checkpoint on images", "torch"),
     "bench": ("parity_tests.cli.bench:main", "benchmarks against the peers, timed in the same run", "test"),
 }
