@@ -40,7 +40,28 @@ A table on stdout: one line per positive (GT -> level, anchor, cell, target valu
 warnings (no positive with the reason, collisions with the winner). --json PATH writes all of
 it, with the library's own report (``AssignmentReport.to_dict()``) under ``"report"``.
 
+The data-set report (--data without --index): every image of the set (the --split of a data
+YAML) through the assigner (--assigner v5 / tutorial / v3 / v1 / tal), written to --out
+(default runs/assignments): ``summary.txt`` (also on stdout) with a verdict sentence and the
+fix, the GTs without positive per class, size and aspect bucket and why (the failing test in
+numbers: ``w/aw = 28.8 >= anchor_t 4``; "aspect ratio" when no scale of the box fits any
+anchor's shape), collisions per image, positives per level and per anchor, the best possible
+recall of the anchors at this size, and set-up findings (anchors in the wrong units, anchors
+for another --img-size, labels normalised twice or x/y swapped, strides that do not match the
+model); ``gts.txt`` (one line per GT: per level each anchor's ratios, cells or the test that
+rejected it), ``report.json``, ``plots/*.png``, ``images/*.png`` (the worst images with a
+zoomed inset per GT and a legend) and ``index.html``. Anchors and strides come from --weights
+(a ``yolo-ref train`` checkpoint or an ``import-yolov5`` file), else --cfg (the model YAML),
+else YOLOv5's; --anchors / --strides override them. With an anchor-free --weights, TAL runs on
+the model's real scores and boxes; two --weights (or --compare) compare the checkpoints.
+Library: ``torch_impl.assign_report`` (array work), ``ref_numpy.shared.assign_summary``
+(aggregation, verdict), ``torch_impl.assign_figures`` (pictures, HTML).
+
 Examples:
+    yolo-ref show-assignments --data fixtures/shapes/dataset.yaml --split val --img-size 320
+    yolo-ref show-assignments --data my.yaml --cfg yolov5s.yaml --out runs/assign
+    yolo-ref show-assignments --data my.yaml --weights runs/a/weights/best.pt --assigner tal
+    yolo-ref show-assignments --data my.yaml --weights epoch5.pt --weights best.pt
     yolo-ref show-assignments fixtures/shapes/labels/shapes_0000.txt --img-size 320
     yolo-ref show-assignments --data fixtures/shapes --index 3 --out out/ --json out/a.json
     yolo-ref show-assignments --data fixtures/shapes/annotations.json --index 3
@@ -50,7 +71,8 @@ Examples:
     yolo-ref show-assignments labels.txt --strides 8,16 \\
         --anchors "10,13, 16,30, 33,23, 30,61, 62,45, 59,119" --img-size 256
 
-Exit status: 0 every GT has a positive; 1 some GT has no positive (the check failed);
+Exit status: 0 every GT has a positive (data-set report: and no set-up finding); 1 some GT has
+no positive (the check failed);
 2 bad arguments or unreadable / malformed input (label file, image, data set).
 """
 from __future__ import annotations
@@ -594,7 +616,7 @@ def format_gt_lines(report: R.AssignmentReport, args: argparse.Namespace, gt_box
     then the collisions and the count line of the raw table."""
     from torch_impl import assign_report as AR
 
-    setup = AR.AssignSetup(assigner=_LIB_NAME.get(args.assigner, args.assigner), img_size=args.img_size,
+    setup = AR.AssignSetup(assigner=args.assigner, img_size=args.img_size,
                            strides=list(args.strides), anchors_px=args.anchors_px, anchor_t=args.anchor_t,
                            g=args.g, topk=args.topk)
     item = {"path": Path("-")}
@@ -608,9 +630,6 @@ def format_gt_lines(report: R.AssignmentReport, args: argparse.Namespace, gt_box
     lines.append(f"{sum(g.valid for g in report.gts)} GTs, {n_pos} positives, {len(report.unassigned)} "
                  f"without positive, {len(report.collisions)} collisions")
     return "\n".join(lines)
-
-
-_LIB_NAME = {"v5": "v5", "tutorial": "tutorial", "v3": "v3", "tal": "tal"}
 
 
 # ----------------------------------------------------------------------------- the data-set report
