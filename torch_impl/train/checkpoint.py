@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["DIGEST_KEY", "check_model_file", "check_resume_checkpoint", "check_state_dict",
+__all__ = ["DIGEST_KEY", "FAULT_ENV", "check_model_file", "check_resume_checkpoint", "check_state_dict",
            "checkpoint_digest",
            "get_rng_state", "load_checkpoint", "read_torch_file", "remove_stale_tmp",
            "save_checkpoint", "set_rng_state"]
@@ -114,6 +114,32 @@ def _umask() -> int:
     return mask
 
 
+FAULT_ENV = "YOLO_REF_DEBUG_KILL"
+"""Testing hook (fault injection, ``parity_tests/test_faults.py``): ``"<when>:<name>:<n>"``
+SIGKILLs this process at the ``n``-th (1-based) :func:`save_checkpoint` of a file called
+``name`` in this process, ``when`` = ``before`` (nothing of it written) or ``mid`` (the
+temporary file half written, as a kill or power cut during the write leaves it)."""
+
+_saves: dict = {}
+
+
+def _fault(when: str, path: Path, tmp_fd: int | None = None) -> None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    w, name, n = spec.split(":")
+    if name != path.name:
+        return
+    if when == "before":  # every save passes here first: count them
+        _saves[name] = _saves.get(name, 0) + 1
+    if w == when and _saves.get(name, 0) == int(n):
+        if tmp_fd is not None:
+            os.write(tmp_fd, b"PK\x03\x04 half a checkpoint")
+            os.fsync(tmp_fd)
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
     """Write ``obj`` plus its digest (:data:`DIGEST_KEY`, :func:`checkpoint_digest`) with
     ``torch.save`` to a temporary file ``.<name>.*.tmp`` in ``path``'s directory, then
@@ -125,6 +151,7 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
             the temporary file removed, and the message names ``path``.
     """
     path = Path(path)
+    _fault("before", path)
     if isinstance(obj, dict):
         obj = {**{k: v for k, v in obj.items() if k != DIGEST_KEY},
                DIGEST_KEY: checkpoint_digest(obj)}
@@ -136,6 +163,7 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
                                    f"{exc.strerror or exc}") from exc
     try:
         os.fchmod(fd, 0o666 & ~_umask())
+        _fault("mid", path, fd)
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
