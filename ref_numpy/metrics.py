@@ -543,7 +543,31 @@ class DetectionEvaluator:
 _NOT_GIVEN = object()  # an optional check's argument that the caller does not have
 # One call at the top of each public array function: argument, element index and value in every
 # message (ref_numpy.shared.checks.element_error); torch_impl.metrics mirrors them name for name.
-# Where an upstream accepts what is refused here the function's docstring says so.
+#
+# The input contract of the array APIs, and what the upstream releases do instead (each a
+# documented difference; yolov5 v7.0, ultralytics 8.3.253 / 8.4.190, py-faster-rcnn voc_eval.py,
+# pycocotools 2.0.x):
+# - class labels (pred/true classes, det/gt labels, cls columns) are whole numbers in
+#   [0, MAX_CLASS_LABEL] (integer dtypes, or floats with integral values; bools refused).
+#   Upstream: Ultralytics compares float classes as given (1.5 is a class of its own, each NaN
+#   another) and returns ``unique_classes.astype(int)``; the confusion matrices truncate with
+#   ``int()`` / ``.long()``, so -1 lands on the background row; pycocotools takes any hashable id.
+# - confusion_matrix: class columns in [0, nc); upstream raises IndexError for a class >= nc.
+# - image indices (det_image_ids, a state's dt_img / gt_img) are whole numbers in [0, n); the
+#   toolkit truncated 0.5 to 0 and NaN to a huge negative index before.
+# - boxes are finite with x1 <= x2 and y1 <= y2 (zero-size boxes allowed). Upstream: torchvision
+#   / Ultralytics clamp the intersection and compute with the negative area (IoU 0 for a box
+#   inverted in one axis, a positive area for one inverted in both); pycocotools likewise.
+# - areas (gt_areas) are finite and >= 0; flags (iscrowd, difficult, tp) are bools or 0 / 1
+#   (``astype(bool)`` turned 2 and 0.5 into True before).
+# - curves (compute_ap, voc_ap): finite, in [0, 1], recall non-decreasing. Upstream integrates
+#   anything (``compute_ap([nan], [1.0])`` is 1.0; a decreasing recall gives negative widths).
+# - ap_per_class: per class and threshold at most as many true positives as labels (recall <= 1).
+# - match_predictions: IoU in [0, 1] or NaN (torchvision's 0 / 0 for two zero-area boxes; it
+#   matches nothing, like the releases' eps-guarded 0), thresholds in [0, 1]; iou's shape must
+#   be (len(true_classes), len(pred_classes)).
+# - scalars: conf / conf_thres numbers (not NaN; -inf keeps all), iou thresholds in [0, 1],
+#   max_det and nc integers (2.5 was truncated before), eps >= 0.
 
 
 def _check_curve(rec_name, rec, prec_name, prec):
@@ -680,6 +704,10 @@ def voc_ap(rec: ArrayLike, prec: ArrayLike, use_07_metric: bool = False) -> np.n
 
     Returns:
         ndarray[] : the AP (0-d, dtype of ``prec``). Empty curves give 0.
+
+    Raises:
+        ValueError: naming the argument and element: a curve not finite, outside [0, 1], or a
+            decreasing ``rec`` (``voc_eval.py``'s ``voc_ap`` integrates any input).
     """
     _check_curve("rec", rec, "prec", prec)
     rec = as_array("rec", rec, ndim=1, floating=True)
@@ -741,6 +769,12 @@ def voc_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[ArrayLike], 
     GT becomes matched), a matched GT a FP; else FP. ``rec = tp / npos`` (non-difficult GTs),
     ``prec = tp / max(tp + fp, eps)``; AP by :func:`voc_ap`. Classes with detections but no
     non-difficult GT are not reported (``voc_eval.py`` would divide by zero).
+
+    Raises:
+        ValueError: naming the argument, the element and its value: boxes not finite or
+            inverted, labels that are not class labels (1.5, NaN, -1), ``det_image_ids`` not in
+            [0, len(gt_boxes)), difficult flags not 0/1, per-image lengths that differ,
+            ``iou_threshold`` outside [0, 1] (``voc_eval.py`` computes with all of these).
     """
     det_boxes, det_scores, det_labels, det_image_ids = _voc_check(
         gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, iou_threshold)
@@ -827,6 +861,10 @@ def compute_ap(recall: ArrayLike, precision: ArrayLike, method: Literal["interp"
     Returns:
         tuple: (ap ndarray[], mpre ndarray[N+2 or N+3] envelope, mrec ndarray[N+2 or N+3]).
         Example: recall [0.5], precision [1.0] gives 0.750 ('yolov5', '8.3') and 0.495 ('8.4').
+
+    Raises:
+        ValueError: naming the argument and element: a curve not finite, outside [0, 1], or a
+            decreasing ``recall`` (every release integrates it: ``compute_ap([nan], [1])`` = 1).
     """
     _check_curve("recall", recall, "precision", precision)
     recall = as_array("recall", recall, ndim=1, floating=True).astype(np.float64)
@@ -878,6 +916,11 @@ def ap_per_class(tp: ArrayLike, conf: ArrayLike, pred_cls: ArrayLike, target_cls
     ``np.interp(-px, -conf, ·, left=0 / 1)``; the confidence index is the argmax of the mean F1
     curve smoothed with a box filter of 10% (see :func:`_smooth`; the class mean summed class by
     class in order). No classes in ``target_cls``: all outputs empty.
+
+    Raises:
+        ValueError: naming the argument and element: ``tp`` not 0/1, classes that are not class
+            labels (the releases group 1.5 and each NaN as classes of their own), a class with
+            more true positives than labels at a threshold (recall > 1), ``eps`` < 0.
     """
     _check_ap_per_class(tp, conf, pred_cls, target_cls, eps)
     tp = as_array("tp", tp, ndim=2)
@@ -967,6 +1010,12 @@ def match_predictions(pred_classes: ArrayLike, true_classes: ArrayLike, iou: Arr
     value is ``>= threshold``. Example, one class, threshold 0.5, IoU ``[[0.9, 0.6],
     [0, 0.55]]``: 'yolov5' / '8.3' give [True, False] (label 0's lowest-index prediction takes
     it, prediction 1 lost its only pair), '8.4' gives [True, True].
+
+    Raises:
+        ValueError: naming the argument and element: classes that are not class labels (the
+            releases compare float classes as given), IoU outside [0, 1] (NaN, torchvision's IoU
+            of two zero-area boxes, is accepted and matches nothing), thresholds outside [0, 1],
+            ``iou`` not of shape (M, N).
     """
     _check_match(pred_classes, true_classes, iou, iou_thresholds)
     pred_classes = as_array("pred_classes", pred_classes, ndim=1)
@@ -1023,6 +1072,12 @@ def confusion_matrix(detections: ArrayLike, labels: ArrayLike, nc: int, conf: fl
     nothing in 'yolov5' (v7.0's ``val.py`` never calls it then; its result here is the zero
     matrix). IoU: :func:`ref_numpy.boxes.box_iou` (torchvision convention, float64), where the
     releases add 1e-7 to the union in float32.
+
+    Raises:
+        ValueError: naming the table, row, column and value: a class outside [0, nc) (the
+            releases raise IndexError for >= nc, truncate 1.7 to 1 and count -1 on the background
+            row), inverted boxes, non-finite values, ``nc`` not a count, ``conf`` NaN,
+            ``iou_thres`` outside [0, 1].
     """
     _check_confusion(detections, labels, nc, conf, iou_thres)
     detections = as_array("detections", detections, ndim=2, floating=True)
@@ -1191,6 +1246,11 @@ def ultralytics_evaluate(gt_boxes: Sequence[ArrayLike], gt_labels: Sequence[Arra
     on already-decoded, already-NMSed predictions (no letterbox, no NMS here). Known
     difference: the IoU is torchvision's in float64, the releases' ``box_iou`` adds 1e-7 to
     the union in float32 (a pair within ~1e-7 of a threshold can fall the other way).
+
+    Raises:
+        ValueError: as :func:`voc_evaluate` for the data; ``conf_thres`` NaN, ``max_det`` not an
+            integer >= 1 (2.5 is refused, not truncated), ``iou_thresholds`` outside [0, 1],
+            ``nc`` not a count or not above the largest label.
     """
     det_boxes, det_scores, det_labels, det_image_ids = _ultralytics_check(
         gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids, gt_difficult, conf_thres, max_det,
