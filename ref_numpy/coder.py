@@ -332,7 +332,7 @@ def yolov5_decode(raw: ArrayLike, grid: ArrayLike, anchors: ArrayLike, stride: f
     return _cxcywh_to_xyxy(*np.broadcast_arrays(cx, cy, w, h))
 
 
-# ----------------------------------------------------------------------------- Ultralytics v8
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 (v8 head)
 
 def _check_dim(dim, ndim: int, name: str, size: int, a: np.ndarray) -> int:
     dim = check_axis(dim, ndim, name)

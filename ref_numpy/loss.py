@@ -909,10 +909,10 @@ def yolov5_scale_hyp(hyp: dict[str, float], nl: int, nc: int, imgsz: int) -> dic
     return out
 
 
-# ----------------------------------------------------------------------------- Ultralytics v8
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 (v8 loss)
 
 def _v8_gt_tensors(t: np.ndarray, bs: int, img_hw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ultralytics ``v8DetectionLoss.preprocess``: targets [nt, 6] normalised cxcywh to padded
+    """ultralytics 8.3 / 8.4 ``v8DetectionLoss.preprocess``: targets [nt, 6] normalised cxcywh to padded
     per-image ``gt_labels [bs, n, 1]``, ``gt_bboxes [bs, n, 4]`` xyxy pixels (input order within
     an image, n the largest count) and ``mask_gt = sum(box) > 0`` as 0.0 / 1.0."""
     nt = t.shape[0]
@@ -938,7 +938,7 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _dfl_loss(pred_dist: np.ndarray, target: np.ndarray, reg_max: int) -> np.ndarray:
-    """Ultralytics ``DFLoss``: pred_dist [n*4, reg_max] logits, target [n, 4] distances; per row
+    """ultralytics 8.3 / 8.4 ``DFLoss``: pred_dist [n*4, reg_max] logits, target [n, 4] distances; per row
     of target the mean over sides of ``CE(bin tl) * (tl + 1 - t) + CE(bin tl + 1) * (t - tl)``."""
     target = np.clip(target, 0, reg_max - 1 - 0.01)
     tl = target.astype(np.int64)  # target >= 0: truncation is floor

@@ -200,7 +200,7 @@ def yolov5_decode(raw: TensorLike, grid: TensorLike, anchors: TensorLike, stride
     return _cxcywh_to_xyxy(*torch.broadcast_tensors(cx, cy, w, h))
 
 
-# ----------------------------------------------------------------------------- Ultralytics v8
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 (v8 head)
 
 def _check_dim(dim, name: str, size: int, a: torch.Tensor) -> int:
     dim = check_axis(dim, a.ndim, name)

@@ -622,10 +622,10 @@ def yolov5_scale_hyp(hyp: dict[str, float], nl: int, nc: int, imgsz: int) -> dic
     return out
 
 
-# ----------------------------------------------------------------------------- Ultralytics v8
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 (v8 loss)
 
 def _v8_gt_tensors(t: torch.Tensor, bs: int, img_hw):
-    """See ``ref_numpy.loss._v8_gt_tensors`` (Ultralytics ``preprocess``), without a loop."""
+    """See ``ref_numpy.loss._v8_gt_tensors`` (ultralytics 8.3 / 8.4 ``preprocess``), without a loop."""
     nt = t.shape[0]
     img = t[:, 0].long()
     counts = torch.bincount(img, minlength=bs)
@@ -644,7 +644,7 @@ def _v8_gt_tensors(t: torch.Tensor, bs: int, img_hw):
 
 
 def _dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> torch.Tensor:
-    """Ultralytics ``DFLoss`` (see the reference)."""
+    """ultralytics 8.3 / 8.4 ``DFLoss`` (see the reference)."""
     target = target.clamp(0, reg_max - 1 - 0.01)
     tl = target.long()
     tr = tl + 1

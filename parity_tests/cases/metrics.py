@@ -62,14 +62,19 @@ CASES = [
     ParityCase("metrics.coco_evaluate", covered_by="test_metrics.py::test_coco_matches_pycocotools",
                oracle=_COCO_ORACLE, shared=_SHARED_COCO,
                note="dict/JSON inputs; both sides equal pycocotools exactly (stats, precision, "
-                    "recall, scores); custom params, empty results, no GT, id 0, JSON paths in "
-                    "sibling tests. Shared on both sides: parse_coco, check_coco_params, "
-                    "summarize, per_class_ap (ref_numpy.shared.coco); the matching and "
-                    "accumulation are mirrored"),
+                    "recall, scores); every Params field (use_cats, img_ids, cat_ids, rec_thrs, "
+                    "area_rng + area_rng_lbl, max_dets in any number and order, iou_thrs), the "
+                    "summary lines, named stats and hostile inputs in "
+                    "test_coco_params.py::test_every_param_matches_pycocotools and siblings; "
+                    "empty results, no GT, id 0, JSON paths in test_metrics.py. Shared on both "
+                    "sides: coco_params, parse_coco, summarize, per_class_ap "
+                    "(ref_numpy.shared.coco); the matching and accumulation are mirrored"),
     ParityCase("metrics.COCOEvalResult", covered_by="test_metrics.py::test_coco_matches_pycocotools",
                oracle=_COCO_ORACLE, shared=_SHARED_COCO,
                note="the result container of coco_evaluate: defined once in "
-                    "ref_numpy.shared.coco, returned by both sides (tensors in the port)"),
+                    "ref_numpy.shared.coco, returned by both sides (tensors in the port); "
+                    "named stats (AP..ARl, AR50/AR75 as faster-coco-eval) and summary() in "
+                    "test_coco_params.py::test_named_stats"),
     ParityCase("metrics.DetectionEvaluator",
                covered_by="test_metrics.py::test_detection_evaluator_merge_equals_single_process",
                oracle=_COCO_ORACLE, shared=_SHARED_COCO,
@@ -85,15 +90,20 @@ CASES = [
                covered_by="test_metrics.py::test_ap_per_class_pr_f1_exact"),
     ParityCase("metrics.match_predictions", inputs=_match,
                covered_by="test_metrics.py::test_match_predictions_matches_yolov5",
-               note="oracle: yolov5 v7.0 process_batch transcribed (stable sort for ties)"),
+               note="every version ('yolov5', '8.3', '8.4'); oracle: yolov5 v7.0 process_batch "
+                    "transcribed (stable sort for ties); test_versions.py: each version's rule on "
+                    "constructed inputs and, where installed, ultralytics 8.4.190 / yolov5 7.0 "
+                    "themselves"),
     ParityCase("metrics.confusion_matrix", inputs=_confusion,
                covered_by="test_metrics.py::test_confusion_matrix_matches_yolov5",
-               note="oracle: yolov5 v7.0 ConfusionMatrix.process_batch transcribed"),
+               note="every version; oracle: yolov5 v7.0 ConfusionMatrix.process_batch transcribed; "
+                    "test_versions.py: 8.3.253 / 8.4.190 rules, ultralytics 8.4.190 itself"),
     ParityCase("metrics.ultralytics_evaluate",
                covered_by="test_metrics.py::test_ultralytics_evaluate_matches_yolov5_val",
                note="a composition of oracle-checked rows (match_predictions, confusion_matrix: "
-                    "yolov5 transcriptions) and ap_per_class, after Ultralytics' NMS filters; "
-                    "oracle: yolov5 v7.0 / ultralytics 8.3 val.py loop transcribed in the test "
+                    "yolov5 transcriptions) and ap_per_class, after the releases' NMS filters; "
+                    "oracle: yolov5 v7.0 val.py loop transcribed in the test (version 'yolov5'; "
+                    "'8.3' / '8.4' in test_versions.py) "
                     "(no installable oracle: pycocotools is a different protocol). Port = "
                     "reference exactly except the AP sums (ap_per_class's tolerance). Returns a "
                     "dataclass, so the generic harness cannot compare it"),

@@ -14,8 +14,9 @@ ref_numpy.metrics, the default, no torch needed; torch = torch_impl.metrics on -
   voc07/voc12  voc_eval.py of py-faster-rcnn, 11-point (VOC2007) or all-point (VOC2010+) AP at
                IoU > 0.5, boxes in VOC's 1-based inclusive corners; crowd GTs as difficult.
   ultralytics  metrics.ultralytics_evaluate: NMS filters (conf > --conf-thres, --max-det per
-               image), match_predictions per image, ap_per_class (--ultralytics-version end
-               points); crowd GTs as ordinary GTs, difficult GTs dropped.
+               image), match_predictions per image, ap_per_class (--ultralytics-version: the
+               release, yolov5 v7.0 / ultralytics 8.3.253 / 8.4.190); crowd GTs as ordinary GTs,
+               difficult GTs dropped.
   all          every protocol side by side, and the reasons why they differ on this data
                (ref_numpy.shared.protocols.explain_protocol_differences; only those that apply).
 
@@ -48,6 +49,7 @@ import numpy as np
 from ref_numpy import formats
 from ref_numpy.metrics import UltralyticsResult
 from ref_numpy.shared import sides
+from ref_numpy.shared.constants import ULTRALYTICS_DEFAULT_VERSION, ULTRALYTICS_VERSIONS
 from ref_numpy.shared.cli import (EXIT_OK, UsageError, add_backend, add_device,
                                   make_parser, optional_import, require, run)
 from ref_numpy.shared.coco import format_summary
@@ -557,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=argparse.SUPPRESS)  # the old spelling
     parser.add_argument("--max-det", type=int, default=300,
                         help="Ultralytics: predictions kept per image")
-    parser.add_argument("--ultralytics-version", choices=("8.3", "8.4"), default="8.3",
-                        help="compute_ap end points: 8.3 (= yolov5 v7.0) or 8.4")
+    parser.add_argument("--ultralytics-version", choices=ULTRALYTICS_VERSIONS,
+                        default=ULTRALYTICS_DEFAULT_VERSION,
+                        help="release reproduced (matching, confusion matrix, AP end points): "
+                             "yolov5 = YOLOv5 v7.0, 8.3 = ultralytics 8.3.253, 8.4 = 8.4.190")
     parser.add_argument("--seed", type=int, default=0, help="--synthetic-pred seed")
     parser.add_argument("--save-pred", type=Path,
                         help="write the predictions used as a COCO results JSON")
