@@ -13,7 +13,6 @@ argmax depends on them; :func:`ultralytics_evaluate` composes them as the refere
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Sequence

@@ -46,7 +46,8 @@ __all__ = [
     "check_positive", "check_real", "check_reduction", "check_same_length", "check_sizes",
     "check_strides",
     "check_unit", "check_yolo_version",
-    "check_number", "check_same_params", "check_sequence", "check_state_keys", "check_state_lengths", "element_error", "format_index",
+    "check_number", "check_same_params", "check_sequence", "check_state_keys", "check_state_lengths",
+    "element_error", "format_index",
     "EXPECTED_FLAG", "EXPECTED_LABEL", "MAX_CLASS_LABEL", "expected_index", "expected_label",
 ]
 
