@@ -13,6 +13,9 @@ from torch_impl.models.yolo import (DEFAULT_ANCHORS, STRIDES, VARIANTS, Backbone
 from torch_impl.models.yolov8 import (V8_VARIANTS, C2f, DetectV8, YOLOv8, import_yolov8,
                                       import_yolov8_state_dict, load_yolov8_state_dict,
                                       to_yolov8_state_dict, yolov8, yolov8_parameter_count)
+from torch_impl.models.tutorial import (TutorialDecoded, TutorialDetector, load_tutorial_state_dict,
+                                        tutorial)
+from torch_impl.models.yolov1 import YOLOv1, yolov1
 
 __all__ = [
     "C3", "SPPF", "Bottleneck", "Conv", "make_divisible",
@@ -22,4 +25,5 @@ __all__ = [
     "YOLOv5", "YOLOv5AnchorFree", "yolov5", "yolov5_anchor_free",
     "V8_VARIANTS", "C2f", "DetectV8", "YOLOv8", "import_yolov8", "import_yolov8_state_dict",
     "load_yolov8_state_dict", "to_yolov8_state_dict", "yolov8", "yolov8_parameter_count",
+    "TutorialDecoded", "TutorialDetector", "load_tutorial_state_dict", "tutorial", "YOLOv1", "yolov1",
 ]

@@ -596,6 +596,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     hyp = arch.prepare_hyp(hyp, model, nc, config.img_size)
     optimizer = build_optimizer(model, config.optimizer, hyp["lr0"], hyp["momentum"],
                                 hyp["weight_decay"])
+    if hasattr(model, "adjust_optimizer"):  # an arch's own LR groups (YOLOv1 --backbone-lr)
+        model.adjust_optimizer(optimizer)
     lf = lr_lambda(config.epochs, hyp["lrf"], cos=config.cos_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
     ema = ModelEMA(model) if config.ema else None
