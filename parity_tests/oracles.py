@@ -67,8 +67,8 @@ def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=Non
         iou_thrs, max_dets, area_rng, rec_thrs, area_rng_lbl, use_cats, img_ids, cat_ids: set
             on ``params`` when given (``iouThrs``, ``maxDets``, ``areaRng``, ``recThrs``,
             ``areaRngLbl``, ``useCats``, ``imgIds``, ``catIds``), as a user would set them.
-            ``summarize`` raises IndexError for fewer than 3 ``maxDets``: then ``stats`` is
-            None and ``summary_lines`` empty.
+            ``summarize`` raises IndexError for fewer than 3 ``maxDets`` (and for an area
+            label it cannot find while a maxDets value repeats): then ``stats`` is None.
         module (str): "pycocotools" or "faster_coco_eval" (its ``COCOeval_faster``).
 
     Returns:
@@ -116,9 +116,7 @@ def pycocotools_evaluate(gt, results, iou_thrs=None, max_dets=None, area_rng=Non
         ev.accumulate()
         try:
             ev.summarize()
-        except IndexError:
-            if len(ev.params.maxDets) >= 3:
-                raise
+        except IndexError:  # fewer than 3 maxDets, or a missing area label with repeated maxDets
             ev.stats = None
         seconds = time.perf_counter() - t0
     lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith(" Average ")]

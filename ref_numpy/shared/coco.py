@@ -332,27 +332,33 @@ def _values(src: _Source, lst: str, items: list, key: str, default: Any = None,
         raise
 
 
-def _id_column(src: _Source, lst: str, items: list, key: str, vals: list | None = None) -> np.ndarray:
-    """Ids as int64 (all numbers) or str (all strings): never coerced from one to the other."""
+def _id_column(src: _Source, lst: str, items: list, key: str, vals: list | None = None,
+               like: np.ndarray | None = None, what: str = "") -> np.ndarray:
+    """Ids as int64 (all numbers) or str (all strings): never coerced from one to the other.
+    ``like`` (the ids these refer to, e.g. the GT's image ids) fixes the kind when non-empty."""
     vals = _values(src, lst, items, key) if vals is None else vals
+    expect = None if like is None or len(like) == 0 else (str if like.dtype.kind == "U" else int)
     types = set(map(type, vals))
-    if types <= {int}:
+    if vals and types <= {int} and expect is not str:
         try:
             return np.fromiter(vals, dtype=np.int64, count=len(vals))
         except OverflowError:
             pass  # located below
-    elif types == {str}:
+    elif vals and types == {str} and expect is not int:
         return np.array(vals, dtype=str)
     out = []
-    kinds = set()
     for i, v in enumerate(vals):
         iv = _exact_id(v, lambda msg, i=i: src.fail(lst, items, i, key, msg))
-        kinds.add(type(iv))
-        if len(kinds) > 1:
-            raise src.fail(lst, items, i, key, f"{v!r}: string and integer ids mixed "
-                                               "(pycocotools keeps them apart; use one kind)")
+        kind = type(iv)
+        if expect is None:
+            expect = kind
+        elif kind is not expect:
+            names = {str: "strings", int: "integers"}
+            raise src.fail(lst, items, i, key, f"{v!r}: the {what or 'other'} ids are "
+                                               f"{names[expect]} (a string id and an integer id "
+                                               "are different ids, as in pycocotools)")
         out.append(iv)
-    return np.array(out, dtype=str if kinds == {str} else np.int64).reshape(len(out))
+    return np.array(out, dtype=str if expect is str else np.int64).reshape(len(out))
 
 
 def _number_column(src: _Source, lst: str, items: list, key: str, vals: list, lo: float | None = None) -> np.ndarray:
@@ -442,15 +448,6 @@ def _positions(ids: np.ndarray, listed: np.ndarray) -> np.ndarray:
     return np.where(p >= 0, srt[np.maximum(p, 0)] if len(srt) else p, -1)
 
 
-def _same_kind(src: _Source, lst: str, items: list, key: str, col: np.ndarray, ref: np.ndarray,
-               what: str) -> None:
-    """Raise when ``col`` holds strings and ``ref`` integers or the reverse (both non-empty)."""
-    if len(col) and len(ref) and (col.dtype.kind == "U") != (ref.dtype.kind == "U"):
-        kind = "strings" if ref.dtype.kind == "U" else "integers"
-        raise src.fail(lst, items, 0, key, f"{col[0]!r}: the {what} ids are {kind}; string and "
-                                           "integer ids are different ids")
-
-
 def _subset(name: str, ids: list | None, known: np.ndarray, sort: bool) -> np.ndarray:
     """The requested ids (all in ``known``) as an array like ``known``; ``known`` for None."""
     if ids is None:
@@ -521,10 +518,8 @@ def parse_coco(gt: dict | str | os.PathLike, results: list[dict] | str | os.Path
     if anns and any("id" in a for a in anns if isinstance(a, dict)):
         _id_column(gsrc, "annotations", anns, "id",
                    _values(gsrc, "annotations", anns, "id", default=0, required=False))
-    g_img = _id_column(gsrc, "annotations", anns, "image_id")
-    g_cat = _id_column(gsrc, "annotations", anns, "category_id")
-    _same_kind(gsrc, "annotations", anns, "image_id", g_img, all_img, "image")
-    _same_kind(gsrc, "annotations", anns, "category_id", g_cat, all_cat, "category")
+    g_img = _id_column(gsrc, "annotations", anns, "image_id", like=all_img, what="image")
+    g_cat = _id_column(gsrc, "annotations", anns, "category_id", like=all_cat, what="category")
     g_box = _xywh_column(gsrc, "annotations", anns)
     area = _values(gsrc, "annotations", anns, "area", default=None, required=False)
     missing = [i for i, v in enumerate(area) if v is None]
@@ -534,17 +529,16 @@ def parse_coco(gt: dict | str | os.PathLike, results: list[dict] | str | os.Path
     g_crowd = _flag_column(gsrc, "annotations", anns, "iscrowd",
                            _values(gsrc, "annotations", anns, "iscrowd", default=0, required=False))
 
-    d_img = _id_column(rsrc, "", results, "image_id")
-    d_cat = _id_column(rsrc, "", results, "category_id")
-    _same_kind(rsrc, "", results, "image_id", d_img, all_img, "ground truth's image")
-    _same_kind(rsrc, "", results, "category_id", d_cat, all_cat, "ground truth's category")
+    d_img = _id_column(rsrc, "", results, "image_id", like=all_img, what="ground truth's image")
+    d_cat = _id_column(rsrc, "", results, "category_id", like=all_cat,
+                       what="ground truth's category")
     d_box = _xywh_column(rsrc, "", results)
     d_score = _number_column(rsrc, "", results, "score", _values(rsrc, "", results, "score"))
     unknown = index_of(d_img, all_img) < 0
     if unknown.any():
         i = int(np.argmax(unknown))
         raise rsrc.fail("", results, i, "image_id",
-                        f"image {d_img[i]!r} is not in the ground truth")
+                        f"image {results[i]['image_id']!r} is not in the ground truth")
 
     img_ids = _subset("img_ids", params.img_ids, all_img, sort=True)
     cat_ids = _subset("cat_ids", params.cat_ids, all_cat, sort=params.use_cats)
@@ -619,7 +613,9 @@ def summarize(precision: np.ndarray, recall: np.ndarray, iou_thrs: np.ndarray,
     equality (-1 if absent); every other stat uses the sorted ``max_dets[2]``, and AR1 / AR10 /
     AR100 are AR at ``max_dets[0]``, ``[1]``, ``[2]`` (so with max_dets (1, 5, 20) "AR10" is AR@5);
     areas are found by the labels "all", "small", "medium", "large" (-1 if a label is absent).
-    Where pycocotools raises (fewer than 3 ``max_dets``) the stat is -1.
+    Where pycocotools raises IndexError the stat is -1: fewer than 3 ``max_dets``, or a label
+    absent from ``area_rng_lbl`` while the maxDets value asked for repeats (its
+    ``s[..., aind, mind]`` cannot broadcast [] against two indices).
     """
     out = []
     for _, is_ap, iou, area, pos in COCO_STATS:
