@@ -403,12 +403,12 @@ def test_report_reasons_known_values():
                   [0, 0, 0.5, 0.5, 0.04, 0.2],    # 0.4 wide: 2 / 0.4 = 5 >= 4 -> too small
                   [0, 0, 0.5, 0.5, 0.0, 0.2],     # zero width -> too small
                   [0, 0, 0.5, 0.5, 0.9, 0.2],     # 9 / 2 > 4 -> too large
-                  [0, 0, 0.5, 0.5, 0.9, 0.04],    # one side too large, other too small
+                  [0, 0, 0.5, 0.5, 0.9, 0.04],    # one side too large, other too small: aspect
                   [0, 0, 1.25, 0.5, 0.2, 0.2]])   # centre outside the image
     for rep in (R.yolov5_assignment_report(t, anchors, grids),
                 T.yolov5_assignment_report(torch.from_numpy(t), torch.from_numpy(anchors), grids)):
         assert [g.reasons[0] for g in rep.gts] == [
-            None, "too small", "too small", "too large", "too small", "outside the grid"]
+            None, "too small", "too small", "too large", "aspect ratio", "outside the grid"]
         assert [g.gt for g in rep.unassigned] == [1, 2, 3, 4, 5]
         assert [u.reason for u in rep.unassigned] == [g.reasons[0] for g in rep.gts[1:]]
 

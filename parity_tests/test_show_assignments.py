@@ -172,7 +172,7 @@ def test_gt_without_positive_exits_1_and_is_marked(tmp_path, capsys):
     rc, doc = _run([labels, "--img-size", 320, "--anchor-t", 1.5, "--out", tmp_path / "png"], tmp_path)
     assert rc == EXIT_CHECK_FAILED
     assert [m["gt"] for m in doc["no_positive"]] == [0]
-    assert "too small" in doc["no_positive"][0]["reason"]
+    assert "aspect ratio" in doc["no_positive"][0]["reason"]  # 304 x 6: one side too large, the other too small
     assert doc["report"]["unassigned"][0]["gt"] == 0
     pic = Image.open(tmp_path / "png" / "assign_P3.png").convert("RGB").crop((0, 28, 640, 668))
     x1, y1, x2, y2 = (2 * v for v in doc["gts"][0]["box_xyxy_px"])

@@ -169,7 +169,9 @@ def yolov5_build_targets(targets: ArrayLike, anchors: ArrayLike, grid_sizes: Seq
 
 
 def _v5_no_anchor_reason(t: np.ndarray, anchors: np.ndarray, grids, anchor_t: float) -> np.ndarray:
-    """Reason code per (level, target) why a target has no anchor: 1 too small, 2 too large,
+    """Reason code per (level, target) why a target has no anchor: 1 too small (every anchor fails
+    only on a side too small), 2 too large (only on a side too large), 4 aspect ratio (every
+    anchor fails on both: one side too large AND the other too small, e.g. a 288 x 3 px box),
     3 mixed; 0 where some anchor matches. [nl, nt] int64."""
     codes = []
     for lvl, (ny, nx) in zip(anchors, grids):
@@ -180,7 +182,8 @@ def _v5_no_anchor_reason(t: np.ndarray, anchors: np.ndarray, grids, anchor_t: fl
             small = (1 / r).max(2) >= anchor_t
         fail = big | small  # [na, nt]
         none = fail.all(0)
-        code = np.where(small.all(0), 1, np.where(big.all(0), 2, 3))
+        code = np.where((small & ~big).all(0), 1, np.where((big & ~small).all(0), 2,
+                                                           np.where((big & small).all(0), 4, 3)))
         codes.append(np.where(none, code, 0))
     return np.stack(codes).reshape(len(grids), len(t)).astype(np.int64)
 
@@ -236,7 +239,8 @@ def yolov5_assignment_report(targets: ArrayLike, anchors: ArrayLike, grid_sizes:
         ``tobj[b, a, gj, gi] = iou`` keeps the last). Level reasons: "outside the grid",
         "too small" (smaller than anchor / anchor_t on a side for every anchor; zero sizes
         included), "too large" (larger than anchor * anchor_t on a side for every anchor),
-        "no anchor within anchor_t" (each anchor fails, not all on the same side).
+        "aspect ratio" (every anchor fails on both sides at once: one too large, the other too
+        small), "no anchor within anchor_t" (each anchor fails, not all the same way).
         ``settings = {"anchor_t", "g"}``.
 
     Convention: the rows are those of :func:`yolov5_build_targets` (YOLOv5 v7.0).

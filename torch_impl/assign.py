@@ -135,7 +135,8 @@ def _v5_no_anchor_reason(t, anchors, grids, anchor_t):
         big = r.amax(2) >= anchor_t
         small = (1 / r).amax(2) >= anchor_t
         none = (big | small).all(0)
-        code = torch.where(small.all(0), 1, torch.where(big.all(0), 2, 3))
+        code = torch.where((small & ~big).all(0), 1, torch.where((big & ~small).all(0), 2,
+                                                                 torch.where((big & small).all(0), 4, 3)))
         codes.append(torch.where(none, code, 0))
     return torch.stack(codes).reshape(len(grids), len(t)).long()
 

@@ -104,7 +104,7 @@ from typing import Sequence
 #: YOLOv5's neighbour-offset blocks, in build_targets' order (Positive.rule of yolov5 rows).
 V5_OFFSET_NAMES = ("centre", "x-1", "y-1", "x+1", "y+1")
 #: Why a GT has no YOLOv5 row on a level (indexed by the reason code; code 0 = has a row).
-V5_REASONS = ("outside the grid", "too small", "too large", "no anchor within anchor_t")
+V5_REASONS = ("outside the grid", "too small", "too large", "no anchor within anchor_t", "aspect ratio")
 #: Why a GT has no YOLOv3 row on a level (darknet uses only the level of the best anchor).
 V3_REASONS = ("best anchor on another level",)
 #: Why a YOLOv1 GT has no positive.
