@@ -51,8 +51,9 @@ VERSION = re.compile(
 def _is_versioned(after: str) -> bool:
     """Whether the first :data:`WINDOW` words of ``after`` (the text right after a mention,
     starting with the rest of the mention's own word) name a release."""
-    words = after.split(None, WINDOW + 1)[:WINDOW + 1]  # the mention's tail + WINDOW words
-    return VERSION.search(" ".join(words)) is not None
+    tail = re.match(r"\S*", after).group()  # the rest of the mention's word: ', -style, ...
+    words = after[len(tail):].split(None, WINDOW)[:WINDOW]
+    return VERSION.search(" ".join([tail, *words])) is not None
 
 
 def unversioned_mentions(text: str) -> list[int]:
