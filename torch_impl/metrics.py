@@ -50,7 +50,8 @@ def _dev(device):
 def _stable_lexsort(minor, major):
     """Indices sorting by (major, minor), ties by position (``np.lexsort((minor, major))``)."""
     o = torch.sort(minor, stable=True).indices
-    return o[torch.sort(major[o], stable=True).indices]
+    # index_select: the same gather as o[i], several times faster than advanced indexing on CPU
+    return o.index_select(0, torch.sort(major.index_select(0, o), stable=True).indices)
 
 
 def _ragged_arange(counts):
@@ -61,7 +62,7 @@ def _ragged_arange(counts):
 
 def _sort_detections(dt_group, dt_score, max_det):
     order = _stable_lexsort(-dt_score, dt_group)
-    g = dt_group[order]
+    g = dt_group.index_select(0, order)
     _, counts = torch.unique_consecutive(g, return_counts=True)
     rank = _ragged_arange(counts)
     keep = rank < max_det
@@ -235,7 +236,7 @@ def _accumulate(data, ev, iou_thrs, max_dets, rec_thrs=None):
     recall = -torch.ones((t_n, k_n, a_n, m_n), dtype=_F64, device=dev)
     scores = -torch.ones((t_n, r_n, k_n, a_n, m_n), dtype=_F64, device=dev)
     order, rank = ev["order"], ev["rank"]
-    cat, score = data["dt_cat"][order], data["dt_score"][order]
+    cat, score = data["dt_cat"].index_select(0, order), data["dt_score"].index_select(0, order)
     npig = torch.stack([torch.bincount(data["gt_cat"][~ev["gt_ignore"][a]], minlength=k_n)
                         for a in range(a_n)])                                        # [A, K]
     has = npig > 0
@@ -251,22 +252,24 @@ def _accumulate(data, ev, iou_thrs, max_dets, rec_thrs=None):
     gpos[glob] = torch.arange(n_all, device=dev)
     s_m = torch.sort((ma * t_n + mt) * max(n_all, 1) + gpos[md]).indices          # (a, t, pos)
     ma, mt, md, m_ig = ma[s_m], mt[s_m], md[s_m], m_ig[s_m]
+    rank_g = rank.index_select(0, glob)
+    gpos_md = gpos.index_select(0, md)
     for m, max_det in enumerate(max_dets):
-        kept = rank[glob] < max_det
+        kept = rank_g < max_det
         srt = glob[kept]                                                              # [N]
-        k_of = cat[srt]
+        k_of = cat.index_select(0, srt)
         n_k = torch.bincount(k_of, minlength=k_n)
         start = torch.cumsum(n_k, 0) - n_k
         n = len(srt)
         new_pos = torch.cumsum(kept.to(torch.int64), 0) - 1                          # glob -> srt
-        s_sorted = score[srt]
+        s_sorted = score.index_select(0, srt)
         # ignored-by-area count per position (unmatched outside the range, before corrections)
         out_cs = _segment_cumsum(ev["d_out"][:, srt].to(torch.int64), start, k_of)   # [A, N]
         # matches of the kept detections, in (a, t, position) order: groups (a, t, k) contiguous
-        ok = kept[gpos[md]]
+        ok = kept.index_select(0, gpos_md)
         ea, et, e_ig = ma[ok], mt[ok], m_ig[ok]
-        ej = new_pos[gpos[md[ok]]]
-        ek = k_of[ej]
+        ej = new_pos.index_select(0, gpos_md[ok])
+        ek = k_of.index_select(0, ej)
         grp = (ea * t_n + et) * k_n + ek                                              # sorted
         g_cnt = torch.bincount(grp, minlength=n_grp)
         g_start = torch.cumsum(g_cnt, 0) - g_cnt

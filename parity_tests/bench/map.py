@@ -5,10 +5,13 @@ Generates a COCO-sized synthetic set (ref_numpy.shared.synthetic.synthetic_coco:
 accumulate + summarize of each evaluator (JSON loading / loadRes excluded for the
 pycocotools-style APIs; coco_evaluate is timed end to end, parsing of the in-memory dicts
 included), checks that all 12 stats agree with pycocotools and prints a table of ratios against
-pycocotools, all in the same run.
+pycocotools, all in the same run. When faster-coco-eval is importable (a peer: never a
+dependency) its stats are checked against pycocotools' before any table is printed, and every
+row also shows ``seconds / faster-coco-eval seconds`` (issue 15's ratio: below 1 is faster).
 
 examples:
   yolo-ref bench map --scale 0.1          # quick run (~10 s)
+  yolo-ref bench map --scale 0.2 --skip-pycocotools   # 1,000 images / 100k dets vs faster-coco-eval
   yolo-ref bench map                      # full COCO-sized set
   yolo-ref bench map --device cuda        # torch_impl on a GPU as well
   yolo-ref bench map --threads 2          # torch with 2 CPU threads
@@ -109,13 +112,16 @@ def _main(argv: Sequence[str] | None) -> int:
 
     base_name, base_stats, base_t = rows[0]
     ok = True
-    print(f"\n{'evaluator':<22}{'seconds':>10}{'vs ' + base_name:>22}  stats")
+    fce = {name: sec for name, _, sec in rows}.get("faster-coco-eval")
+    print(f"\n{'evaluator':<22}{'seconds':>10}{'vs ' + base_name:>22}"
+          + (f"{'/ faster-coco-eval':>20}" if fce else "") + "  stats")
     for name, stats, sec in rows:
         same = np.array_equal(stats, base_stats)
         dev = float(np.abs(stats - base_stats).max())
         ok &= same or (name == "faster-coco-eval" and dev <= FASTER_COCO_EVAL_ATOL)
-        print(f"{name:<22}{sec:>10.3f}{base_t / sec:>21.1f}x  "
-              f"{'identical' if same else 'DIFFER: max %.3g' % dev}")
+        print(f"{name:<22}{sec:>10.3f}{base_t / sec:>21.1f}x"
+              + (f"{sec / fce:>20.2f}" if fce else "") + "  "
+              + f"{'identical' if same else 'DIFFER: max %.3g' % dev}")
     print("\nstats:", np.round(base_stats, 4).tolist())
     return EXIT_OK if ok else EXIT_CHECK_FAILED
 
