@@ -503,3 +503,26 @@ def test_bad_voc_duplicate_image(tmp_path):
     (tmp_path / "b.xml").write_text(_voc(""))
     with pytest.raises(ValueError, match=r"b\.xml: filename 'a\.jpg' is also in .*a\.xml"):
         ref.read_voc(tmp_path)
+
+
+def test_read_coco_ids_are_exact_within_int64(tmp_path):
+    """A valid id 2**62 + 1 survives (no float round trip); one beyond int64 is a one-line error
+    naming the field, not an OverflowError later."""
+    import json
+
+    import pytest as _pytest
+
+    from ref_numpy.formats import read_coco
+    big = 2**62 + 1
+    doc = {"images": [{"id": big, "width": 10, "height": 10, "file_name": "a.jpg"}],
+           "categories": [{"id": 1, "name": "a"}],
+           "annotations": [{"id": 3, "image_id": big, "category_id": 1, "bbox": [0, 0, 1, 1],
+                            "area": 1, "iscrowd": 0}]}
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(doc))
+    ds = read_coco(path)
+    assert ds.images[0]["id"] == big and ds.annotations[0]["image_id"] == big
+    doc["annotations"][0]["id"] = 2**63
+    path.write_text(json.dumps(doc))
+    with _pytest.raises(ValueError, match=r"int64.*9223372036854775808"):
+        read_coco(path)

@@ -10,7 +10,7 @@ Box conventions (documented once, used everywhere):
   ``[i, i + 1)``. A box covering pixels 10..19 (0-based) is ``x = 10, w = 10``.
 - YOLO txt: ``class cx cy w h`` normalised by the image size: ``cx = (x + w / 2) / width``,
   ``w = w / width`` (``y``, ``h`` likewise by ``height``), each in [0, 1]. A sixth column is a
-  confidence (prediction files, Ultralytics ``save_conf``).
+  confidence (prediction files, Ultralytics 8.3 / 8.4 ``save_conf``).
 - Pascal VOC XML: ``xmin ymin xmax ymax`` are 1-based inclusive pixel indices (the devkit's
   convention), so ``xmin = x + 1``, ``xmax = x + w`` and back ``x = xmin - 1``, ``w = xmax - x``.
   The same box as above is ``xmin = 11, xmax = 20``. Whole-pixel boxes round-trip exactly;
@@ -23,7 +23,7 @@ What each format can hold, and so what a round trip keeps:
   ``info``, ``licenses`` and other keys are dropped).
 - YOLO has no image ids, annotation ids, crowd flags, areas or ``difficult``: readers number images
   1..n in file-name order and annotations 1..m in (image, line) order, set ``iscrowd = 0`` and
-  ``area = w * h``. Writers skip crowd annotations (as Ultralytics' COCO converter does). The
+  ``area = w * h``. Writers skip crowd annotations (as the COCO converter of Ultralytics 8.3 / 8.4 does). The
   class index is the category id, so category ids must be non-negative integers. With the
   default 6 decimals a coordinate is off by at most 0.75e-6 of the image size; ``decimals=None``
   writes the shortest exact repr of each normalised value.
@@ -89,9 +89,15 @@ def _fail(where: str, msg: str):
 def _int(v, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         _fail(where, f"expected an integer, got {v!r}")
-    if not math.isfinite(v) or float(v) != int(v):
+    if isinstance(v, (int, np.integer)):
+        n = int(v)  # exact: no float round trip (2**62 + 1 stays itself)
+    elif not math.isfinite(v) or not float(v).is_integer():
         _fail(where, f"expected an integer, got {v!r}")
-    return int(v)
+    else:
+        n = int(v)
+    if not -2**63 <= n < 2**63:
+        _fail(where, f"expected an integer within int64 (as pycocotools' arrays hold), got {v!r}")
+    return n
 
 
 def _float(v, where: str, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -420,7 +426,7 @@ def _label_files(labels_dir: Path) -> list:
 
 
 def _default_images_dir(labels_dir: Path) -> Path | None:
-    """Ultralytics' layout: ``.../labels/<split>`` next to ``.../images/<split>``."""
+    """The layout of Ultralytics 8.3 / 8.4: ``.../labels/<split>`` next to ``.../images/<split>``."""
     parts = list(labels_dir.parts)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "labels":
@@ -475,8 +481,8 @@ def read_yolo(labels_dir: str | os.PathLike, images_dir: str | os.PathLike | Non
             column count. ``classes.txt`` here is not a label file.
         images_dir (str | Path | None): the images, for their sizes (header read by Pillow) and
             the image list (ids 1..n in file-name order, images without a label file included
-            with no annotations). Default: Ultralytics' sibling (``labels`` -> ``images`` in the
-            path), used only when ``images`` is None.
+            with no annotations). Default: the sibling Ultralytics 8.3 / 8.4 use (``labels`` ->
+            ``images`` in the path), used only when ``images`` is None.
         images (list[dict] | None): explicit image list ``{"id", "file_name", "width",
             "height"}`` (e.g. a ground truth's ``images``); it wins over ``images_dir``. Label
             files are matched to images by file stem.
@@ -560,8 +566,9 @@ def write_yolo(dataset: DetectionSet, labels_dir: str | os.PathLike, decimals: i
     Args:
         dataset (DetectionSet): category ids must be non-negative (they are the class indices).
         labels_dir (str | Path): created if missing.
-        decimals (int | None): digits after the point (Ultralytics writes 6); None writes the
-            shortest repr that reads back to the same float.
+        decimals (int | None): digits after the point (Ultralytics 8.3 / 8.4 write ``%g``,
+            6 significant digits: 6 decimals for values in [0.1, 1)); None writes the shortest
+            repr that reads back to the same float.
 
     A sixth column holds ``score`` when the annotations have one (all of them or none). Crowd
     annotations are skipped. Normalised values are written as computed (a box reaching past the
