@@ -348,7 +348,7 @@ def dist2bbox(distance: ArrayLike, anchor_points: ArrayLike, xywh: bool = True, 
         distance (ndarray[..., 4]): ltrb distances along axis ``dim`` (any sign accepted).
         anchor_points (ndarray[..., 2]): (x, y) points along axis ``dim``, broadcastable against
             each half of ``distance``; same units as ``distance`` (grid units or pixels).
-        xywh (bool): return cxcywh (default, as Ultralytics) instead of xyxy.
+        xywh (bool): return cxcywh (default, as in Ultralytics 8.3 / 8.4) instead of xyxy.
         dim (int): the coordinate axis of both arrays.
 
     Returns:
@@ -383,10 +383,10 @@ def bbox2dist(anchor_points: ArrayLike, bbox: ArrayLike, reg_max: int | None) ->
 
     Args:
         anchor_points (ndarray[..., 2]): (x, y) points.
-        bbox (ndarray[..., 4]): xyxy boxes, same units as the points (Ultralytics: grid units).
+        bbox (ndarray[..., 4]): xyxy boxes, same units as the points (Ultralytics 8.3 / 8.4: grid units).
         reg_max (int or None): number of DFL bins (16 in YOLOv8); distances are clamped to
-            ``[0, reg_max - 1 - 0.01]``. None disables the clamp entirely (the newer
-            Ultralytics ``reg_max=None`` behaviour, used when there is no DFL head).
+            ``[0, reg_max - 1 - 0.01]``. None disables the clamp entirely (the Ultralytics
+            8.4.190 ``reg_max=None`` behaviour, used when there is no DFL head; 8.3.253 has no None).
 
     Returns:
         ndarray[..., 4]: ``(a - x1y1, x2y2 - a)`` clamped.

@@ -549,15 +549,16 @@ _NOT_GIVEN = object()  # an optional check's argument that the caller does not h
 # pycocotools 2.0.x):
 # - class labels (pred/true classes, det/gt labels, cls columns) are whole numbers in
 #   [0, MAX_CLASS_LABEL] (integer dtypes, or floats with integral values; bools refused).
-#   Upstream: Ultralytics compares float classes as given (1.5 is a class of its own, each NaN
-#   another) and returns ``unique_classes.astype(int)``; the confusion matrices truncate with
-#   ``int()`` / ``.long()``, so -1 lands on the background row; pycocotools takes any hashable id.
+#   Upstream: Ultralytics 8.3 / 8.4 (and yolov5 v7.0) compare float classes as given (1.5 is a
+#   class of its own, each NaN another) and return ``unique_classes.astype(int)``; the
+#   confusion matrices truncate with ``int()`` / ``.long()``, so -1 lands on the background row;
+#   pycocotools takes any hashable id.
 # - confusion_matrix: class columns in [0, nc); upstream raises IndexError for a class >= nc.
 # - image indices (det_image_ids, a state's dt_img / gt_img) are whole numbers in [0, n); the
 #   toolkit truncated 0.5 to 0 and NaN to a huge negative index before.
 # - boxes are finite with x1 <= x2 and y1 <= y2 (zero-size boxes allowed). Upstream: torchvision
-#   / Ultralytics clamp the intersection and compute with the negative area (IoU 0 for a box
-#   inverted in one axis, a positive area for one inverted in both); pycocotools likewise.
+#   / Ultralytics 8.3 / 8.4 clamp the intersection and compute with the negative area (IoU 0 for
+#   a box inverted in one axis, a positive area for one inverted in both); pycocotools likewise.
 # - areas (gt_areas) are finite and >= 0; flags (iscrowd, difficult, tp) are bools or 0 / 1
 #   (``astype(bool)`` turned 2 and 0.5 into True before).
 # - curves (compute_ap, voc_ap): finite, in [0, 1], recall non-decreasing. Upstream integrates

@@ -35,7 +35,7 @@ from ref_numpy._validate import as_array, check_boxes
 from ref_numpy.boxes import box_iou
 from ref_numpy.shared.checks import check_count, check_real, check_same_length, check_unit, \
     check_yolo_version
-# MAX_WH: YOLOv5 / Ultralytics class offset for class-aware NMS (boxes shifted by cls * max_wh);
+# MAX_WH: YOLOv5 v7.0 / Ultralytics 8.3 / 8.4 class offset for class-aware NMS (boxes shifted by cls * max_wh);
 # DIOU_EPS: added to the enclosing-box diagonal in DIoU-NMS (torchvision's distance_box_iou eps).
 from ref_numpy.shared.constants import DIOU_EPS, MAX_WH  # noqa: F401 (public constants)
 
@@ -337,7 +337,7 @@ def _yolo_candidates(x: np.ndarray, conf_thres: float, multi_label: bool, object
     """One image's rows -> detections [n, 6] (x1, y1, x2, y2, conf, cls) before class filtering.
 
     ``x`` is [A, 5 + nc] (objectness) or [A, 4 + nc]; candidates exactly as YOLOv5 v7.0 /
-    Ultralytics 8: first the per-row prefilter, then (multi_label) every (row, class) with
+    Ultralytics 8.3 / 8.4: first the per-row prefilter, then (multi_label) every (row, class) with
     score > conf in row-major ``nonzero`` order, else the first best class with score > conf."""
     if objectness:
         x = x[x[:, 4] > conf_thres]
@@ -370,7 +370,7 @@ def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thr
         prediction (ndarray): ``version="v5"``: [B, A, 5 + nc] rows (cx, cy, w, h, obj,
             cls_1..cls_nc) as YOLOv5's ``Detect`` emits at inference (probabilities);
             ``version="v8"``: [B, 4 + nc, A] (cx, cy, w, h, cls_1..cls_nc along dim 1, no
-            objectness) as Ultralytics 8 emits. Finite.
+            objectness) as Ultralytics 8.3 / 8.4 emit. Finite.
         conf_thres (float): in [0, 1]; v5: rows need ``obj > conf_thres`` and a class score
             ``obj * cls > conf_thres``; v8: a class score ``> conf_thres``.
         iou_thres (float): in [0, 1]; NMS threshold (:func:`nms` semantics).
@@ -388,7 +388,9 @@ def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thr
         confidence order (NMS order), ``n <= max_det``.
 
     Convention: YOLOv5 v7.0 ``utils/general.py::non_max_suppression`` (no masks, no merge, no
-    time limit, no a-priori labels) and Ultralytics 8 ``ops.non_max_suppression`` for v8.
+    time limit, no a-priori labels) and Ultralytics 8.3 / 8.4 ``utils/nms.py::non_max_suppression``
+    for v8 (the same in 8.3.253 and 8.4.190 on their torchvision ``nms`` path, without end-to-end
+    outputs).
     Candidates are sorted by a **stable** descending sort before the ``max_nms`` cut (YOLOv5
     uses torch's default, unstable, argsort: on tied confidences its choice may differ); NMS runs
     on the offset boxes ``xyxy + cls * max_wh`` in the prediction's dtype (float32 rounding of

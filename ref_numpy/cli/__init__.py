@@ -17,7 +17,7 @@ from ref_numpy.shared.cli import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, run
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("parity_tests.cli.audit:main", "correctness audit: reference vs port vs oracles", ""),
     "check": ("parity_tests.cli.check:main", "audit your own function against the reference", "check"),
-    "evaluate": ("ref_numpy.cli.evaluate:main", "COCO / VOC / Ultralytics mAP, side by side", ""),
+    "evaluate": ("ref_numpy.cli.evaluate:main", "COCO / VOC / YOLOv5 v7.0 / Ultralytics 8.3, 8.4 mAP side by side", ""),
     "show-assignments": ("torch_impl.cli.show_assignments:main", "where each GT is assigned, as PNGs and a table",
                          "torch"),
     "anchors": ("ref_numpy.cli.anchors:main", "anchor best-possible recall; k-means + genetic refit", ""),

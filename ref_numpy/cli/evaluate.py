@@ -1,4 +1,5 @@
-"""Evaluate detections against ground truth: COCO mAP, PASCAL VOC07 / VOC12 AP, Ultralytics mAP.
+"""Evaluate detections against ground truth: COCO mAP, PASCAL VOC07 / VOC12 AP, YOLOv5 v7.0 /
+Ultralytics 8.3 / 8.4 mAP (default 8.3, ultralytics 8.3.253).
 
 Ground truth and predictions may each be COCO JSON, a directory of YOLO txt files or (ground
 truth only) a directory of Pascal VOC XML files; the format is auto-detected
@@ -408,9 +409,10 @@ def print_report(data: EvalData, results: dict, why: list, notes: list, args: ar
 
 def summary_rows(data: EvalData, results: dict, ul: dict) -> list:
     """YOLOv5 ``val.py``'s table as rows ``(class, images, instances, P, R, mAP@0.5,
-    mAP@0.5:0.95)``: "all" first, then each class. P and R are Ultralytics' (``ul``: at its
-    max-F1 confidence, conf > --conf-thres); the mAPs are COCO's (pycocotools, per class from
-    its precision array) when ``results`` has COCO, else Ultralytics'. ``None`` = undefined."""
+    mAP@0.5:0.95)``: "all" first, then each class. P and R are Ultralytics' (8.3 / 8.4 or YOLOv5
+    v7.0 by ``ul["version"]``; at its max-F1 confidence, conf > --conf-thres); the mAPs are
+    COCO's (pycocotools, per class from its precision array) when ``results`` has COCO, else
+    those of ``ul``. ``None`` = undefined."""
     n_gt, _ = data.counts()
     images = [len(np.unique(data.gt_img[data.gt_cls == k])) for k in range(data.n_classes)]
     c = results.get("coco")
@@ -454,8 +456,8 @@ def _public(results: dict) -> dict:
 
 
 def write_plots(data: EvalData, matches: UltralyticsResult, cm: np.ndarray, out_dir: Path) -> list[Path]:
-    """PR and F1-confidence curves at IoU 0.5 (per class, Ultralytics' matching ``matches``,
-    an ``UltralyticsResult``) and the confusion matrix, as PNGs in ``out_dir``. Returns the
+    """PR and F1-confidence curves at IoU 0.5 (per class, the matching ``matches`` of Ultralytics 8.3 /
+    8.4 or YOLOv5 v7.0, an ``UltralyticsResult``) and the confusion matrix, as PNGs in ``out_dir``. Returns the
     files written; without matplotlib, one line on stderr and no files."""
     matplotlib = optional_import("matplotlib", "--plots", extra="plots")
     if matplotlib is None:
@@ -554,11 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend(parser, default="ref")
     add_device(parser)
     parser.add_argument("--conf-thres", type=float, default=0.001,
-                        help="Ultralytics: keep predictions with conf > this")
+                        help="YOLOv5 v7.0 / Ultralytics 8.3, 8.4: keep predictions with conf > this")
     parser.add_argument("--conf", dest="conf_thres", type=float, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)  # the old spelling
     parser.add_argument("--max-det", type=int, default=300,
-                        help="Ultralytics: predictions kept per image")
+                        help="YOLOv5 v7.0 / Ultralytics 8.3, 8.4: predictions kept per image")
     parser.add_argument("--ultralytics-version", choices=ULTRALYTICS_VERSIONS,
                         default=ULTRALYTICS_DEFAULT_VERSION,
                         help="release reproduced (matching, confusion matrix, AP end points): "

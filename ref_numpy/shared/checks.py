@@ -54,8 +54,8 @@ __all__ = [
 #: Largest class label the array APIs accept (labels are multiplied by an image count to form
 #: group keys; this bound keeps every such key exact in int64 and in float64).
 MAX_CLASS_LABEL = 2 ** 31 - 1
-#: What a class label is (every array API of ``metrics``): an integer, as Ultralytics' and
-#: VOC's class indices are; a float array is accepted when every value is a whole number.
+#: What a class label is (every array API of ``metrics``): an integer, as the class indices of
+#: YOLOv5 v7.0, Ultralytics 8.3 / 8.4 and VOC are; a float array is accepted when every value is a whole number.
 EXPECTED_LABEL = f"a class label (an integer in [0, {MAX_CLASS_LABEL}])"
 #: What a flag is (iscrowd, difficult, a true-positive mark): a bool, or the number 0 or 1.
 EXPECTED_FLAG = "a flag (bool, 0 or 1)"
@@ -189,8 +189,8 @@ def check_yolo_version(version: str, name: str = "version") -> bool:
 
 def check_ultralytics_version(version: Any, name: str = "version",
                               allowed: Sequence[str] = ULTRALYTICS_VERSIONS) -> str:
-    """``version`` of an Ultralytics-compatible function: one of ``allowed`` (default
-    ``ULTRALYTICS_VERSIONS``: "yolov5" = YOLOv5 v7.0, "8.3" = ultralytics 8.3.253, "8.4" =
+    """``version`` of an Ultralytics-compatible function (ULTRALYTICS_VERSIONS): one of ``allowed``
+    (default all of them: "yolov5" = YOLOv5 v7.0, "8.3" = ultralytics 8.3.253, "8.4" =
     ultralytics 8.4.190); a function without a YOLOv5 counterpart passes ``("8.3", "8.4")``."""
     if not isinstance(version, str) or version not in allowed:
         names = ", ".join(f"{v!r} ({ULTRALYTICS_RELEASES[v]})" for v in allowed)

@@ -21,7 +21,7 @@ Autoanchor (YOLOv5 v7.0 ``utils/autoanchor.py``)
     ``KMEANS_ITER`` (scipy ``kmeans`` restarts), ``MIN_SIDE`` (labels with both sides below it
     are left out of the fit), ``SMALL_SIDE`` (labels with a side below it are counted).
 
-Ultralytics releases (the ``version`` argument of every Ultralytics-compatible function)
+Ultralytics 8.3 / 8.4 and YOLOv5 v7.0 (the ``version`` argument of the functions that follow them)
     ``ULTRALYTICS_VERSIONS``: ``"yolov5"`` = YOLOv5 v7.0 (the ``yolov5`` 7.0.14 package),
     ``"8.3"`` = ultralytics 8.3.253 (the last 8.3 release), ``"8.4"`` = ultralytics 8.4.190.
     ``ULTRALYTICS_RELEASES``: the release each value names, for docstrings and messages.

@@ -1,6 +1,6 @@
-"""Reader of Ultralytics-style data-set YAML files (``path``, ``train``, ``val``, ``test``,
+"""Reader of Ultralytics 8.3 / 8.4 data-set YAML files (``path``, ``train``, ``val``, ``test``,
 ``names``, ``nc``), parsed with PyYAML's safe loader (plain data only: no Python objects, no
-code runs), as Ultralytics' own ``yaml_load`` does.
+code runs), as the ``YAML.load`` of Ultralytics 8.3 / 8.4 does.
 
 On top of YAML itself: the top level must be a mapping, duplicate keys are an error (PyYAML
 would keep the last silently), and ``names`` / ``nc`` / the split paths are checked. Every error
@@ -115,7 +115,7 @@ def _resolve(value, root: Path, key: str, path: Path):
 
 
 def read_data_yaml(path: str | os.PathLike) -> dict:
-    """Read an Ultralytics-style data-set YAML (``path``, ``train``, ``val``, ``test``, ``names``,
+    """Read an Ultralytics 8.3 / 8.4 data-set YAML (``path``, ``train``, ``val``, ``test``, ``names``,
     ``nc``) with ``yaml.safe_load`` semantics.
 
     Args:
@@ -124,8 +124,8 @@ def read_data_yaml(path: str | os.PathLike) -> dict:
     Returns:
         dict: every key of the file, with
         ``"path"`` (Path): the data-set root; a relative ``path`` is relative to the YAML file's
-        directory (the fixture's convention; Ultralytics resolves it against its data-sets
-        directory), absent means that directory;
+        directory (the fixture's convention; Ultralytics 8.3 / 8.4 resolve it against the working
+        directory, then their data-sets directory), absent means that directory;
         ``"train"``, ``"val"``, ``"test"`` (Path | list[Path] | None): resolved against the root;
         ``"names"`` (list[str]): class names by index (a mapping must have keys 0..nc-1; absent
         names with ``nc`` give ``class0..``);
@@ -161,8 +161,9 @@ def read_data_yaml(path: str | os.PathLike) -> dict:
 
 
 def read_image_list(list_file: str | os.PathLike) -> list[Path]:
-    """The images of an image-list file (Ultralytics' ``train.txt``): one path a line, blank
-    lines and ``#`` comments skipped, relative paths against the list file's directory.
+    """The images of an image-list file (``train.txt`` in an Ultralytics 8.3 / 8.4 data set): one
+    path a line, blank lines and ``#`` comments skipped, relative paths against the list file's
+    directory.
 
     Raises:
         ValueError: ``"<list>: cannot read ..."``, ``"<list>:<line>: '<entry>' is not an image
@@ -275,7 +276,7 @@ def check_label_files(image_files: Sequence[str | os.PathLike], where: str = "im
 
 def read_yolo_images(image_files: Sequence[str | os.PathLike],
                      names: Sequence[str] | dict[int, str] | Sequence[dict] | None = None) -> formats.DetectionSet:
-    """The YOLO ground truth of a list of image files (a split of an Ultralytics data set:
+    """The YOLO ground truth of a list of image files (a split of an Ultralytics 8.3 / 8.4 data set:
     ``train.txt`` / ``val.txt``), labels found by :func:`yolo_label_path`.
 
     Args:

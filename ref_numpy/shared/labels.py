@@ -6,7 +6,7 @@ A label token is a plain ASCII decimal number: an optional sign, digits with an 
 and an optional exponent (``1``, ``0.5``, ``.5``, ``5e-1``, ``+1.``), or ``nan`` / ``inf``
 (which the readers then reject as non-finite, with that message). Python's ``float()`` accepts
 more, and each extra is a silent wrong answer in a label file: underscores between digits
-(``1_0`` is 10), non-ASCII digits (``١`` is 1) and surrounding whitespace. Ultralytics 8.4 and
+(``1_0`` is 10), non-ASCII digits (``١`` is 1) and surrounding whitespace. Ultralytics 8.3 / 8.4 and
 yolov5 v7.0 parse labels with ``np.array(..., dtype=np.float32)``, which accepts ``1_0`` as 10;
 here it is an error naming the file and line (an intentional difference).
 

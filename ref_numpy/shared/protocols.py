@@ -38,6 +38,7 @@ import numpy as np
 
 from ref_numpy import formats
 from ref_numpy.shared.coco import COCO_STATS, COCOEvalResult
+from ref_numpy.shared.constants import ULTRALYTICS_RELEASES
 from ref_numpy.shared.sides import REF, Side, get_side, to_numpy
 
 __all__ = ["MATCH_LEVELS", "PROTOCOLS", "EvalData", "ImageMatch", "MetricsBackend",
@@ -236,8 +237,9 @@ def voc_protocol(data: EvalData, backend: MetricsBackend, use_07_metric: bool) -
 
 def ultralytics_protocol(data: EvalData, backend: MetricsBackend, conf_thres: float = 0.001,
                          max_det: int = 300, version: str = "8.3") -> dict:
-    """Ultralytics' validation (``metrics.ultralytics_evaluate``) on ``data``: crowd GTs as
-    ordinary GTs, difficult GTs dropped, NMS filters ``score > conf_thres`` and ``max_det``."""
+    """The validation of the Ultralytics release ``version`` (``metrics.ultralytics_evaluate``;
+    default ``"8.3"`` = ultralytics 8.3.253, see ``ULTRALYTICS_RELEASES``) on ``data``: crowd GTs
+    as ordinary GTs, difficult GTs dropped, NMS filters ``score > conf_thres`` and ``max_det``."""
     gi = data.per_image(data.gt_img)
     res = backend.call(
         "ultralytics_evaluate", [data.gt_box[i] for i in gi], [data.gt_cls[i] for i in gi],
@@ -263,7 +265,8 @@ def ultralytics_protocol(data: EvalData, backend: MetricsBackend, conf_thres: fl
 def evaluate_protocols(data: EvalData, backend: MetricsBackend,
                        protocols: Iterable[str] = PROTOCOLS, conf_thres: float = 0.001,
                        max_det: int = 300, version: str = "8.3") -> dict:
-    """``{protocol: result dict}`` for each of ``protocols`` (in :data:`PROTOCOLS` order)."""
+    """``{protocol: result dict}`` for each of ``protocols`` (in :data:`PROTOCOLS` order);
+    ``ultralytics`` follows the release ``version`` (default ``"8.3"`` = ultralytics 8.3.253)."""
     wanted = set(protocols)
     unknown = wanted - set(PROTOCOLS)
     if unknown:
@@ -336,14 +339,16 @@ def explain_protocol_differences(data: EvalData, results: dict, backend: Metrics
         data (EvalData): what was evaluated.
         results (dict): :func:`evaluate_protocols`' output (any subset of the protocols).
         backend (MetricsBackend): for the re-evaluations that measure an effect.
-        conf_thres, max_det, version: the Ultralytics settings ``results`` was computed with.
+        conf_thres, max_det, version: the Ultralytics (ULTRALYTICS_VERSIONS) settings ``results``
+            was computed with (default version ``"8.3"`` = ultralytics 8.3.253).
 
     Returns:
         list[ProtocolDifference], in a fixed order; only the causes present in the data (a
         count > 0), each with its count and, where one evaluation with the cause removed
         isolates it, that evaluation's mAP@0.5 (crowd GTs as ordinary for COCO, no NMS filters
-        for Ultralytics, 8.4's end points for Ultralytics 8.3).
+        for Ultralytics 8.3 / 8.4 and YOLOv5 v7.0, 8.4's end points for Ultralytics 8.3).
     """
+    release = ULTRALYTICS_RELEASES.get(version, f"Ultralytics {version}")  # "ultralytics 8.3.253"
     out = []
     n_crowd, n_diff = int(data.gt_crowd.sum()), int(data.gt_difficult.sum())
     if n_crowd:
@@ -353,13 +358,13 @@ def explain_protocol_differences(data: EvalData, results: dict, backend: Metrics
         out.append(ProtocolDifference(
             "crowd", n_crowd, "boxes", alt,
             f"crowd GTs: {n_crowd} (COCO ignores them and lets them absorb any number of "
-            f"detections; Ultralytics counts them as ordinary GTs; VOC here treats them "
+            f"detections; {release} counts them as ordinary GTs; VOC here treats them "
             f"as difficult{effect})"))
     if n_diff:
         out.append(ProtocolDifference(
             "difficult", n_diff, "boxes", None,
             f"difficult GTs: {n_diff} (VOC ignores them; COCO counts them as ordinary "
-            f"GTs; Ultralytics' VOC converter drops them, so detections on them are "
+            f"GTs; the VOC converter of {release} drops them, so detections on them are "
             f"false positives)"))
     # COCO keeps the 100 highest-scored detections per (image, category).
     key = data.pred_img * max(data.n_classes, 1) + data.pred_cls
@@ -370,7 +375,7 @@ def explain_protocol_differences(data: EvalData, results: dict, backend: Metrics
         out.append(ProtocolDifference(
             "coco_max_dets", n_over, "detections", None,
             f"detections beyond COCO's maxDets=100 per (image, class): {n_over} (COCO "
-            f"drops them; VOC keeps all; Ultralytics keeps {max_det} per image)"))
+            f"drops them; VOC keeps all; {release} keeps {max_det} per image)"))
     n_low = int(np.sum(data.pred_score <= conf_thres))
     n_cut = len(data.pred_score) - n_low - _n_kept(data, conf_thres, max_det)
     if n_low or n_cut:
@@ -381,21 +386,23 @@ def explain_protocol_differences(data: EvalData, results: dict, backend: Metrics
             effect = f"; without these filters its mAP@0.5 would be {_fmt(alt)}"
         out.append(ProtocolDifference(
             "nms_filters", n_low + n_cut, "detections", alt,
-            f"Ultralytics' NMS filters: {n_low} detections with conf <= {conf_thres}, "
-            f"{n_cut} beyond max_det={max_det} per image (only Ultralytics drops "
+            f"the NMS filters of {release}: {n_low} detections with conf <= {conf_thres}, "
+            f"{n_cut} beyond max_det={max_det} per image (only {release} drops "
             f"them{effect})"))
     n_half, n_multi = _same_class_overlaps(data)
     if n_half:
         out.append(ProtocolDifference(
             "iou_exactly_half", n_half, "pairs", None,
-            f"(detection, GT) pairs at IoU exactly 0.5: {n_half} (COCO and Ultralytics "
+            f"(detection, GT) pairs at IoU exactly 0.5: {n_half} (COCO and {release} "
             f"match at IoU >= 0.5, VOC needs > 0.5)"))
     if n_multi:
         out.append(ProtocolDifference(
             "multi_gt_overlap", n_multi, "detections", None,
             f"detections overlapping 2+ GTs of their class at IoU >= 0.5: {n_multi} "
             f"(COCO falls back to the next-best unmatched GT; VOC takes the best GT even "
-            f"if already matched, a duplicate FP; Ultralytics pairs by IoU, one per label)"))
+            f"if already matched, a duplicate FP; {release} "
+            + ("takes, in confidence order, the best GT still unclaimed)" if version == "8.4"
+               else "pairs by IoU, one per label)")))
     ul = results.get("ultralytics")
     if ul is not None and version == "8.3":
         diff = _end_point_difference(data, ul, backend)
@@ -406,19 +413,19 @@ def explain_protocol_differences(data: EvalData, results: dict, backend: Metrics
             "integration", len(results), "protocols", None,
             "AP integration (every curve): COCO takes precision at 101 recall points "
             "(step, next detection at the point), VOC07 the max precision at 11 points, "
-            "VOC12 the exact area under the envelope, Ultralytics a 101-point trapezoid"))
+            f"VOC12 the exact area under the envelope, {release} a 101-point trapezoid"))
     counts = {p: results[p]["n_classes"] for p in PROTOCOLS if p in results}
     if len(set(counts.values())) > 1:
         out.append(ProtocolDifference(
             "classes_averaged", len(set(counts.values())), "protocols", None,
             "classes averaged: " + ", ".join(f"{p} {n}" for p, n in counts.items())
             + " (COCO: classes with a non-ignored GT; VOC: with a non-difficult GT; "
-              "Ultralytics: classes present in the labels)"))
+            f"{release}: classes present in the labels)"))
     return out
 
 
 def _end_point_difference(data: EvalData, ul: dict, backend: MetricsBackend):
-    """Ultralytics 8.3's (1, 0) end point credits area past the last recall: measured by
+    """Ultralytics 8.3.253's (1, 0) end point credits area past the last recall: measured by
     re-integrating the same matches with 8.4's end points."""
     m = ul["_result"]
     tp, pred_cls, target_cls = np.asarray(m.tp), np.asarray(m.pred_cls), np.asarray(m.target_cls)
@@ -442,7 +449,7 @@ def _end_point_difference(data: EvalData, ul: dict, backend: MetricsBackend):
     delta = ul["map50"] - alt
     return ProtocolDifference(
         "end_point", delta, "mAP@0.5", alt,
-        f"final recall at IoU 0.5 below 1 ({which}): Ultralytics' (1, 0) end "
+        f"final recall at IoU 0.5 below 1 ({which}): Ultralytics 8.3.253's (1, 0) end "
         f"point interpolates precision linearly from there to recall 1 and "
         f"credits that area, here {delta:+.3f} mAP@0.5 (with 8.4's "
         f"end points, precision 0 past the last recall, it gives {alt:.3f}); "

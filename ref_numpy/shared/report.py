@@ -333,7 +333,7 @@ def yolov1_report(targets: Sequence, S: int, cells: Sequence, owner: Sequence,
 
 def tal_level_starts(grids: Sequence, n_points: int) -> list:
     """First anchor-point index of every level (plus the total at the end), for points laid
-    out as Ultralytics ``make_anchors`` does (levels concatenated, row-major within a level).
+    out as Ultralytics 8.3 / 8.4 ``make_anchors`` does (levels concatenated, row-major within a level).
 
     Raises ValueError when the grids do not hold exactly ``n_points`` points."""
     starts = [0]

@@ -16,7 +16,7 @@ Layout written under ``out``::
     classes.txt                  one class name per line, line k = class k
     train.txt, val.txt           image lists ("./images/<name>"), the first round(n * split)
                                  images are train
-    dataset.yaml                 Ultralytics-style: path, train, val, nc, names
+    dataset.yaml                 Ultralytics 8.3 / 8.4 data-set YAML: path, train, val, nc, names
 
 Determinism: image i is drawn from ``numpy.random.default_rng([seed, i])`` only, so the same
 seed gives byte-identical files, and a larger ``n_images`` extends a smaller set without
@@ -156,7 +156,7 @@ def dataset_yaml() -> str:
     """The data set description (``dataset.yaml``), written by hand so its bytes are fixed."""
     names = "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
     return ("# Synthetic shapes data set written by scripts/make_shapes.py.\n"
-            "# path is relative to this file's directory; give Ultralytics an absolute path.\n"
+            "# path is relative to this file's directory; give Ultralytics 8.3 / 8.4 an absolute path.\n"
             "path: .\n"
             "train: train.txt\n"
             "val: val.txt\n"
