@@ -28,17 +28,21 @@ from typing import Sequence
 from ref_numpy.shared.cli import EXIT_OK, EXIT_USAGE, UsageError, make_parser, run
 
 BENCHMARKS = ("nms", "assign", "loss", "map", "peers")
+# Long-running ones (minutes of training): named explicitly, not part of "all"; name -> module.
+LONG_BENCHMARKS = {"yolov1": "yolov1_experiments"}
 
 
 def _parser():
     p = make_parser("bench", __doc__)
-    p.add_argument("name", choices=(*BENCHMARKS, "all"), help="which benchmark")
+    p.add_argument("name", choices=(*BENCHMARKS, *LONG_BENCHMARKS, "all"), help="which benchmark")
     p.add_argument("options", nargs="*", help="options of that benchmark (see yolo-ref bench NAME --help)")
     return p
 
 
 def load(name: str):
     """The ``main`` of benchmark ``name`` (``parity_tests.bench.<name>``)."""
+    if name in LONG_BENCHMARKS:
+        return importlib.import_module(f"parity_tests.bench.{LONG_BENCHMARKS[name]}").main
     if name not in BENCHMARKS:
         raise ValueError(f"name: unknown benchmark {name!r}, expected one of {BENCHMARKS}")
     return importlib.import_module(f"parity_tests.bench.{name}").main
@@ -58,8 +62,9 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"== yolo-ref bench {bench}", flush=True)
             codes.append(load(bench)([]))
         return max(codes)
-    if name not in BENCHMARKS:
-        raise UsageError(f"name: unknown benchmark {name!r}, expected one of {(*BENCHMARKS, 'all')}")
+    if name not in BENCHMARKS and name not in LONG_BENCHMARKS:
+        raise UsageError(f"name: unknown benchmark {name!r}, expected one of "
+                         f"{(*BENCHMARKS, *LONG_BENCHMARKS, 'all')}")
     return load(name)(rest)
 
 
