@@ -302,7 +302,8 @@ def make_anchor_grid(anchors: TensorLike, strides: TensorLike, grid_sizes: Seque
 def make_anchors(feat_sizes: Sequence[tuple[int, int]], strides: TensorLike, grid_cell_offset: float = 0.5,
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ultralytics anchor points ``[A, 2]`` (cell centres, grid units) and strides ``[A, 1]``.
+    """Ultralytics 8.3 / 8.4 ``make_anchors``: anchor points ``[A, 2]`` (cell centres, grid units)
+    and strides ``[A, 1]``.
 
     Port-only keywords: ``dtype`` (default: ``strides``' dtype if it is a floating tensor,
     else ``torch.get_default_dtype()``) and ``device`` (default: ``strides``' device if it is a

@@ -18,7 +18,7 @@ from torch_impl.models.convert import LAYER_INDEX
 from torch_impl.nms import non_max_suppression
 
 LOSS_NAMES = ("box", "cls", "dfl")
-# Loss gains of the v8 loss (Ultralytics v8 defaults; not rescaled by nl / nc / imgsz).
+# Loss gains of the v8 loss (Ultralytics 8.3 / 8.4 ``cfg/default.yaml``; not rescaled by nl / nc / imgsz).
 V8_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 
 

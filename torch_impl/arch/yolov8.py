@@ -1,4 +1,4 @@
-"""``--arch yolov8``: Ultralytics YOLOv8 n/s/m/l/x (:class:`torch_impl.models.YOLOv8`), TAL
+"""``--arch yolov8``: Ultralytics 8.3 / 8.4 YOLOv8 n/s/m/l/x (:class:`torch_impl.models.YOLOv8`), TAL
 assignment + :func:`torch_impl.loss.yolov8_loss` (gains box 7.5, cls 0.5, dfl 1.5), the v8
 ``non_max_suppression`` of its ``[B, 4 + nc, A]`` eval output; official state_dicts load one to
 one (``yolo-ref import-yolov8``; ``train --weights`` takes the official keys too)."""
@@ -26,7 +26,7 @@ def weights_nc(sd: Mapping) -> int | None:
 
 
 ARCH = register(Architecture(
-    name="yolov8", summary="Ultralytics YOLOv8 n/s/m/l/x: C2f + PAN, DFL head, TAL + v8 loss, v8 NMS",
+    name="yolov8", summary="Ultralytics 8.3 / 8.4 YOLOv8 n/s/m/l/x: C2f + PAN, DFL head, TAL + v8 loss, v8 NMS",
     build=build, make_loss=v8_loss, loss_names=LOSS_NAMES, postprocess=v8_postprocess,
     model_config=yolov8_config, model_types=(YOLOv8,), variants=tuple(V8_VARIANTS),
     prepare_hyp=v8_hyp, convert_state_dict=official_v8_keys_to_ours, weights_nc=weights_nc,

@@ -1,4 +1,4 @@
-"""Convert an official Ultralytics YOLOv8 state_dict into a torch_impl.models.YOLOv8 model file.
+"""Convert an official Ultralytics (8.3 / 8.4) YOLOv8 state_dict into a torch_impl.models.YOLOv8 model file.
 
 The input must be a plain dict of tensors saved with torch.save (it is read with
 weights_only=True, so no code from the file runs). Official checkpoints (yolov8n.pt) pickle the

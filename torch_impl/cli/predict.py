@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_img_size(p, default=640)
     add_conf_thres(p, default=0.25)
     p.add_argument("--conf", dest="conf_thres", type=float, default=argparse.SUPPRESS,
-                   help=argparse.SUPPRESS)  # Ultralytics' spelling
+                   help=argparse.SUPPRESS)  # the name Ultralytics 8.3 / 8.4 give it (conf=)
     add_iou_thres(p, default=0.45)
     p.add_argument("--iou", dest="iou_thres", type=float, default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-draw", dest="draw", action="store_false",
                    default=argparse.SUPPRESS, help="do not write the drawn images")
     p.add_argument("--save-img", dest="draw", action="store_true", default=argparse.SUPPRESS,
-                   help=argparse.SUPPRESS)  # drawing is the default; Ultralytics' spelling
+                   help=argparse.SUPPRESS)  # drawing is the default: --save-img is accepted, a no-op
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -4,7 +4,7 @@ Input: one image and its labels, either a YOLO label file (``class cx cy w h`` p
 normalised, read by ``ref_numpy.formats.read_yolo``; the image is --image or the file of the
 same stem in the sibling ``images`` directory, else a plain grey canvas) or item --index K of a
 data set (--data: a YOLO data-set root or labels directory, a COCO ``.json``, a VOC directory
-of ``.xml``, or an Ultralytics data YAML with --split), read by
+of ``.xml``, or an Ultralytics 8.3 / 8.4 data-set YAML with --split), read by
 ``torch_impl.data.DetectionDataset`` (``ref_numpy.formats.load_any``).
 
 The image and boxes are letterboxed to --img-size (``torch_impl.data.letterbox``, as YOLOv5's

@@ -14,7 +14,7 @@ options come from the checkpoint). Distributed: run under torchrun.
 --arch picks the architecture (torch_impl.arch: a model with its assigner, loss and decode;
 every one trains, validates, checkpoints and predicts through the same engine): yolov5 (the
 default), yolov5-anchor-free (= --head anchor-free: the v8-style DFL head on the v5 backbone),
-yolov8 (Ultralytics YOLOv8 n/s/m/l/x: TAL + the v8 loss, v8 NMS), and the others registered.
+yolov8 (Ultralytics 8.3 / 8.4 YOLOv8 n/s/m/l/x: TAL + the v8 loss, v8 NMS), and the others registered.
 The DFL heads: no autoanchor, loss gains box 7.5, cls 0.5, dfl 1.5, results.csv columns
 box / cls / dfl. --arch-option KEY=VALUE passes a further build option of the architecture.
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``yolo-ref train`` options; each ``dest`` is a :class:`TrainConfig` field."""
     d = _DEFAULTS
     p = make_parser("train", __doc__)
-    p.add_argument("--data", help="data-set YAML (Ultralytics layout; train and val splits); "
+    p.add_argument("--data", help="data-set YAML (Ultralytics 8.3 / 8.4 layout; train and val splits); "
                                   "required unless --resume")
     p.add_argument("--arch", default=d.arch,
                    help="architecture: " + "; ".join(f"{a.name}: {a.summary}"

@@ -3,14 +3,14 @@
 Sources (``DetectionDataset(source, ...)``):
 
 - an image list file (``*.txt``, one image path a line, relative paths against the list file's
-  directory: Ultralytics' ``train.txt``), with YOLO labels found by the sibling rule
-  (``.../images/x.jpg`` -> ``.../labels/x.txt``; no label file means no objects);
+  directory, as Ultralytics 8.3 / 8.4 read ``./``-prefixed ones in ``train.txt``), with YOLO
+  labels found by the sibling rule (``.../images/x.jpg`` -> ``.../labels/x.txt``; no label file means no objects);
 - a directory of images, labels by the same rule;
 - a data set in any of the three formats of :mod:`ref_numpy.formats`, read with ``load_any``: a
   COCO ``.json``, a VOC directory of ``*.xml``, a YOLO labels directory or a YOLO data-set root.
   Images are ``images_dir / file_name``; ``images_dir`` defaults to the first existing of
   ``<source>/images`` and ``<source's directory>/images``;
-- :meth:`DetectionDataset.from_yaml` for a split of an Ultralytics data-set YAML.
+- :meth:`DetectionDataset.from_yaml` for a split of an Ultralytics 8.3 / 8.4 data-set YAML.
 
 Classes: with ``names`` the class index of a set's category is the position of its name in
 ``names`` (so COCO, VOC and YOLO agree whatever ids they use); without, it is the category id
@@ -204,7 +204,7 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, split: str = "train", **kwargs: Any) -> DetectionDataset:
-        """The ``split`` (train / val / test) of an Ultralytics data-set YAML
+        """The ``split`` (train / val / test) of an Ultralytics 8.3 / 8.4 data-set YAML
         (:func:`read_data_yaml`); ``names`` defaults to the file's."""
         data = read_data_yaml(path)
         if split not in ("train", "val", "test") or data.get(split) is None:

@@ -1,4 +1,4 @@
-"""Reader of Ultralytics-style data-set YAML files: :func:`read_data_yaml` is
+"""Reader of Ultralytics 8.3 / 8.4 data-set YAML files: :func:`read_data_yaml` is
 :func:`ref_numpy.shared.datayaml.read_data_yaml` (plain Python, shared with the torch-free
 ``yolo-ref evaluate``), re-exported here for the data pipeline; see that module for the
 contract and the error messages. :func:`split_images` lists a split's image files.

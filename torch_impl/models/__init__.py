@@ -1,5 +1,5 @@
 """Detection models (torch only; no NumPy reference): YOLOv5 v7.0 n/s/m/l/x with the official
-parameter layout, an anchor-free DFL-head variant, Ultralytics YOLOv8 n/s/m/l/x
+parameter layout, an anchor-free DFL-head variant, Ultralytics 8.3 / 8.4 YOLOv8 n/s/m/l/x
 (:func:`yolov8`, :mod:`torch_impl.models.yolov8`), and official state_dict import/export
 (:func:`import_yolov5` / :func:`import_yolov8` convert an official state_dict file;
 ``yolo-ref import-yolov5`` / ``import-yolov8`` are their command lines)."""

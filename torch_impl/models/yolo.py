@@ -1,5 +1,5 @@
 """YOLOv5 v7.0 detection models: CSP-Darknet backbone, PAN neck, anchor-based ``Detect`` head,
-plus an anchor-free (Ultralytics v8 style, DFL) head on the same backbone and neck.
+plus an anchor-free (Ultralytics 8.3 / 8.4 YOLOv8 style, DFL) head on the same backbone and neck.
 
 Layer order and channel arithmetic follow ``models/yolov5{n,s,m,l,x}.yaml`` and ``parse_model``
 of ultralytics/yolov5 v7.0: channels ``make_divisible(c * width_multiple, 8)``, repeats
@@ -196,7 +196,7 @@ class Detect(nn.Module):
 
 
 class DetectAnchorFree(nn.Module):
-    """Anchor-free decoupled head (Ultralytics v8 ``Detect``) on the v5 neck: per level a box
+    """Anchor-free decoupled head (Ultralytics 8.3 / 8.4 YOLOv8 ``Detect``) on the v5 neck: per level a box
     branch Conv3x3 -> Conv3x3 -> Conv2d(4 * reg_max) and a class branch Conv3x3 -> Conv3x3 ->
     Conv2d(nc); widths ``max(16, ch[0] // 4, 4 * reg_max)`` and ``max(ch[0], min(nc, 100))``.
     No objectness.

@@ -1,7 +1,7 @@
-"""Ultralytics YOLOv8 n/s/m/l/x detection models (``cfg/models/v8/yolov8.yaml``): ``Conv``,
-``C2f``, ``SPPF`` backbone, PAN neck of ``C2f`` blocks, decoupled anchor-free ``Detect`` head
-with DFL (``reg_max`` 16), strides 8 / 16 / 32; and the translation from / to the official
-``DetectionModel`` state_dict (keys ``model.<layer>.<rest>``).
+"""Ultralytics 8.3 / 8.4 YOLOv8 n/s/m/l/x detection models (``cfg/models/v8/yolov8.yaml``, the
+same file in 8.3.253 and 8.4.190): ``Conv``, ``C2f``, ``SPPF`` backbone, PAN neck of ``C2f``
+blocks, decoupled anchor-free ``Detect`` head with DFL (``reg_max`` 16), strides 8 / 16 / 32;
+and the translation from / to the official ``DetectionModel`` state_dict (keys ``model.<layer>.<rest>``).
 
 Channel arithmetic of ``parse_model``: ``make_divisible(min(c, max_channels) * width, 8)``,
 repeats ``max(round(n * depth), 1)`` for ``n > 1``; scales ``[depth, width, max_channels]``
@@ -169,7 +169,7 @@ class DFL(nn.Module):
 
 
 class DetectV8(nn.Module):
-    """Ultralytics v8 ``Detect`` (the ``legacy`` head of v3/v5/v8/v9 models): per level a box
+    """Ultralytics 8.3 / 8.4 ``Detect`` (the ``legacy`` head of v3/v5/v8/v9 models): per level a box
     branch Conv3x3 -> Conv3x3 -> Conv2d(4 * reg_max) (``cv2``) and a class branch Conv3x3 ->
     Conv3x3 -> Conv2d(nc) (``cv3``), widths ``max(16, ch[0] // 4, 4 * reg_max)`` and
     ``max(ch[0], min(nc, 100))``; then the fixed :class:`DFL`.
@@ -181,7 +181,8 @@ class DetectV8(nn.Module):
       (DFL expectation, ``dist2bbox`` about the cell centres, times the stride) then σ(cls):
       the official eval output (``A = Σ ny_i nx_i``, levels P3 first, row-major).
 
-    Bias init (Ultralytics 8.4 ``bias_init``): box 2.0; cls log(5 / nc / (640 / s)²).
+    Bias init (Ultralytics 8.4.190 ``bias_init``): box 2.0 (8.3.253: 1.0); cls
+    log(5 / nc / (640 / s)²).
     """
 
     def __init__(self, nc: int, ch: Sequence[int], reg_max: int = 16,
@@ -246,7 +247,7 @@ def _check_input(x, ch: int) -> None:
 
 
 class YOLOv8(nn.Module):
-    """Ultralytics YOLOv8 ``DetectionModel`` (``yolov8{n,s,m,l,x}.yaml``).
+    """Ultralytics 8.3 / 8.4 YOLOv8 ``DetectionModel`` (``yolov8{n,s,m,l,x}.yaml``).
 
     Args:
         nc (int): classes. reg_max (int): DFL bins. ch (int): input channels.
@@ -283,7 +284,7 @@ class YOLOv8(nn.Module):
 def yolov8(variant: str | None, nc: int = 80, reg_max: int = 16, ch: int = 3, *,
            depth_multiple: float | None = None, width_multiple: float | None = None,
            max_channels: int | None = None) -> YOLOv8:
-    """Build an Ultralytics YOLOv8 detection model.
+    """Build an Ultralytics 8.3 / 8.4 YOLOv8 detection model.
 
     Args:
         variant (str | None): "n", "s", "m", "l" or "x" (the yaml's scales); None to give

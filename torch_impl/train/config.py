@@ -37,7 +37,7 @@ class TrainConfig:
     """Every option of a training run.
 
     Data and model:
-        data: data-set YAML (Ultralytics layout: ``train`` and ``val`` splits, ``names``);
+        data: data-set YAML (Ultralytics 8.3 / 8.4 layout: ``train`` and ``val`` splits, ``names``);
             required unless ``resume``.
         arch: the architecture (:mod:`torch_impl.arch`: ``yolov5``, ``yolov5-anchor-free``,
             ``yolov8``, ...; an alias is stored as the name it stands for).

@@ -22,9 +22,9 @@ Output files (when ``out`` is given):
   [{"id", "name"}]}``: every image predicted, detections or not (``evaluate`` reads it beside
   ``results.json`` to tell an image without detections from an image not predicted);
 - ``labels/<image stem>.txt`` per image (when ``save_txt``): YOLO lines ``class cx cy w h conf``
-  normalised by the image size (an empty file for no detections), as Ultralytics'
-  ``save_txt`` + ``save_conf`` but with the shortest exact repr of each value instead of 6
-  digits; ``evaluate --pred <out>/labels`` reads them;
+  normalised by the image size (an empty file for no detections), as Ultralytics 8.3 / 8.4
+  ``save_txt`` + ``save_conf`` write them but with the shortest exact repr of each value instead
+  of ``%g`` (6 significant digits); ``evaluate --pred <out>/labels`` reads them;
 - ``<image stem>.jpg`` per image with the boxes drawn (when ``draw``): class-coloured boxes and
   labels on a filled background.
 """
@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["PredictResult", "build_model", "draw_detections", "list_images", "load_model",
            "predict", "predict_images", "read_weights"]
 
-# Ultralytics' palette (``utils/plots.py`` ``Colors``), class k -> _COLORS[k % 20].
+# YOLOv5 v7.0's palette (``utils/plots.py`` ``Colors``; Ultralytics 8.3 / 8.4 ``utils/plotting.py``
+# has another, from 042AFF), class k -> _COLORS[k % 20].
 _COLORS = tuple(tuple(int(h[i:i + 2], 16) for i in (0, 2, 4)) for h in (
     "FF3838", "FF9D97", "FF701F", "FFB21D", "CFD231", "48F90A", "92CC17", "3DDB86", "1A9334",
     "00D4BB", "2C99A8", "00C2FF", "344593", "6473FF", "0018EC", "8438FF", "520085", "CB38FF",
@@ -125,9 +126,9 @@ def read_weights(weights: str | os.PathLike | Mapping) -> dict:
         state, kind = ckpt["state_dict"], "import-yolov5"
     elif _official_layout(ckpt) or (isinstance(ckpt, dict) and _official_layout(ckpt.get("model"))):
         sd = ckpt if _official_layout(ckpt) else ckpt["model"]
-        v8 = any(".dfl." in k for k in sd)  # Ultralytics 8's Detect has a DFL layer
+        v8 = any(".dfl." in k for k in sd)  # the Detect of Ultralytics 8.3 / 8.4 YOLOv8 has a DFL layer
         arch = ARCHITECTURES["yolov8" if v8 and "yolov8" in ARCHITECTURES else "yolov5"]
-        what = "YOLOv8 (Ultralytics)" if v8 else "YOLOv5"
+        what = "Ultralytics 8.3 / 8.4 YOLOv8" if v8 else "YOLOv5"
         raise ValueError(f"{weights}: an official {what} state_dict, not a yolo-ref model "
                          f"file; convert it first: "
                          + arch.import_command.format(path=weights))
@@ -215,9 +216,10 @@ def _font(size: int):
 
 def draw_detections(img: np.ndarray, det: torch.Tensor | np.ndarray, names: Sequence[str]) -> Image.Image:
     """``img`` (uint8 [H, W, 3] RGB) with ``det`` rows ``(x1, y1, x2, y2, score, class)`` drawn
-    as Ultralytics does: a box in the class colour and above it (inside when there is no room)
-    a label ``"<name> <score>"`` on a filled background of that colour, in white or black
-    (whichever contrasts); line width and font scale with the image. Returns a PIL image."""
+    in the style of Ultralytics 8.3 / 8.4 ``Annotator.box_label``: a box in the class colour and
+    above it (inside when there is no room) a label ``"<name> <score>"`` on a filled background
+    of that colour, in white or black (whichever contrasts); line width and font scale with the
+    image. Returns a PIL image."""
     from PIL import Image, ImageDraw
 
     im = Image.fromarray(img)

@@ -71,7 +71,7 @@ OVERFIT_MAP50 = 0.9
 CSV_FIELDS = get_arch("yolov5").csv_fields
 # The anchor-free head: the v8 loss terms instead of (box, obj, cls).
 CSV_FIELDS_ANCHOR_FREE = get_arch("yolov5-anchor-free").csv_fields
-# V8_GAINS (imported above): loss gains of the DFL heads (Ultralytics v8 defaults, not rescaled).
+# V8_GAINS (imported above): loss gains of the DFL heads (Ultralytics 8.3 / 8.4 defaults, not rescaled).
 
 Log = Callable[[str], None]
 
@@ -264,8 +264,8 @@ def _autoanchor_message(info: dict) -> str:
 
 def increment_path(path: str | os.PathLike, exist_ok: bool = False, sep: str = "") -> Path:
     """``path`` if it does not exist (or ``exist_ok``), else the first free ``<path><sep>2``,
-    ``<path><sep>3``, ... (YOLOv5 / Ultralytics ``increment_path``: ``runs/train/exp`` ->
-    ``runs/train/exp2``). Nothing is created."""
+    ``<path><sep>3``, ... (YOLOv5 v7.0 / Ultralytics 8.3.253 ``increment_path``: ``runs/train/exp``
+    -> ``runs/train/exp2``; 8.4.190's default ``sep="-"`` gives ``exp-2``). Nothing is created."""
     path = Path(path)
     if exist_ok or not path.exists():
         return path
