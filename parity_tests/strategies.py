@@ -552,7 +552,8 @@ def pr_curves(draw, max_n: int = 20) -> tuple[np.ndarray, np.ndarray]:
 
 @st.composite
 def ultralytics_stats(draw, max_n: int = 30, n_thr: int = 3, max_cls: int = 4):
-    """(tp bool [N, T], conf [N], pred_cls [N], target_cls [M]) as Ultralytics' val loop."""
+    """(tp bool [N, T], conf [N], pred_cls [N], target_cls [M]) as the val loop of YOLOv5 v7.0 /
+    Ultralytics 8.3, 8.4."""
     n = draw(st.integers(0, max_n))
     tp = draw(hnp.arrays(np.bool_, (n, n_thr)))
     conf = draw(hnp.arrays(np.float64, (n,), elements=st.one_of(
@@ -626,7 +627,7 @@ def voc_datasets(draw, max_images: int = 4, max_gt: int = 5, max_dets: int = 25,
 # --- assign ---
 # Inputs of ``assign.py``: YOLO target rows with planted edge cases (cell borders, image border,
 # tiny and huge boxes, duplicates), per-level anchors and grids, YOLOv1/v3 predictions and
-# Ultralytics TAL problems. All float64 NumPy.
+# Ultralytics 8.3 / 8.4 TAL problems. All float64 NumPy.
 
 @st.composite
 def yolo_targets(draw, bs: int = 2, max_nt: int = 12, nc: int = 5, dyadic: bool = False) -> np.ndarray:
@@ -829,7 +830,7 @@ def yolo_head_outputs(draw, max_levels: int = 3, max_grid: int = 2, max_targets:
 @st.composite
 def yolov8_head_outputs(draw, max_levels: int = 2, max_grid: int = 3, max_targets: int = 6,
                         limit: float = 4.0) -> dict:
-    """An anchor-free (Ultralytics v8) head batch: ``preds`` list of [bs, 4*reg_max + nc, ny, nx]
+    """An anchor-free (Ultralytics 8.3 / 8.4 YOLOv8) head batch: ``preds`` list of [bs, 4*reg_max + nc, ny, nx]
     raw values in [-limit, limit], ``targets`` [nt, 6] normalised ``(image, class, cx, cy, w, h)``
     (w, h in [0.05, 1]), ``strides`` (8, 16, ...) and ``reg_max`` in {2, 4, 16}. Level l has a
     grid ``2^(nl-1-l)`` times the last one."""

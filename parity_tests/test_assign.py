@@ -815,7 +815,7 @@ def test_tal_equals_transcription(problem, dtype):
     ref, port = _both("task_aligned_assign", *args, dtype=dtype, version=problem["version"],
                       strides=problem["strides"], **kw)
     targs = to_port(args, dtype)
-    targs[3] = targs[3].long()  # Ultralytics' labels index tensors
+    targs[3] = targs[3].long()  # Ultralytics 8.3 / 8.4 index with the labels
     oracle = _UltralyticsTAL(kw["topk"], kw["num_classes"], 0.5, 6.0, stride=stride)(*targs)
     oracle = (oracle[0].long(), oracle[1], oracle[2], oracle[3].bool(), oracle[4].long())
     assert_parity(port, oracle, name=TAL, dtype=dtype, inputs=problem)
@@ -826,8 +826,8 @@ def test_tal_equals_transcription(problem, dtype):
 @given(problem=S.tal_problem())
 def test_tal_properties(problem):
     """Positives lie strictly inside a real GT of their image (the enlarged GT under the 8.4
-    rule); a positive outside its own assigned GT only arises from Ultralytics' argmax over
-    all-zero overlaps and then has zero target scores; positives inside exactly one real GT
+    rule); a positive outside its own assigned GT only arises from the max of Ultralytics 8.3 / 8.4
+    over all-zero overlaps and then has zero target scores; positives inside exactly one real GT
     are at most topk per GT (anchors shared by several GTs can be moved by the max-overlap
     rule, which may give a GT more than topk)."""
     args = _tal_args(problem)
@@ -949,7 +949,7 @@ def test_tal_empty_and_known_values():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_boxes_ciou_is_ultralytics_bbox_iou(dtype):
     """The assigner's CIoU, ``boxes.aligned_box_iou(kind='ciou')``, is the Ultralytics
-    ``bbox_iou(xywh=False, CIoU=True)`` transcription: bit for bit on the torch side (same eps
+    8.3.253 ``bbox_iou(xywh=False, CIoU=True)`` transcription: bit for bit on the torch side (same eps
     placement and order of operations), within the table on the NumPy side (np.arctan vs
     torch.atan), on the boxes TAL accepts (x2 >= x1, y2 >= y1; zero widths, heights, points)."""
     from ref_numpy.boxes import aligned_box_iou as ref_ciou

@@ -230,7 +230,7 @@ def test_make_anchor_grid_matches_the_per_level_decode(side):
                   dtype="float64")
 
 
-# ----------------------------------------------------------------------------- Ultralytics v8
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 (v8 head)
 
 @st.composite
 def _points_and_distances(draw, reg_max_choices=(2, 4, 16)):

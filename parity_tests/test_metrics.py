@@ -1,9 +1,9 @@
 """Parity of ``metrics``: COCO against the real pycocotools (bit for bit), VOC against a direct
 transcription of py-faster-rcnn's ``voc_eval.py``, Ultralytics against transcriptions of yolov5
 v7.0 (``process_batch``, ``ConfusionMatrix``) and the sheet's ``compute_ap`` example, the whole
-Ultralytics protocol (``ultralytics_evaluate``) against a transcription of its validation loop
-built on those, the incremental evaluator (merge == single process == ``coco_evaluate``), and
-the shared COCO layer (:mod:`ref_numpy.shared.coco`) that both sides import.
+Ultralytics 8.3 / 8.4 (and YOLOv5 v7.0) protocol (``ultralytics_evaluate``) against a
+transcription of its validation loop built on those, the incremental evaluator (merge == single
+process == ``coco_evaluate``), and the shared COCO layer (:mod:`ref_numpy.shared.coco`) that both sides import.
 """
 from __future__ import annotations
 
@@ -313,7 +313,7 @@ def test_voc_matches_devkit(data, use_07, thr):
     assert_parity(port, desired, name="metrics.voc_evaluate", dtype="float64", inputs=data)
 
 
-# ----------------------------------------------------------------------------- Ultralytics
+# ----------------------------------------------------------------------------- YOLOv5 v7.0 / Ultralytics 8.3, 8.4
 
 
 @pytest.mark.parametrize("version,expected", [("8.3", 0.75), ("8.4", 0.495)])
@@ -413,7 +413,7 @@ def test_ap_per_class_pr_f1_exact(stats):
 
 
 
-# ----------------------------------------------------------------------------- Ultralytics protocol
+# ----------------------------------------------------------------------------- Ultralytics 8.3 / 8.4 protocol
 
 
 def _yolov5_val(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, det_image_ids,
@@ -486,7 +486,7 @@ def test_ultralytics_evaluate_matches_yolov5_val(data, conf_thres, max_det, vers
 
 
 def test_ultralytics_evaluate_defaults_and_bad_input():
-    """Defaults: Ultralytics' 10 IoU thresholds, conf 0.001, max_det 300, nc from the labels;
+    """Defaults: the 10 IoU thresholds of Ultralytics 8.3 / 8.4, conf 0.001, max_det 300, nc from the labels;
     empty inputs are defined (NaN means); bad arguments raise naming them, on both sides."""
     box = np.array([[0.0, 0.0, 10.0, 10.0]])
     args = ([box], [np.array([1])], box, np.array([0.9]), np.array([1]), np.array([0]))

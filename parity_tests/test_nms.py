@@ -11,7 +11,7 @@
   order up to ties on the per-class path); ``nms_padded`` against per-image torchvision;
 - ``soft_nms`` and ``diou_nms``: reference == port and values by hand;
 - ``non_max_suppression``: reference == port == a transcription of YOLOv5 v7.0's (and
-  Ultralytics 8's) procedure written here with ``torchvision.ops.nms``;
+  Ultralytics 8.3 / 8.4's) procedure written here with ``torchvision.ops.nms``;
 - bad input raising ValueError naming the argument, on both sides; the port on CUDA.
 """
 from __future__ import annotations
@@ -382,7 +382,8 @@ def yolov5_transcription(prediction, conf_thres=0.25, iou_thres=0.45, classes=No
 
 def ultralytics_transcription(prediction, conf_thres=0.25, iou_thres=0.45, classes=None,
                               agnostic=False, multi_label=False, max_det=300):
-    """Ultralytics 8 ``ops.non_max_suppression`` for [B, 4 + nc, A] outputs, step by step."""
+    """Ultralytics 8.3 / 8.4 ``utils/nms.py::non_max_suppression`` for [B, 4 + nc, A] outputs, step
+    by step."""
     nc = prediction.shape[1] - 4
     xc = prediction[:, 4:].amax(1) > conf_thres
     prediction = prediction.transpose(-1, -2)

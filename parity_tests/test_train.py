@@ -402,7 +402,7 @@ def test_predict_maps_boxes_back_to_the_original_images(overfit_run, tmp_path):
         predict(project / "weights" / "best.pt", src, img_size=100)
     with pytest.raises(ValueError, match=r"conf_thres \(--conf-thres\)"):
         predict(project / "weights" / "best.pt", src, conf_thres=1.5)
-    # Ultralytics' spelling --conf still works
+    # the Ultralytics 8.3 / 8.4 name --conf still works
     assert predict_cli.main(["--weights", str(project / "weights" / "best.pt"), "--source",
                              str(src), "--img-size", "160", "--conf", "0.9", "--device", "cpu",
                              "--out", str(tmp_path / "pred9"), "--no-draw"]) == 0

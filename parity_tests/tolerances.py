@@ -120,8 +120,9 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     ("coder.yolov5_encode", "float32"): Tol(1e-6, 1e-4, "sqrt 1-ulp, amplified by logit"),
     # --- nms ---
     # --- formats ---
-    # YOLO txt written with 6 decimals (Ultralytics' format): each normalised value is rounded
-    # by <= 0.5e-6, so x = cx - w/2 is off by <= 0.75e-6; compared in normalised units.
+    # YOLO txt written with 6 decimals (Ultralytics 8.3 / 8.4 write %g, 6 significant digits):
+    # each normalised value is rounded by <= 0.5e-6, so x = cx - w/2 is off by <= 0.75e-6;
+    # compared in normalised units.
     ("formats.read_yolo", "float64"): Tol(rtol=0.0, atol=1e-6,
                                           why="YOLO txt keeps 6 decimals of normalised values"),
     # --- metrics ---

@@ -1,4 +1,4 @@
-"""Registry rows for ``metrics``: COCO (pycocotools), PASCAL VOC and Ultralytics AP.
+"""Registry rows for ``metrics``: COCO (pycocotools), PASCAL VOC and YOLOv5 v7.0 / Ultralytics 8.3, 8.4 AP.
 
 The COCO rows and the incremental evaluator are covered by dedicated tests in
 ``test_metrics.py`` that compare both sides with the real pycocotools bit for bit (the generic
@@ -14,7 +14,7 @@ from parity_tests import strategies as S
 from parity_tests.registry import Call, ParityCase
 from ref_numpy.shared.constants import ULTRALYTICS_VERSIONS
 
-_VERSIONS = st.sampled_from(ULTRALYTICS_VERSIONS)  # the `version` of every Ultralytics-compatible row
+_VERSIONS = st.sampled_from(ULTRALYTICS_VERSIONS)  # the `version` of every Ultralytics (ULTRALYTICS_VERSIONS) row
 
 
 @st.composite

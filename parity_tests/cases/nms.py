@@ -102,5 +102,5 @@ CASES = [
     ParityCase("nms.diou_nms", inputs=_diou, tol=EXACT),
     ParityCase("nms.non_max_suppression", inputs=_yolo,
                note="rows are (x1, y1, x2, y2, conf, cls), same float ops on both sides; the "
-                    "YOLOv5/Ultralytics transcriptions with torchvision are in test_nms.py"),
+                    "YOLOv5 v7.0 / Ultralytics 8.3, 8.4 transcriptions with torchvision are in test_nms.py"),
 ]
