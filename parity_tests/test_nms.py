@@ -159,24 +159,29 @@ def test_empty_input_gives_int64():
 
 # ----------------------------------------------------------------------------- larger N
 
+@pytest.mark.parametrize("budget", [0, 10 ** 9], ids=["blocked", "sparse"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_large_n_blocked_path_equals_torchvision(seed, dtype):
-    """N = 3000 clustered boxes (long suppression chains, many blocks) and uniform ones."""
+def test_large_n_blocked_path_equals_torchvision(seed, dtype, budget, monkeypatch):
+    """N = 3000 clustered boxes (long suppression chains, many blocks) and uniform ones, on the
+    blocked matrix pass and on the sparse pair engine (budget unbounded: it never declines)."""
+    monkeypatch.setattr(T, "PAIR_BUDGET", budget)
     rng = np.random.default_rng(seed)
     for boxes in (random_boxes(rng, 3000, clusters=12, lo=20, hi=40), random_boxes(rng, 3000)):
         scores = rng.choice([0.2, 0.4, 0.6, 0.8], 3000) if seed == 2 else rng.uniform(0, 1, 3000)
         want = PORT.call(tvo.nms, boxes, scores, 0.45, dtype=dtype)
         got = PORT.call("nms.nms", boxes, scores, 0.45, dtype=dtype)
         assert_parity(got, want, name="nms.nms", tol=EXACT)
-    if seed == 0:  # the reference's loop is the slow part: once per dtype is enough
+    if seed == 0 and not budget:  # the reference's loop is slow: once per dtype is enough
         assert_parity(REF.call("nms.nms", boxes, scores, 0.45, dtype=dtype), want,
                       name="nms.nms", tol=EXACT)
 
 
 @pytest.mark.parametrize("block,chunk", [(1, 1), (3, 2), (7, 5), (64, 16)])
 def test_tiny_blocks_and_chunks(monkeypatch, block, chunk):
-    """Every block/chunk boundary case of the blocked loop, on nms, batched_nms and nms_padded."""
+    """Every block/chunk boundary case of the blocked loop, on nms, batched_nms and nms_padded
+    (the sparse engine switched off: on CPU it would run instead)."""
+    monkeypatch.setattr(T, "PAIR_BUDGET", 0)
     monkeypatch.setattr(T, "BLOCK", block)
     monkeypatch.setattr(T, "CHUNK", chunk)
     rng = np.random.default_rng(block)
@@ -518,11 +523,14 @@ def test_port_on_cuda_equals_cpu():
 
 # ----------------------------------------------------------------------------- the port's shortcuts
 
-def test_long_chain_equals_torchvision():
+@pytest.mark.parametrize("budget", [0, T.PAIR_BUDGET], ids=["blocked", "sparse"])
+def test_long_chain_equals_torchvision(budget, monkeypatch):
     """Each box overlaps only the next (IoU 0.6): blocks do not settle within the fixed-point
-    steps, so the port's sequential block loop runs; kept = every other box, as torchvision."""
+    steps, so the port's sequential block loop runs (blocked pass), or the greedy loop over the
+    sparse graph runs through 700 dependent decisions; kept = every other box, as torchvision."""
     from parity_tests.bench.nms import chain_boxes
 
+    monkeypatch.setattr(T, "PAIR_BUDGET", budget)
     boxes, scores = chain_boxes(700)
     for dtype in DTYPES:
         assert_same_as_torchvision(boxes, scores, 0.5, dtype)
@@ -565,3 +573,174 @@ def test_non_max_suppression_small_max_wh_suppresses_across_classes(impl):
     pred[0, 0, 5], pred[0, 1, 6] = 0.9, 0.8
     assert len(impl.call("nms.non_max_suppression", pred, max_wh=30.0)[0]) == 1
     assert len(impl.call("nms.non_max_suppression", pred)[0]) == 2
+
+
+# ----------------------------------------------------------------------------- the sparse engine
+# On CPU, nms / batched_nms / nms_padded run the sparse pair engine (candidate pairs found by
+# sorting, greedy loop over the pairs with IoU > thr) and fall back to the blocked matrix pass
+# when it declines. Both must give torchvision's result bit for bit on every kind of input.
+
+class _Engine:
+    """Context manager pinning the engine: ``_Engine("sparse")`` never declines for size,
+    ``_Engine("blocked")`` switches the sparse engine off."""
+
+    def __init__(self, which: str):
+        self.budget = 0 if which == "blocked" else 10 ** 9
+
+    def __enter__(self):
+        self.before, T.PAIR_BUDGET = T.PAIR_BUDGET, self.budget
+
+    def __exit__(self, *exc):
+        T.PAIR_BUDGET = self.before
+
+
+ENGINE_FAMILIES = ["uniform", "clustered", "chain", "identical", "grid", "huge", "mixed_sizes"]
+
+
+@st.composite
+def engine_boxes(draw, max_n: int = 60, min_n: int = 0) -> tuple[np.ndarray, str]:
+    """[N, 4] float64 boxes of one family: uniform, clustered (heavy overlap), a chain (each box
+    shifted a little from the previous, so decisions depend on each other), a few boxes repeated
+    (identical boxes), small-integer coordinates (IoU exactly at usual thresholds), huge
+    coordinates with small sizes (rounding of the window bounds), sizes spanning decades."""
+    n = draw(st.integers(min_n, max_n))
+    family = draw(st.sampled_from(ENGINE_FAMILIES))
+    u = lambda lo, hi, shape: draw(hnp.arrays(np.float64, shape, elements=S.floats(lo, hi)))  # noqa: E731
+    if family == "uniform":
+        xy, wh = u(0, 300, (n, 2)), u(1, 80, (n, 2))
+    elif family == "clustered":
+        k = draw(st.integers(1, 3))
+        centres = u(20, 200, (k, 2))
+        which = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, k - 1)))
+        wh = u(8, 30, (n, 2))
+        xy = centres[which] + u(-4, 4, (n, 2)) - wh / 2
+    elif family == "chain":
+        step, side = draw(S.floats(0.25, 6.0)), draw(S.floats(4.0, 20.0))
+        xy = np.stack([np.arange(n) * step, np.zeros(n)], axis=1)
+        wh = np.full((n, 2), side)
+    elif family == "identical":
+        base = np.concatenate([u(0, 50, (3, 2)), u(5, 20, (3, 2))], axis=1)
+        which = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 2)))
+        xy, wh = base[which, :2], base[which, 2:]
+    elif family == "grid":
+        q = draw(hnp.arrays(np.int64, (n, 4), elements=st.integers(0, 12)))
+        xy, wh = q[:, :2].astype(np.float64), 1.0 + q[:, 2:]
+    elif family == "huge":
+        offset = draw(st.sampled_from([1e5, 3e6, -2e7, 1e12]))
+        xy, wh = offset + u(0, 40, (n, 2)), u(0.5, 12, (n, 2))
+    else:
+        xy, wh = u(0, 400, (n, 2)), 10.0 ** u(-1, 2.5, (n, 2))
+    return np.concatenate([xy, xy + wh], axis=1).reshape(n, 4), family
+
+
+def _torchvision_nms(boxes, scores, thr, dtype: str):
+    """torchvision's CPU NMS takes float32/float64: float16 inputs are rounded to float16 and
+    computed in float32 (what the port does with them)."""
+    if dtype == "float16":
+        boxes, scores = (np.asarray(a).astype(np.float16).astype(np.float64) for a in (boxes, scores))
+        dtype = "float32"
+    return PORT.call(tvo.nms, boxes, scores, thr, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@settings(max_examples=60)
+@given(bf=engine_boxes(), data=st.data(), thr=S.nms_thresholds())
+@example(bf=(np.array([UNIT] * 4 + [[0, 0, 10, 20], [5, 0, 15, 10]]), "identical"), data=None,
+         thr=0.5)  # identical boxes, IoU exactly 0.5 and 1/3
+def test_sparse_engine_equals_blocked_and_torchvision(dtype, bf, data, thr):
+    """nms, batched_nms (1-4 classes) and nms_padded: sparse engine == blocked pass ==
+    torchvision (== the reference for batched_nms and nms_padded), on every family, with
+    continuous, tied and NaN scores."""
+    boxes, family = bf
+    n = len(boxes)
+    if data is None:
+        scores, idxs = np.linspace(1, 0.5, n), np.arange(n) % 2
+    else:
+        scores = data.draw(S.nms_scores(n))
+        idxs = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, data.draw(st.integers(0, 3)))))
+    if dtype == "float16" and family == "huge" and n:
+        boxes = boxes - boxes[:, :2].min()  # float16 cannot hold the offsets
+    want = _torchvision_nms(boxes, scores, thr, dtype)
+    want_b = REF.call("nms.batched_nms", boxes, scores, idxs, thr, dtype=dtype)
+    padded = (np.stack([boxes, boxes[::-1]]), np.stack([scores, scores[::-1]]), thr)
+    want_p = REF.call("nms.nms_padded", *padded, dtype=dtype)
+    for engine in ("sparse", "blocked"):
+        with _Engine(engine):
+            got = PORT.call("nms.nms", boxes, scores, thr, dtype=dtype)
+            got_b = PORT.call("nms.batched_nms", boxes, scores, idxs, thr, dtype=dtype)
+            got_p = PORT.call("nms.nms_padded", *padded, dtype=dtype)
+        inputs = (boxes, scores, idxs, thr, dtype, engine)
+        assert_parity(got, want, name="nms.nms", tol=EXACT, inputs=inputs)
+        assert_parity(got_b, want_b, name="nms.batched_nms", tol=EXACT, inputs=inputs)
+        assert_parity(got_p, want_p, name="nms.nms_padded", tol=EXACT, inputs=inputs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@settings(max_examples=80)
+@given(bf=engine_boxes(max_n=40, min_n=2), thr=S.nms_thresholds(), labelled=st.booleans())
+def test_sparse_candidates_cover_every_suppressing_pair(dtype, bf, thr, labelled):
+    """The culling bound itself: every pair with float IoU > thr (torchvision's box_iou, by
+    brute force) is among the candidate pairs the sparse engine enumerates, whatever the
+    coordinates' scale; the engine applies to all these sets (it does not decline)."""
+    boxes, _ = bf
+    n = len(boxes)
+    t = torch.tensor(boxes, dtype=getattr(torch, dtype))
+    labels = torch.arange(n) // 7 if labelled else None
+    iou = tvo.box_iou(t, t).double()
+    same = torch.ones(n, n, dtype=torch.bool) if labels is None else labels[:, None] == labels
+    want = {(i, j) for i, j in torch.nonzero(torch.triu(iou > thr, 1) & same).tolist()}
+    cols = list(t.numpy().T)
+    f = (1.0 - max(0.0, (thr - 1e-9) * (1.0 - 1e-5))) * (1.0 + 1e-6)
+    with _Engine("sparse"):
+        found = T._candidate_ranges(*cols, None if labels is None else labels.numpy(), f)
+    assert found is not None
+    order, src, starts, counts = found
+    got = set()
+    for k, s0, c in zip(src.tolist(), starts.tolist(), counts.tolist()):
+        for j in range(s0, s0 + c):
+            a, b = int(order[k]), int(order[j])
+            got.add((min(a, b), max(a, b)))
+    assert want <= got, sorted(want - got)[:5]
+    assert T._sparse_keep(t, torch.ones(n, dtype=torch.bool), thr) is not None
+
+
+def test_sparse_engine_declines_where_its_bound_is_not_proved():
+    """Negative thresholds (disjoint boxes suppress), areas below 1e-30 in float32 (subnormal
+    intersections) and more candidate pairs than the budget: the blocked pass runs instead,
+    with torchvision's result."""
+    rng = np.random.default_rng(0)
+    boxes = random_boxes(rng, 300, span=100)
+    scores = rng.uniform(0, 1, 300)
+    alive = torch.ones(300, dtype=torch.bool)
+    t = torch.tensor(boxes, dtype=torch.float32)
+    assert T._sparse_keep(t, alive, -0.5) is None
+    assert_same_as_torchvision(boxes, scores, -0.5, "float32")
+    tiny = boxes * 1e-17  # areas ~1e-32
+    assert T._sparse_keep(torch.tensor(tiny, dtype=torch.float32), alive, 0.5) is None
+    assert_same_as_torchvision(tiny, scores, 0.5, "float32")
+    crowd = np.tile([[0.0, 0.0, 10.0, 10.0]], (300, 1)) + rng.uniform(0, 1, (300, 4))
+    with _Engine("sparse"):
+        assert T._sparse_keep(torch.tensor(crowd), alive, 0.5) is not None
+    assert T._sparse_keep(torch.tensor(crowd), alive, 0.5) is None  # 300 x 300 / 2 pairs: over budget
+    assert_same_as_torchvision(crowd, scores, 0.5, "float64")
+
+
+@pytest.mark.parametrize("n", [2000, 5000])
+def test_bench_inputs_equal_torchvision(n):
+    """The benchmark's rows: random boxes, the 1-px long chain (keeps every 4th box) and
+    80-class batched_nms, sparse engine on its default budget == torchvision."""
+    from parity_tests.bench.peers import chain_boxes as chain_1px
+    from parity_tests.bench.peers import random_boxes as bench_boxes
+
+    rng = np.random.default_rng(n)
+    boxes, scores = bench_boxes(rng, n)
+    assert_same_as_torchvision(boxes, scores, 0.5, "float32")
+    chain, chain_scores = chain_1px(n)
+    assert_same_as_torchvision(chain, chain_scores, 0.5, "float32")
+    assert len(T.nms(torch.from_numpy(chain), torch.from_numpy(chain_scores), 0.5)) == n // 4
+    idxs = rng.integers(0, 80, n)
+    want = PORT.call(tvo.batched_nms, boxes, scores, idxs, 0.5, dtype="float32")
+    got = PORT.call("nms.batched_nms", boxes, scores, idxs, 0.5, dtype="float32")
+    assert sorted(got.tolist()) == sorted(want.tolist())
+    assert_parity(got, REF.call("nms.batched_nms", boxes, scores, idxs, 0.5, dtype="float32"),
+                  name="nms.batched_nms", tol=EXACT)
