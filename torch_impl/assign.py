@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 
 from ref_numpy.shared import report as _report
@@ -209,7 +210,8 @@ def yolov5_assignment_report(targets: TensorLike, anchors: TensorLike, grid_size
 
 def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk,
                       num_classes):
-    s = as_tensor("pd_scores", pd_scores, ndim=3, finite=True, floating=True)
+    s = as_tensor("pd_scores", pd_scores, ndim=3, floating=True)
+    _check_finite_sum("pd_scores", s)
     bs, na, nc = s.shape
     dev = s.device
     if nc != num_classes:
@@ -241,7 +243,17 @@ def _check_tal_inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, ma
     return s, p.to(dev), anc.to(dev), gl.to(dev).long()[..., 0], gb.to(dev), mg.to(dev)[..., 0] != 0
 
 
-def _candidates_in_gts(anc, gt_bboxes, mask_gt, stride_val, eps=1e-9):
+def _check_finite_sum(name: str, x: torch.Tensor) -> None:
+    """``as_tensor(finite=True)``'s contract in one cheap pass: a sum is finite when every
+    element is (NaN and inf propagate); only a non-finite sum (a bad element, or finite values
+    whose sum overflows) pays for the exact min/max test."""
+    if x.numel() and not bool(torch.isfinite(x.detach().sum())):
+        lo, hi = torch.aminmax(x.detach())
+        if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
+            raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+def _candidates_in_gts(anc, gt_bboxes, mask_gt, stride_val, eps=1e-9, valid=None):
     """[bs, n, A] bool: anchor centre strictly inside the (with 8.4.190's ``stride_val``
     possibly enlarged) GT: each of the four margins > eps (the reference's ``min(margins) >
     eps``, without the [bs, n, A, 4] cat)."""
@@ -251,28 +263,17 @@ def _candidates_in_gts(anc, gt_bboxes, mask_gt, stride_val, eps=1e-9):
         wh = torch.where((wh < stride_val) & mask_gt[..., None], torch.full_like(wh, stride_val), wh)
         half = wh / 2
         gt_bboxes = torch.cat([cxy - half, cxy + half], -1)
-    ax, ay = anc[:, 0], anc[:, 1]  # [A]
+    # The margins of an anchor depend on its x (or y) alone, and grid anchors share a few
+    # distinct coordinates: the same comparisons on the distinct values [bs, n, U], then one
+    # gather per axis (bit for bit the dense test, a fraction of its passes).
     x1, y1, x2, y2 = (c[..., None] for c in gt_bboxes.unbind(-1))  # [bs, n, 1]
-    return (ax - x1 > eps) & (ay - y1 > eps) & (x2 - ax > eps) & (y2 - ay > eps)
-
-
-def _topk_mask(metric, topk):
-    """[bs, n, A] bool: the topk anchors of each GT by metric, ties to the lower anchor index.
-
-    Equal to the reference's ultralytics-8.3-shaped ``_topk_mask`` on real GTs (on padded GTs it
-    differs, but ``mask_pos`` multiplies those rows by 0 either way): everything above the k-th
-    value, then the first equal ones in index order until k are taken."""
-    na = metric.shape[-1]
-    kth = metric.topk(topk, dim=-1).values[..., -1:]  # [bs, n, 1]
-    above = metric > kth
-    tied = metric == kth
-    room = topk - above.sum(-1, keepdim=True)  # >= 1: the k-th value itself is tied
-    # the `room` lowest-index tied anchors: a second topk over key na - index on tied anchors
-    first = torch.arange(na, 0, -1, dtype=torch.int32, device=metric.device)
-    key, idx = torch.where(tied, first, 0).topk(topk, dim=-1)  # [bs, n, k], lowest index first
-    take = (torch.arange(topk, device=metric.device) < room) & (key > 0)
-    picked = torch.zeros_like(above, dtype=torch.uint8).scatter_add_(-1, idx, take.to(torch.uint8))
-    return above | (picked > 0)
+    ux, ix = torch.unique(anc[:, 0], return_inverse=True)  # [Ux], [A]
+    uy, iy = torch.unique(anc[:, 1], return_inverse=True)
+    in_x = (ux - x1 > eps) & (x2 - ux > eps)  # [bs, n, Ux]
+    in_y = (uy - y1 > eps) & (y2 - uy > eps)
+    if valid is not None:  # [bs, n, 1]: `& valid` on the small table, not on [bs, n, A]
+        in_x &= valid
+    return in_x.index_select(-1, ix) & in_y.index_select(-1, iy)
 
 
 def task_aligned_assign(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points: TensorLike, gt_labels: TensorLike,
@@ -311,45 +312,130 @@ def _tal_core(s, p, anc, labels, gtb, valid_gt, topk, num_classes, alpha, beta, 
                 {"cand": empty, "claimed": empty, "mask_pos": empty})
     with torch.no_grad():
         gtb = gtb.to(dt)
-        mask_in = _candidates_in_gts(anc.to(dt), gtb, valid_gt, stride_val)  # [bs, n, A]
-        cand = mask_in & valid_gt[..., None]
-        bi, gi, ai = cand.nonzero(as_tuple=True)  # candidate pairs only
-        ciou = _aligned_iou(gtb[bi, gi], p[bi, ai].to(dt), "ciou", "xyxy", 1e-7,
+        cand, (bi, gi, ai) = _tal_candidates(anc.to(dt), gtb, valid_gt, stride_val)
+        ciou = _aligned_iou(_take(gtb, bi, gi), _take(p, bi, ai).to(dt), "ciou", "xyxy", 1e-7,
                             alpha_84=stride_val is not None).clamp(min=0)
-        score = s[bi, ai, labels[bi, gi]].to(dt)
-        overlaps = torch.zeros((bs, n, na), dtype=dt, device=dev)
-        overlaps[bi, gi, ai] = ciou
-        metric = torch.zeros((bs, n, na), dtype=dt, device=dev)
-        metric[bi, gi, ai] = score ** alpha * ciou ** beta
-        mask_pos = _topk_mask(metric, topk) & cand  # [bs, n, A]
-        claimed = mask_pos.clone() if debug else None
-
-        # select_highest_overlaps, on the anchors claimed by several GTs only: the GT of max
-        # overlap among ALL GTs (first on ties) takes it
-        mb, ma = (mask_pos.sum(1) > 1).nonzero(as_tuple=True)
-        best = overlaps[mb, :, ma].argmax(-1)
-        mask_pos[mb, :, ma] = False
-        mask_pos[mb, best, ma] = True
-
-        # now at most one GT per anchor: work on the positive pairs
-        pb, pg, pa = mask_pos.nonzero(as_tuple=True)
-        fg_mask = torch.zeros((bs, na), dtype=torch.bool, device=dev)
-        fg_mask[pb, pa] = True
-        target_gt_idx = torch.zeros((bs, na), dtype=torch.int64, device=dev)
-        target_gt_idx[pb, pa] = pg  # 0 where no GT, as argmax of an all-zero column
-
-        target_labels = torch.gather(labels, 1, target_gt_idx).clamp(min=0)
-        target_bboxes = torch.gather(gtb, 1, target_gt_idx[..., None].expand(-1, -1, 4)).to(p.dtype)
-        m, o = metric[pb, pg, pa], overlaps[pb, pg, pa]
-        slot = pb * n + pg
-        pos_metric = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, m, "amax")
-        pos_overlap = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, o, "amax")
-        norm = torch.zeros((bs, na), dtype=dt, device=dev)
-        norm[pb, pa] = m * pos_overlap[slot] / (pos_metric[slot] + eps)
-        target_scores = torch.zeros_like(s)
-        target_scores.scatter_(2, target_labels[..., None], norm[..., None].to(s.dtype))
-    dbg = {"cand": cand, "claimed": claimed, "mask_pos": mask_pos} if debug else None
+        score = _take(s, bi, ai, _take(labels, bi, gi)).to(dt)
+        sel = _tal_select(score, ciou, (bi, gi, ai), cand, labels, gtb, topk, alpha, beta, eps,
+                          debug)
+        target_labels, target_bboxes, fg_mask, target_gt_idx, (fb, fa), norm, dbg = sel
+        target_bboxes = target_bboxes.to(p.dtype)
+        # the one-hot label times the normalised metric, written at the foreground anchors only
+        # (zero elsewhere: the dense scatter wrote zeros there)
+        target_scores = _lazy_zeros_like(s)
+        target_scores[fb, fa, target_labels[fb, fa]] = norm.to(s.dtype)
     return (target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx), dbg
+
+
+def _tal_candidates(anc, gtb, valid_gt, stride_val):
+    """(cand [bs, n, A] bool: anchor inside a real GT, its pairs (bi, gi, ai) in C order)."""
+    cand = _candidates_in_gts(anc, gtb, valid_gt, stride_val, valid=valid_gt[..., None])
+    return cand, cand.nonzero(as_tuple=True)
+
+
+def _take(x: torch.Tensor, *index: torch.Tensor) -> torch.Tensor:
+    """``x[index]`` for one index tensor per leading dimension of a contiguous ``x``, through
+    one flat index (cheaper than advanced indexing on several index tensors)."""
+    if not x.is_contiguous():
+        return x[index]
+    flat = index[0]
+    for size, idx in zip(x.shape[1:len(index)], index[1:]):
+        flat = flat * size + idx
+    return x.reshape(-1, *x.shape[len(index):])[flat]
+
+
+def _lazy_zeros_like(s: torch.Tensor) -> torch.Tensor:
+    """``torch.zeros_like(s)`` (contiguous). On the CPU, a large float32/64 tensor comes from
+    calloc (NumPy's zeros): the kernel maps its pages zeroed when they are first touched, so
+    no pass over the whole tensor is made here (torch.zeros writes every byte)."""
+    if (s.device.type == "cpu" and s.dtype in (torch.float32, torch.float64)
+            and s.numel() >= 1 << 20):
+        np_dtype = np.float32 if s.dtype == torch.float32 else np.float64
+        return torch.from_numpy(np.zeros(tuple(s.shape), dtype=np_dtype))
+    return torch.zeros(s.shape, dtype=s.dtype, device=s.device)
+
+
+def _segment_rank(flag: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """For pairs sorted by row, the number of earlier pairs of the same row whose ``flag`` is
+    set (``start``: the position of each pair's row's first pair)."""
+    c = torch.cumsum(flag.to(torch.int64), 0) - flag.to(torch.int64)  # exclusive prefix count
+    return c - c[start]
+
+
+def _tal_select(score, ciou, pairs, cand, labels, gtb, topk, alpha, beta, eps, debug=False):
+    """The assignment from the candidate pairs' class scores and clamped CIoUs (``score``,
+    ``ciou`` [P], dtype dt; ``pairs`` (bi, gi, ai) in C order, the True entries of ``cand``
+    [bs, n, A]): top k per GT, conflicts, targets, on the pairs (the only dense passes are the
+    metric and its top k). Returns (target_labels [bs, A], target_bboxes [bs, A, 4] dt,
+    fg_mask, target_gt_idx, (fb, fa) the foreground anchors in C order, norm [n_fg] their
+    normalised metric (dt), debugging dict or None)."""
+    bi, gi, ai = pairs
+    bs, n, na = cand.shape
+    dev, dt = ciou.device, ciou.dtype
+    m_pair = score ** alpha * ciou ** beta  # [P]
+    metric = torch.zeros((bs, n, na), dtype=dt, device=dev)
+    metric[bi, gi, ai] = m_pair
+
+    # select_topk_candidates & candidates: the k largest metrics of each GT, ties to the lower
+    # anchor index (what a stable sort gives). Everything above the k-th value is in; of the
+    # anchors equal to it, the `room` lowest-index ones. Non-candidates have metric 0, so a
+    # tied pair's rank among its row's tied anchors is a count over the pairs (k-th != 0), or
+    # its anchor index minus the row's earlier non-zero pairs (k-th == 0).
+    top = metric.topk(topk, dim=-1).values  # [bs, n, k]
+    kth = top[..., -1]  # [bs, n]
+    room = topk - (top > kth[..., None]).sum(-1)  # >= 1 unless the k-th value is NaN
+    row = bi * n + gi
+    kth_p, room_p = kth.reshape(-1)[row], room.reshape(-1)[row]
+    tied = m_pair == kth_p
+    counts = torch.bincount(row, minlength=bs * n)
+    start = (torch.cumsum(counts, 0) - counts)[row]
+    rank = torch.where(kth_p == 0, ai - _segment_rank(m_pair != 0, start), _segment_rank(tied, start))
+    picked = (m_pair > kth_p) | (tied & (rank < room_p))
+    cb, cg, ca, co = bi[picked], gi[picked], ai[picked], ciou[picked]
+
+    # select_highest_overlaps: an anchor claimed by several GTs goes to the GT of max overlap
+    # among ALL GTs (first on ties; GT 0 when every overlap there is 0)
+    key = cb * na + ca
+    multi = torch.bincount(key, minlength=bs * na) > 1  # [bs * A]
+    keep = ~multi[key]
+    all_key = bi * na + ai
+    at = multi[all_key]  # candidate pairs on a conflicted anchor
+    k2, o2, g2 = all_key[at], ciou[at], gi[at]
+    omax = torch.zeros(bs * na, dtype=dt, device=dev).scatter_reduce_(0, k2, o2, "amax")
+    first = (o2 == omax[k2]) & (o2 > 0)
+    gbest = torch.full((bs * na,), n, dtype=torch.int64, device=dev).scatter_reduce_(
+        0, k2[first], g2[first], "amin")
+    conf = multi.nonzero()[:, 0]  # conflicted anchors, b * A + a
+    conf_g = gbest[conf]
+    conf_g = torch.where(conf_g == n, 0, conf_g)
+
+    # now one GT per anchor: the positive pairs, in (b, a) order
+    pk = torch.cat([key[keep], conf])
+    pg = torch.cat([cg[keep], conf_g])
+    po = torch.cat([co[keep], omax[conf]])
+    pk, order = pk.sort()
+    pg, po = pg[order], po[order]
+    fb, fa = pk // na, pk % na
+    fg_mask = torch.zeros((bs, na), dtype=torch.bool, device=dev)
+    fg_mask[fb, fa] = True
+    target_gt_idx = torch.zeros((bs, na), dtype=torch.int64, device=dev)
+    target_gt_idx[fb, fa] = pg  # 0 where no GT, as argmax of an all-zero column
+
+    target_labels = torch.gather(labels, 1, target_gt_idx).clamp(min=0)
+    target_bboxes = torch.gather(gtb, 1, target_gt_idx[..., None].expand(-1, -1, 4))
+    m = metric[fb, pg, fa]
+    slot = fb * n + pg
+    pos_metric = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, m, "amax")
+    pos_overlap = torch.zeros(bs * n, dtype=dt, device=dev).scatter_reduce_(0, slot, po, "amax")
+    norm = m * pos_overlap[slot] / (pos_metric[slot] + eps)
+    dbg = None
+    if debug:
+        claimed = torch.zeros_like(cand)
+        claimed[cb, cg, ca] = True
+        mask_pos = torch.zeros_like(cand)
+        mask_pos[fb, pg, fa] = True
+        dbg = {"cand": cand, "claimed": claimed, "mask_pos": mask_pos}
+    return target_labels, target_bboxes, fg_mask, target_gt_idx, (fb, fa), norm, dbg
 
 
 def _tal_grids(grid_sizes, n_points: int) -> list:

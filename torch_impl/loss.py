@@ -18,7 +18,9 @@ from ref_numpy.shared.checks import check_reduction, check_tal_version
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
-from torch_impl.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
+from torch_impl.assign import tutorial_assign_as_printed, yolov5_build_targets
+# The v8 loss runs the assigner's steps itself, at the anchors they need (see _v8_assign).
+from torch_impl.assign import _take, _tal_candidates, _tal_select
 # The loss validates its inputs (or the caller opted out: check_finite=False), then calls
 # boxes.aligned_box_iou's kernel, which needs no device synchronisation.
 from torch_impl.boxes import _aligned_iou, darknet_box_iou, wh_iou
@@ -655,6 +657,86 @@ def _dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> to
     return (ce_l * wl + ce_r * wr).mean(-1)
 
 
+def _v8_gather(levels, b: torch.Tensor, a: torch.Tensor, ch: torch.Tensor | slice) -> torch.Tensor:
+    """Head outputs at anchors, ``cat(levels, 2)[b, ch, a]`` without the concatenation.
+
+    ``levels``: [bs, no, hw_l] per level; ``b``, ``a`` [P] image and global anchor index;
+    ``ch``: a tensor [P], one channel per pair (-> [P]), or a slice of channels (-> [P, C])."""
+    parts, where, lo = [], [], 0
+    for v in levels:
+        hi = lo + v.shape[2]
+        sel = ((a >= lo) & (a < hi)).nonzero()[:, 0]
+        bb, aa = b[sel], a[sel] - lo
+        parts.append(v[bb, ch, aa] if isinstance(ch, slice) else v[bb, ch[sel], aa])
+        where.append(sel)
+        lo = hi
+    order = torch.cat(where)
+    inv = torch.empty_like(order)
+    inv[order] = torch.arange(order.shape[0], device=order.device)
+    return torch.cat(parts)[inv]
+
+
+class _SoftplusSum(torch.autograd.Function):
+    """``F.softplus(x).sum()`` (= the sum of ``BCE(x, 0)``) without materialising softplus(x):
+    blocks of about 2**18 elements through one reused buffer (no large allocation, no page
+    faults, L2-sized passes); backward: ``grad * sigmoid(x)``."""
+
+    BLOCK = 1 << 18
+
+    @staticmethod
+    def forward(ctx, x):  # noqa: D401
+        ctx.save_for_backward(x)
+        total = x.new_zeros(())
+        if x.numel() == 0:
+            return total
+        # rows whose elements are contiguous (a channel slice of NCHW outputs is, per image)
+        rows = x.reshape(x.shape[0], -1) if x[0].is_contiguous() else x.contiguous().reshape(1, -1)
+        blocks = [blk for row in rows for blk in row.split(_SoftplusSum.BLOCK)]
+        buf = x.new_empty(max(blk.numel() for blk in blocks))
+        for blk in blocks:
+            out = buf[: blk.numel()]
+            torch._C._nn.softplus(blk, 1, 20, out=out)
+            total += out.sum()
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return torch.sigmoid(x) * grad
+
+
+def _softplus_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over ``x`` of ``softplus(x) = BCE-with-logits(x, 0)`` (see :class:`_SoftplusSum`)."""
+    return _SoftplusSum.apply(x)
+
+
+def _v8_assign(levels, anchor_points, stride_t, gt_labels, gt_bboxes, mask_gt, nd, reg_max, topk,
+               alpha, beta, stride_val):
+    """The loss's TaskAlignedAssigner (``task_aligned_assign`` on sigmoid scores and pixel
+    boxes, eps 1e-9) computed at its candidate pairs only: the boxes of the candidate anchors
+    are decoded and their class logits passed through the sigmoid, nothing else. Returns the
+    foreground (fb, fa) in C order, their GT index, normalised metric and GT class."""
+    bs, n = gt_bboxes.shape[:2]
+    dev = anchor_points.device
+    empty = torch.zeros(0, dtype=torch.int64, device=dev)
+    if n == 0:
+        return empty, empty, empty, anchor_points.new_zeros(0), empty
+    na = anchor_points.shape[0]
+    labels = gt_labels[..., 0].long()
+    cand, (bi, gi, ai) = _tal_candidates(anchor_points * stride_t, gt_bboxes, mask_gt[..., 0] != 0,
+                                         stride_val)
+    ukey, inv = torch.unique(bi * na + ai, return_inverse=True)  # the candidate anchors
+    ub, ua = ukey // na, ukey % na
+    dist = dfl_decode(_v8_gather(levels, ub, ua, slice(0, nd)), reg_max)
+    boxes = dist2bbox(dist, anchor_points[ua], xywh=False) * stride_t[ua]  # [U, 4] pixels
+    ciou = _aligned_iou(_take(gt_bboxes, bi, gi), boxes[inv], "ciou", "xyxy", 1e-7,
+                        alpha_84=stride_val is not None).clamp(min=0)
+    score = _v8_gather(levels, bi, ai, nd + _take(labels, bi, gi)).sigmoid()
+    target_labels, _, _, tgi, (fb, fa), norm, _ = _tal_select(
+        score, ciou, (bi, gi, ai), cand, labels, gt_bboxes, topk, alpha, beta, 1e-9)
+    return fb, fa, tgi[fb, fa], norm, target_labels[fb, fa]
+
+
 def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Sequence[float], *, box: float = 7.5,
                 cls: float = 0.5, dfl: float = 1.5, reg_max: int = 16, topk: int = 10, alpha: float = 0.5,
                 beta: float = 6.0, version: Literal["8.3", "8.4"] = ULTRALYTICS_DEFAULT_VERSION
@@ -681,41 +763,45 @@ def yolov8_loss(preds: Sequence[TensorLike], targets: TensorLike, strides: Seque
                              f"got {tuple(p.shape)}")
     if len(strides) != len(ps_all) or not all(s > 0 for s in strides):
         raise ValueError(f"strides: expected {len(ps_all)} positive values, got {strides!r}")
-    check_tal_version(version, strides)
     t = _check_targets6(targets, dtype, device, bs, nc)
     if bool(((t[:, 2:4] < 0) | (t[:, 2:4] > 1)).any()):
         raise ValueError("targets: expected normalised x, y in [0, 1]")
 
+    stride_val = check_tal_version(version, strides)
     # Autocast would run dfl_decode's matmul in half precision: the loss stays in float32/64.
     with torch.autocast(device_type=device.type, enabled=False):
-        flat = torch.cat([p.reshape(bs, no, -1) for p in ps_all], 2)  # [bs, no, A]
-        pred_distri = flat[:, : 4 * reg_max].permute(0, 2, 1)  # [bs, A, 4*reg_max]
-        pred_scores = flat[:, 4 * reg_max:].permute(0, 2, 1)  # [bs, A, nc]
+        # The levels stay apart ([bs, no, hw] views, no concatenation): the class BCE is summed
+        # level by level, and boxes, scores and bins are gathered at the anchors that need them
+        # (the assigner's candidates, the foreground), never decoded or passed through the
+        # sigmoid for all A anchors.
+        levels = [p.reshape(bs, no, -1) for p in ps_all]
         sizes = [tuple(p.shape[2:]) for p in ps_all]
         strides_t = torch.tensor(strides, dtype=dtype, device=device)
         anchor_points, stride_t = make_anchors(sizes, strides_t, dtype=dtype, device=device)
+        na = anchor_points.shape[0]
+        if int(topk) != topk or not 1 <= topk <= na:  # task_aligned_assign's check
+            raise ValueError(f"topk: expected an integer in [1, {na}] (number of anchors), got {topk!r}")
         img_hw = (sizes[0][0] * strides[0], sizes[0][1] * strides[0])
         gt_labels, gt_bboxes, mask_gt = _v8_gt_tensors(t, bs, img_hw)
-        pred_bboxes = dist2bbox(dfl_decode(pred_distri, reg_max), anchor_points, xywh=False)
+        nd = 4 * reg_max
 
         with torch.no_grad():
-            _, target_bboxes, target_scores, fg, _ = task_aligned_assign(
-                pred_scores.detach().sigmoid(), pred_bboxes.detach() * stride_t,
-                anchor_points * stride_t, gt_labels, gt_bboxes, mask_gt, topk=topk,
-                num_classes=nc, alpha=alpha, beta=beta, version=version, strides=strides)
-        target_scores = target_scores.to(dtype)
-        tss = max(target_scores.sum(), 1)
-        lcls = _bce_with_logits(pred_scores, target_scores).sum() / tss
-        lbox = ldfl = p0.new_zeros(())
-        if bool(fg.any()):
-            target_bboxes = target_bboxes.to(dtype) / stride_t
-            weight = target_scores.sum(-1)[fg]
-            iou = _aligned_iou(pred_bboxes[fg], target_bboxes[fg], "ciou", "xyxy", 1e-7,
-                               alpha_84=version == "8.4")
-            lbox = ((1.0 - iou) * weight).sum() / tss
-            target_ltrb = bbox2dist(anchor_points, target_bboxes, reg_max)
-            ldfl = (_dfl_loss(pred_distri[fg].reshape(-1, reg_max), target_ltrb[fg], reg_max)
-                    * weight).sum() / tss
+            fb, fa, tgi, norm, fg_labels = _v8_assign(
+                levels, anchor_points, stride_t, gt_labels, gt_bboxes, mask_gt, nd, reg_max,
+                int(topk), alpha, beta, stride_val)
+        norm = norm.to(dtype)
+        tss = norm.sum().clamp(min=1)  # = max(sum of target_scores, 1), without a host sync
+        # sum of BCE(x, y) over [bs, A, nc] = sum of BCE(x, 0) + the foreground's correction
+        x_fg = _v8_gather(levels, fb, fa, nd + fg_labels)  # [n_fg] logits of the GT's class
+        lcls = (sum(_softplus_sum(v[:, nd:]) for v in levels)
+                + (_bce_with_logits(x_fg, norm) - _bce_with_logits(x_fg, 0.0)).sum()) / tss
+        target_fg = _take(gt_bboxes, fb, tgi) / stride_t[fa]  # [n_fg, 4] grid units
+        distri_fg = _v8_gather(levels, fb, fa, slice(0, nd))  # [n_fg, nd]
+        pred_fg = dist2bbox(dfl_decode(distri_fg, reg_max), anchor_points[fa], xywh=False)
+        iou = _aligned_iou(pred_fg, target_fg, "ciou", "xyxy", 1e-7, alpha_84=version == "8.4")
+        lbox = ((1.0 - iou) * norm).sum() / tss
+        target_ltrb = bbox2dist(anchor_points[fa], target_fg, reg_max)
+        ldfl = (_dfl_loss(distri_fg.reshape(-1, reg_max), target_ltrb, reg_max) * norm).sum() / tss
         lbox, lcls, ldfl = box * lbox, cls * lcls, dfl * ldfl
         parts = {"box": lbox, "cls": lcls, "dfl": ldfl}
     return (lbox + lcls + ldfl) * bs, parts
