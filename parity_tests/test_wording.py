@@ -21,10 +21,18 @@ The rule (:func:`unversioned_mentions`):
   (``ULTRALYTICS_VERSIONS``, ``ULTRALYTICS_RELEASES``, ``ULTRALYTICS_DEFAULT_VERSION``).
 - Not accepted: ``8``, ``v8``, ``8.x`` (a claim about every 8.x release must say which:
   ``8.0-8.4``), and numbers that are not 8.N releases (``0.5`` in "Ultralytics mAP@0.5").
+
+And every public function or method of ``ref_numpy`` / ``torch_impl`` with a ``version``
+parameter says in its docstring which release its default follows
+(:func:`test_version_defaults_name_their_release`): ``"8.3"`` -> "8.3.253", ``"8.4"`` ->
+"8.4.190", ``"yolov5"`` / NMS's ``"v5"`` -> "v7.0".
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import io
+import pkgutil
 import re
 import sys
 import tokenize
@@ -226,3 +234,44 @@ def test_python_prose_pieces() -> None:
 def test_python_prose_fstring_tokens() -> None:
     pieces = python_prose('x = f"Ultralytics {ULTRALYTICS_RELEASES[v]!r} and {y}"\n')
     assert len(pieces) == 1 and unversioned_mentions(pieces[0].text) == []
+
+
+# ----------------------------------------------------------------------------- version defaults
+#: The release a ``version`` default must name in the docstring.
+DEFAULT_RELEASE = {"8.3": "8.3.253", "8.4": "8.4.190", "yolov5": "v7.0", "v5": "v7.0", "v8": "8."}
+
+
+def _version_functions():
+    """(qualified name, function) of every public function / method with a ``version``
+    parameter that has a default, in the modules of ``ref_numpy`` and ``torch_impl``."""
+    for package_name in ("ref_numpy", "torch_impl"):
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:  # torch_impl without torch
+            continue
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            if info.name.rsplit(".", 1)[-1] == "__main__":
+                continue
+            module = importlib.import_module(info.name)
+            for name, obj in vars(module).items():
+                if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                members = [(name, obj)] if inspect.isfunction(obj) else [
+                    (f"{name}.{m}", f) for m, f in vars(obj).items()
+                    if inspect.isfunction(f) and not m.startswith("_")] if inspect.isclass(obj) else []
+                for qualname, fn in members:
+                    param = inspect.signature(fn).parameters.get("version")
+                    if param is not None and param.default is not inspect.Parameter.empty:
+                        yield f"{info.name}:{qualname}", fn
+
+
+def test_version_defaults_name_their_release() -> None:
+    found = list(_version_functions())
+    assert any(q.endswith(":task_aligned_assign") for q, _ in found), "walk found no version function"
+    missing = [f"{q} (default {inspect.signature(fn).parameters['version'].default!r}: name "
+               f"{DEFAULT_RELEASE.get(inspect.signature(fn).parameters['version'].default, '?')})"
+               for q, fn in found
+               if DEFAULT_RELEASE.get(inspect.signature(fn).parameters["version"].default, "\0")
+               not in (inspect.getdoc(fn) or "")]
+    assert not missing, "docstrings that do not say which release the default version follows:\n" \
+        + "\n".join(missing)

@@ -380,7 +380,8 @@ def non_max_suppression(prediction: ArrayLike, conf_thres: float = 0.25, iou_thr
         max_det (int): detections kept per image, after NMS.
         max_nms (int): candidates passed to NMS per image (highest confidence first).
         max_wh (float): class offset; boxes are shifted by ``cls * max_wh`` before NMS.
-        version (str): "v5" (objectness) or "v8" (no objectness, transposed layout).
+        version (str): "v5" (default: YOLOv5 v7.0, objectness) or "v8" (Ultralytics 8.3 / 8.4,
+            no objectness, transposed layout).
 
     Returns:
         list of B ndarrays [n, 6]: (x1, y1, x2, y2, conf, cls) in prediction's dtype (float32

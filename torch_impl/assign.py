@@ -456,7 +456,8 @@ def task_aligned_report(pd_scores: TensorLike, pd_bboxes: TensorLike, anc_points
                         strides: Sequence[float] = TAL_STRIDES,
                         grid_sizes: Sequence[tuple[int, int]] | None = None) -> AssignmentReport:
     """Explain a TAL assignment GT by GT (see :func:`ref_numpy.assign.task_aligned_report`);
-    the returned report equals the reference's."""
+    the returned report equals the reference's. ``version``: "8.3" (default, ultralytics
+    8.3.253) or "8.4" (ultralytics 8.4.190)."""
     s, p, anc, labels, gtb, valid_gt = _check_tal_inputs(
         pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, topk, num_classes)
     grids = _tal_grids(grid_sizes, anc.shape[0])

@@ -722,7 +722,8 @@ def non_max_suppression(prediction: TensorLike, conf_thres: float = 0.25, iou_th
                         classes: Sequence[int] | None = None, agnostic: bool = False, multi_label: bool = False,
                         max_det: int = 300, max_nms: int = 30000, max_wh: float = MAX_WH,
                         version: Literal["v5", "v8"] = "v5") -> list[torch.Tensor]:
-    """YOLO post-processing (YOLOv5 v7.0 / Ultralytics 8.3 / 8.4), see
+    """YOLO post-processing (``version``: "v5" = YOLOv5 v7.0, the default; "v8" = Ultralytics
+    8.3 / 8.4), see
     :func:`ref_numpy.nms.non_max_suppression` for the contract (float16 / bfloat16 predictions
     give float32 rows, as upstream). A loop over images, vectorised within each, the same
     result as :func:`nms` on the class-offset boxes of every candidate, computed with less work:
