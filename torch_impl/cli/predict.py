@@ -1,9 +1,11 @@
 """Run a model file on images: COCO results JSON, YOLO txt files and drawn images.
 
---weights: a checkpoint of ``yolo-ref train`` (its EMA weights when it has them) or a file of
-``yolo-ref import-yolov5``. Images (--source, or the split --split of the data-set YAML --data)
-are letterboxed to --img-size, batched, run through the model, post-processed by NMS and mapped
-back to each original image (``torch_impl.train.predict``). Written to --out:
+--weights: a checkpoint of ``yolo-ref train`` (its EMA weights when it has them), of any
+architecture (--arch: the checkpoint's model_cfg says which; its own post-processing, e.g. the
+v8 NMS for yolov8), or a file of ``yolo-ref import-yolov5`` / ``import-yolov8``. Images
+(--source, or the split --split of the data-set YAML --data) are letterboxed to --img-size,
+batched, run through the model, post-processed by NMS and mapped back to each original image
+(``torch_impl.train.predict``). Written to --out:
 
   results.json   COCO results in original pixels, each with the image's file_name (and
                  image_id 1..n in source order); category_id = class index
@@ -22,6 +24,7 @@ Examples:
     yolo-ref evaluate --data fixtures/shapes/dataset.yaml --split val --pred runs/a/val/results.json
     yolo-ref predict --weights best.pt --source fixtures/shapes/images --out out --max-det 50
     yolo-ref predict --weights yolov5n_ours.pt --source img.jpg --out out
+    yolo-ref predict --weights yolov8n_ours.pt --source img.jpg --out out
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``yolo-ref predict`` options (the keyword arguments of ``predict``)."""
     p = make_parser("predict", __doc__)
     p.add_argument("--weights", required=True,
-                   help="model file written by yolo-ref train or yolo-ref import-yolov5")
+                   help="model file written by yolo-ref train, import-yolov5 or import-yolov8")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--source",
                      help="an image, a directory of images or a .txt list of image paths")

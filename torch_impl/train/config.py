@@ -188,7 +188,7 @@ class TrainConfig:
         if self.arch_options is not None and not isinstance(self.arch_options, dict):
             raise ValueError(f"{_option('arch_options')}: expected a dict of the "
                              f"architecture's build options, got {self.arch_options!r}")
-        if self.freeze and arch.max_freeze is None:
+        if self.freeze and arch.layer_index is None:
             raise ValueError(f"{_option('freeze')}: --arch {arch.name} has no layer numbering "
                              f"for --freeze")
         if arch.max_freeze is not None and self.freeze > arch.max_freeze:

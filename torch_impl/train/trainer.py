@@ -1,13 +1,14 @@
 """The training run: :func:`train` takes a :class:`~torch_impl.train.config.TrainConfig` and
-runs YOLOv5 v7.0 ``train.py``'s recipe end to end.
+runs YOLOv5 v7.0 ``train.py``'s recipe end to end, for any registered architecture.
 
 Steps: resolve the configuration (a resumed run takes its own from the checkpoint, ``epochs``
 may extend it; a finished run returns at once with ``finished`` set), set the CPU threads
 (:func:`cpu_threads`), pick the device and join the process group (under ``torchrun``), pick
 the run's folder (:func:`increment_path`: ``exp``, ``exp2``, ...), build the data loaders
-(``overfit``: N training images, no augmentation, validated on themselves), the model
-(anchor or anchor-free head) and its start weights (:func:`read_start_weights`,
-:func:`load_weights`; :func:`freeze_layers`), the autoanchor check, the optimiser groups, LR
+(``overfit``: N training images, no augmentation, validated on themselves), the model of
+``config.arch`` (:mod:`torch_impl.arch`: model, loss, post-processing, checkpoint config) and
+its start weights (:func:`read_start_weights`, :func:`load_weights`; :func:`freeze_layers`),
+the autoanchor check (anchor-based archs), the optimiser groups, LR
 schedule, EMA and AMP scaler; restore a checkpoint exactly (weights, optimiser, scheduler, EMA,
 scaler, RNG states); then per epoch: :func:`~torch_impl.train.engine.train_one_epoch` (with the
 :class:`~torch_impl.train.health.HealthMonitor` hooks), BatchNorm broadcast across ranks,
