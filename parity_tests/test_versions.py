@@ -229,8 +229,8 @@ def test_tal_and_loss_refuse_yolov5_and_unknown(mod):
 
 
 def test_yolov8_loss_versions_differ_on_a_small_object():
-    """A 6 px object at strides 8/16 between the anchor centres: 8.3.253 gives it no positive (no box or DFL loss), 8.4.190
-    enlarges it to 16 px; both sides agree per version."""
+    """A 6 px object at strides 8/16 between the anchor centres: 8.3.253 gives it no positive (no
+    box or DFL loss), 8.4.190 enlarges it to 16 px; both sides agree per version."""
     preds = [np.zeros((1, 4 * 4 + 2, 4, 4)), np.zeros((1, 4 * 4 + 2, 2, 2))]  # 3-cell boxes, CIoU > 0
     targets = np.array([[0, 1, 0.5, 0.5, 6.0 / 32, 6.0 / 32]])  # [13, 19] px: no centre inside
     parts = {}

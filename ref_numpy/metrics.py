@@ -1191,8 +1191,9 @@ def _mean_or_nan(x):
 
 
 def _ultralytics_keep(scores, image_ids, n_images, conf_thres, max_det):
-    """Per image, the predictions the releases' NMS (yolov5 v7.0, ultralytics 8.3 / 8.4) returns: ``score > conf_thres``, sorted by
-    score descending (stable on ties), the first ``max_det``. A list of index arrays."""
+    """Per image, the predictions the releases' NMS (yolov5 v7.0, ultralytics 8.3 / 8.4) returns:
+    ``score > conf_thres``, sorted by score descending (stable on ties), the first ``max_det``.
+    A list of index arrays."""
     order = np.argsort(image_ids, kind="stable")
     bounds = np.searchsorted(image_ids[order], np.arange(n_images + 1))
     kept = []
