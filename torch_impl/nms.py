@@ -113,6 +113,17 @@ def _score_order(scores: torch.Tensor) -> torch.Tensor:
     return torch.sort(scores, stable=True, descending=True).indices
 
 
+def _stable_order(labels: torch.Tensor) -> torch.Tensor:
+    """Indices of a stable ascending sort of int64 ``labels``: on CPU with labels spanning
+    fewer than 2^15 values, NumPy's radix sort of 16-bit keys (several times faster)."""
+    if labels.device.type == "cpu" and labels.numel():
+        lo, hi = (int(v) for v in torch.aminmax(labels))
+        if hi - lo < 2 ** 15:
+            small = (labels.numpy() - lo).astype(np.int16)
+            return torch.from_numpy(np.argsort(small, kind="stable"))
+    return torch.sort(labels, stable=True).indices
+
+
 def _box_table(boxes: torch.Tensor, centres: bool = False) -> torch.Tensor:
     """[K, N]: rows x1, y1, x2, y2, area (and cx, cy): gathered together by column index."""
     x1, y1, x2, y2 = boxes.unbind(-1)
@@ -309,8 +320,9 @@ def _iou_nms(boxes_sorted: torch.Tensor, alive: torch.Tensor, threshold: float,
 #: Candidate pairs allowed per box before the sparse engine declines (dense clusters: the
 #: blocked matrix pass is then cheaper); 0 disables the sparse engine.
 PAIR_BUDGET = 128
-#: Candidate pairs whose IoU is computed at once (bounded work buffers at any N).
-PAIR_CHUNK = 1 << 17
+#: Candidate pairs whose IoU is computed at once (work buffers that stay in cache; 2^17 was
+#: about 2x slower).
+PAIR_CHUNK = 1 << 15
 _AREA_RANGE = {np.dtype(np.float32): (1e-30, 1e30), np.dtype(np.float64): (1e-280, 1e280)}
 
 
@@ -367,24 +379,38 @@ def _candidate_ranges(x1, y1, x2, y2, lab, f: float):
         seg += np.concatenate([[0], np.cumsum(lab[1:] != lab[:-1])]) * span
     if int(seg.max()) + 2 >= (2 ** 62) // (m + 1):  # the integer key would overflow
         return None
-    by_x = np.argsort(X1, kind="stable")
-    rank = np.empty(m, np.int64)
-    rank[by_x] = np.arange(m)  # distinct ranks: x1_b < v  <=>  rank_b < #{x1 < v}
-    reach = np.searchsorted(X1[by_x], X1 + winx)  # #{x1 < x1_a + winx_a}
-    key = seg * (m + 1) + rank
-    order = np.argsort(key, kind="stable")
-    key, seg, rank, reach = key[order], seg[order], rank[order], reach[order]
+    by_x = np.argsort(x1)  # ties in any order: ranks only need to be distinct
+    reach = _sorted_search(X1[by_x], (X1 + winx)[by_x])  # #{x1 < x1_a + winx_a}, x order
+    seg = seg[by_x]
+    if int(seg.max()) < 2 ** 15:  # a radix sort of 16-bit keys
+        seg = seg.astype(np.int16)
+    rank = np.argsort(seg, kind="stable")  # segment, then x order: the x rank is the position
+    order, seg, reach = by_x[rank], seg[rank].astype(np.int64), reach[rank]
+    key = seg * (m + 1) + rank  # distinct ranks: x1_b < v  <=>  rank_b < #{x1 < v}
     stride = m + 1
     starts = [np.arange(1, m + 1),  # own strip: later in x order, x1 within the window
               np.searchsorted(key, (seg + 1) * stride + rank),  # strip above: x1_b >= x1_a
               np.searchsorted(key, (seg - 1) * stride + rank, side="right")]  # below: x1_b > x1_a
-    ends = [np.searchsorted(key, s * stride + reach) for s in (seg, seg + 1, seg - 1)]
+    within = seg * stride + reach
+    by_end = np.argsort(within)  # one order sorts the three end queries (shifts of each other)
+    ends = [np.empty(m, np.int64) for _ in range(3)]
+    for out, shift in zip(ends, (0, stride, -stride)):
+        out[by_end] = np.searchsorted(key, within[by_end] + shift)
     starts, counts = np.concatenate(starts), np.concatenate(ends) - np.concatenate(starts)
     nonempty = np.flatnonzero(counts > 0)
     counts = counts[nonempty]
     if int(counts.sum()) > PAIR_BUDGET * m:
         return None
     return order, nonempty % m, starts[nonempty], counts
+
+
+def _sorted_search(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(sorted_values, queries)`` with the queries sorted first (binary
+    searches in increasing order reuse their lower bound and the cache: about 2x faster)."""
+    by_q = np.argsort(queries)
+    out = np.empty(queries.size, np.int64)
+    out[by_q] = np.searchsorted(sorted_values, queries[by_q])
+    return out
 
 
 def _pair_iou(a_cols, b_cols) -> np.ndarray:
@@ -417,11 +443,11 @@ def _suppressing_pairs(cols, src, starts, counts, threshold: float):
         first = np.cumsum(c) - c  # each range's first pair in the chunk
         b = np.repeat(starts[r0:r1] - first, c)
         b += np.arange(b.size)
-        a_src = src[r0:r1]
-        iou = _pair_iou([np.repeat(col[a_src], c) for col in cols], [np.take(col, b) for col in cols])
+        a = np.repeat(src[r0:r1], c)
+        iou = _pair_iou([np.take(col, a) for col in cols], [np.take(col, b) for col in cols])
         hit = np.flatnonzero(iou > threshold)
         if hit.size:
-            a_out.append(a_src[np.searchsorted(first, hit, side="right") - 1])
+            a_out.append(a[hit])
             b_out.append(b[hit])
         r0 = r1
     if not a_out:
@@ -500,12 +526,13 @@ def batched_nms(boxes: TensorLike, scores: TensorLike | None, idxs: TensorLike |
     with torch.no_grad():
         by_score = _score_order(scores)
         idxs = idxs.to(torch.int64)
-        grouped = by_score[torch.sort(idxs[by_score], stable=True).indices]  # class, then score
+        grouped = by_score.index_select(0, _stable_order(idxs.index_select(0, by_score)))
         alive = torch.ones(grouped.shape[0], dtype=torch.bool, device=boxes.device)
-        keep = _iou_nms(boxes[grouped], alive, threshold, labels=idxs[grouped])
+        keep = _iou_nms(boxes.index_select(0, grouped), alive, threshold,  # class, then score
+                        labels=idxs.index_select(0, grouped))
         kept = torch.zeros_like(alive)
         kept[grouped[keep]] = True
-        return by_score[kept[by_score]]
+        return by_score[kept.index_select(0, by_score)]
 
 
 def nms_padded(boxes: TensorLike, scores: TensorLike, iou_threshold: float, valid: TensorLike | None = None
