@@ -854,13 +854,17 @@ def test_tal_properties(problem):
 
 
 def _tal_inside(problem, dtype="float64"):
-    """[bs, n, A] bool: anchor point strictly inside a real GT (enlarged under the 8.4 rule)."""
-    anc = problem["anc_points"].astype(dtype).astype(np.float64)
-    gt = problem["gt_bboxes"].astype(dtype).astype(np.float64)
+    """[bs, n, A] bool: anchor point strictly inside a real GT (enlarged under the 8.4 rule),
+    computed in ``dtype`` as the assigners do (in float64 an anchor on the enlarged box's edge of
+    a float32 problem can land on the other side)."""
+    anc = problem["anc_points"].astype(dtype)
+    gt = problem["gt_bboxes"].astype(dtype)
     mask = problem["mask_gt"][..., 0] > 0
     if problem["version"] == "8.4":
+        strides = problem["strides"]
+        side = np.asarray(strides[1] if len(strides) > 1 else strides[0], dtype=dtype)
         c, wh = (gt[..., :2] + gt[..., 2:]) / 2, gt[..., 2:] - gt[..., :2]
-        wh = np.where((wh < 16.0) & mask[..., None], 16.0, wh)
+        wh = np.where((wh < side) & mask[..., None], side, wh)
         gt = np.concatenate([c - wh / 2, c + wh / 2], -1)
     inside = (np.concatenate([anc - gt[:, :, None, :2], gt[:, :, None, 2:] - anc], -1).min(-1) > 1e-9)
     return inside & mask[..., None]
