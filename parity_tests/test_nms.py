@@ -582,16 +582,23 @@ def test_non_max_suppression_small_max_wh_suppresses_across_classes(impl):
 
 class _Engine:
     """Context manager pinning the engine: ``_Engine("sparse")`` never declines for size,
-    ``_Engine("blocked")`` switches the sparse engine off."""
+    ``_Engine("blocked")`` switches the sparse engine off, ``_Engine("handoff")`` declines
+    nearly every set as too dense (2 pairs per box), so that the blocked pass decides the first
+    positions of each group (8-box blocks, shared by small groups) and hands the rest of the
+    group to the sparse engine after 3, 12, ... of them."""
+
+    SETTINGS = {"sparse": (10 ** 9, T.BLOCK, T.HANDOFF_FIRST),
+                "blocked": (0, T.BLOCK, T.HANDOFF_FIRST), "handoff": (2, 8, 3)}
 
     def __init__(self, which: str):
-        self.budget = 0 if which == "blocked" else 10 ** 9
+        self.settings = self.SETTINGS[which]
 
     def __enter__(self):
-        self.before, T.PAIR_BUDGET = T.PAIR_BUDGET, self.budget
+        self.before = (T.PAIR_BUDGET, T.BLOCK, T.HANDOFF_FIRST)
+        T.PAIR_BUDGET, T.BLOCK, T.HANDOFF_FIRST = self.settings
 
     def __exit__(self, *exc):
-        T.PAIR_BUDGET = self.before
+        T.PAIR_BUDGET, T.BLOCK, T.HANDOFF_FIRST = self.before
 
 
 ENGINE_FAMILIES = ["uniform", "clustered", "chain", "identical", "grid", "huge", "mixed_sizes"]
@@ -648,9 +655,9 @@ def _torchvision_nms(boxes, scores, thr, dtype: str):
 @example(bf=(np.array([UNIT] * 4 + [[0, 0, 10, 20], [5, 0, 15, 10]]), "identical"), data=None,
          thr=0.5)  # identical boxes, IoU exactly 0.5 and 1/3
 def test_sparse_engine_equals_blocked_and_torchvision(dtype, bf, data, thr):
-    """nms, batched_nms (1-4 classes) and nms_padded: sparse engine == blocked pass ==
-    torchvision (== the reference for batched_nms and nms_padded), on every family, with
-    continuous, tied and NaN scores."""
+    """nms, batched_nms (1-4 classes) and nms_padded: sparse engine == blocked pass == blocked
+    pass handing off to the sparse engine == torchvision (== the reference for batched_nms and
+    nms_padded), on every family, with continuous, tied and NaN scores."""
     boxes, family = bf
     n = len(boxes)
     if data is None:
@@ -664,7 +671,7 @@ def test_sparse_engine_equals_blocked_and_torchvision(dtype, bf, data, thr):
     want_b = REF.call("nms.batched_nms", boxes, scores, idxs, thr, dtype=dtype)
     padded = (np.stack([boxes, boxes[::-1]]), np.stack([scores, scores[::-1]]), thr)
     want_p = REF.call("nms.nms_padded", *padded, dtype=dtype)
-    for engine in ("sparse", "blocked"):
+    for engine in ("sparse", "blocked", "handoff"):
         with _Engine(engine):
             got = PORT.call("nms.nms", boxes, scores, thr, dtype=dtype)
             got_b = PORT.call("nms.batched_nms", boxes, scores, idxs, thr, dtype=dtype)
@@ -744,3 +751,30 @@ def test_bench_inputs_equal_torchvision(n):
     assert sorted(got.tolist()) == sorted(want.tolist())
     assert_parity(got, REF.call("nms.batched_nms", boxes, scores, idxs, 0.5, dtype="float32"),
                   name="nms.batched_nms", tol=EXACT)
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_dense_clusters_hand_off_to_the_sparse_engine(labelled, monkeypatch):
+    """2,000 boxes in 3 tight clusters: the sparse engine declines the whole set (hundreds of
+    candidate pairs per box), the blocked pass decides the first positions and the sparse engine
+    then takes the rest; the result is torchvision's (batched: the reference's)."""
+    calls = []
+    real = T._sparse_keep
+
+    def spy(boxes, alive, threshold, labels=None):
+        out = real(boxes, alive, threshold, labels)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(T, "_sparse_keep", spy)
+    rng = np.random.default_rng(3)
+    boxes = random_boxes(rng, 2000, clusters=3, lo=20, hi=60)
+    scores = rng.uniform(0, 1, 2000)
+    if labelled:
+        idxs = rng.integers(0, 2, 2000)
+        got = PORT.call("nms.batched_nms", boxes, scores, idxs, 0.45, dtype="float32")
+        want = REF.call("nms.batched_nms", boxes, scores, idxs, 0.45, dtype="float32")
+        assert_parity(got, want, name="nms.batched_nms", tol=EXACT)
+    else:
+        assert_same_as_torchvision(boxes, scores, 0.45, "float32")
+    assert calls[0] is False and calls[-1] is True, calls  # declined, then handed the rest

@@ -70,6 +70,10 @@ BLOCK = 256
 CHUNK = 512
 #: Fixed-point iterations tried on a block before its greedy loop is run sequentially.
 FIXED_POINT_STEPS = 4
+#: Positions the blocked pass decides before it first hands the rest to the sparse engine (on
+#: CPU, when the sparse engine declined the whole set as too dense: the first blocks of a
+#: clustered set suppress most of it).
+HANDOFF_FIRST = 256
 
 
 # ----------------------------------------------------------------------------- private helpers
@@ -199,7 +203,7 @@ def _sequential_block(m: torch.Tensor) -> torch.Tensor:
 
 def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: float,
                  labels=None, maybe_nan: bool = True, block: int | None = None,
-                 chunk: int | None = None) -> torch.Tensor:
+                 chunk: int | None = None, handoff=None) -> torch.Tensor:
     """Exact greedy NMS over positions 0..N-1 (already in visiting order), blocked.
 
     Position i suppresses a later j when ``overlap(i, j) > threshold`` (NaN never suppresses).
@@ -215,6 +219,11 @@ def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: f
         maybe_nan: False when ``overlap`` cannot return NaN (then a tile is reduced by ``amax``
             directly; with NaN possible, NaN is first mapped to -inf).
         block, chunk: tile sizes (default: the module's ``BLOCK`` and ``CHUNK``).
+        handoff: optional ``f(rest [N] bool) -> keep [N] bool or None``, tried once the
+            positions decided in a group (the whole set without labels) pass
+            ``HANDOFF_FIRST``, then 4x as many, ...: greedy NMS of the group's alive positions
+            still undecided (``rest``), which the blocked pass's suppression leaves independent
+            of the decided ones; a mask decides the rest of the group.
     Returns:
         [N] bool keep mask over positions.
     """
@@ -224,7 +233,26 @@ def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: f
     keep = torch.zeros_like(alive)
     work = [torch.empty(block * max(block, min(chunk, n)), dtype=table.dtype, device=table.device)
             for _ in range(3)]  # reused by every tile: no allocation (and page faults) per tile
+    group_start = group_end = decided = next_handoff = 0
     for start, stop in _blocks(n, block, labels):  # a loop over blocks, not boxes
+        start = max(start, decided)  # positions before `decided` were handed off
+        if handoff is not None and start < stop:
+            if start >= group_end:  # a new group (the whole set without labels)
+                group_start = start
+                group_end = (n if labels is None else
+                             int(torch.searchsorted(labels, labels[start], right=True)))
+                next_handoff = start + HANDOFF_FIRST
+            if start >= next_handoff:  # hand off the rest of this group (groups are independent)
+                rest = torch.zeros_like(alive)
+                rest[start:group_end] = alive[start:group_end]
+                found = handoff(rest)
+                if found is not None:
+                    keep |= found
+                    start = decided = group_end  # the block's later groups, if any, go on
+                else:
+                    next_handoff = group_start + 4 * (start - group_start)
+        if start >= stop:
+            continue
         rows = torch.nonzero(alive[start:stop]).squeeze(1) + start
         if rows.numel() == 0:
             continue
@@ -281,15 +309,18 @@ def _iou_nms(boxes_sorted: torch.Tensor, alive: torch.Tensor, threshold: float,
     ``PAIR_BUDGET`` per box. The IoU cannot be NaN when every alive box has a finite, positive
     area: then ``inter <= min(area_i, area_j)`` (rounding is monotonic), so ``union > 0`` and
     finite."""
+    handoff = None
     if boxes_sorted.device.type == "cpu":
         keep = _sparse_keep(boxes_sorted, alive, threshold, labels)
         if keep is not None:
             return keep
+        if threshold >= 0 and PAIR_BUDGET > 0:  # declined as too dense (or extreme areas)
+            handoff = lambda rest: _sparse_keep(boxes_sorted, rest, threshold, labels)  # noqa: E731
     table = _box_table(boxes_sorted).contiguous()
     area = table[4][alive]
     maybe_nan = not bool(((area > 0) & torch.isfinite(area)).all())
     return _greedy_keep(table, alive, _iou, _threshold_for(boxes_sorted.dtype, threshold),
-                        labels=labels, maybe_nan=maybe_nan)
+                        labels=labels, maybe_nan=maybe_nan, handoff=handoff)
 
 
 # ----------------------------------------------------------------------------- sparse pair engine
@@ -389,14 +420,17 @@ def _candidate_ranges(x1, y1, x2, y2, lab, f: float):
     order, seg, reach = by_x[rank], seg[rank].astype(np.int64), reach[rank]
     key = seg * (m + 1) + rank  # distinct ranks: x1_b < v  <=>  rank_b < #{x1 < v}
     stride = m + 1
-    starts = [np.arange(1, m + 1),  # own strip: later in x order, x1 within the window
-              np.searchsorted(key, (seg + 1) * stride + rank),  # strip above: x1_b >= x1_a
-              np.searchsorted(key, (seg - 1) * stride + rank, side="right")]  # below: x1_b > x1_a
     within = seg * stride + reach
     by_end = np.argsort(within)  # one order sorts the three end queries (shifts of each other)
     ends = [np.empty(m, np.int64) for _ in range(3)]
-    for out, shift in zip(ends, (0, stride, -stride)):
+    ends[0][by_end] = np.searchsorted(key, within[by_end])
+    starts = [np.arange(1, m + 1)]  # own strip: later in x order, x1 within the window
+    if int((ends[0] - starts[0]).sum()) > PAIR_BUDGET * m:  # over budget already
+        return None
+    for out, shift in zip(ends[1:], (stride, -stride)):
         out[by_end] = np.searchsorted(key, within[by_end] + shift)
+    starts += [np.searchsorted(key, (seg + 1) * stride + rank),  # strip above: x1_b >= x1_a
+               np.searchsorted(key, (seg - 1) * stride + rank, side="right")]  # below: x1_b > x1_a
     starts, counts = np.concatenate(starts), np.concatenate(ends) - np.concatenate(starts)
     nonempty = np.flatnonzero(counts > 0)
     counts = counts[nonempty]
