@@ -39,10 +39,12 @@ With group labels sorted ascending (classes for :func:`batched_nms`, images for
 Tensors are created on the input's device. Indices carry no gradient (computed under
 ``no_grad``).
 
-Performance (``yolo-ref bench peers --rows nms,batched-nms``, one CPU thread, a shared, loaded
-2-core machine): 5,000 random 640-px boxes about 0.2x torchvision's time; the long chain (1-px
-shifts, every 4th box kept) about 0.2-0.4x; ``batched_nms`` of 5,000 / 20,000 boxes in 80
-classes about 0.5-0.7x. On an oversubscribed CPU torch's intra-op threads can stall every op;
+Performance (``yolo-ref bench peers --rows nms,batched-nms``, one CPU thread, a shared 2-core
+machine under load 4-10, same-run ratios to torchvision 0.29): 5,000 random 640-px boxes
+0.07-0.2x torchvision's time; the long chain (1-px shifts, every 4th box kept) 0.3-0.5x;
+``batched_nms`` of 5,000 / 20,000 boxes in 80 classes 0.3-0.45x. Tight clusters of thousands
+of boxes with few kept remain slower than torchvision (its cost is kept x N there: about 4x
+at 8,000 boxes in 3 clusters). On an oversubscribed CPU torch's intra-op threads can stall every op;
 ``torch.set_num_threads(1)`` avoids that.
 """
 from __future__ import annotations
@@ -519,8 +521,8 @@ def _greedy_over_edges(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float) -> torch.Tensor:
     """Greedy non-maximum suppression, exactly as ``torchvision.ops.nms`` on CPU (see
-    :func:`ref_numpy.nms.nms` for the contract), without torchvision and without a loop over
-    boxes (blocked matrix NMS, see the module docstring).
+    :func:`ref_numpy.nms.nms` for the contract), without torchvision: the sparse pair engine on
+    CPU, the blocked matrix pass elsewhere (see the module docstring).
 
     Args:
         boxes (Tensor[N, 4]): xyxy boxes, finite, any device.
@@ -541,7 +543,7 @@ def nms(boxes: TensorLike, scores: TensorLike, iou_threshold: float) -> torch.Te
 
 def batched_nms(boxes: TensorLike, scores: TensorLike | None, idxs: TensorLike | None,
                 iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS within each category, in one blocked pass (no loop over categories): boxes are
+    """Greedy NMS within each category, in one pass (no loop over categories): boxes are
     visited grouped by category (then by score), only same-category pairs interact, and the kept
     indices are returned in the stable descending score order (see
     :func:`ref_numpy.nms.batched_nms`).
