@@ -6,7 +6,8 @@ the ratio column is time / torchvision's time in the same run (< 1: faster than 
 Every row also checks that the kept indices agree with torchvision (exactly; for the batched row
 image by image), and the script exits with status 1 if any of them does not.
 
-Rows: single-image NMS at each N of ``--sizes``, then ``--images`` images of ``--batch-n`` boxes
+Rows: single-image NMS at each N of ``--sizes`` (uniform boxes, then boxes in ``--clusters``
+clusters, 0: none), then ``--images`` images of ``--batch-n`` boxes
 at once: ``torch_impl.nms_padded`` (one call) and ``torch_impl.batched_nms`` with the image as
 category against a torchvision per-image loop and ``torchvision.ops.batched_nms``.
 
@@ -40,6 +41,17 @@ def make_boxes(rng: np.random.Generator, n: int,
     centres = rng.uniform(0.0, size, (n, 2))
     sides = rng.uniform(10.0, 100.0, (n, 2))
     boxes = np.concatenate([centres - sides / 2, centres + sides / 2], axis=1)
+    return boxes.astype(np.float32), rng.uniform(0.0, 1.0, n).astype(np.float32)
+
+
+def clustered_boxes(rng: np.random.Generator, n: int, clusters: int,
+                    size: float = 640.0) -> tuple[np.ndarray, np.ndarray]:
+    """n float32 boxes around ``clusters`` centres (jitter 8 px, sides in [20, 60]): what a
+    detector emits around objects, the regime where most candidate pairs suppress."""
+    centres = rng.uniform(50.0, size - 50.0, (clusters, 2))[rng.integers(0, clusters, n)]
+    c = centres + rng.normal(0.0, 8.0, (n, 2))
+    sides = rng.uniform(20.0, 60.0, (n, 2))
+    boxes = np.concatenate([c - sides / 2, c + sides / 2], axis=1)
     return boxes.astype(np.float32), rng.uniform(0.0, 1.0, n).astype(np.float32)
 
 
@@ -180,6 +192,8 @@ def _parser():
     p = make_parser("bench nms", __doc__)
     p.add_argument("--sizes", default="1000,5000,20000", help="comma-separated N for single-image NMS")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per row (median)")
+    p.add_argument("--clusters", type=int, default=20,
+                   help="clusters of the clustered single-image rows (0: no clustered rows)")
     p.add_argument("--images", type=int, default=16, help="images in the batched rows")
     p.add_argument("--batch-n", type=int, default=1000, help="boxes per image, batched rows")
     add_iou_thres(p, 0.45)
@@ -205,9 +219,10 @@ def _main(argv: Sequence[str] | None) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s]
     except ValueError:
         raise UsageError(f"--sizes: expected comma-separated integers, got {args.sizes!r}") from None
-    if args.repeats < 1 or args.images < 1 or args.batch_n < 0 or any(n < 0 for n in sizes):
-        raise UsageError("--repeats, --images, --batch-n, --sizes: --repeats and --images must be "
-                         ">= 1, sizes >= 0")
+    if (args.repeats < 1 or args.images < 1 or args.batch_n < 0 or args.clusters < 0
+            or any(n < 0 for n in sizes)):
+        raise UsageError("--repeats, --images, --batch-n, --sizes, --clusters: --repeats and "
+                         "--images must be >= 1, sizes and clusters >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -216,19 +231,23 @@ def _main(argv: Sequence[str] | None) -> int:
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
           f"{torch.get_num_threads()} threads, IoU threshold {args.iou_thres}, "
           f"median of {args.repeats} after a warm-up")
-    for n in sizes:
-        boxes, scores = make_boxes(rng, n)
+    cases = [(f"nms N={n}", make_boxes(rng, n)) for n in sizes]
+    if args.clusters > 0:
+        cases += [(f"nms N={n} {args.clusters} cl.", clustered_boxes(rng, n, args.clusters))
+                  for n in sizes]
+    for case, (boxes, scores) in cases:
+        n = len(boxes)
         tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)
         t_tv, want = timed(lambda: torchvision.ops.nms(tb, ts, args.iou_thres), args.repeats)
         t_port, got = timed(lambda: T.nms(tb, ts, args.iou_thres), args.repeats)
         ok = torch.equal(got, want)
-        rows.append((f"nms N={n}", "torchvision.ops.nms", t_tv, t_tv, True, len(want)))
-        rows.append((f"nms N={n}", "torch_impl.nms", t_port, t_tv, ok, len(got)))
+        rows.append((case, "torchvision.ops.nms", t_tv, t_tv, True, len(want)))
+        rows.append((case, "torch_impl.nms", t_port, t_tv, ok, len(got)))
         if not args.no_ref and n <= args.ref_max_n:
             t_ref, got_ref = timed(lambda: R.nms(boxes, scores, args.iou_thres),
                                    max(1, args.repeats // 3))
             ok_ref = np.array_equal(got_ref, want.numpy())
-            rows.append((f"nms N={n}", "ref_numpy.nms", t_ref, t_tv, ok_ref, len(got_ref)))
+            rows.append((case, "ref_numpy.nms", t_ref, t_tv, ok_ref, len(got_ref)))
             ok = ok and ok_ref
         all_ok &= ok
 
