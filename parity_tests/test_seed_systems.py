@@ -18,6 +18,7 @@ import torch_impl.coder as TC
 import torch_impl.loss as TL
 from parity_tests.tolerances import assert_parity
 from torch_impl.models import load_tutorial_state_dict, tutorial, yolov1
+from torch_impl.models.tutorial import TUTORIAL_ANCHORS
 from torch_impl.models.yolov1 import ResNet18
 
 SHAPES = Path(__file__).resolve().parents[1] / "fixtures" / "shapes"
@@ -290,53 +291,65 @@ def test_tutorial_detect_as_printed_is_class_by_class_corrected_by_score():
 
 # ----------------------------------------------------------------------------- training through the engine
 
-def _overfit(tmp: Path, arch: str, model: str | None, opts: dict, epochs: int, img: int, lr0: float):
+# The overfit images: the shapes fixture's images 0 and 7 (6 objects of 7-47 px at 128 px, one
+# object per cell of YOLOv1's 4 x 4 grid, which holds one object per cell).
+OVERFIT_IMAGES = ("shapes_0000.jpg", "shapes_0007.jpg")
+OVERFIT_IMG = 128
+OVERFIT_MAP50 = 0.9  # the issue's "overfits a handful of images" bar, on the val split (the same images)
+# The tutorial's anchors: the write-up's (YOLOv5's, for 640 px) scaled to the 128 px input.
+_ANCHORS_128 = [[[round(v * OVERFIT_IMG / 640, 2) for v in a] for a in level]
+                for level in TUTORIAL_ANCHORS]
+OVERFIT = {  # arch, recipe, build options, epochs, lr0, other train options
+    # objectness / class bias priors: from PyTorch's default init every cell starts at
+    # sigma(obj) = 0.5 and the background takes ~100 more steps to push down; AdamW beta1 0.9
+    # and no gradient clipping (the write-up's optimiser) learn faster here than YOLOv5's
+    "tutorial": ("tutorial", None, {"base": 8, "anchors": _ANCHORS_128, "prior_bias": OVERFIT_IMG}, 50, 0.003,
+                 {"momentum": 0.9, "clip_grad": 0.0}),
+    "yolov1": ("yolov1", None, {"S": 4, "B": 2}, 24, 0.002, {}),
+}
+
+
+def _overfit(tmp: Path, arch: str, model: str | None, opts: dict, epochs: int, lr0: float, extra: dict):
+    """Train on :data:`OVERFIT_IMAGES` with every step on the whole set (batch = the images, no
+    repeats, no augmentation): a fixed batch keeps BatchNorm's batch and running statistics the
+    same (random sub-batches of a repeated list learn several times slower here), and
+    ``precise_bn`` gives validation those statistics."""
     from torch_impl.train import TrainConfig, train
-    imgs = [str((SHAPES / p).resolve()) for p in (SHAPES / "train.txt").read_text().split()[:4]]
-    (tmp / "train.txt").write_text("\n".join(imgs * 4) + "\n")
+    imgs = [str((SHAPES / "images" / name).resolve()) for name in OVERFIT_IMAGES]
+    (tmp / "train.txt").write_text("\n".join(imgs) + "\n")
     (tmp / "val.txt").write_text("\n".join(imgs) + "\n")
     data = tmp / "data.yaml"
     data.write_text(f"train: {tmp / 'train.txt'}\nval: {tmp / 'val.txt'}\nnc: 3\n"
                     "names: [rectangle, ellipse, triangle]\n")
     result = train(TrainConfig(
-        data=str(data), arch=arch, model=model, arch_options=opts, img_size=img, epochs=epochs,
-        batch_size=4, nbs=4, optimizer="AdamW", lr0=lr0, lrf=0.1, cos_lr=True, warmup_epochs=0,
-        weight_decay=0, augment=False, seed=0, workers=0, threads=1, device="cpu", quiet=True,
-        out=str(tmp / "run")))
+        data=str(data), arch=arch, model=model, arch_options=opts, img_size=OVERFIT_IMG, epochs=epochs,
+        batch_size=len(imgs), nbs=len(imgs), optimizer="AdamW", lr0=lr0, lrf=0.1, cos_lr=True,
+        warmup_epochs=0, weight_decay=0, augment=False, precise_bn=1, seed=0, workers=0, threads=1,
+        device="cpu", quiet=True, plots=False, out=str(tmp / "run"), **extra))
     return result, imgs, data
 
 
-OVERFIT = {  # arch, recipe, build options, epochs, image size, lr0
-    "tutorial": ("tutorial", None, {"base": 8}, 20, 128, 0.005),
-    "yolov1": ("yolov1", None, {"S": 4, "B": 2}, 20, 128, 0.003),
-}
-# A short run learns (measured on this machine: mAP@0.5 0.2-0.4 after 12 epochs of 4 images,
-# 0.45-0.6 after 25-30); the issue's 0.9 needs a longer run or better settings (not reached yet).
-LEARNED_MAP50 = 0.1
-
-
 @pytest.mark.parametrize("key", sorted(OVERFIT))
-def test_architecture_learns_and_round_trips_checkpoint_predict_evaluate(key, tmp_path):
+def test_architecture_overfits_and_round_trips_checkpoint_predict_evaluate(key, tmp_path):
     from torch_impl.cli import predict as predict_cli
     from ref_numpy.cli import evaluate as evaluate_cli
-    arch, model, opts, epochs, img, lr0 = OVERFIT[key]
-    result, imgs, data = _overfit(tmp_path, arch, model, opts, epochs, img, lr0)
+    arch, model, opts, epochs, lr0, extra = OVERFIT[key]
+    result, imgs, data = _overfit(tmp_path, arch, model, opts, epochs, lr0, extra)
     rows = (tmp_path / "run" / "results.csv").read_text().splitlines()
-    assert result.ok and result.best_fitness > 0, rows
+    print(f"{key} overfit results.csv:\n" + "\n".join(rows))
+    assert result.ok and len(result.history) == epochs, rows
     best = torch.load(result.best, map_location="cpu", weights_only=False)
     assert best["model_cfg"]["arch"] == arch
-    map50 = [float(r.split(",")[6]) for r in rows[1:]]  # metrics/mAP_0.5 by epoch
-    assert max(map50) >= LEARNED_MAP50 and max(map50) > map50[0], rows
+    assert best["map50"] >= OVERFIT_MAP50, rows
     out = tmp_path / "pred"
     assert predict_cli.main(["--weights", str(result.best), "--data", str(data), "--split", "val",
-                             "--img-size", str(img), "--conf-thres", "0.001", "--device", "cpu",
+                             "--img-size", str(OVERFIT_IMG), "--conf-thres", "0.001", "--device", "cpu",
                              "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())
     report = tmp_path / "eval.json"
     assert evaluate_cli.main(["--data", str(data), "--split", "val", "--pred", str(out / "results.json"),
                               "--json", str(report)]) == 0
-    text = report.read_text()
-    assert _map50(json.loads(text)) > 0
+    assert _map50(json.loads(report.read_text())) >= OVERFIT_MAP50  # the checkpoint, re-evaluated
 
 
 def _map50(obj) -> float:

@@ -7,7 +7,9 @@ classes, unclamped CIoU, detections in score order: :func:`torch_impl.loss.yolo_
 anchor score, two-hot collisions, clamped CIoU, detections class by class:
 :func:`torch_impl.loss.yolo_scratch_pytorch_loss_as_printed`,
 :func:`torch_impl.coder.tutorial_detect_as_printed`). Build options (``--arch-option``):
-``base`` (width, 32) and ``anchors`` ([3, na, 2] pixels). The write-up's training recipe is
+``base`` (width, 32), ``anchors`` ([3, na, 2] pixels) and ``prior_bias`` (an image size:
+YOLOv5's objectness / class bias priors for it, which a short run needs; 0, the default, keeps
+the write-up's init). The write-up's training recipe is
 ``--optimizer AdamW --lr0 2e-4 --weight-decay 1e-4 --batch-size 8 --img-size 640``; its state_dicts load
 with :func:`torch_impl.models.load_tutorial_state_dict`.
 """
@@ -26,9 +28,18 @@ from torch_impl.models.tutorial import RECIPES, TutorialDecoded, TutorialDetecto
 LOSS_NAMES = ("box", "obj", "cls")
 
 
-def build(nc: int, variant: str | None = None, *, base: int = 32, anchors: list | None = None) -> TutorialDetector:
-    """:func:`torch_impl.models.tutorial` with the recipe ``variant`` (default "corrected")."""
-    return tutorial(nc, base, anchors, recipe=variant or RECIPES[0])
+def build(nc: int, variant: str | None = None, *, base: int = 32, anchors: list | None = None,
+          prior_bias: int = 0) -> TutorialDetector:
+    """:func:`torch_impl.models.tutorial` with the recipe ``variant`` (default "corrected");
+    ``prior_bias`` > 0: :meth:`TutorialDetector.initialize_biases` for that image size (0: the
+    write-up's PyTorch default init). Raises ValueError for a negative ``prior_bias``."""
+    model = tutorial(nc, base, anchors, recipe=variant or RECIPES[0])
+    if isinstance(prior_bias, bool) or not isinstance(prior_bias, int) or prior_bias < 0:
+        raise ValueError(f"prior_bias (--arch-option prior_bias=IMG_SIZE): expected an image size >= 0 "
+                         f"(0: off), got {prior_bias!r}")
+    if prior_bias:
+        model.initialize_biases(prior_bias)
+    return model
 
 
 def model_config(model: TutorialDetector) -> dict:

@@ -29,6 +29,7 @@ b = 16, C = 80: 992,013).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -181,6 +182,20 @@ class TutorialDetector(nn.Module):
             return raw
         rows = coder.tutorial_decode([p.float() for p in self.split(raw)], self.anchors, self.stride.tolist())
         return TutorialDecoded(rows, self.recipe), raw
+
+    @torch.no_grad()
+    def initialize_biases(self, img_size: int = 640) -> None:
+        """Set the heads' biases to YOLOv5's priors (not in the write-up, whose heads keep
+        PyTorch's default init): objectness ``log(8 / (img_size / stride)²)`` (about 8 objects
+        per image, so every cell starts as background instead of at σ = 0.5) and classes
+        ``log(0.6 / (nc - 0.99))``; the box biases are left as they are. Weights are untouched,
+        so the layout, the parameter count and :func:`load_tutorial_state_dict` do not change.
+        Raises ValueError for an ``img_size`` < 1."""
+        size = check_count("img_size", img_size, 1)
+        for head, s in zip(self.heads, self.stride.tolist()):
+            b = head.bias.view(self.na, self.no)
+            b[:, 4] = math.log(8 / (size / s) ** 2)
+            b[:, 5:] = math.log(0.6 / (self.nc - 0.99))
 
     def split(self, outputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """NCHW head maps -> ``[bs, na, S, S, 5 + nc]`` per level (``view(bs, A, 5 + C, S, S)``)."""
