@@ -355,3 +355,19 @@ def test_architecture_overfits_and_round_trips_checkpoint_predict_evaluate(key, 
 def _map50(obj) -> float:
     """The COCO AP@0.5 of ``yolo-ref evaluate --json``."""
     return float(obj["protocols"]["coco"]["map50"])
+
+
+def test_train_cli_yolov1_flags_alias_arch_options_and_are_refused_elsewhere():
+    from torch_impl.cli.train import build_parser, config_from_args
+    argv = ["--data", "d.yaml", "--arch", "yolov1", "--arch-option", "S=4", "--backbone", "resnet18",
+            "--backbone-weights", "w.pth", "--freeze-backbone", "--backbone-lr", "0.1", "--freeze-bn",
+            "--loss", "v1-focal"]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert config.arch_options == {"S": 4, "backbone": "resnet18", "backbone_weights": "w.pth",
+                                   "freeze_backbone": True, "backbone_lr": 0.1, "freeze_bn": True,
+                                   "loss": "v1-focal"}
+    plain = config_from_args(build_parser().parse_args(["--data", "d.yaml", "--arch", "yolov1"]))
+    assert plain.arch_options is None  # flags not given pass nothing
+    for flag, extra in (("--backbone", ["resnet18"]), ("--freeze-bn", []), ("--loss", ["v1"])):
+        with pytest.raises(ValueError, match=f"{flag}: --arch yolov5 does not take it"):
+            config_from_args(build_parser().parse_args(["--data", "d.yaml", flag, *extra]))

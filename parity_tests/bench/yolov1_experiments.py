@@ -67,7 +67,7 @@ def _train(data: Path, out: Path, args, opts: dict, lr0: float, batch: int):
         data=str(data), arch="yolov1", arch_options={"S": args.S, "B": 2, **opts}, img_size=args.img_size,
         epochs=args.epochs, batch_size=batch, nbs=batch, optimizer="AdamW", lr0=lr0, lrf=0.1, cos_lr=True,
         warmup_epochs=0, weight_decay=0, augment=False, seed=args.seed, workers=0, threads=1, device="cpu",
-        quiet=True, out=str(out), exist_ok=True))
+        quiet=True, plots=False, out=str(out), exist_ok=True))
 
 
 def _mean_top_conf(weights: Path, data: Path, img_size: int) -> float:

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    type=_key_value, metavar="KEY=VALUE",
                    help="a further build option of the architecture (repeatable; the value "
                         "read as YAML: 8, 0.5, true, [1, 2], text)")
+    _add_arch_option_flags(p)
     add_img_size(p, default=d.img_size)
     p.add_argument("--epochs", type=int, default=None,
                    help="number of epochs (None: 100; with --resume the checkpoint's, and a "
@@ -168,11 +169,57 @@ def _key_value(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{key}: cannot read {value!r}: {exc}") from None
 
 
+# The literal flags of the seed write-ups (YOLOv1: seed_systems.md B), each an alias of
+# --arch-option KEY=VALUE: flag -> (build option, argparse type or "flag", help). None: not given.
+ARCH_OPTION_FLAGS = {
+    "--backbone": ("backbone", str, "backbone of the architecture (yolov1: darknet | resnet18; "
+                                    "None: the architecture's, darknet)"),
+    "--backbone-weights": ("backbone_weights", str, "a local state_dict file for the backbone "
+                                                    "(yolov1 resnet18: torchvision's layout; no download)"),
+    "--freeze-backbone": ("freeze_backbone", "flag", "no gradient on the backbone, its BatchNorm in eval mode"),
+    "--backbone-lr": ("backbone_lr", float, "LR factor of the backbone's parameters (None: 1.0)"),
+    "--freeze-bn": ("freeze_bn", "flag", "backbone BatchNorm in eval mode, its affine parameters frozen"),
+    "--loss": ("loss", str, "loss of the architecture (yolov1: v1 | v1-focal | mse | adv | iou | "
+                            "mse-corrected | adv-corrected | iou-corrected; None: v1)"),
+}
+
+
+def _add_arch_option_flags(p: argparse.ArgumentParser) -> None:
+    for flag, (key, kind, text) in ARCH_OPTION_FLAGS.items():
+        dest = "flag_" + key
+        if kind == "flag":
+            p.add_argument(flag, dest=dest, action="store_const", const=True, default=None,
+                           help=f"{text} (= --arch-option {key}=true; architectures that take it: yolov1)")
+        else:
+            p.add_argument(flag, dest=dest, type=kind, default=None, metavar=key.upper(),
+                           help=f"{text} (= --arch-option {key}=VALUE; architectures that take it: yolov1)")
+
+
+def _arch_takes(arch_name: str, key: str) -> bool:
+    import inspect
+    from torch_impl.arch import get_arch
+    try:
+        arch = get_arch(arch_name)
+    except (KeyError, ValueError):
+        return True  # an unknown --arch is the configuration's error, named there
+    params = inspect.signature(arch.build).parameters
+    return key in params or any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values())
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of parsed options (raises ValueError naming a bad one)."""
+    """The :class:`TrainConfig` of parsed options (raises ValueError naming a bad one, e.g. a
+    :data:`ARCH_OPTION_FLAGS` flag for an architecture whose build does not take it)."""
     values = vars(args).copy()
     if values.get("arch_options") is not None:
         values["arch_options"] = dict(values["arch_options"])
+    for flag, (key, _kind, _text) in ARCH_OPTION_FLAGS.items():
+        value = values.pop("flag_" + key, None)
+        if value is None:
+            continue
+        if not _arch_takes(values.get("arch"), key):
+            raise ValueError(f"{flag}: --arch {values.get('arch')} does not take it (it is an option of "
+                             f"--arch yolov1; see --arch-option)")
+        values["arch_options"] = {**(values.get("arch_options") or {}), key: value}
     return TrainConfig(**values)
 
 
