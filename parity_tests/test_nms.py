@@ -543,7 +543,9 @@ def test_long_chain_equals_torchvision(budget, monkeypatch):
 def test_non_max_suppression_shortcuts_equal_reference(first_prefix, data):
     """The port's prefix early exit (any first prefix), its stable top-k ``max_nms`` cut (tied
     scores) and its per-class groups (classes apart at max_wh 7680) or one offset pass (classes
-    overlapping at max_wh 100 or 30 in the 160-pixel strategy image) give the reference's rows."""
+    overlapping at max_wh 100 or 30 in the 160-pixel strategy image) give the reference's rows,
+    on the default engines and with every set declined as dense and handed off (the path a
+    clustered image's later prefixes take)."""
     version = data.draw(st.sampled_from(["v5", "v8"]), label="version")
     pred = data.draw(S.yolo_predictions(version, max_a=40), label="prediction")
     kw = {"conf_thres": data.draw(st.sampled_from([0.0, 0.25])),
@@ -557,9 +559,12 @@ def test_non_max_suppression_shortcuts_equal_reference(first_prefix, data):
     before, T.FIRST_PREFIX = T.FIRST_PREFIX, first_prefix
     try:
         got = PORT.call("nms.non_max_suppression", pred, dtype="float32", **kw)
+        with _Engine("handoff"):
+            got_handoff = PORT.call("nms.non_max_suppression", pred, dtype="float32", **kw)
     finally:
         T.FIRST_PREFIX = before
     assert_parity(got, want, name="nms.non_max_suppression", tol=EXACT, inputs=(pred, kw))
+    assert_parity(got_handoff, want, name="nms.non_max_suppression", tol=EXACT, inputs=(pred, kw))
 
 
 @pytest.mark.parametrize("impl", IMPLS)

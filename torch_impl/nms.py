@@ -221,11 +221,11 @@ def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: f
         maybe_nan: False when ``overlap`` cannot return NaN (then a tile is reduced by ``amax``
             directly; with NaN possible, NaN is first mapped to -inf).
         block, chunk: tile sizes (default: the module's ``BLOCK`` and ``CHUNK``).
-        handoff: optional ``f(rest [N] bool) -> keep [N] bool or None``, tried once the
-            positions decided in a group (the whole set without labels) pass
-            ``HANDOFF_FIRST``, then 4x as many, ...: greedy NMS of the group's alive positions
-            still undecided (``rest``), which the blocked pass's suppression leaves independent
-            of the decided ones; a mask decides the rest of the group.
+        handoff: optional ``f(start, end, alive [end - start] bool) -> keep [end - start] bool
+            or None``, tried once the positions decided in a group (the whole set without
+            labels) pass ``HANDOFF_FIRST``, then 4x as many, ...: greedy NMS of positions
+            ``start..end-1`` (the rest of one group), which the blocked pass's suppression
+            leaves independent of the decided ones; a mask decides the rest of the group.
     Returns:
         [N] bool keep mask over positions.
     """
@@ -245,11 +245,10 @@ def _greedy_keep(table: torch.Tensor, alive: torch.Tensor, overlap, threshold: f
                              int(torch.searchsorted(labels, labels[start], right=True)))
                 next_handoff = start + HANDOFF_FIRST
             if start >= next_handoff:  # hand off the rest of this group (groups are independent)
-                rest = torch.zeros_like(alive)
-                rest[start:group_end] = alive[start:group_end]
-                found = handoff(rest)
+                rest = alive[start:group_end]
+                found = handoff(start, group_end, rest) if bool(rest.any()) else rest
                 if found is not None:
-                    keep |= found
+                    keep[start:group_end] |= found
                     start = decided = group_end  # the block's later groups, if any, go on
                 else:
                     next_handoff = group_start + 4 * (start - group_start)
@@ -303,21 +302,24 @@ def _blocks(n: int, block: int, labels=None) -> list[tuple[int, int]]:
 
 
 def _iou_nms(boxes_sorted: torch.Tensor, alive: torch.Tensor, threshold: float,
-             labels=None) -> torch.Tensor:
+             labels=None, sparse_first: bool = True) -> torch.Tensor:
     """Greedy IoU-NMS keep mask over already-sorted boxes (the engine of nms, batched, padded).
 
     On CPU the sparse pair engine runs (:func:`_sparse_keep`); it declines (and the blocked
     matrix pass runs) for a negative threshold, extreme box scales, or more candidate pairs than
-    ``PAIR_BUDGET`` per box. The IoU cannot be NaN when every alive box has a finite, positive
-    area: then ``inter <= min(area_i, area_j)`` (rounding is monotonic), so ``union > 0`` and
-    finite."""
+    ``PAIR_BUDGET`` per box; then (or with ``sparse_first`` False, when the caller expects a
+    dense set) the blocked pass hands each group's rest to it once the group's first positions
+    are decided (see :func:`_greedy_keep`). The IoU cannot be NaN when every alive box has a
+    finite, positive area: then ``inter <= min(area_i, area_j)`` (rounding is monotonic), so
+    ``union > 0`` and finite."""
     handoff = None
     if boxes_sorted.device.type == "cpu":
-        keep = _sparse_keep(boxes_sorted, alive, threshold, labels)
+        keep = _sparse_keep(boxes_sorted, alive, threshold, labels) if sparse_first else None
         if keep is not None:
             return keep
-        if threshold >= 0 and PAIR_BUDGET > 0:  # declined as too dense (or extreme areas)
-            handoff = lambda rest: _sparse_keep(boxes_sorted, rest, threshold, labels)  # noqa: E731
+        if threshold >= 0 and PAIR_BUDGET > 0:  # declined (too dense, extreme areas) or skipped
+            def handoff(start: int, end: int, rest: torch.Tensor):  # one group's undecided part
+                return _sparse_keep(boxes_sorted[start:end], rest, threshold)
     table = _box_table(boxes_sorted).contiguous()
     area = table[4][alive]
     maybe_nan = not bool(((area > 0) & torch.isfinite(area)).all())
@@ -762,22 +764,22 @@ def _classes_apart(boxes: torch.Tensor, cls: torch.Tensor) -> bool:
 
 
 def _offset_nms_keep(boxes: torch.Tensor, cls: torch.Tensor, threshold: float,
-                     offset: float) -> torch.Tensor:
+                     offset: float, sparse_first: bool = True) -> torch.Tensor:
     """Keep mask of greedy NMS on ``boxes + cls * offset`` (rows already in score order), the
     result of :func:`nms` on the offset boxes. When the classes lie apart (always, for boxes
-    inside ``[0, offset)``), it runs as independent per-class groups of the blocked pass: no
-    cross-class pair is computed."""
+    inside ``[0, offset)``), it runs as independent per-class groups: no cross-class pair is
+    computed. ``sparse_first``: see :func:`_iou_nms` (the same result either way)."""
     shifted = boxes + cls[:, None] * offset if offset else boxes
     if not bool(torch.isfinite(shifted).all()):
         raise ValueError(f"max_wh: the class offsets cls * max_wh are not finite in "
                          f"{boxes.dtype} (max_wh={offset!r})")
     alive = torch.ones(boxes.shape[0], dtype=torch.bool, device=boxes.device)
     if not offset or not _classes_apart(shifted, cls):
-        return _iou_nms(shifted, alive, threshold)
+        return _iou_nms(shifted, alive, threshold, sparse_first=sparse_first)
     grouped = torch.sort(cls, stable=True).indices  # class, then score (rows are in score order)
     keep = torch.zeros_like(alive)
     keep[grouped] = _iou_nms(shifted[grouped], alive, threshold,
-                             labels=cls[grouped].to(torch.int64))
+                             labels=cls[grouped].to(torch.int64), sparse_first=sparse_first)
     return keep
 
 
@@ -843,12 +845,14 @@ def _one_image(x, conf_thres, iou_thres, multi_label, objectness, wanted, max_de
     box, keys, row_of, class_of = _candidate_keys(x, conf_thres, multi_label, objectness, wanted)
     order = _stable_top(keys, max_nms)  # the candidates NMS visits, in visiting order
     threshold = _threshold_for(row_dtype, iou_thres)
-    k = min(order.numel(), FIRST_PREFIX)
+    k, sparse_first = min(order.numel(), FIRST_PREFIX), True
     while True:
         c = order[:k]
         det = torch.cat([box[row_of(c)].to(row_dtype), keys[c, None].to(row_dtype),
                          class_of(c)[:, None].to(row_dtype)], dim=1)
-        keep = _offset_nms_keep(det[:, :4], det[:, 5], threshold, max_wh)
-        if k == order.numel() or int(keep.sum()) >= max_det:
+        keep = _offset_nms_keep(det[:, :4], det[:, 5], threshold, max_wh, sparse_first)
+        kept = int(keep.sum())
+        if k == order.numel() or kept >= max_det:
             return det[keep][:max_det]
+        sparse_first = 16 * kept >= k  # few kept: clustered, the next prefix is dense too
         k = min(order.numel(), 4 * k)
