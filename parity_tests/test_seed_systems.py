@@ -303,7 +303,7 @@ OVERFIT = {  # arch, recipe, build options, epochs, lr0, other train options
     # objectness / class bias priors: from PyTorch's default init every cell starts at
     # sigma(obj) = 0.5 and the background takes ~100 more steps to push down; AdamW beta1 0.9
     # and no gradient clipping (the write-up's optimiser) learn faster here than YOLOv5's
-    "tutorial": ("tutorial", None, {"base": 8, "anchors": _ANCHORS_128, "prior_bias": OVERFIT_IMG}, 50, 0.003,
+    "tutorial": ("tutorial", None, {"base": 8, "anchors": _ANCHORS_128, "prior_bias": OVERFIT_IMG}, 80, 0.003,
                  {"momentum": 0.9, "clip_grad": 0.0}),
     "yolov1": ("yolov1", None, {"S": 4, "B": 2}, 24, 0.002, {}),
 }
