@@ -69,7 +69,7 @@ def test_eval_output_is_the_v8_decode_of_the_raw_maps():
     points, strides = coder.make_anchors([r.shape[2:] for r in raw], torch.tensor([8.0, 16, 32]))
     xywh = coder.dist2bbox(coder.dfl_decode(flat[..., :64], 16), points, xywh=True) * strides
     want = torch.cat((xywh, flat[..., 64:].sigmoid()), 2).transpose(1, 2)
-    assert_parity(decoded, want, name="coder.dist2bbox")
+    assert_parity(decoded, want, name="models.yolov8_decode")
 
 
 # ----------------------------------------------------------------------------- the official package

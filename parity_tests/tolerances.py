@@ -114,6 +114,11 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
     ("coder.yolov3_decode", "float32"): Tol(1e-6, 2e-3, "cx -/+ w/2 cancels; ulps of ~8e3 px"),
     # The section A decode is v3's (exp(t) * anchor, centre -/+ size/2): the same cancellation.
     ("coder.tutorial_decode", "float32"): Tol(1e-6, 2e-3, "cx -/+ w/2 cancels; ulps of ~8e3 px"),
+    # YOLOv8's eval output vs the coder: the model's DFL is a 1x1 conv over the 16 bins, the
+    # coder's a softmax-weighted arange sum (another summation order: ulps of reg_max = 16); the
+    # centre (rb - lt) / 2 cancels and x stride 32 scales it: 32 * 16 * 4 ulps(1) ~ 2.4e-4.
+    # Measured 3.1e-5 in a full-suite run (1 torch thread), 0 alone.
+    ("models.yolov8_decode", "float32"): Tol(1e-6, 2.5e-4, "DFL conv vs softmax sum, x stride 32"),
     # torch's vectorised float32 sqrt is sometimes 1 ulp off NumPy's; logit amplifies an error
     # in σ = sqrt(size / anchor) / 2 by 1 / (σ(1 - σ)) <= ~270 at a size ratio of 3.97 (the
     # row's domain edge). Measured: 1.3e-5 over 300 examples.
