@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -80,28 +80,43 @@ def load_yolov5_state_dict(model: YOLOv5, state_dict: Mapping) -> YOLOv5:
     """
     _check_model(model)
     given = _official_view(state_dict)
+    return load_official_tensors(model, given, _to_official, model_kind="v7.0",
+                                 shape_hint="check variant, nc and anchors per level")
+
+
+def load_official_tensors(model: torch.nn.Module, given: Mapping, to_official: Callable[[str], str], *, model_kind: str,
+                          shape_hint: str) -> torch.nn.Module:
+    """Load ``given`` (official key -> tensor) into ``model`` one to one: each of the model's
+    keys ``k`` takes ``given[to_official(k)]`` (cast to the parameter's dtype); BatchNorm's
+    ``num_batches_tracked`` may be absent. Shared by the YOLOv5 v7.0 and YOLOv8 importers.
+
+    Raises:
+        ValueError: naming the first official key (in the model's order) missing, not a tensor
+            or of another shape (``shape_hint`` says what to check), or the first given key the
+            model has no place for (``model_kind`` names the expected model).
+    """
     ours = model.state_dict()
     mapped = OrderedDict()
     for key, param in ours.items():
-        official = _to_official(key)
+        official = to_official(key)
         if official not in given:
             if key.endswith(_OPTIONAL_SUFFIX):
                 mapped[key] = param
                 continue
             raise ValueError(f"state_dict: missing key {official!r} (shape {tuple(param.shape)}) "
-                             f"expected by the model ({key!r}); wrong variant or not a v7.0 model?")
+                             f"expected by the model ({key!r}); wrong variant or not a {model_kind} model?")
         value = given[official]
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"state_dict: {official!r} is a {type(value).__name__}, expected a tensor")
         if value.shape != param.shape:
             raise ValueError(f"state_dict: {official!r} has shape {tuple(value.shape)}, the model expects "
-                             f"{tuple(param.shape)} ({key!r}); check variant, nc and anchors per level")
-        mapped[key] = value
-    expected = {_to_official(k) for k in ours}
+                             f"{tuple(param.shape)} ({key!r}); {shape_hint}")
+        mapped[key] = value.to(param.dtype)
+    expected = {to_official(k) for k in ours}
     extra = [k for k in given if k not in expected]
     if extra:
         raise ValueError(f"state_dict: unexpected key {extra[0]!r} ({len(extra)} in all) that the model "
-                         f"has no place for; wrong variant or not a v7.0 detection model?")
+                         f"has no place for; wrong variant or not a {model_kind} detection model?")
     model.load_state_dict(mapped, strict=True)
     return model
 

@@ -31,6 +31,7 @@ from torch import nn
 from ref_numpy.shared.checks import check_count
 from torch_impl import coder
 from torch_impl.models.common import SPPF, Conv, make_divisible, scaled_depth
+from torch_impl.models.convert import load_official_tensors
 from torch_impl.models.yolo import HeadOutput
 
 # [depth, width, max_channels] of the yaml's ``scales``.
@@ -393,30 +394,8 @@ def load_yolov8_state_dict(model: YOLOv8, state_dict: Mapping) -> YOLOv8:
         raise ValueError(f"state_dict: expected a mapping of name -> tensor, got "
                          f"{type(state_dict).__name__}")
     given = {(k if k.startswith("model.") else f"model.{k}"): v for k, v in state_dict.items()}
-    ours = model.state_dict()
-    mapped = OrderedDict()
-    for key, param in ours.items():
-        official = _to_official(key)
-        if official not in given:
-            if key.endswith(_OPTIONAL_SUFFIX):
-                mapped[key] = param
-                continue
-            raise ValueError(f"state_dict: missing key {official!r} (shape {tuple(param.shape)}) "
-                             f"expected by the model ({key!r}); wrong variant or not a YOLOv8 model?")
-        value = given[official]
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"state_dict: {official!r} is a {type(value).__name__}, expected a tensor")
-        if value.shape != param.shape:
-            raise ValueError(f"state_dict: {official!r} has shape {tuple(value.shape)}, the model "
-                             f"expects {tuple(param.shape)} ({key!r}); check variant and nc")
-        mapped[key] = value.to(param.dtype)
-    expected = {_to_official(k) for k in ours}
-    extra = [k for k in given if k not in expected]
-    if extra:
-        raise ValueError(f"state_dict: unexpected key {extra[0]!r} ({len(extra)} in all) that the "
-                         f"model has no place for; wrong variant or not a YOLOv8 detection model?")
-    model.load_state_dict(mapped, strict=True)
-    return model
+    return load_official_tensors(model, given, _to_official, model_kind="YOLOv8",
+                                 shape_hint="check variant and nc")
 
 
 def import_yolov8_state_dict(state_dict: Mapping, variant: str = "n", nc: int | None = None) -> YOLOv8:
