@@ -13,7 +13,7 @@ from torch_impl._typing import TensorLike
 from torch_impl.arch import Architecture, LossFn, register
 from torch_impl.loss import yolov5_loss, yolov5_scale_hyp
 from torch_impl.models import VARIANTS, YOLOv5, yolov5
-from torch_impl.models.convert import LAYER_INDEX
+from torch_impl.models.convert import LAYER_INDEX, rename_official_layers
 from torch_impl.nms import non_max_suppression
 
 LOSS_NAMES = ("box", "obj", "cls")
@@ -72,16 +72,7 @@ def prepare_hyp(hyp: dict, model: nn.Module, nc: int, img_size: int) -> dict:
 def official_keys_to_ours(sd: dict) -> dict:
     """Official YOLOv5 keys (``model.24.m.0.weight`` or ``24.m.0.weight``) -> ours
     (``head.m.0.weight``); our own keys pass through."""
-    prefix_of = {i: p for p, i in LAYER_INDEX.items()}
-    out = {}
-    for k, v in sd.items():
-        parts = k.split(".")
-        if parts[0] == "model" and len(parts) > 1 and parts[1].isdigit():
-            parts = parts[1:]
-        if parts[0].isdigit() and int(parts[0]) in prefix_of:
-            k = ".".join([prefix_of[int(parts[0])], *parts[1:]])
-        out[k] = v
-    return out
+    return rename_official_layers(sd, LAYER_INDEX)
 
 
 def weights_nc(sd: Mapping, na: int = 3) -> int | None:

@@ -84,6 +84,22 @@ def load_yolov5_state_dict(model: YOLOv5, state_dict: Mapping) -> YOLOv5:
                                  shape_hint="check variant, nc and anchors per level")
 
 
+def rename_official_layers(state_dict: Mapping, layer_index: Mapping[str, int]) -> dict:
+    """Official keys numbered by layer (``model.24.m.0.weight`` or ``24.m.0.weight``) -> our
+    module names (``head.m.0.weight``) by ``layer_index`` (our prefix -> official layer number);
+    keys of unknown layers and our own keys pass through."""
+    prefix_of = {i: p for p, i in layer_index.items()}
+    out = {}
+    for k, v in state_dict.items():
+        parts = k.split(".")
+        if parts[0] == "model" and len(parts) > 1 and parts[1].isdigit():
+            parts = parts[1:]
+        if parts[0].isdigit() and int(parts[0]) in prefix_of:
+            k = ".".join([prefix_of[int(parts[0])], *parts[1:]])
+        out[k] = v
+    return out
+
+
 def load_official_tensors(model: torch.nn.Module, given: Mapping, to_official: Callable[[str], str], *, model_kind: str,
                           shape_hint: str) -> torch.nn.Module:
     """Load ``given`` (official key -> tensor) into ``model`` one to one: each of the model's

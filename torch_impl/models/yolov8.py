@@ -31,7 +31,7 @@ from torch import nn
 from ref_numpy.shared.checks import check_count
 from torch_impl import coder
 from torch_impl.models.common import SPPF, Conv, make_divisible, scaled_depth
-from torch_impl.models.convert import load_official_tensors
+from torch_impl.models.convert import load_official_tensors, rename_official_layers
 from torch_impl.models.yolo import HeadOutput
 
 # [depth, width, max_channels] of the yaml's ``scales``.
@@ -358,16 +358,7 @@ def _to_official(key: str) -> str:
 def official_v8_keys_to_ours(state_dict: Mapping) -> dict:
     """Official keys (``model.22.cv2.0.0.conv.weight``, or without ``model.``) -> ours
     (``head.cv2.0.0.conv.weight``); other keys pass through."""
-    prefix_of = {i: p for p, i in V8_LAYER_INDEX.items()}
-    out = {}
-    for k, v in state_dict.items():
-        parts = k.split(".")
-        if parts[0] == "model" and len(parts) > 1 and parts[1].isdigit():
-            parts = parts[1:]
-        if parts[0].isdigit() and int(parts[0]) in prefix_of:
-            k = ".".join([prefix_of[int(parts[0])], *parts[1:]])
-        out[k] = v
-    return out
+    return rename_official_layers(state_dict, V8_LAYER_INDEX)
 
 
 def to_yolov8_state_dict(model: YOLOv8) -> "OrderedDict[str, torch.Tensor]":
