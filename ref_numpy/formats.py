@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from ref_numpy.shared.labels import LABEL_NUMBER, parse_label_number
+from ref_numpy.shared.textfile import read_text
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CLASSES_FILE = "classes.txt"
@@ -266,18 +267,8 @@ def to_arrays(dataset: DetectionSet) -> dict:
 
 # ----------------------------------------------------------------------------- COCO JSON
 
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of ``path``; an unreadable or undecodable file is a ValueError naming it."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: byte {exc.start}: not UTF-8 text") from exc
-
-
 def _read_json_file(path: Path):
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -406,7 +397,7 @@ def _categories_from(names, where: str) -> list | None:
 
 
 def _read_classes_file(path: Path) -> list:
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     for i, line in enumerate(lines):
@@ -531,7 +522,7 @@ def read_yolo(labels_dir: str | os.PathLike, images_dir: str | os.PathLike | Non
         if path.stem not in by_stem:
             _fail(str(path), "no image with this stem")
         parsed = []
-        for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+        for lineno, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"

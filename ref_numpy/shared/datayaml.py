@@ -23,6 +23,7 @@ import yaml
 
 from ref_numpy import formats
 from ref_numpy.formats import IMAGE_SUFFIXES
+from ref_numpy.shared.textfile import read_text
 
 __all__ = ["SPLITS", "check_label_files", "read_data_yaml", "read_image_list", "read_split",
            "read_yolo_images", "split_images", "yolo_label_path"]
@@ -138,13 +139,7 @@ def read_data_yaml(path: str | os.PathLike) -> dict:
         paths, or an unreadable file.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: byte {exc.start}: not UTF-8 text") from exc
-    data = _parse(text, path)
+    data = _parse(read_text(path), path)
     root_value = data.get("path")
     if root_value is not None and not isinstance(root_value, str):
         raise ValueError(f"{path}: path: expected a directory, got {root_value!r}")
@@ -316,7 +311,7 @@ def read_yolo_images(image_files: Sequence[str | os.PathLike],
         lp = yolo_label_path(p)
         if not lp.is_file():
             continue
-        for lineno, line in enumerate(formats._read_text(lp).splitlines(), 1):
+        for lineno, line in enumerate(read_text(lp).splitlines(), 1):
             if not line.strip():
                 continue
             where = f"{lp}:{lineno}"

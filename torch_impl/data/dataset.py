@@ -40,6 +40,7 @@ from ref_numpy.formats import IMAGE_SUFFIXES, load_any, to_arrays
 from torch_impl.data import transforms as T
 from torch_impl.data.datayaml import read_data_yaml
 from ref_numpy.shared.datayaml import check_label_files, read_image_list
+from ref_numpy.shared.textfile import read_text
 from ref_numpy.shared.labels import LABEL_NUMBER, parse_label_number
 
 # ((h0, w0), ((rw, rh), (dw, dh))) of a letterboxed item, None for a mosaic (see __getitem__).
@@ -110,12 +111,7 @@ def label_path(image_path: str | os.PathLike) -> Path:
 
 def _read_yolo_labels(path: Path, nc: int | None):
     """(classes int64 [n], cxcywh normalised float64 [n, 4]) of a YOLO label file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: byte {exc.start}: not UTF-8 text") from exc
+    text = read_text(path)
     classes, rows = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
         fields = line.split()
