@@ -25,14 +25,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ref_numpy.shared.checks import check_count
 from torch_impl import coder
 from torch_impl.models.common import SPPF, Conv, make_divisible, scaled_depth
 from torch_impl.models.convert import load_official_tensors, rename_official_layers
-from torch_impl.models.yolo import HeadOutput
+from torch_impl.models.yolo import Backbone, HeadOutput, _up
 
 # [depth, width, max_channels] of the yaml's ``scales``.
 V8_VARIANTS: dict[str, tuple[float, float, int]] = {
@@ -114,16 +113,8 @@ class BackboneV8(nn.Module):
         self.sppf = SPPF(c[1024], c[1024], 5)  # 9
         self.out_channels = (c[256], c[512], c[1024])
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.stage2(self.down2(self.stem(x)))
-        p3 = self.stage3(self.down3(x))
-        p4 = self.stage4(self.down4(p3))
-        p5 = self.sppf(self.stage5(self.down5(p4)))
-        return p3, p4, p5
-
-
-def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    # the same data flow as YOLOv5 v7.0's backbone (stem, four down/stage pairs, SPPF; C2f for C3)
+    forward = Backbone.forward
 
 
 class NeckV8(nn.Module):
