@@ -85,6 +85,14 @@ def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lam
     return statistics.median(times)
 
 
+def time_both(res: Result, ours: Callable[[], object], peer: Callable[[], object], args) -> None:
+    """Fill ``res`` with the median seconds of ``ours`` and ``peer`` (``args.repeats`` calls each,
+    synchronised on ``args.device``)."""
+    sync = _sync(args.device)
+    res.ours_s = timed(ours, args.repeats, sync)
+    res.peer_s = timed(peer, args.repeats, sync)
+
+
 def _peer(name: str):
     """The peer module, or None when it is not importable (numpy.trapz shim for yolov5 7.0)."""
     if not hasattr(np, "trapz"):
@@ -168,9 +176,7 @@ def _row_postprocess(args, conf: float, iou: float, name: str, goal: float) -> R
 
     a, b = ours(), peer()
     res.agree = len(a) == len(b) and all(x.shape == y.shape and torch.allclose(x, y) for x, y in zip(a, b))
-    sync = _sync(args.device)
-    res.ours_s = timed(ours, args.repeats, sync)
-    res.peer_s = timed(peer, args.repeats, sync)
+    time_both(res, ours, peer, args)
     return res
 
 
@@ -290,9 +296,7 @@ def row_v8_loss(args) -> list[Result]:
     res.agree = abs(a - b) <= 1e-4 * max(1.0, abs(b))
     if not res.agree:
         res.note = (res.note + f"; ours {a:.6f} vs peer {b:.6f}").lstrip("; ")
-    sync = _sync(dev)
-    res.ours_s = timed(ours, args.repeats, sync)
-    res.peer_s = timed(peer, args.repeats, sync)
+    time_both(res, ours, peer, args)
     return [res]
 
 
@@ -325,9 +329,7 @@ def row_tal(args) -> list[Result]:
 
     a, b = ours(), peer()
     res.agree = all(torch.allclose(x.float(), y.float(), atol=1e-5) for x, y in zip(a, b))
-    sync = _sync(args.device)
-    res.ours_s = timed(ours, args.repeats, sync)
-    res.peer_s = timed(peer, args.repeats, sync)
+    time_both(res, ours, peer, args)
     return [res]
 
 
