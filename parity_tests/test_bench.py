@@ -75,3 +75,98 @@ def test_bench_peers_long_chain_is_a_real_chain():
 def test_bench_peers_bad_arguments(argv):
     from parity_tests.bench import peers
     assert peers.main(argv) == EXIT_USAGE
+
+
+# ----------------------------------------------------------------------------- bench train
+
+def _train_curve(walls, maps, train_s=None, n_train=10):
+    from parity_tests.bench.train import Curve
+    train_s = train_s or [1.0] * len(walls)
+    return Curve("c", [{"epoch": i + 1, "wall_s": w, "map50": m, "train_s": t}
+                       for i, (w, m, t) in enumerate(zip(walls, maps, train_s))], n_train=n_train)
+
+
+def test_bench_train_tiny_run_has_our_row_and_reports_the_absent_peer(tmp_path, monkeypatch, capsys):
+    """Our trainer really runs one epoch on a generated set; a peer that is not importable is
+    reported as absent, not a crash, and the override of --ours reaches the trainer."""
+    import json
+
+    from parity_tests.bench import train as bench_train
+    monkeypatch.setattr(bench_train, "peer_present", lambda python: False)
+    code = bench_train.main(["--images", "8", "--img-size", "64", "--epochs", "1", "--threads", "1",
+                             "--ours", "precise_bn=1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK, out
+    assert bench_train.PEER_ABSENT in out
+    row = next(line for line in out.splitlines() if line.startswith("| 1 |"))
+    assert float(row.split("|")[2]) > 0  # ours wall (s) of epoch 1
+    setup = next(line for line in out.splitlines() if line.startswith("| epoch 1 with set-up"))
+    assert float(setup.split("|")[2]) > 0
+    saved = json.loads((tmp_path / "bench_train.json").read_text())
+    assert saved["settings"]["precise_bn"] == 1
+    assert [c["name"] for c in saved["curves"]] == ["ours", "yolov5"]
+    assert (tmp_path / "ours" / "weights" / "last.pt").exists()
+
+
+def test_bench_train_absent_peer_alone_exits_0(tmp_path, monkeypatch, capsys):
+    from parity_tests.bench import train as bench_train
+    monkeypatch.setattr(bench_train, "peer_present", lambda python: False)
+    assert bench_train.main(["--skip-ours", "--out", str(tmp_path)]) == EXIT_OK
+    assert bench_train.PEER_ABSENT in capsys.readouterr().out
+
+
+def test_bench_train_peer_present_looks_the_package_up(tmp_path):
+    import importlib.util
+    import sys
+
+    from parity_tests.bench.train import peer_present
+    assert peer_present(str(tmp_path / "no-python")) is False
+    assert peer_present(sys.executable) is (importlib.util.find_spec("yolov5") is not None)
+
+
+@pytest.mark.parametrize("argv", [["--ours", "epochs=3"], ["--ours", "nope=1"], ["--ours", "lr0"],
+                                  ["--ours", "lr0=-1"], ["--ours", "optimizer=Lion"],
+                                  ["--img-size", "70"], ["--images", "1"], ["--epochs", "0"],
+                                  ["--skip-ours", "--skip-peer"], ["--threads", "0"]])
+def test_bench_train_bad_arguments_exit_2(argv, tmp_path):
+    from parity_tests.bench import train as bench_train
+    assert bench_train.main([*argv, "--out", str(tmp_path)]) == EXIT_USAGE
+    assert not (tmp_path / "shapes").exists()  # refused before any data is written
+
+
+def test_bench_train_curve_measures():
+    c = _train_curve([10.0, 14.0, 20.0], [0.5, 0.91, 0.95], train_s=[5.0, 2.0, 3.0])
+    assert c.time_to(0.9) == (2, 14.0) and c.time_to(0.99) is None
+    assert c.epoch_seconds() == (5.0, "epochs 2..3")  # (4 + 6) / 2, epoch 1 left out
+    assert c.images_per_s() == 10 / 2.5
+    one = _train_curve([7.0], [0.1])
+    assert one.epoch_seconds() == (7.0, "epoch 1 (with set-up)")
+
+
+def test_bench_train_time_ratio_is_a_bound_when_one_side_misses():
+    from parity_tests.bench.train import _ratio
+    fast, slow = _train_curve([1.0, 2.0], [0.95, 0.97]), _train_curve([5.0, 10.0], [0.2, 0.95])
+    never = _train_curve([6.0, 12.0], [0.1, 0.2])
+    assert _ratio(fast, slow, 0.9) == ("0.10", True)
+    assert _ratio(slow, fast, 0.9) == ("10.00", False)
+    assert _ratio(fast, never, 0.9) == ("< 0.08", True)  # yolov5 needs more than its 12 s
+    assert _ratio(never, fast, 0.9) == ("> 12.00", False)
+    assert _ratio(never, never, 0.9) == ("neither reached", None)
+
+
+def test_bench_train_reads_yolov5_results_csv(tmp_path):
+    from parity_tests.bench.train import _results_csv
+    keys = ["epoch", "train/box_loss", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95"]
+    text = ",".join(f"{k:>20}" for k in keys) + "\n"
+    for e, m in ((0, 0.125), (1, 0.5)):
+        text += ",".join(f"{v:>20.5g}" for v in (e, 0.1, m, m / 2)) + "\n"
+    (tmp_path / "results.csv").write_text(text)
+    assert _results_csv(tmp_path / "results.csv") == [0.125, 0.5]
+    assert _results_csv(tmp_path / "missing.csv") == []
+
+
+def test_bench_help_lists_the_train_benchmark(capsys):
+    from parity_tests.bench import train as bench_train
+    assert bench.main(["--help"]) == EXIT_OK
+    assert "train   end to end" in capsys.readouterr().out
+    assert bench.load("train") is bench_train.main

@@ -10,10 +10,16 @@ each a main(argv) with its own --help), or all (each in turn, with its defaults)
   peers   every row of the performance table vs the peer packages (torchvision, yolov5, ultralytics,
           faster-coco-eval) timed in the same process, with ratios and goals
 
+long ones (minutes to hours of training; named explicitly, not part of all):
+  yolov1  the four experiments of "YOLOv1 from Scratch" on a generated shapes set
+  train   end to end: the toolkit's trainer vs the official yolov5 train.py on the README's shapes
+          benchmark (curves, time to mAP@0.5 >= 0.9, seconds per epoch, images per second)
+
 examples:
   yolo-ref bench nms --quick
   yolo-ref bench loss --device cuda
   yolo-ref bench all
+  yolo-ref bench train --epochs 2 --threads 1
   yolo-ref bench assign --help
 
 Exit codes: 0 done; 1 a benchmark's port disagreed with its baseline (or missed a goal under its
@@ -29,7 +35,7 @@ from ref_numpy.shared.cli import EXIT_OK, EXIT_USAGE, UsageError, make_parser, r
 
 BENCHMARKS = ("nms", "assign", "loss", "map", "peers")
 # Long-running ones (minutes of training): named explicitly, not part of "all"; name -> module.
-LONG_BENCHMARKS = {"yolov1": "yolov1_experiments"}
+LONG_BENCHMARKS = {"yolov1": "yolov1_experiments", "train": "train"}
 
 
 def _parser():
