@@ -15,9 +15,11 @@ get the same image size, batch (--batch-size 16), epochs (--epochs 30), loader w
           subprocess of --peer-python (default: this interpreter): cfg yolov5n.yaml, weights '',
           its default hyp.scratch-low (SGD lr0 0.01, its fixed nominal batch 64), --noplots,
           --exist-ok, seed 0, device cpu, its default logging (results.csv, TensorBoard when
-          installed); torch threads: left at what yolov5 and torch choose (--peer-threads N
-          sets them). A peer that is not importable prints "peer absent (pip install yolov5)"
-          and our side still runs. The yolov5 package is a baseline only, never a dependency.
+          installed); torch threads: left as they are (torch's default; yolov5's
+          OMP_NUM_THREADS = cores - 1 is set after torch is imported and does not apply: 2
+          threads on a 2-core machine), --peer-threads N sets them; both counts are printed.
+          A peer that is not importable prints "peer absent (pip install yolov5)" and our side
+          still runs. The yolov5 package is a baseline only, never a dependency.
 
 Both clocks start right before the trainer is called (imports excluded; data-set scanning,
 model building and autoanchor included) and stop at each epoch's end after its checkpoint is
