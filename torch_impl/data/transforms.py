@@ -345,8 +345,9 @@ def _rgb_to_hsv(rgb: np.ndarray):
     s = np.where(maxc > 0, delta / np.where(maxc > 0, maxc, 1), 0)
     d = np.where(delta > 0, delta, 1)
     rc, gc, bc = (maxc - r) / d, (maxc - g) / d, (maxc - b) / d
-    h = np.where(r == maxc, bc - gc, np.where(g == maxc, 2 + rc - bc, 4 + gc - rc))
-    h = np.where(delta > 0, (h / 6) % 1, 0)
+    h = np.where(r == maxc, bc - gc, np.where(g == maxc, 2 + rc - bc, 4 + gc - rc)) / 6
+    h = np.where(h < 0, h + 1, h)  # h % 1 for h in (-1, 1), exactly (float remainder is slow)
+    h = np.where(delta > 0, h, 0)
     return h.astype(rgb.dtype), s.astype(rgb.dtype), maxc
 
 
@@ -355,9 +356,11 @@ def _hsv_to_rgb(h, s, v) -> np.ndarray:
     1)`` with ``k = (n + 6 h) mod 6`` and ``n = 5, 3, 1`` for r, g, b (element-wise, no
     branches)."""
     vs = v * s
+    h6 = h * 6
     out = []
     for n in (5, 3, 1):
-        k = (n + h * 6) % 6
+        k = n + h6
+        k = np.where(k >= 6, k - 6, k)  # k % 6 for k in [0, 12), exactly
         out.append(v - vs * np.clip(np.minimum(k, 4 - k), 0, 1))
     return np.stack(out, axis=-1)
 
@@ -388,7 +391,8 @@ def augment_hsv(img: np.ndarray, hgain: float = 0.5, sgain: float = 0.5, vgain: 
     gains = np.array([_nonneg("hgain", hgain), _nonneg("sgain", sgain), _nonneg("vgain", vgain)])
     g = _check_rng(rng).uniform(-1, 1, 3) * gains + 1
     h, s, v = _rgb_to_hsv(img.astype(np.float32) / np.float32(255))
-    h = (h * np.float32(g[0])) % 1
+    h = h * np.float32(g[0])
+    h = np.where(h >= 1, h - 1, h) if 0 <= g[0] < 2 else h % 1  # the same values, fewer passes
     s = np.clip(s * np.float32(g[1]), 0, 1)
     v = np.clip(v * np.float32(g[2]), 0, 1)
     rgb = _hsv_to_rgb(h, s, v)
