@@ -413,6 +413,19 @@ def test_dataset_formats_agree():
     assert sum(len(x[1]) for x in ref) > 0
 
 
+@pytest.mark.parametrize("augment", [False, True])
+def test_cached_images_give_the_same_items_and_stay_unmodified(augment):
+    plain = D.DetectionDataset(FIXTURE / "train.txt", img_size=96, names=NAMES, augment=augment, seed=5)
+    cached = D.DetectionDataset(FIXTURE / "train.txt", img_size=96, names=NAMES, augment=augment, seed=5)
+    held = cached.cache_images()
+    assert held == sum(D.load_image(it["path"]).nbytes for it in cached.items) > 0
+    frozen = {k: v.copy() for k, v in cached._images.items()}
+    for i in range(len(plain)):
+        a, b = plain[i], cached[i]
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2:] == b[2:]
+    assert all(not v.flags.writeable and np.array_equal(v, frozen[k]) for k, v in cached._images.items())
+
+
 def test_dataset_labels_invert_to_the_original_boxes():
     ds = D.DetectionDataset(FIXTURE / "annotations.json", img_size=96, names=NAMES)
     orig = D.DetectionDataset(FIXTURE / "annotations.json", img_size=320, names=NAMES)

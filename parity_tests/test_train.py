@@ -239,11 +239,12 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     result = train(_tiny_config(data, full))  # the library ...
     assert result.ok and result.last == full / "weights" / "last.pt"
     assert [h["epoch"] for h in result.history] == [1, 2]
-    assert train_cli.main(_tiny_args(data, part, "--debug-stop-after", "1")) == 0  # ... the CLI
+    # ... the CLI, with the images cached in memory (--cache must change no bit of the run)
+    assert train_cli.main(_tiny_args(data, part, "--debug-stop-after", "1", "--cache")) == 0
     interrupted = load_checkpoint(part / "weights" / "last.pt")
-    assert interrupted["epoch"] == 0
+    assert interrupted["epoch"] == 0 and interrupted["args"]["cache"] is True
     assert train_cli.main(["--resume", str(part / "weights" / "last.pt"), "--workers", "0",
-                           "--quiet"]) == 0
+                           "--quiet", "--cache"]) == 0
     a = torch.load(full / "weights" / "last.pt", weights_only=True)
     b = torch.load(part / "weights" / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 1

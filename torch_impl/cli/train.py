@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the anchor check")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every RNG and the data")
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers per process")
+    p.add_argument("--cache", action="store_true", default=argparse.SUPPRESS,
+                   help="keep the decoded images in memory (YOLOv5's --cache ram; same results, "
+                        "faster epochs)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads per process (None: OMP_NUM_THREADS if set, else 1 "
                         "per process under torchrun, else max(1, cores - workers))")

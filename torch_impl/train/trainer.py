@@ -241,13 +241,13 @@ def plot_pr_f1(result: COCOEvalResult, names: Sequence[str] | None, out_dir: str
 def resume_command(last: str | os.PathLike, config: TrainConfig) -> str:
     """The command line that resumes a run from ``last`` (``yolo-ref train --resume ...``,
     plus the per-invocation options that differ from the defaults: --device, --workers,
-    --threads)."""
+    --threads, --cache)."""
     d = TrainConfig(data="-")
     cmd = ["yolo-ref", "train", "--resume", str(last)]
-    for name in ("device", "workers", "threads"):
+    for name in ("device", "workers", "threads", "cache"):
         v = getattr(config, name)
         if v != getattr(d, name):
-            cmd += [f"--{name}", str(v)]
+            cmd += [f"--{name}"] if isinstance(v, bool) else [f"--{name}", str(v)]
     return " ".join(shlex.quote(c) for c in cmd)
 
 
@@ -560,6 +560,9 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         train_ds.items, val_ds.items = train_ds.items[:n_fit], val_ds.items[:n_fit]
         say(f"overfit: training and validating on the first {n_fit} training images, "
             f"no augmentation")
+    if config.cache:
+        held = train_ds.cache_images() + val_ds.cache_images()
+        say(f"cache: {held / 2 ** 20:.0f} MiB of decoded images in memory")
     bs = config.batch_size // world
     sampler = torch.utils.data.DistributedSampler(train_ds, num_replicas=world, rank=rank,
                                                   shuffle=True, seed=config.seed)
