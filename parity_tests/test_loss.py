@@ -9,7 +9,8 @@
 - Section A's loss as printed against corrected (seed_systems.md): a collision trains a
   two-hot class row, the clamped CIoU stops the box gradient, the ratio score moves the positive;
 - hand-computed YOLOv1 values, the focal background gradient law ``∝ Ĉ^(γ+1)``, YOLOv5
-  invariants, and the CIoU's stop-gradient marker in ``boxes.aligned_box_iou``.
+  invariants and NaN / inf contract (only the values the loss reads are checked), and the
+  CIoU's stop-gradient marker in ``boxes.aligned_box_iou``.
 """
 from __future__ import annotations
 
@@ -534,6 +535,98 @@ def test_yolov5_bad_inputs_raise():
             P.yolov5_loss(*PORT.to_inputs(args, "float64"))
     with pytest.raises(ValueError):
         R.yolov5_loss(preds, targets, anchors, balance=())
+
+
+def _v5_assigned(h) -> list[np.ndarray]:
+    """Per level, the boolean [bs, na, ny, nx] mask of the cells ``yolov5_build_targets`` assigns."""
+    preds = h["preds"]
+    _, _, indices, _ = RA.yolov5_build_targets(h["targets"], h["anchors"], [p.shape[2:4] for p in preds])
+    masks = []
+    for p, idx in zip(preds, indices):
+        m = np.zeros(p.shape[:4], dtype=bool)
+        m[idx] = True
+        masks.append(m)
+    return masks
+
+
+def _v5_both(preds, h, **kw):
+    """(reference outcome, port outcome): ``("value", total, parts)`` or ``("error", message)``."""
+    out = []
+    for fn, conv in ((R.yolov5_loss, lambda x: x), (P.yolov5_loss, lambda x: PORT.to_inputs(x, "float64"))):
+        try:
+            total, parts = fn(conv(preds), conv(h["targets"]), conv(h["anchors"]), **kw)
+        except ValueError as exc:
+            out.append(("error", str(exc)))
+        else:
+            out.append(("value", total, parts))
+    return out
+
+
+@settings(max_examples=25)
+@given(h=S.yolo_head_outputs(), value=st.sampled_from([np.nan, np.inf, -np.inf]),
+       fl_gamma=st.sampled_from([0.0, 1.5]))
+def test_yolov5_unread_values_are_not_checked(h, value, fl_gamma):
+    """NaN / inf in the box and class channels of EVERY unassigned cell: no error, and the same
+    total, parts and (port) gradient as without them, on both sides (those values are never read)."""
+    bad = [p.copy() for p in h["preds"]]
+    for p, m in zip(bad, _v5_assigned(h)):
+        unread = p[~m]  # [n_unassigned, 5 + nc]
+        unread[:, :4] = unread[:, 5:] = value
+        p[~m] = unread
+    clean, dirty = _v5_both(h["preds"], h, fl_gamma=fl_gamma), _v5_both(bad, h, fl_gamma=fl_gamma)
+    for (kind, total, parts), (kind_bad, *got) in zip(clean, dirty):
+        assert kind_bad == "value", got
+        assert_parity(got[0], total, name="loss.yolov5_loss", tol=EXACT)
+        assert_parity(got[1], parts, name="loss.yolov5_loss", tol=EXACT)
+    grads = []
+    for preds in (h["preds"], bad):
+        leaves = [torch.tensor(p, requires_grad=True) for p in preds]
+        P.yolov5_loss(leaves, torch.tensor(h["targets"]), torch.tensor(h["anchors"]),
+                      fl_gamma=fl_gamma)[0].backward()
+        grads.append([x.grad for x in leaves])
+    for g_bad, g in zip(*grads[::-1]):
+        assert_parity(g_bad, g, name="loss.yolov5_loss", tol=EXACT)
+
+
+@settings(max_examples=40)
+@given(h=S.yolo_head_outputs(max_targets=8).filter(lambda h: len(h["targets"]) > 0),
+       value=st.sampled_from([np.nan, np.inf, -np.inf]), where=st.sampled_from(["objectness", "row"]),
+       pick=st.integers(0, 10 ** 6), fl_gamma=st.sampled_from([0.0, 1.5]), pw=st.sampled_from([1.0, 2.5]))
+def test_yolov5_non_finite_read_value_raises_naming_the_level(h, value, where, pick, fl_gamma, pw):
+    """One NaN / inf where the loss reads (the objectness logit of any cell, or any channel of
+    an assigned row): both sides raise the same ValueError naming the level and the element;
+    ``check_finite=False`` (port) skips the check and raises nothing."""
+    masks = _v5_assigned(h)
+    levels = [i for i, m in enumerate(masks) if m.any()] if where == "row" else list(range(len(masks)))
+    if not levels:  # no cell assigned anywhere: the objectness logits are still read
+        levels, where = list(range(len(masks))), "objectness"
+    level = levels[pick % len(levels)]
+    cells = np.argwhere(masks[level] if where == "row" else np.ones_like(masks[level]))
+    cell = tuple(cells[pick % len(cells)])  # "objectness": any cell, assigned or not
+    channel = pick % h["preds"][level].shape[-1] if where == "row" else 4
+    bad = [p.copy() for p in h["preds"]]
+    bad[level][cell + (channel,)] = value
+    kw = {"fl_gamma": fl_gamma, "obj_pw": pw, "cls_pw": pw}
+    (ref_kind, ref_msg, *_), (port_kind, port_msg, *_) = _v5_both(bad, h, **kw)
+    assert ref_kind == port_kind == "error", (ref_msg, port_msg)
+    assert ref_msg == port_msg
+    at = ", ".join(str(int(i)) for i in cell + (channel,))
+    assert ref_msg.startswith(f"preds[{level}]: ") and f"preds[{level}][{at}]" in ref_msg, ref_msg
+    P.yolov5_loss(PORT.to_inputs(bad, "float64"), torch.tensor(h["targets"]), torch.tensor(h["anchors"]),
+                  check_finite=False, **kw)
+
+
+def test_yolov5_finite_values_whose_sum_overflows_are_not_an_error():
+    """Finite objectness logits of 1e308 (their sum is inf, which trips the port's one-sync flag):
+    no error on either side, and the same (infinite) total."""
+    rng = np.random.default_rng(1)
+    (preds, targets, anchors), _ = _yolo_inputs("yolov5_loss", rng, nt=3)
+    preds[0][0, 0, 0, 0, 4] = preds[0][0, 0, 0, 1, 4] = 1e308
+    h = {"targets": targets, "anchors": anchors}
+    (ref_kind, ref_total, _), (port_kind, port_total, _) = _v5_both(preds, h)
+    assert ref_kind == port_kind == "value"
+    assert np.isinf(ref_total)
+    assert_parity(port_total, ref_total, name="loss.yolov5_loss")
 
 
 # ----------------------------------------------------------------------------- pinned helpers

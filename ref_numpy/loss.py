@@ -368,8 +368,8 @@ def _check_targets6(targets, dtype, bs: int, nc: int) -> np.ndarray:
     return t
 
 
-def _check_preds(name: str, p, na: int | None = None) -> np.ndarray:
-    p = as_array(name, p, ndim=5, finite=True, floating=True)
+def _check_preds(name: str, p, na: int | None = None, check_finite: bool = True) -> np.ndarray:
+    p = as_array(name, p, ndim=5, finite=check_finite, floating=True)
     if p.shape[-1] < 6 or (na is not None and p.shape[1] != na):
         raise ValueError(f"{name}: expected shape [bs, {na or 'na'}, ny, nx, 5 + nc], got {p.shape}")
     return p
@@ -810,6 +810,28 @@ def _bce_mean(x, y, pos_weight, fl_gamma, alpha=0.25):
     return loss.mean()
 
 
+def _check_read_finite(name: str, p: np.ndarray, b, a, gj, gi) -> None:
+    """The values of one level that :func:`yolov5_loss` reads are finite: the objectness logit
+    (channel 4) of every cell, then every channel of the rows at the assigned cells ``(b, a, gj,
+    gi)`` (in assignment order). The error names the first bad element: ``name[b, a, y, x, c]``."""
+    bad = ~np.isfinite(p[..., 4])
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(_read_finite_message(name, "an objectness logit", idx + (4,),
+                                              p[idx + (4,)]))
+    rows = p[b, a, gj, gi]  # [n, 5 + nc]
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        idx = (int(b[r]), int(a[r]), int(gj[r]), int(gi[r]), c)
+        raise ValueError(_read_finite_message(name, "a row of an assigned cell", idx, rows[r, c]))
+
+
+def _read_finite_message(name: str, what: str, idx: tuple[int, ...], value) -> str:
+    at = ", ".join(str(i) for i in idx)
+    return f"{name}: expected finite values where the loss reads them, got {float(value)} at {name}[{at}] ({what})"
+
+
 def yolov5_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike, *, box: float = 0.05,
                 obj: float = 1.0, cls: float = 0.5, balance: Sequence[float] = (4.0, 1.0, 0.4), anchor_t: float = 4.0,
                 label_smoothing: float = 0.0, cls_pw: float = 1.0, obj_pw: float = 1.0, fl_gamma: float = 0.0
@@ -843,10 +865,19 @@ def yolov5_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLi
     Departure from v7.0: predicted w, h are floored at ``MIN_WH`` grid units before the CIoU,
     where v7.0 gives NaN (0/0 in atan(w/h)) once a w/h sigmoid saturates; identical elsewhere.
     Target assignment: :func:`ref_numpy.assign.yolov5_build_targets` (g = 0.5).
+
+    Raises:
+        ValueError: bad shapes, anchors, balance or targets (checked first, in that order);
+            then, level by level, a NaN or inf among the values the loss reads, naming the
+            level and the element (``preds[1][b, a, y, x, c]``): the objectness logit of any
+            cell, or any channel of a row at an assigned cell (its class channel too when
+            nc = 1, where no class loss reads it). The box and class channels of unassigned
+            cells are never read: NaN or inf there does not change the result and is not an
+            error.
     """
     if not isinstance(preds, (list, tuple)) or not preds:
         raise ValueError("preds: expected a non-empty list of per-level arrays")
-    ps_all = [_check_preds(f"preds[{i}]", p) for i, p in enumerate(preds)]
+    ps_all = [_check_preds(f"preds[{i}]", p, check_finite=False) for i, p in enumerate(preds)]
     dtype = ps_all[0].dtype
     bs, na, no = ps_all[0].shape[0], ps_all[0].shape[1], ps_all[0].shape[-1]
     nl, nc = len(ps_all), no - 5
@@ -863,7 +894,9 @@ def yolov5_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLi
         raise ValueError("targets: expected normalised x, y in [0, 1]")
 
     cp, cn = 1.0 - 0.5 * label_smoothing, 0.5 * label_smoothing
-    built = zip(*yolov5_build_targets(t, anc, [p.shape[2:4] for p in ps_all], anchor_t=anchor_t))
+    built = list(zip(*yolov5_build_targets(t, anc, [p.shape[2:4] for p in ps_all], anchor_t=anchor_t)))
+    for i, (p, (_, _, idx, _)) in enumerate(zip(ps_all, built)):
+        _check_read_finite(f"preds[{i}]", p, *idx)
     lbox = lobj = lcls = dtype.type(0)
     for p, bal, (tcls, tbox, (b, a, gj, gi), anch) in zip(ps_all, balance, built):
         tobj = np.zeros(p.shape[:4], dtype=dtype)
