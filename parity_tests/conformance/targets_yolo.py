@@ -326,7 +326,10 @@ def total_of(out: Any) -> Any:
     """The total loss from what a user's loss returns (a scalar, or ``(total, parts)``)."""
     if isinstance(out, (list, tuple)) and out:
         out = out[0]
-    return np.asarray(out, np.float64).reshape(())
+    a = np.asarray(out)
+    # a float32 total keeps its dtype, so that it is graded in float32 ulps (YOLOv5 v7.0's
+    # ComputeLoss accumulates in float32 whatever the inputs' dtype)
+    return a.astype(a.dtype if a.dtype.kind == "f" else np.float64).reshape(())
 
 
 def _compare_loss(e, g, x):
