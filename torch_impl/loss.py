@@ -566,8 +566,9 @@ def _log1p_small(e: torch.Tensor) -> torch.Tensor:
 
 
 def _softplus_fast(x: torch.Tensor) -> torch.Tensor:
-    """``softplus(x) = BCE-with-logits(x, 0) = max(x, 0) + log1p(exp(-|x|))`` (new tensor)."""
-    return _log1p_small(torch.exp(-x.abs())).add_(x.clamp(min=0))
+    """``softplus(x) = BCE-with-logits(x, 0) = max(x, 0) + log1p(exp(-|x|))`` (new tensor;
+    in-place steps: each fresh tensor of this size costs page faults)."""
+    return _log1p_small(x.abs().neg_().exp_()).add_(x.clamp(min=0))
 
 
 class _BCEMean(torch.autograd.Function):
@@ -578,7 +579,7 @@ class _BCEMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y):  # noqa: D401
         ctx.save_for_backward(x, y)
-        return _softplus_fast(x).sub_(x * y).mean()
+        return _softplus_fast(x).addcmul_(x, y, value=-1).mean()
 
     @staticmethod
     def backward(ctx, grad):
