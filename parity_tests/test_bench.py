@@ -170,3 +170,38 @@ def test_bench_help_lists_the_train_benchmark(capsys):
     assert bench.main(["--help"]) == EXIT_OK
     assert "train   end to end" in capsys.readouterr().out
     assert bench.load("train") is bench_train.main
+
+
+def test_bench_yolov1_tiny_run_prints_the_table(tmp_path, capsys):
+    """Experiments 1 and 2 alone (``--only``) on a tiny set: both rows, real confidences."""
+    from parity_tests.bench import yolov1_experiments as v1
+    code = v1.main(["--images", "8", "--val-images", "4", "--img-size", "64", "--S", "2", "--epochs", "1",
+                    "--only", "1", "2", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    rows = [ln for ln in out.splitlines() if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
+    assert len(rows) == 2 and "| 3 " not in out and "What it shows:" in out
+    confs = [float(c) for r in rows for c in r.split("|")[3:5]]
+    assert all(0 <= c <= 1 for c in confs)
+    assert (tmp_path / "e1" / "weights" / "last.pt").exists() and (tmp_path / "e2" / "args.json").exists()
+
+
+@pytest.mark.parametrize("argv", [["--images", "0"], ["--finetune-epochs", "0"], ["--only", "5"]])
+def test_bench_yolov1_bad_arguments_exit_2(argv):
+    from parity_tests.bench import yolov1_experiments as v1
+    assert v1.main(argv) == EXIT_USAGE
+
+
+def test_bench_yolov1_what_it_shows_follows_the_figures():
+    """The paragraph is read off the rows: a collapse is claimed only when mAP falls below a
+    tenth of experiment 1's, frozen BN is said to help only when 4b beats 4a."""
+    from parity_tests.bench.yolov1_experiments import _what_it_shows
+    base = {"1": (0.4, 0.05, 0.5, 1.0), "4a": (0.2, 0, 0, 1), "4b": (0.3, 0, 0, 1)}
+    kept = _what_it_shows({**base, "2": (0.3, 0.2, 0.5, 1.0)})
+    gone = _what_it_shows({**base, "2": (0.01, 0.0, 0.01, 1.0)})
+    assert "does not collapse" in kept and "collapse as the write-up" not in kept
+    assert "collapse as the write-up describes" in gone
+    assert "freezing BN helps" in kept
+    assert "does not help" in _what_it_shows({"4a": (0.3, 0, 0, 1), "4b": (0.2, 0, 0, 1)})
+    assert "does not separate" in _what_it_shows({"4a": (0.01, 0, 0, 1), "4b": (0.02, 0, 0, 1)})
+    assert "next to nothing" in _what_it_shows({"1": (0.01, 0, 0, 1)})
