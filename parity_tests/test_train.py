@@ -778,3 +778,23 @@ def test_overfit_mode_trains_and_validates_on_n_images_and_gives_a_verdict(tmp_p
     assert (tmp_path / "of" / "PR_curve.png").stat().st_size > 0
     assert (tmp_path / "of" / "F1_curve.png").stat().st_size > 0
     assert result.health is not None and len(result.health.epochs) == 1
+
+
+def test_close_mosaic_turns_the_mosaic_off_for_the_last_epochs_only(tmp_path, monkeypatch):
+    import torch_impl.train.trainer as trainer_mod
+    data = _data_yaml(tmp_path / "d", _images(4), _images(2))
+    seen = []
+    real = trainer_mod.train_one_epoch
+
+    def spy(model, loader, *args, **kwargs):
+        ds = loader.dataset
+        seen.append((ds.hyp["mosaic"], sum(ds[i][3] is None for i in range(len(ds)))))
+        return real(model, loader, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "train_one_epoch", spy)
+    result = train(_tiny_config(data, tmp_path / "run", epochs=3, close_mosaic=2))
+    assert result.ok
+    assert seen[0][0] > 0 and [p for p, _ in seen[1:]] == [0.0, 0.0]
+    assert seen[0][1] > 0 and seen[1][1] == seen[2][1] == 0  # mosaic items have no letterbox shapes
+    with pytest.raises(ValueError, match="close_mosaic"):
+        TrainConfig(data=str(data), close_mosaic=-1)

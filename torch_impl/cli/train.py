@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-grad", type=float, default=d.clip_grad, help="max grad norm, 0: off")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    default=argparse.SUPPRESS, help="letterbox only, no augmentation")
+    p.add_argument("--close-mosaic", type=int, default=d.close_mosaic, metavar="N",
+                   help="no mosaic in the last N epochs (Ultralytics 8.4's close_mosaic; 0: never)")
     p.add_argument("--precise-bn", type=int, default=d.precise_bn, metavar="N",
                    help="before each validation recompute the validated model's BN statistics "
                         "over N training batches (0: off; helps short runs)")

@@ -75,6 +75,8 @@ class TrainConfig:
         amp: mixed precision (CUDA only; float32 elsewhere, with a note).
         clip_grad: max gradient norm, 0 disables clipping.
         augment: mosaic / affine / HSV / flip augmentation (False: letterbox only).
+        close_mosaic: no mosaic in the last N epochs (Ultralytics 8.3 / 8.4 ``close_mosaic``;
+            the other augmentations stay; 0: mosaic to the end, as YOLOv5 v7.0).
         precise_bn: before each validation recompute the validated model's BatchNorm
             statistics over this many training batches (0: off; helps short runs).
         autoanchor: check the anchors' best possible recall at the start and refit them when
@@ -138,6 +140,7 @@ class TrainConfig:
     amp: bool = False
     clip_grad: float = 10.0
     augment: bool = True
+    close_mosaic: int = 0
     precise_bn: int = 0
     autoanchor: bool = True
     seed: int = 0
@@ -199,7 +202,7 @@ class TrainConfig:
             raise ValueError(f"{_option('freeze')}: expected 0..{arch.max_freeze} (N freezes "
                              f"layers 0..N-1{arch.freeze_help}), got {self.freeze}")
 
-    _INTS = ("img_size", "freeze", "epochs", "batch_size", "nbs", "precise_bn", "seed",
+    _INTS = ("img_size", "freeze", "epochs", "batch_size", "nbs", "precise_bn", "close_mosaic", "seed",
              "workers", "overfit", "threads", "debug_nan_at_step", "debug_stop_after")
     _REALS = ("depth_multiple", "width_multiple", "lr0", "lrf", "momentum", "weight_decay",
               "warmup_epochs", "clip_grad")
@@ -245,8 +248,8 @@ class TrainConfig:
         if not 0 <= self.momentum < 1:
             raise ValueError(f"{_option('momentum')}: expected a value in [0, 1), "
                              f"got {self.momentum}")
-        for name in ("weight_decay", "warmup_epochs", "clip_grad", "precise_bn", "workers",
-                     "freeze", "overfit"):
+        for name in ("weight_decay", "warmup_epochs", "clip_grad", "precise_bn", "close_mosaic",
+                     "workers", "freeze", "overfit"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{_option(name)}: expected a number >= 0, got {v}")

@@ -669,6 +669,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
         f"images, {nb} batches of {bs} per process, epochs {start_epoch + 1}..{config.epochs}")
 
     # ---------------------------------------------------------------- epochs
+    mosaic_p = train_ds.hyp["mosaic"]
     try:
         for epoch in range(start_epoch, config.epochs):
             progress = None if tqdm is None else (
@@ -678,6 +679,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             train_model.train()
             sampler.set_epoch(epoch)
             train_ds.set_epoch(epoch)
+            closed = bool(config.close_mosaic) and epoch >= config.epochs - config.close_mosaic
+            train_ds.hyp["mosaic"] = 0.0 if closed else mosaic_p  # read by the next workers
             try:
                 losses, last_opt_step = train_one_epoch(
                     train_model, train_loader, optimizer, hyp=hyp, epoch=epoch,
