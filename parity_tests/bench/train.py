@@ -8,9 +8,10 @@ get the same image size, batch (--batch-size 16), epochs (--epochs 30), loader w
 
   ours    torch_impl.train.train(TrainConfig(...)) with the toolkit's recommended settings
           (RECOMMENDED in this file: the README's recipe, nbs 16, AdamW lr0 0.004, cosine LR,
-          EMA, precise BN over 4 batches, decoded images cached in memory, seed 0; --ours KEY=VALUE overrides one TrainConfig
-          field, repeatable); no plots, no progress bar; torch threads: --threads, else the
-          trainer's own rule (max(1, cores - workers), see torch_impl.train.trainer.cpu_threads).
+          EMA, precise BN over 4 batches, decoded images cached in memory, seed 0; --ours
+          KEY=VALUE overrides one TrainConfig field, repeatable); no plots, no progress bar;
+          torch threads: --threads, else the trainer's own rule (max(1, cores - workers), see
+          torch_impl.train.trainer.cpu_threads).
   yolov5  the official trainer of the yolov5 7.0.14 pip package (yolov5/train.py main()), in a
           subprocess of --peer-python (default: this interpreter): cfg yolov5n.yaml, weights '',
           its default hyp.scratch-low (SGD lr0 0.01, its fixed nominal batch 64), --noplots,
