@@ -798,3 +798,25 @@ def test_close_mosaic_turns_the_mosaic_off_for_the_last_epochs_only(tmp_path, mo
     assert seen[0][1] > 0 and seen[1][1] == seen[2][1] == 0  # mosaic items have no letterbox shapes
     with pytest.raises(ValueError, match="close_mosaic"):
         TrainConfig(data=str(data), close_mosaic=-1)
+
+
+def test_precise_bn_on_the_kept_first_batches_equals_a_fresh_pass_of_the_epoch(tmp_path):
+    """The trainer hands precise BN the first batches its epoch loop already loaded; a fresh
+    pass of the same epoch's loader (what it did before) gives exactly the same statistics."""
+    import copy
+
+    from torch_impl.data import DetectionDataset, collate_fn
+    from torch_impl.train.trainer import _KeepFirstBatches
+    data = _data_yaml(tmp_path / "d", _images(6), _images(2))
+    ds = DetectionDataset.from_yaml(data, "train", img_size=64, augment=True, seed=3)
+    ds.set_epoch(1)
+    sampler = torch.utils.data.DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=3)
+    sampler.set_epoch(1)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=sampler, num_workers=1,
+                                         collate_fn=collate_fn)
+    keep = _KeepFirstBatches(loader, 2)
+    assert sum(1 for _ in keep) == len(keep) == 3 and len(keep.kept) == 2
+    a = yolov5("n", nc=3, width_multiple=0.125)
+    b = copy.deepcopy(a)
+    assert precise_bn(a, keep.kept, "cpu", 2) == precise_bn(b, loader, "cpu", 2) == 2
+    _assert_same_state(a.state_dict(), b.state_dict(), "precise_bn_kept")

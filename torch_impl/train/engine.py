@@ -404,10 +404,11 @@ def per_class_table(metrics: dict, names: Sequence[str] | None = None) -> list[d
 
 
 @torch.no_grad()
-def precise_bn(model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str,
+def precise_bn(model: torch.nn.Module, loader: Iterable, device: torch.device | str,
                num_batches: int) -> int:
     """Recompute the BatchNorm running mean / variance of ``model`` as the plain average over
-    ``num_batches`` batches of ``loader`` (forward passes in train mode, no gradient), instead of
+    ``num_batches`` batches of ``loader`` (a DataLoader or a list of its batches; forward
+    passes in train mode, no gradient), instead of
     the slow exponential average (momentum 0.03) kept during training; returns the number of
     batches used. A short run's eval-mode outputs otherwise use statistics still dominated by
     the initial (0, 1). Convention: detectron2 ``update_bn_stats`` ("precise BN"),

@@ -121,6 +121,27 @@ def _diverged_weights(model: torch.nn.Module, ema, epoch: int) -> DivergedError 
     return None
 
 
+class _KeepFirstBatches:
+    """The training loader, keeping the first ``n`` batches each pass yields: precise BN
+    reuses them (they are exactly the batches a fresh pass of the same epoch would give first:
+    same sampler order, same per-item augmentation seeds) instead of spawning the loader's
+    workers again and re-augmenting them."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, n: int) -> None:
+        self.loader, self.n, self.kept = loader, n, []
+        self.dataset = loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        self.kept = []
+        for batch in self.loader:
+            if len(self.kept) < self.n:
+                self.kept.append(batch)
+            yield batch
+
+
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -670,6 +691,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
 
     # ---------------------------------------------------------------- epochs
     mosaic_p = train_ds.hyp["mosaic"]
+    keep = _KeepFirstBatches(train_loader, config.precise_bn)
     try:
         for epoch in range(start_epoch, config.epochs):
             progress = None if tqdm is None else (
@@ -683,7 +705,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             train_ds.hyp["mosaic"] = 0.0 if closed else mosaic_p  # read by the next workers
             try:
                 losses, last_opt_step = train_one_epoch(
-                    train_model, train_loader, optimizer, hyp=hyp, epoch=epoch,
+                    train_model, keep, optimizer, hyp=hyp, epoch=epoch,
                     lr_factor=lf(epoch), nw=nw, accumulate_max=accumulate_max, device=device,
                     ema=ema, scaler=scaler, amp=config.amp, clip_grad=config.clip_grad,
                     world_size=world, last_opt_step=last_opt_step, progress=progress,
@@ -706,7 +728,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             scheduler.step()
             eval_model = ema.ema if ema is not None else model
             if config.precise_bn:
-                precise_bn(eval_model, train_loader, device, config.precise_bn)
+                precise_bn(eval_model, keep.kept if len(keep.kept) >= min(config.precise_bn, len(train_loader))
+                           else train_loader, device, config.precise_bn)
             metrics = validate(eval_model, val_loader, device, hyp=hyp,
                                on_predictions=None if monitor is None else monitor.on_predictions)
             table = per_class_table(metrics, names)
