@@ -728,8 +728,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             scheduler.step()
             eval_model = ema.ema if ema is not None else model
             if config.precise_bn:
-                precise_bn(eval_model, keep.kept if len(keep.kept) >= min(config.precise_bn, len(train_loader))
-                           else train_loader, device, config.precise_bn)
+                precise_bn(eval_model, keep.kept, device, config.precise_bn)
             metrics = validate(eval_model, val_loader, device, hyp=hyp,
                                on_predictions=None if monitor is None else monitor.on_predictions)
             table = per_class_table(metrics, names)
