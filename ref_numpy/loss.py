@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
-from ref_numpy.shared.checks import check_reduction, check_tal_version
+from ref_numpy.shared.checks import check_reduction, check_tal_version, read_finite_message
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from ref_numpy.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
 # The loss validates its inputs, then calls boxes.aligned_box_iou's kernel (_aligned_iou: YOLOv5
@@ -817,19 +817,14 @@ def _check_read_finite(name: str, p: np.ndarray, b, a, gj, gi) -> None:
     bad = ~np.isfinite(p[..., 4])
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(_read_finite_message(name, "an objectness logit", idx + (4,),
+        raise ValueError(read_finite_message(name, "an objectness logit", idx + (4,),
                                               p[idx + (4,)]))
     rows = p[b, a, gj, gi]  # [n, 5 + nc]
     bad = ~np.isfinite(rows)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
         idx = (int(b[r]), int(a[r]), int(gj[r]), int(gi[r]), c)
-        raise ValueError(_read_finite_message(name, "a row of an assigned cell", idx, rows[r, c]))
-
-
-def _read_finite_message(name: str, what: str, idx: tuple[int, ...], value) -> str:
-    at = ", ".join(str(i) for i in idx)
-    return f"{name}: expected finite values where the loss reads them, got {float(value)} at {name}[{at}] ({what})"
+        raise ValueError(read_finite_message(name, "a row of an assigned cell", idx, rows[r, c]))
 
 
 def yolov5_loss(preds: Sequence[ArrayLike], targets: ArrayLike, anchors: ArrayLike, *, box: float = 0.05,

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ref_numpy.shared.checks import check_reduction, check_tal_version
+from ref_numpy.shared.checks import check_reduction, check_tal_version, read_finite_message
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
@@ -636,18 +636,13 @@ def _check_read_finite(name: str, p: torch.Tensor, rows: torch.Tensor, b, a, gj,
     bad = ~torch.isfinite(p[..., 4])
     if bool(bad.any()):
         idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise ValueError(_read_finite_message(name, "an objectness logit", idx + (4,),
+        raise ValueError(read_finite_message(name, "an objectness logit", idx + (4,),
                                               p[idx + (4,)]))
     bad = ~torch.isfinite(rows)
     if bool(bad.any()):
         r, c = (int(i) for i in bad.nonzero()[0])
         idx = (int(b[r]), int(a[r]), int(gj[r]), int(gi[r]), c)
-        raise ValueError(_read_finite_message(name, "a row of an assigned cell", idx, rows[r, c]))
-
-
-def _read_finite_message(name: str, what: str, idx: tuple[int, ...], value) -> str:
-    at = ", ".join(str(i) for i in idx)
-    return f"{name}: expected finite values where the loss reads them, got {float(value)} at {name}[{at}] ({what})"
+        raise ValueError(read_finite_message(name, "a row of an assigned cell", idx, rows[r, c]))
 
 
 def yolov5_loss(preds: Sequence[TensorLike], targets: TensorLike, anchors: TensorLike, *, box: float = 0.05,

@@ -47,7 +47,7 @@ __all__ = [
     "check_strides",
     "check_unit", "check_yolo_version",
     "check_number", "check_same_params", "check_sequence", "check_state_keys", "check_state_lengths",
-    "element_error", "format_index",
+    "element_error", "format_index", "read_finite_message",
     "EXPECTED_FLAG", "EXPECTED_LABEL", "MAX_CLASS_LABEL", "expected_index", "expected_label",
 ]
 
@@ -230,6 +230,13 @@ def element_error(name: str, index: Any, value: Any, expected: str) -> ValueErro
     its value (a number, or a list for a row); integral floats print as integers, so both sides
     (float64 NumPy, any torch dtype) give the same text."""
     return ValueError(f"{name}[{format_index(index)}]: expected {expected}, got {_scalar(value)!r}")
+
+
+def read_finite_message(name: str, what: str, index: tuple[int, ...], value: Any) -> str:
+    """The message for a NaN / inf a loss reads: ``name: expected finite values where the loss
+    reads them, got <value> at name[index] (<what>)``, the same text on both sides."""
+    return (f"{name}: expected finite values where the loss reads them, got {float(value)} at "
+            f"{name}[{format_index(index)}] ({what})")
 
 
 def expected_label(nc: int | None = None) -> str:
