@@ -23,7 +23,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parity_tests.tolerances import EXACT, assert_parity, tolerance
+from parity_tests.tolerances import EXACT, assert_parity, derived_tolerance, tolerance
 from ref_numpy.cli import main as yolo_ref
 from ref_numpy.shared.cli import EXIT_DIVERGED, EXIT_USAGE
 from torch_impl.cli import predict as predict_cli
@@ -830,3 +830,82 @@ def test_precise_bn_on_the_kept_first_batches_equals_a_fresh_pass_of_the_epoch(t
     b = copy.deepcopy(a)
     assert precise_bn(a, keep.kept, "cpu", 2) == precise_bn(b, loader, "cpu", 2) == 2
     _assert_same_state(a.state_dict(), b.state_dict(), "precise_bn_kept")
+
+
+# ----------------------------------------------------------------------------- issue 15: layouts, CPU AMP
+
+def _one_step_setup(tmp_path: Path):
+    from torch_impl.data import DetectionDataset, collate_fn
+    data = _data_yaml(tmp_path / "d", _images(4), _images(2))
+    ds = DetectionDataset.from_yaml(data, "train", img_size=96, augment=False)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False, collate_fn=collate_fn)
+    torch.manual_seed(0)
+    model = yolov5("n", nc=3, depth_multiple=0.33, width_multiple=0.25).train()
+    return loader, model
+
+
+def _one_epoch(loader, model, **kw):
+    opt = build_optimizer(model, "SGD", lr=0.01, momentum=0.9, weight_decay=0.0)
+    for g in opt.param_groups:
+        g["initial_lr"] = 0.01
+    from torch_impl.loss import yolov5_scale_hyp
+    hyp = yolov5_scale_hyp(HYP_SCRATCH_LOW, nl=3, nc=3, imgsz=96)
+    from torch_impl.train import train_one_epoch
+    losses, _ = train_one_epoch(model, loader, opt, hyp=hyp, epoch=0, lr_factor=1.0, nw=0,
+                                accumulate_max=1, device="cpu", **kw)
+    return losses
+
+
+def test_channels_last_trains_the_same_model_up_to_kernel_rounding(tmp_path):
+    loader, model = _one_step_setup(tmp_path)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    ref = _one_epoch(loader, model)
+    cl_model = yolov5("n", nc=3, depth_multiple=0.33, width_multiple=0.25).train()
+    cl_model.load_state_dict(init)
+    cl_model = cl_model.to(memory_format=torch.channels_last)
+    seen = []
+    cl_model.backbone.stem.conv.register_forward_pre_hook(lambda m, a: seen.append(
+        a[0].is_contiguous(memory_format=torch.channels_last)))
+    got = _one_epoch(loader, cl_model, channels_last=True)
+    assert seen == [True]  # the batch reached the first conv in channels-last order
+    tol = derived_tolerance("layout.channels_last", "float32")
+    assert_parity(np.array(list(got.values())), np.array(list(ref.values())),
+                  name="layout.channels_last", tol=tol)
+    for k, v in model.state_dict().items():  # after one SGD step
+        assert_parity(cl_model.state_dict()[k].contiguous(), v, name="layout.channels_last", tol=tol)
+    w = cl_model.backbone.stem.conv.weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+
+
+def test_amp_on_cpu_autocasts_to_bfloat16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    from torch_impl.train import autocast_dtype, engine
+    assert autocast_dtype("cpu", False) is None and autocast_dtype("cuda", False) is None
+    assert autocast_dtype("cuda", True) is torch.float16
+    assert autocast_dtype("cpu", True) is (torch.bfloat16 if engine.cpu_bf16_supported() else None)
+    # the bfloat16 path, forced (emulated on a CPU without native bfloat16): the forward runs
+    # in bfloat16, the loss in float32
+    monkeypatch.setattr(engine, "cpu_bf16_supported", lambda: True)
+    assert autocast_dtype("cpu", True) is torch.bfloat16
+    loader, model = _one_step_setup(tmp_path)
+    dtypes = []
+    model.backbone.stem.register_forward_hook(lambda m, a, out: dtypes.append(out.dtype))
+    losses = _one_epoch(loader, model, amp=True)
+    assert dtypes == [torch.bfloat16]
+    assert all(math.isfinite(v) and v > 0 for v in losses.values()), losses
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+
+
+def test_train_cli_channels_last_and_amp_note(tmp_path, monkeypatch):
+    from torch_impl.train import engine
+    monkeypatch.setattr(engine, "cpu_bf16_supported", lambda: False)
+    data = _data_yaml(tmp_path / "d", _images(2), _images(2))
+    project = tmp_path / "p"
+    result = train(_tiny_config(data, project, epochs=1, channels_last=True, amp=True))
+    assert result.ok
+    assert any("--amp: mixed precision needs CUDA or a CPU with native bfloat16" in n for n in result.notes)
+    ckpt = load_checkpoint(project / "weights" / "last.pt")
+    assert ckpt["args"]["channels_last"] is True  # resumed with the run
+    # the weights load into a contiguous model as usual
+    from torch_impl.train import load_model
+    load_model(project / "weights" / "last.pt", device="cpu")
+    assert train_cli.main(_tiny_args(data, tmp_path / "q", "--channels-last", "--epochs", "1")) == 0

@@ -30,6 +30,7 @@ Exit codes: 0 done; 1 a row's outputs disagreed with its peer (or a goal was mis
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import inspect
 import os
@@ -424,11 +425,17 @@ def row_v5n(args) -> list[Result]:
     from torch_impl.models import to_yolov5_state_dict, yolov5
     step = Result("v5n", "YOLOv5n training step (bs 8, 320 px: forward, loss, backward)", "yolov5 7.0", 0.6)
     ev = Result("v5n", "YOLOv5n eval forward (bs 1, 640 px)", "yolov5 7.0", 0.9)
+    # the same with the toolkit's --channels-last (yolov5's trainer has no such option: its row
+    # is what a yolov5 user runs); same values up to the kernels' summation order
+    step_cl = Result("v5n", "  the same step, toolkit --channels-last", "yolov5 7.0", 0.6)
+    ev_cl = Result("v5n", "  the same eval forward, toolkit channels-last", "yolov5 7.0", 0.9)
+    rows = [step, ev, step_cl, ev_cl]
     official_yolo = _peer("yolov5.models.yolo")
     loss_mod = _peer("yolov5.utils.loss")
     if official_yolo is None or loss_mod is None:
-        step.note = ev.note = "peer absent (pip install yolov5)"
-        return [step, ev]
+        for r in rows:
+            r.note = "peer absent (pip install yolov5)"
+        return rows
     from pathlib import Path
     dev = args.device
     torch.manual_seed(0)
@@ -449,10 +456,10 @@ def row_v5n(args) -> list[Result]:
     targets = torch.from_numpy(tg).to(dev)
     anchors = ours.head.anchors
 
-    def ours_step():
-        ours.train()
-        ours.zero_grad(set_to_none=True)
-        loss = yolov5_loss(ours(x), targets, anchors, check_finite=False)[0]
+    def ours_step(model=ours, x=x):
+        model.train()
+        model.zero_grad(set_to_none=True)
+        loss = yolov5_loss(model(x), targets, anchors, check_finite=False)[0]
         loss.backward()
         return loss
 
@@ -480,7 +487,23 @@ def row_v5n(args) -> list[Result]:
         ev.agree = bool(torch.allclose(oa, ob, atol=1e-4))
         ev.ours_s = timed(lambda: ours(x1), args.repeats, sync)
         ev.peer_s = timed(lambda: official(x1), args.repeats, sync)
-    return [step, ev]
+    ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    a = float(ours_step(ours_cl, x_cl))
+    step_cl.agree = abs(a - b) <= 1e-3 * max(1.0, abs(b))
+    if not step_cl.agree:
+        step_cl.note = f"loss ours {a:.5f} vs peer {b:.5f}"
+    step_cl.ours_s = timed(lambda: ours_step(ours_cl, x_cl), args.repeats, sync)
+    step_cl.peer_s = step.peer_s
+    ours_cl.eval()
+    x1_cl = x1.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        oc = ours_cl(x1_cl)
+        oc = oc[0] if isinstance(oc, (tuple, list)) else oc
+        ev_cl.agree = bool(torch.allclose(oc, ob, atol=1e-4))
+        ev_cl.ours_s = timed(lambda: ours_cl(x1_cl), args.repeats, sync)
+    ev_cl.peer_s = ev.peer_s
+    return rows
 
 
 ROWS: dict[str, Callable] = {

@@ -120,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0 disables the warmup (else at least 100 iterations, as yolov5)")
     p.add_argument("--cos-lr", action="store_true", help="cosine LR (else linear)")
     p.add_argument("--ema", action="store_true", help="keep EMA weights (validated and saved)")
-    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision: float16 on CUDA, bfloat16 on a CPU with native bfloat16 "
+                        "(AVX512-BF16 / AMX), else float32 with a note")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels-last memory order for the model and batches (same values, "
+                        "often faster convolutions on CPU)")
     p.add_argument("--clip-grad", type=float, default=d.clip_grad, help="max grad norm, 0: off")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    default=argparse.SUPPRESS, help="letterbox only, no augmentation")

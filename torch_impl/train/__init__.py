@@ -11,7 +11,7 @@ from torch_impl.train.checkpoint import (get_rng_state, load_checkpoint, save_ch
                                          set_rng_state)
 from torch_impl.train.config import NOT_RESUMED, TrainConfig, TrainResult
 from torch_impl.train.ema import ModelEMA, unwrap
-from torch_impl.train.engine import (NonFiniteLossError, autoanchor, broadcast_state,
+from torch_impl.train.engine import (NonFiniteLossError, autoanchor, autocast_dtype, broadcast_state,
                                      dataset_wh, loss_terms, precise_bn, targets_to_xyxy,
                                      train_one_epoch, validate)
 from torch_impl.train.optim import (HYP_SCRATCH_LOW, build_optimizer, lr_lambda, param_groups,
@@ -22,7 +22,7 @@ from torch_impl.train.trainer import plot_results, resolve_device, state_hash, t
 
 __all__ = [
     "HYP_SCRATCH_LOW", "NOT_RESUMED", "ModelEMA", "NonFiniteLossError", "PredictResult",
-    "TrainConfig", "TrainResult", "autoanchor", "broadcast_state", "build_optimizer",
+    "TrainConfig", "TrainResult", "autoanchor", "autocast_dtype", "broadcast_state", "build_optimizer",
     "dataset_wh", "get_rng_state", "list_images", "load_checkpoint", "load_model", "loss_terms",
     "lr_lambda", "param_groups", "plot_results", "precise_bn", "predict", "predict_images",
     "resolve_device", "save_checkpoint", "set_rng_state", "state_hash", "targets_to_xyxy",

@@ -72,7 +72,11 @@ class TrainConfig:
         warmup_epochs: warmup length in epochs (at least 100 iterations); 0 disables it.
         cos_lr: cosine LR schedule instead of linear.
         ema: keep EMA weights (validated and saved).
-        amp: mixed precision (CUDA only; float32 elsewhere, with a note).
+        amp: mixed precision: the forward pass autocast to float16 on CUDA (with a gradient
+            scaler), to bfloat16 on a CPU with native bfloat16 (AVX512-BF16 / AMX); float32
+            elsewhere, with a note. The loss, validation and checkpoints stay float32.
+        channels_last: model and training batches in channels-last memory order (same
+            values, other convolution kernels: faster on most CPUs with oneDNN).
         clip_grad: max gradient norm, 0 disables clipping.
         augment: mosaic / affine / HSV / flip augmentation (False: letterbox only).
         close_mosaic: no mosaic in the last N epochs (Ultralytics 8.3 / 8.4 ``close_mosaic``;
@@ -138,6 +142,7 @@ class TrainConfig:
     cos_lr: bool = False
     ema: bool = False
     amp: bool = False
+    channels_last: bool = False
     clip_grad: float = 10.0
     augment: bool = True
     close_mosaic: int = 0
@@ -206,7 +211,7 @@ class TrainConfig:
              "workers", "overfit", "threads", "debug_nan_at_step", "debug_stop_after")
     _REALS = ("depth_multiple", "width_multiple", "lr0", "lrf", "momentum", "weight_decay",
               "warmup_epochs", "clip_grad")
-    _BOOLS = ("cos_lr", "ema", "amp", "augment", "autoanchor", "cache", "exist_ok", "health",
+    _BOOLS = ("cos_lr", "ema", "amp", "channels_last", "augment", "autoanchor", "cache", "exist_ok", "health",
               "quiet", "plots")
     _OPTIONAL = ("depth_multiple", "width_multiple", "threads", "debug_nan_at_step",
                  "debug_stop_after")

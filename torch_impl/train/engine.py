@@ -6,6 +6,7 @@ the validation state of every rank before computing the metrics.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -125,6 +126,42 @@ def loss_terms(model: torch.nn.Module) -> tuple[str, ...]:
     return arch_of_model(unwrap(model)).loss_names
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles, through oneDNN).
+    Where it does not, autocast to bfloat16 is emulated and slower than float32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+    except AttributeError:  # a torch without these probes
+        return False
+
+
+def autocast_dtype(device: torch.device | str, amp: bool) -> torch.dtype | None:
+    """The dtype ``--amp`` autocasts the forward pass to on ``device``: float16 on CUDA (with a
+    gradient scaler), bfloat16 on a CPU with native bfloat16 (:func:`cpu_bf16_supported`; no
+    scaler: bfloat16 has float32's exponent range), None (float32, no autocast) otherwise or
+    when ``amp`` is False."""
+    if not amp:
+        return None
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.float16
+    if kind == "cpu" and cpu_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def _to_float(preds):
+    """The head outputs in float32 (bfloat16 ones from CPU autocast): the loss is computed in
+    float32 whatever the forward pass ran in. float16 CUDA outputs are left to the loss, as
+    yolov5 does."""
+    if isinstance(preds, torch.Tensor):
+        return preds.float() if preds.dtype == torch.bfloat16 else preds
+    if isinstance(preds, (list, tuple)):
+        return type(preds)(_to_float(p) for p in preds)
+    return preds
+
+
 def _loss_fn(m: torch.nn.Module, hyp: dict, loss: LossFn | None) -> LossFn:
     return loss if loss is not None else arch_of_model(m).make_loss(m, hyp)
 
@@ -135,7 +172,7 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                     clip_grad: float = 10.0, world_size: int = 1, last_opt_step: int = -1,
                     progress: Callable[[Iterable], Iterable] | None = None, nan_at_step: int | None = None,
                     on_batch: Callable[[int, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], None] | None = None,
-                    loss: LossFn | None = None) -> tuple[dict[str, float], int]:
+                    loss: LossFn | None = None, channels_last: bool = False) -> tuple[dict[str, float], int]:
     """One epoch of YOLOv5 v7.0 training, for a model of any registered architecture
     (:mod:`torch_impl.arch`).
 
@@ -153,7 +190,9 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         accumulate_max: ``nbs / batch_size``: gradients of ``round(accumulate_max)`` batches are
             summed per optimiser step (fewer during the warmup).
         ema: a :class:`ModelEMA` updated after each optimiser step.
-        scaler: a ``torch.amp.GradScaler`` (used when ``amp``); ``amp`` autocasts on CUDA.
+        scaler: a ``torch.amp.GradScaler`` (used when ``amp`` on CUDA).
+        amp: autocast the forward pass to :func:`autocast_dtype` (float16 on CUDA, bfloat16 on a
+            CPU with native bfloat16; float32 elsewhere); the loss is computed in float32.
         clip_grad: max gradient norm (0: no clipping); grads are unscaled first.
         world_size: the loss is multiplied by it (DDP averages gradients; yolov5 does the same).
         last_opt_step: global iteration of the last optimiser step (-1 before the first).
@@ -164,6 +203,8 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
             :meth:`torch_impl.train.health.HealthMonitor.on_batch`).
         loss: the loss callable (``loss(preds, targets, imgs) -> (total, items)``); None: the
             architecture's ``make_loss(model, hyp)``.
+        channels_last: feed the images in channels-last memory order (for a model converted
+            with ``model.to(memory_format=torch.channels_last)``); same values, other kernels.
 
     Returns:
         (mean loss terms over the epoch, keyed by the architecture's ``loss_names``:
@@ -181,19 +222,24 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
     nb = len(loader)
     sums = torch.zeros(len(names), dtype=torch.float64)
     seen = 0
-    use_amp = bool(amp) and torch.device(device).type == "cuda"
+    cast = autocast_dtype(device, amp)
+    use_amp = cast == torch.float16  # the gradient scaler: float16 (CUDA) only
+    kind = torch.device(device).type
     accumulate = max(round(accumulate_max), 1)
     bar = progress(loader) if progress is not None else loader
     optimizer.zero_grad()
     for i, (imgs, targets, _paths, _shapes) in enumerate(bar):
         ni = i + nb * epoch
         imgs = imgs.to(device, non_blocking=True).float() / 255
+        if channels_last:
+            imgs = imgs.contiguous(memory_format=torch.channels_last)
         targets = targets.to(device)
         if nw and ni < nw:
             accumulate = warmup_step(optimizer, ni, nw, lr_factor, hyp, accumulate_max)
-        with torch.autocast(device_type=torch.device(device).type, enabled=use_amp):
+        with (torch.autocast(device_type=kind, dtype=cast) if cast is not None
+              else contextlib.nullcontext()):
             preds = model(imgs)
-        loss, items = loss_fn(preds, targets, imgs)
+        loss, items = loss_fn(_to_float(preds), targets, imgs)
         parts = dict(zip(names, items))
         if nan_at_step is not None and ni == nan_at_step:
             loss = loss * float("nan")

@@ -54,7 +54,7 @@ from torch_impl.train.checkpoint import (check_model_file, check_resume_checkpoi
                                          save_checkpoint, set_rng_state)
 from torch_impl.train.config import TrainConfig, TrainResult
 from torch_impl.train.ema import ModelEMA
-from torch_impl.train.engine import (NonFiniteLossError, autoanchor, broadcast_state,
+from torch_impl.train.engine import (NonFiniteLossError, autoanchor, autocast_dtype, broadcast_state,
                                      loss_terms, per_class_table, precise_bn, train_one_epoch,
                                      validate)
 from torch_impl.train.health import HealthMonitor
@@ -599,6 +599,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     options = {k: getattr(config, k) for k in ("depth_multiple", "width_multiple")
                if getattr(config, k) is not None}
     model = arch.build(nc, config.model, **options, **(config.arch_options or {})).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     if weights is not None:
         say(load_weights(model, weights, config.weights))
     if config.freeze:
@@ -663,10 +665,13 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
             save_checkpoint(ckpt, wdir / "best.pt")  # killed after last.pt, before best.pt
     del ckpt
 
-    if config.amp and device.type != "cuda":
-        note = f"--amp: mixed precision needs CUDA; training in float32 on {device}"
+    if config.amp and autocast_dtype(device, True) is None:
+        note = (f"--amp: mixed precision needs CUDA or a CPU with native bfloat16 (AVX512-BF16 / AMX); "
+                f"training in float32 on {device}")
         result.notes.append(note)
         say(note)
+    elif config.amp and device.type == "cpu":
+        say("--amp: the forward pass in bfloat16 on this CPU (loss, validation and checkpoints in float32)")
     if rank == 0:
         wdir.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(wdir)  # .last.pt.*.tmp of a process killed while saving
@@ -707,7 +712,8 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
                 losses, last_opt_step = train_one_epoch(
                     train_model, keep, optimizer, hyp=hyp, epoch=epoch,
                     lr_factor=lf(epoch), nw=nw, accumulate_max=accumulate_max, device=device,
-                    ema=ema, scaler=scaler, amp=config.amp, clip_grad=config.clip_grad,
+                    ema=ema, scaler=scaler, amp=config.amp, channels_last=config.channels_last,
+                    clip_grad=config.clip_grad,
                     world_size=world, last_opt_step=last_opt_step, progress=progress,
                     nan_at_step=config.debug_nan_at_step,
                     on_batch=None if monitor is None else monitor.on_batch)
