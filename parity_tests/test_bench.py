@@ -127,7 +127,8 @@ def test_bench_train_peer_present_looks_the_package_up(tmp_path):
 @pytest.mark.parametrize("argv", [["--ours", "epochs=3"], ["--ours", "nope=1"], ["--ours", "lr0"],
                                   ["--ours", "lr0=-1"], ["--ours", "optimizer=Lion"],
                                   ["--img-size", "70"], ["--images", "1"], ["--epochs", "0"],
-                                  ["--skip-ours", "--skip-peer"], ["--threads", "0"]])
+                                  ["--skip-ours", "--skip-peer"], ["--threads", "0"],
+                                  ["--ours", "arch_options={base: [16"]])
 def test_bench_train_bad_arguments_exit_2(argv, tmp_path):
     from parity_tests.bench import train as bench_train
     assert bench_train.main([*argv, "--out", str(tmp_path)]) == EXIT_USAGE
@@ -205,3 +206,12 @@ def test_bench_yolov1_what_it_shows_follows_the_figures():
     assert "does not help" in _what_it_shows({"4a": (0.3, 0, 0, 1), "4b": (0.2, 0, 0, 1)})
     assert "does not separate" in _what_it_shows({"4a": (0.01, 0, 0, 1), "4b": (0.02, 0, 0, 1)})
     assert "next to nothing" in _what_it_shows({"1": (0.01, 0, 0, 1)})
+
+
+def test_bench_train_ours_values_parse_numbers_booleans_and_mappings():
+    from parity_tests.bench.train import our_settings
+    got = our_settings(["lr0=2e-4", "ema=false", "precise_bn=0", "arch=tutorial", "model=as-printed",
+                        'arch_options={"base": 16}'])
+    assert got["lr0"] == 0.0002 and got["ema"] is False and got["precise_bn"] == 0
+    assert got["arch"] == "tutorial" and got["model"] == "as-printed"
+    assert got["arch_options"] == {"base": 16}

@@ -160,12 +160,18 @@ def _value(text: str):
             return kind(text)
         except ValueError:
             pass
+    if text.lstrip().startswith(("{", "[")):  # a mapping or list, e.g. arch_options={"base": 16}
+        import yaml
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--ours: cannot parse {text!r} as a YAML / JSON value: {exc}") from None
     return text
 
 
 def our_settings(overrides: Sequence[str]) -> dict:
     """RECOMMENDED with each ``KEY=VALUE`` of ``--ours`` applied (values: true / false / none,
-    an int, a float, else the text).
+    an int, a float, a ``{...}`` / ``[...]`` mapping or list in YAML / JSON, else the text).
 
     Raises:
         UsageError: not KEY=VALUE, not a TrainConfig field, a field of SHARED, or a value

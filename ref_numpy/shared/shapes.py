@@ -155,7 +155,7 @@ def yolo_lines(objects: list[tuple], size: int) -> str:
 def dataset_yaml() -> str:
     """The data set description (``dataset.yaml``), written by hand so its bytes are fixed."""
     names = "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
-    return ("# Synthetic shapes data set written by scripts/make_shapes.py.\n"
+    return ("# Synthetic shapes data set written by yolo-ref make-shapes (ref_numpy.shared.shapes).\n"
             "# path is relative to this file's directory; give Ultralytics 8.3 / 8.4 an absolute path.\n"
             "path: .\n"
             "train: train.txt\n"
