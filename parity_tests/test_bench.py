@@ -215,3 +215,6 @@ def test_bench_train_ours_values_parse_numbers_booleans_and_mappings():
     assert got["lr0"] == 0.0002 and got["ema"] is False and got["precise_bn"] == 0
     assert got["arch"] == "tutorial" and got["model"] == "as-printed"
     assert got["arch_options"] == {"base": 16}
+    from parity_tests.bench.train import _models
+    assert _models({"model": "n"}) == "YOLOv5n"  # the header names what was trained
+    assert _models({"arch": "yolov8", "model": "n"}) == "ours --arch yolov8 --model n, yolov5 YOLOv5n"

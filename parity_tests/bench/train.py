@@ -495,13 +495,24 @@ def _met(m: bool | None) -> str:
     return {True: "yes", False: "NO", None: ""}[m]
 
 
+def _models(settings: dict) -> str:
+    """What was trained: "YOLOv5n" for both, or ours' architecture and model beside yolov5's
+    YOLOv5n (``--ours arch=yolov8 --ours model=n``)."""
+    arch, model = settings.get("arch", "yolov5"), settings.get("model", "n")
+    if arch == "yolov5" and model == "n" and not settings.get("arch_options"):
+        return "YOLOv5n"
+    opts = settings.get("arch_options")
+    ours = f"--arch {arch} --model {model}" + (f" {opts}" if opts else "")
+    return f"ours {ours}, yolov5 YOLOv5n"
+
+
 def report(ours: Curve | None, peer: Curve | None, args, settings: dict,
            n_train: int) -> tuple[list[str], list[bool | None]]:
     """The Markdown lines (the set-up, both curves, the summary with ratios and goals) and
     whether each goal was met (None: not measured or unknown)."""
     lines = [f"Training benchmark: {args.images} shapes images ({n_train} train / {args.images - n_train} "
              f"val, seed {args.data_seed}), {args.img_size} px, batch {args.batch_size}, {args.epochs} "
-             f"epochs, {args.workers} loader worker(s), CPU, YOLOv5n from scratch.", ""]
+             f"epochs, {args.workers} loader worker(s), CPU, from scratch: {_models(settings)}.", ""]
     if ours is not None:
         lines.append("ours: torch_impl.train, " + ", ".join(f"{k} {v}" for k, v in settings.items())
                      + f"; torch threads {ours.threads}")
