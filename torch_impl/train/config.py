@@ -74,7 +74,8 @@ class TrainConfig:
         ema: keep EMA weights (validated and saved).
         amp: mixed precision: the forward pass autocast to float16 on CUDA (with a gradient
             scaler), to bfloat16 on a CPU with native bfloat16 (AVX512-BF16 / AMX); float32
-            elsewhere, with a note. The loss, validation and checkpoints stay float32.
+            elsewhere, with a note. Weights, validation and checkpoints stay float32; on CPU the
+            loss too.
         channels_last: model and training batches in channels-last memory order (same
             values, other convolution kernels: faster on most CPUs with oneDNN).
         clip_grad: max gradient norm, 0 disables clipping.

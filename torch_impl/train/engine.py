@@ -192,7 +192,8 @@ def train_one_epoch(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         ema: a :class:`ModelEMA` updated after each optimiser step.
         scaler: a ``torch.amp.GradScaler`` (used when ``amp`` on CUDA).
         amp: autocast the forward pass to :func:`autocast_dtype` (float16 on CUDA, bfloat16 on a
-            CPU with native bfloat16; float32 elsewhere); the loss is computed in float32.
+            CPU with native bfloat16; float32 elsewhere); bfloat16 head outputs are cast to
+            float32 for the loss, float16 ones go to it as they are (as yolov5's do).
         clip_grad: max gradient norm (0: no clipping); grads are unscaled first.
         world_size: the loss is multiplied by it (DDP averages gradients; yolov5 does the same).
         last_opt_step: global iteration of the last optimiser step (-1 before the first).
