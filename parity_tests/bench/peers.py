@@ -473,10 +473,16 @@ def row_v5n(args) -> list[Result]:
         loss.backward()
         return loss
 
+    def same_loss(res: Result, a: float, b: float) -> None:
+        res.agree = abs(a - b) <= 1e-3 * max(1.0, abs(b))
+        if not res.agree:
+            res.note = f"loss ours {a:.5f} vs peer {b:.5f}"
+
+    def first(out):
+        return out[0] if isinstance(out, (tuple, list)) else out
+
     a, b = float(ours_step()), float(peer_step())
-    step.agree = abs(a - b) <= 1e-3 * max(1.0, abs(b))
-    if not step.agree:
-        step.note = f"loss ours {a:.5f} vs peer {b:.5f}"
+    same_loss(step, a, b)
     sync = _sync(dev)
     step.ours_s = timed(ours_step, args.repeats, sync)
     step.peer_s = timed(peer_step, args.repeats, sync)
@@ -484,25 +490,18 @@ def row_v5n(args) -> list[Result]:
     ours.eval()
     official.eval()
     with torch.no_grad():
-        oa, ob = ours(x1), official(x1)
-        oa = oa[0] if isinstance(oa, (tuple, list)) else oa
-        ob = ob[0] if isinstance(ob, (tuple, list)) else ob
+        oa, ob = first(ours(x1)), first(official(x1))
         ev.agree = bool(torch.allclose(oa, ob, atol=1e-4))
         ev.ours_s = timed(lambda: ours(x1), args.repeats, sync)
         ev.peer_s = timed(lambda: official(x1), args.repeats, sync)
     x_cl = x.contiguous(memory_format=torch.channels_last)
-    a = float(ours_step(ours_cl, x_cl))
-    step_cl.agree = abs(a - b) <= 1e-3 * max(1.0, abs(b))
-    if not step_cl.agree:
-        step_cl.note = f"loss ours {a:.5f} vs peer {b:.5f}"
+    same_loss(step_cl, float(ours_step(ours_cl, x_cl)), b)
     step_cl.ours_s = timed(lambda: ours_step(ours_cl, x_cl), args.repeats, sync)
     step_cl.peer_s = step.peer_s
     ours_cl.eval()
     x1_cl = x1.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        oc = ours_cl(x1_cl)
-        oc = oc[0] if isinstance(oc, (tuple, list)) else oc
-        ev_cl.agree = bool(torch.allclose(oc, ob, atol=1e-4))
+        ev_cl.agree = bool(torch.allclose(first(ours_cl(x1_cl)), ob, atol=1e-4))
         ev_cl.ours_s = timed(lambda: ours_cl(x1_cl), args.repeats, sync)
     ev_cl.peer_s = ev.peer_s
     return rows

@@ -628,7 +628,7 @@ def _run(config: TrainConfig, ckpt: dict | None, device: torch.device, world: in
     lf = lr_lambda(config.epochs, hyp["lrf"], cos=config.cos_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
     ema = ModelEMA(model) if config.ema else None
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(device, config.amp) == torch.float16)
     start_epoch, best_fitness, last_opt_step = 0, -math.inf, -1
     if ckpt is not None:
         try:
