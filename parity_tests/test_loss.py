@@ -652,6 +652,20 @@ def test_tolerance_entries_exist():
     assert derived_tolerance("fd_gradient.loss", "float64").why
 
 
+@pytest.mark.parametrize("shape, view", [((3000,), None), ((2, 5, 300), None),
+                                         ((2, 9, 300), (slice(None), slice(4, 9))), ((7, 300), "t")])
+def test_port_softplus_sum_and_gradient_on_any_layout(shape, view):
+    # the v8 loss's blocked sum of softplus (its class term) against torch's own softplus, on
+    # 1-D, contiguous, channel-sliced and transposed inputs (the 1-D case once looped per element)
+    x = torch.from_numpy(np.random.default_rng(3).normal(0, 6, shape))
+    x = x[view] if isinstance(view, tuple) else (x.t() if view == "t" else x)
+    leaf = x.clone().requires_grad_(True)
+    got = P._softplus_sum(leaf)
+    got.backward()
+    assert_parity(got.detach(), torch.nn.functional.softplus(x).sum(), name="loss.yolov8_loss", dtype="float64")
+    assert_parity(leaf.grad, torch.sigmoid(x), name="loss.yolov8_loss", dtype="float64")
+
+
 # ----------------------------------------------------------------------------- Section A, as printed
 
 def _one_slot_batch(t_xy=0.0, t_wh=(0.0, 0.0), nc=3):

@@ -779,8 +779,10 @@ class _SoftplusSum(torch.autograd.Function):
         total = x.new_zeros(())
         if x.numel() == 0:
             return total
-        # rows whose elements are contiguous (a channel slice of NCHW outputs is, per image)
-        rows = x.reshape(x.shape[0], -1) if x[0].is_contiguous() else x.contiguous().reshape(1, -1)
+        # rows whose elements are contiguous (a channel slice of NCHW outputs is, per image);
+        # a 1-D x is one row (per-element rows would loop over every element)
+        rows = (x.reshape(x.shape[0], -1) if x.dim() > 1 and x[0].is_contiguous()
+                else x.contiguous().reshape(1, -1))
         blocks = [blk for row in rows for blk in row.split(_SoftplusSum.BLOCK)]
         buf = x.new_empty(max(blk.numel() for blk in blocks))
         for blk in blocks:
