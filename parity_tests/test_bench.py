@@ -71,6 +71,18 @@ def test_bench_peers_long_chain_is_a_real_chain():
     assert np.all(iou > 0.5) and np.all(np.diff(scores) < 0)
 
 
+def test_bench_peers_postprocess_agreement_allows_tied_rows_in_either_order():
+    import torch
+
+    from parity_tests.bench.peers import same_rows
+    a = torch.tensor([[0, 0, 9, 9, 0.9, 1], [5, 5, 8, 8, 0.7, 2], [1, 1, 3, 3, 0.7, 4]])
+    assert same_rows(a, a[[0, 2, 1]])  # the two rows of score 0.7 swapped
+    assert not same_rows(a, a[[1, 0, 2]])  # scores out of order
+    b = a.clone()
+    b[2, 5] = 3
+    assert not same_rows(a, b[[0, 2, 1]])  # a class changed
+    assert not same_rows(a, a[:2])
+
 @pytest.mark.parametrize("argv", [["--rows", "nope"], ["--repeats", "0"]])
 def test_bench_peers_bad_arguments(argv):
     from parity_tests.bench import peers
