@@ -627,13 +627,14 @@ def test_runs_get_their_own_folder_resume_extends_and_a_finished_run_says_so(
 def test_cpu_threads_rule():
     from torch_impl.train.trainer import cpu_threads
     assert cpu_threads(3, 2, env={}, cpus=16) == (3, "--threads")
-    assert cpu_threads(None, 2, env={}, cpus=16)[0] == 14
-    assert cpu_threads(None, 4, env={}, cpus=2)[0] == 1  # never below one
+    assert cpu_threads(None, 2, env={}, cpus=16)[0] == 16  # workers are not subtracted
+    assert cpu_threads(None, 4, env={}, cpus=2)[0] == 2
+    assert cpu_threads(None, 0, env={}, cpus=0)[0] == 1  # never below one
     assert cpu_threads(None, 0, world=2, env={}, cpus=16)[0] == 1  # torchrun: one per process
     assert cpu_threads(None, 0, env={"OMP_NUM_THREADS": "5"}, cpus=16) == \
         (None, "OMP_NUM_THREADS=5")  # the user's (or torchrun's) setting stands
     help_text = train_cli.build_parser().format_help()
-    assert "--threads" in help_text and "cores - --workers" in " ".join(help_text.split())
+    assert "--threads" in help_text and "under torchrun; else every core" in " ".join(help_text.split())
 
 
 # ----------------------------------------------------------------------------- health checks

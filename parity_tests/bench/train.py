@@ -10,7 +10,7 @@ get the same image size, batch (--batch-size 16), epochs (--epochs 30), loader w
           (RECOMMENDED in this file: the README's recipe, nbs 16, AdamW lr0 0.004, cosine LR,
           EMA, precise BN over 4 batches, decoded images cached in memory, seed 0; --ours
           KEY=VALUE overrides one TrainConfig field, repeatable); no plots, no progress bar;
-          torch threads: --threads, else the trainer's own rule (max(1, cores - workers), see
+          torch threads: --threads, else the trainer's own rule (every core, see
           torch_impl.train.trainer.cpu_threads).
   yolov5  the official trainer of the yolov5 7.0.14 pip package (yolov5/train.py main()), in a
           subprocess of --peer-python (default: this interpreter): cfg yolov5n.yaml, weights '',
@@ -134,7 +134,7 @@ def _parser():
     p.add_argument("--batch-size", type=int, default=16, help="batch of both trainers")
     p.add_argument("--workers", type=int, default=1, help="DataLoader workers of both trainers")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads of ours (default: the trainer's rule, max(1, cores - workers))")
+                   help="torch threads of ours (default: the trainer's rule, every core)")
     p.add_argument("--peer-threads", type=int, default=None,
                    help="torch threads of yolov5 (default: left as yolov5 and torch set them)")
     p.add_argument("--ours", action="append", default=[], metavar="KEY=VALUE",

@@ -27,8 +27,8 @@ finished run says so and exits 0. Ctrl-C stops the run (last.pt of the last comp
 epoch is kept) and prints the command that resumes it (exit 130).
 
 Threads: on CPU, torch uses --threads N when given; else OMP_NUM_THREADS when set (torchrun
-sets 1 per process); else 1 per process under torchrun; else max(1, cores - --workers), the
-cores left after the DataLoader workers.
+sets 1 per process); else 1 per process under torchrun; else every core (the DataLoader
+workers are idle most of a CPU step; see torch_impl.train.trainer.cpu_threads).
 
 At the end: the per-class table (images, instances, P, R, mAP50, mAP50-95), the COCO summary,
 and PR_curve.png / F1_curve.png (matplotlib). results.csv holds the train and val losses.
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster epochs)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads per process (None: OMP_NUM_THREADS if set, else 1 "
-                        "per process under torchrun, else max(1, cores - workers))")
+                        "per process under torchrun, else every core)")
     add_device(p, default=d.device)
     add_out(p, default=d.out, help="output directory (results.csv, results.png, weights/)")
     p.add_argument("--project", dest="out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling

@@ -94,7 +94,7 @@ class TrainConfig:
             (YOLOv5's ``--cache ram``; about ``H * W * 3`` bytes an image): the same batches,
             less time per epoch; it does not change any result.
         threads: torch CPU threads per process; None: ``OMP_NUM_THREADS`` when set, else 1
-            per process under torchrun, else ``max(1, cpus - workers)`` (see
+            per process under torchrun, else every core of the process (see
             :func:`torch_impl.train.trainer.cpu_threads`).
         device: ``"auto"`` (or ``""``: CUDA when present, else CPU), ``"cpu"``, ``"cuda"``,
             ``"cuda:0"``.
