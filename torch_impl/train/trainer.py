@@ -321,7 +321,7 @@ def cpu_threads(threads: int | None, workers: int, world: int = 1, env: Mapping[
     Rule: ``threads`` (``--threads``) when given; else ``OMP_NUM_THREADS`` when set (torchrun
     sets it to 1 per process; None is returned: torch already uses it); else 1 per process
     under a distributed launch (``world > 1``); else ``cpus``, every core of this process's CPU
-    affinity (else ``os.cpu_count()``), as torch, YOLOv5 and Ultralytics default to. The
+    affinity (else ``os.cpu_count()``), as torch, YOLOv5 v7.0 and Ultralytics 8.4 default to. The
     DataLoader workers are not subtracted: on the CPU they are idle most of a training step
     (16 augmented 256 px items take ~65 ms of a ~290 ms step). Measured on a quiet 2-core
     machine, shapes benchmark, YOLOv5n, batch 16: 1 worker 8.0 s/epoch with 2 threads vs 10.0
