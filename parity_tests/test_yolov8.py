@@ -14,7 +14,7 @@ from parity_tests.tolerances import EXACT, assert_parity
 from ref_numpy.cli import evaluate as evaluate_cli
 from ref_numpy.cli import main as yolo_ref
 from ref_numpy.shared.cli import EXIT_OK, EXIT_USAGE
-from ref_numpy.shared.shapes import JPEG_QUALITY, make_image, yolo_lines
+from ref_numpy.shared.shapes import STEM, write_image
 from torch_impl import coder
 from torch_impl.models import (V8_VARIANTS, YOLOv8, load_yolov8_state_dict, to_yolov8_state_dict,
                                yolov8, yolov8_parameter_count)
@@ -137,7 +137,7 @@ def test_import_yolov8_then_predict(tmp_path, capsys):
                      "--device", "cpu", "--out", str(tmp_path / "p"), "--no-draw"]) == EXIT_OK
 
 
-# Four generated 160 px shapes images (``make_image(0, i, 160)``), 13 objects, 4-5 per class,
+# Four generated 160 px shapes images (``write_image(root, 0, i, 160)``), 13 objects, 4-5 per class,
 # each >= 24 px: TAL assigns a GT only to anchor points inside it, so a box under ~2 strides
 # gets few or none. The fixture images tried first (0010, 0011, 0006, 0003: 6 objects, one or
 # two per class) made the bar a coin toss: at 30 epochs seeds 0-3 reached 1.0 / 0.888 / 1.0 /
@@ -149,17 +149,12 @@ OVERFIT = dict(img_size=160, epochs=40, repeats=4, lr0=0.005)
 
 
 def _generated_images(root: Path, indices, size: int) -> list[str]:
-    """``make_image(0, i, size)`` for each index, written as ``make-shapes`` writes its images."""
+    """Images ``indices`` of the shapes set of seed 0 at ``size`` px, as ``make-shapes`` writes them."""
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
-    paths = []
     for i in indices:
-        image, objects = make_image(0, i, size)
-        path = root / "images" / f"gen_{i:04d}.jpg"
-        image.save(path, quality=JPEG_QUALITY, subsampling=0)
-        (root / "labels" / f"gen_{i:04d}.txt").write_text(yolo_lines(objects, size))
-        paths.append(str(path.resolve()))
-    return paths
+        write_image(root, 0, i, size)
+    return [str((root / "images" / f"{STEM.format(i)}.jpg").resolve()) for i in indices]
 
 
 @pytest.fixture(scope="module")

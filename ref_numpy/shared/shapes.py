@@ -46,7 +46,7 @@ MIN_VISIBLE = 0.6  # fraction of a shape's pixels that later shapes must leave v
 JPEG_QUALITY = 90
 STEM = "shapes_{:04d}"
 
-__all__ = ["CLASS_NAMES", "dataset_yaml", "generate", "make_image", "yolo_lines"]
+__all__ = ["CLASS_NAMES", "dataset_yaml", "generate", "make_image", "write_image", "yolo_lines"]
 
 
 def _max_iou(box: tuple, placed: list) -> float:
@@ -196,12 +196,9 @@ def generate(out: str | os.PathLike, n_images: int = 100, size: int = 320, seed:
     (out / "labels").mkdir(parents=True, exist_ok=True)
     all_objects, names = [], []
     for i in range(n_images):
-        image, objects = make_image(seed, i, size)
-        name = STEM.format(i)
-        image.save(out / "images" / f"{name}.jpg", quality=JPEG_QUALITY, subsampling=0)
-        _write_text(out / "labels" / f"{name}.txt", yolo_lines(objects, size))
+        objects = write_image(out, seed, i, size)
         all_objects.append(objects)
-        names.append(f"{name}.jpg")
+        names.append(f"{STEM.format(i)}.jpg")
     n_train = int(round(n_images * split))
     _write_text(out / "train.txt", "".join(f"./images/{n}\n" for n in names[:n_train]))
     _write_text(out / "val.txt", "".join(f"./images/{n}\n" for n in names[n_train:]))
@@ -210,6 +207,17 @@ def generate(out: str | os.PathLike, n_images: int = 100, size: int = 320, seed:
     if formats:
         _write_other_formats(out, names, all_objects, size)
     return all_objects
+
+
+def write_image(out: Path, seed: int, index: int, size: int) -> list[tuple]:
+    """Image ``index`` of the set ``seed`` (:func:`make_image`) written as :func:`generate`
+    writes it: ``out/images/shapes_NNNN.jpg`` and its YOLO label file ``out/labels/...txt``
+    (both directories must exist). Returns its objects ``(class, x0, y0, x1, y1)``."""
+    image, objects = make_image(seed, index, size)
+    name = STEM.format(index)
+    image.save(out / "images" / f"{name}.jpg", quality=JPEG_QUALITY, subsampling=0)
+    _write_text(out / "labels" / f"{name}.txt", yolo_lines(objects, size))
+    return objects
 
 
 def _check_args(n_images, size, seed, split) -> tuple:
