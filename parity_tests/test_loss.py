@@ -49,7 +49,8 @@ def _yolo_inputs(name: str, rng: np.random.Generator, scale: float = 1.0, nt: in
         tgt = np.concatenate([rng.uniform(0, 1, (n, s, s, 2)), rng.uniform(0.05, 1, (n, s, s, 2)),
                               np.ones((n, s, s, 1)),
                               np.eye(max(c, 1))[rng.integers(0, max(c, 1), (n, s, s))][..., :c]], -1)
-        return (preds, tgt * obj[..., None]), {"noobj_gamma": float(rng.choice([0.0, 1.0, 2.0]))}
+        return (preds, tgt * obj[..., None]), {"noobj_gamma": float(rng.choice([0.0, 1.0, 2.0])),
+                                               "obj_gamma": float(rng.choice([0.0, 2.0]))}
     if name == "yolov8_loss":
         bs, nc, reg_max = 2, int(rng.integers(1, 4)), int(rng.choice([4, 16]))
         grids = [(6, 6), (3, 3)][: int(rng.integers(1, 3))]
@@ -404,6 +405,9 @@ def test_yolov1_hand_computed():
     assert _hand(parts["cls"], (1 - 0.7) ** 2)
     _, parts2 = _v1(preds, truth, noobj_gamma=2.0)
     assert _hand(parts2["noobj"], 0.5 * 0.6 ** 4)
+    assert _hand(parts2["obj"], (1 - 0.2) ** 2)  # the sheet's focal term leaves the object term plain
+    _, parts_both = _v1(preds, truth, noobj_gamma=2.0, obj_gamma=2.0)
+    assert _hand(parts_both["obj"], 0.2 ** 2 * (1 - 0.2) ** 2) and _hand(parts_both["noobj"], 0.5 * 0.6 ** 4)
     # swap the boxes: the responsible one follows the IoU, not the index
     swapped = [[[[0.1, 0.1, 0.5, 0.5, 0.6, 0.5, 0.5, 0.5, 0.5, 0.2, 0.7]]]]
     _, parts3 = _v1(swapped, truth)
@@ -414,6 +418,31 @@ def test_yolov1_hand_computed():
     _, parts4 = _v1(far, far_truth)
     assert _hand(parts4["obj"], 0.4 ** 2)  # box 1 responsible, IoU 0
     assert _hand(parts4["noobj"], 0.5 * 0.3 ** 2)
+
+
+def test_yolov1_focal_on_both_terms_makes_zero_confidence_a_stationary_point():
+    """The write-up's collapse, on a constructed grid: every confidence 0, one object (IoU 1 for
+    box 0). With the factor on the no-object term only (``v1-focal``) the object term still pulls
+    the object's confidence up (gradient -2 IoU); with it on the object term too
+    (``v1-focal-both``) the confidence terms are 0 and so is every confidence gradient, so
+    nothing lifts a confidence off 0. Both sides give the same loss values."""
+    truth = np.zeros((1, 2, 2, 6))
+    truth[0, 0, 0] = [0.5, 0.5, 0.25, 0.25, 1.0, 1.0]
+    preds = np.zeros((1, 2, 2, 11))
+    preds[..., [0, 1, 5, 6]] = 0.5
+    preds[..., [2, 3, 7, 8]] = 0.5  # sqrt 0.25: box 0 and box 1 exact, box 0 responsible (lower index)
+    grads = {}
+    for name, kw in (("v1-focal", {"noobj_gamma": 2.0}), ("v1-focal-both", {"noobj_gamma": 2.0, "obj_gamma": 2.0})):
+        _, parts = _v1(preds, truth, **kw)
+        leaf = torch.tensor(preds, dtype=torch.float64, requires_grad=True)
+        total, _ = P.yolov1_loss(leaf, torch.tensor(truth), **kw)
+        (g,) = torch.autograd.grad(total, leaf)
+        grads[name] = (parts, g[..., [4, 9]])
+    parts, g = grads["v1-focal"]
+    assert _hand(parts["obj"], 1.0) and _hand(g[0, 0, 0, 0].item(), -2.0)
+    parts, g = grads["v1-focal-both"]
+    assert float(parts["obj"]) == 0.0 and float(parts["noobj"]) == 0.0
+    assert bool((g == 0).all())
 
 
 @settings(max_examples=20)

@@ -360,6 +360,28 @@ def _map50(obj) -> float:
     return float(obj["protocols"]["coco"]["map50"])
 
 
+@pytest.mark.parametrize("loss, kw", [("v1", {}), ("v1-focal", {"noobj_gamma": 2.0}),
+                                      ("v1-focal-both", {"noobj_gamma": 2.0, "obj_gamma": 2.0})])
+def test_yolov1_arch_loss_names_select_the_focal_factors(loss, kw):
+    """``--loss v1 | v1-focal | v1-focal-both`` give ``yolov1_loss`` with exactly those exponents
+    (the engine's loss on real grid targets, against the loss function called directly)."""
+    from torch_impl.arch import get_arch
+    from torch_impl.assign import yolov1_grid_targets
+    arch = get_arch("yolov1")
+    model = arch.build(3, S=2, B=2, loss=loss)
+    fn = arch.make_loss(model, {})
+    gen = torch.Generator().manual_seed(0)
+    preds = torch.rand(2, 2, 2, 2 * 5 + 3, generator=gen, dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 0.3, 0.3, 0.2, 0.2], [1, 2, 0.7, 0.6, 0.3, 0.4]], dtype=torch.float64)
+    total, _ = fn(preds, targets)
+    want, _ = TL.yolov1_loss(preds.float(), yolov1_grid_targets(targets.float(), 2, 3, 2), **kw)
+    assert_parity(total, want, name="loss.yolov1_loss", dtype="float32")
+    others = {"v1", "v1-focal", "v1-focal-both"} - {loss}
+    for other in others:  # and not the other variants' value
+        o_total, _ = arch.make_loss(arch.build(3, S=2, B=2, loss=other), {})(preds, targets)
+        assert float(o_total) != float(total)
+
+
 def test_train_cli_yolov1_flags_alias_arch_options_and_are_refused_elsewhere():
     from torch_impl.cli.train import build_parser, config_from_args
     argv = ["--data", "d.yaml", "--arch", "yolov1", "--arch-option", "S=4", "--backbone", "resnet18",

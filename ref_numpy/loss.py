@@ -242,7 +242,7 @@ def sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float = 0.2
 # ----------------------------------------------------------------------------- YOLOv1
 
 def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
-                noobj_gamma: float = 0.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                noobj_gamma: float = 0.0, obj_gamma: float = 0.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """YOLOv1 sum-of-squares loss (darknet ``detection_layer`` with rescore, sqrt w/h).
 
     Args:
@@ -257,11 +257,17 @@ def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0,
         noobj_gamma (float): focal exponent >= 0 of the background term:
             ``lambda_noobj * |Ĉ|^γ * Ĉ²``; 0 is the paper's plain MSE. The seed "YOLOv1 from
             Scratch" used γ = 2 (``Ĉ⁴``): its gradient ``∝ Ĉ^(γ+1)`` vanishes for small Ĉ.
+        obj_gamma (float): the same factor >= 0 on the object term: ``|Ĉ|^γ (IoU - Ĉ)²``; 0 (the
+            paper, the default) leaves it plain. Not a focal loss: it is the negatives' factor
+            put on the positives, so ``Ĉ = 0`` gives every confidence term zero loss and zero
+            gradient, and training collapses every confidence to 0 (the symptom the write-up
+            reports for its experiment 2; the sheet places the factor on the no-object term
+            only, which is ``noobj_gamma``). Offered to reproduce and diagnose that collapse.
 
     Returns:
         (total, parts): total = box + obj + noobj + cls, summed over the batch;
         parts {"box": λcoord Σ_resp [(x-x̂)² + (y-ŷ)² + (√w-√ŵ)² + (√h-√ĥ)²],
-        "obj": Σ_resp (IoU - Ĉ)², "noobj": λnoobj Σ_other |Ĉ|^γ Ĉ², "cls": Σ_obj cells Σ_c (p-p̂)²}.
+        "obj": Σ_resp |Ĉ|^γobj (IoU - Ĉ)², "noobj": λnoobj Σ_other |Ĉ|^γ Ĉ², "cls": Σ_obj cells Σ_c (p-p̂)²}.
 
     The responsible predictor of an object cell is the box of highest IoU with the truth
     (predicted w, h = sqrt_w², sqrt_h², centres ``(x + col) / S``); if every IoU is 0, the box of
@@ -280,8 +286,9 @@ def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0,
     if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
         raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
                          f"got {p.shape[-1]}")
-    if noobj_gamma < 0:
-        raise ValueError(f"noobj_gamma: expected >= 0, got {noobj_gamma!r}")
+    for name, gamma in (("noobj_gamma", noobj_gamma), ("obj_gamma", obj_gamma)):
+        if not gamma >= 0:
+            raise ValueError(f"{name}: expected >= 0, got {gamma!r}")
     obj = t[..., 4]
     if not np.all((obj == 0) | (obj == 1)):
         raise ValueError("targets: expected obj (channel 4) in {0, 1}")
@@ -306,7 +313,7 @@ def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0,
              + (boxes[..., 2] - np.sqrt(tb[..., 2])) ** 2 + (boxes[..., 3] - np.sqrt(tb[..., 3])) ** 2)
     conf = boxes[..., 4]
     lbox = lambda_coord * np.where(resp, coord, 0).sum()
-    lobj = np.where(resp, (iou - conf) ** 2, 0).sum()
+    lobj = np.where(resp, (np.abs(conf) ** obj_gamma if obj_gamma else 1) * (iou - conf) ** 2, 0).sum()
     lnoobj = lambda_noobj * np.where(resp, 0, np.abs(conf) ** (noobj_gamma + 2)).sum()
     lcls = np.where(is_obj[..., None], (p[..., 5 * n_box:] - t[..., 5:]) ** 2, 0).sum()
     parts = {"box": np.asarray(lbox), "obj": np.asarray(lobj), "noobj": np.asarray(lnoobj),

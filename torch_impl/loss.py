@@ -174,7 +174,7 @@ def sigmoid_focal_loss(inputs: TensorLike, targets: TensorLike, alpha: float = 0
 # ----------------------------------------------------------------------------- YOLOv1
 
 def yolov1_loss(preds: TensorLike, targets: TensorLike, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
-                noobj_gamma: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                noobj_gamma: float = 0.0, obj_gamma: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """See :func:`ref_numpy.loss.yolov1_loss` (darknet YOLOv1, rescore, sqrt w/h, focal option).
 
     The responsible-box choice and the IoU confidence target carry no gradient.
@@ -189,8 +189,9 @@ def yolov1_loss(preds: TensorLike, targets: TensorLike, lambda_coord: float = 5.
     if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
         raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
                          f"got {p.shape[-1]}")
-    if noobj_gamma < 0:
-        raise ValueError(f"noobj_gamma: expected >= 0, got {noobj_gamma!r}")
+    for name, gamma in (("noobj_gamma", noobj_gamma), ("obj_gamma", obj_gamma)):
+        if not gamma >= 0:
+            raise ValueError(f"{name}: expected >= 0, got {gamma!r}")
     obj = t[..., 4]
     if not bool(((obj == 0) | (obj == 1)).all()):
         raise ValueError("targets: expected obj (channel 4) in {0, 1}")
@@ -219,7 +220,7 @@ def yolov1_loss(preds: TensorLike, targets: TensorLike, lambda_coord: float = 5.
     conf = boxes[..., 4]
     zero = conf.new_zeros(())
     lbox = lambda_coord * torch.where(resp, coord, zero).sum()
-    lobj = torch.where(resp, (iou - conf) ** 2, zero).sum()
+    lobj = torch.where(resp, (conf.abs() ** obj_gamma if obj_gamma else 1) * (iou - conf) ** 2, zero).sum()
     lnoobj = lambda_noobj * torch.where(resp, zero, conf.abs() ** (noobj_gamma + 2)).sum()
     lcls = torch.where(is_obj[..., None], (p[..., 5 * n_box:] - t[..., 5:]) ** 2, zero).sum()
     parts = {"box": lbox, "obj": lobj, "noobj": lnoobj, "cls": lcls}

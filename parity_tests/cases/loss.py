@@ -24,10 +24,10 @@ def _focal_calls():
 
 
 def _yolov1_calls():
-    return st.builds(lambda pt, lc, ln, g: Call(pt, {"lambda_coord": lc, "lambda_noobj": ln,
-                                                     "noobj_gamma": g}),
+    return st.builds(lambda pt, lc, ln, g, go: Call(pt, {"lambda_coord": lc, "lambda_noobj": ln,
+                                                         "noobj_gamma": g, "obj_gamma": go}),
                      S.yolov1_grids(), st.sampled_from([5.0, 1.0]), st.sampled_from([0.5, 2.0]),
-                     st.sampled_from([0.0, 1.0, 2.0, 0.5]))
+                     st.sampled_from([0.0, 1.0, 2.0, 0.5]), st.sampled_from([0.0, 2.0, 1.0]))
 
 
 def _lesson_calls():

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                          "torch"),
     "anchors": ("ref_numpy.cli.anchors:main", "anchor best-possible recall; k-means + genetic refit", ""),
     "make-shapes": ("ref_numpy.cli.make_shapes:main", "deterministic synthetic shapes data set", ""),
-    "focal-collapse": ("ref_numpy.cli.focal_collapse:main", "the YOLOv1 focal-loss collapse, reproduced", ""),
+    "focal-collapse": ("ref_numpy.cli.focal_collapse:main", "the YOLOv1 focal term's background gradient", ""),
     "import-yolov5": ("torch_impl.cli.import_yolov5:main", "official YOLOv5 state_dict -> this toolkit's", "torch"),
     "import-yolov8": ("torch_impl.cli.import_yolov8:main", "official YOLOv8 state_dict -> this toolkit's", "torch"),
     "train": ("torch_impl.cli.train:main", "train a detector, any --arch (CPU, CUDA, torchrun)", "torch"),

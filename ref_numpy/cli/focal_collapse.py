@@ -1,4 +1,4 @@
-"""Why the seed "YOLOv1 from Scratch" collapsed: the background gradient of a focal noobj term.
+"""The background gradient of the YOLOv1 focal no-object term (the seed "YOLOv1 from Scratch").
 
 For one empty YOLOv1 cell the background term is λnoobj * |Ĉ|^γ * Ĉ² (ref_numpy.loss.
 yolov1_loss(..., noobj_gamma=γ); γ = 0 is the paper's plain MSE λnoobj * Ĉ²). Its gradient
@@ -7,6 +7,11 @@ confidence of 0.1 is pushed down 50 times more weakly than with MSE, so false po
 barely corrected. The gradient is ref_numpy.loss.yolov1_background_gradient (central differences
 of the NumPy reference loss, no autograd); the command fits the log-log slope of each curve,
 checks it is γ + 1 and, when matplotlib is installed, plots the curves to --out.
+
+This law alone does not collapse training: the object term still pulls object cells'
+confidences to the IoU (yolo-ref bench yolov1, experiment 2). The write-up's collapse to 0
+appears when the same factor also multiplies the object term (obj_gamma, loss v1-focal-both,
+experiment 2b): Ĉ = 0 then zeroes every confidence term and its gradient.
 
 examples:
   yolo-ref focal-collapse --out focal_collapse.png

@@ -11,7 +11,10 @@ eval mode, its affine parameters frozen) and ``loss``, one of :data:`LOSSES`:
 
 - ``v1``: :func:`torch_impl.loss.yolov1_loss` (λcoord 5, λnoobj 0.5, sqrt w/h, linear head);
 - ``v1-focal``: the same with the no-object term modulated by ``Ĉ^γ``, γ = 2 (the write-up's
-  experiment 2, whose confidences collapse);
+  experiment 2 as the sheet describes it; measured here, its confidences do not collapse);
+- ``v1-focal-both``: the same factor on the object term too (``obj_gamma`` = 2): ``Ĉ = 0`` then
+  zeroes every confidence term and its gradient, and the confidences collapse to 0 (the symptom
+  the write-up reports for experiment 2);
 - ``mse``, ``adv``, ``iou`` and ``mse-corrected``, ``adv-corrected``, ``iou-corrected``: the
   section C losses (:func:`torch_impl.loss.yolo_loss_mse` ...) on the grid targets of
   :func:`torch_impl.assign.yolov1_grid_targets` (B = 1: the channels x, y, w, h, conf, classes;
@@ -38,7 +41,7 @@ LOSS_NAMES = ("box", "obj", "noobj", "cls")
 GRID_LOSSES = {"mse": L.yolo_loss_mse, "adv": L.yolo_loss_adv, "iou": L.yolo_loss_iou,
                "mse-corrected": L.yolo_loss_mse_corrected, "adv-corrected": L.yolo_loss_adv_corrected,
                "iou-corrected": L.yolo_loss_iou_corrected}
-LOSSES = ("v1", "v1-focal", *GRID_LOSSES)
+LOSSES = ("v1", "v1-focal", "v1-focal-both", *GRID_LOSSES)
 FOCAL_GAMMA = 2.0  # the write-up's γ
 
 
@@ -93,7 +96,9 @@ def make_loss(model: YOLOv1, hyp: dict) -> LossFn:
             parts = {"obj": parts.get("conf"), **parts}
             total = total * p.shape[0]
         else:
-            total, parts = L.yolov1_loss(p, grid, noobj_gamma=FOCAL_GAMMA if name == "v1-focal" else 0.0)
+            focal = FOCAL_GAMMA if name.startswith("v1-focal") else 0.0
+            total, parts = L.yolov1_loss(p, grid, noobj_gamma=focal,
+                                         obj_gamma=FOCAL_GAMMA if name == "v1-focal-both" else 0.0)
         zero = total.new_zeros(())
         items = torch.stack([parts.get(k) if parts.get(k) is not None else zero for k in LOSS_NAMES])
         return total, items.detach()

@@ -189,7 +189,7 @@ ARCH_OPTION_FLAGS = {
     "--freeze-backbone": ("freeze_backbone", "flag", "no gradient on the backbone, its BatchNorm in eval mode"),
     "--backbone-lr": ("backbone_lr", float, "LR factor of the backbone's parameters (None: 1.0)"),
     "--freeze-bn": ("freeze_bn", "flag", "backbone BatchNorm in eval mode, its affine parameters frozen"),
-    "--loss": ("loss", str, "loss of the architecture (yolov1: v1 | v1-focal | mse | adv | iou | "
+    "--loss": ("loss", str, "loss of the architecture (yolov1: v1 | v1-focal | v1-focal-both | mse | adv | iou | "
                             "mse-corrected | adv-corrected | iou-corrected; None: v1)"),
 }
 
