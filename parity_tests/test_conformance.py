@@ -225,6 +225,26 @@ def test_fixed_arguments_and_binding_by_position():
         conformance.check(my_xywh_to_xyxy, "boxes.box_convert", fixed={"fmt": "xywh"})
 
 
+def test_binding_never_routes_a_named_argument_to_another_one():
+    """A focal YOLOv1 loss taking ``noobj_gamma`` but not ``obj_gamma``: fixing its own
+    ``noobj_gamma`` is refused (naming it), instead of binding by position and feeding it the
+    reference's ``obj_gamma``; fixing ``obj_gamma`` binds by name, and the audit then finds the
+    loss that puts the factor on the object term too."""
+    import torch_impl.loss as TL
+
+    def my_yolov1_loss(preds, targets, lambda_coord=5.0, lambda_noobj=0.5, noobj_gamma=0.0):
+        return TL.yolov1_loss(preds, targets, lambda_coord, lambda_noobj, noobj_gamma, obj_gamma=noobj_gamma)
+    with pytest.raises(ValueError, match=r"fixed: \['noobj_gamma'\] are arguments of my_yolov1_loss"):
+        conformance.check(my_yolov1_loss, "loss.yolov1_loss", fixed={"noobj_gamma": 2.0})
+    report = conformance.check(my_yolov1_loss, "loss.yolov1_loss", fixed={"obj_gamma": 0.0}, examples=50)
+    assert "noobj_gamma=noobj_gamma" in str(report) and not report.ok, str(report)
+
+    def shifted(preds, targets, lambda_coord, obj_gamma, lam):  # names half match: by position, misplaced
+        return TL.yolov1_loss(preds, targets, lambda_coord, lam, obj_gamma=obj_gamma)
+    with pytest.raises(ValueError, match="'obj_gamma' would receive the reference's 'lambda_noobj'"):
+        conformance.check(shifted, "loss.yolov1_loss", fixed={"noobj_gamma": 0.0})
+
+
 def test_adapter_dict_and_callable():
     from ref_numpy.boxes import box_convert, box_iou
 

@@ -102,6 +102,13 @@ def bind_arguments(fn: Callable, ref_args: list[str]) -> tuple[str, dict[str, st
     required = [p for p in params if p.default is p.empty and p.kind != p.KEYWORD_ONLY]
     positional = [p for p in params if p.kind != p.KEYWORD_ONLY]
     if len(required) <= len(ref_args) <= len(positional) or _has_varargs(fn):
+        known = {n: r for r in ref_args for n in (r,) + ALIASES.get(r, ())}
+        for r, q in zip(ref_args, positional):
+            if q.name in known and known[q.name] != r:
+                raise BindingError(
+                    f"cannot bind {getattr(fn, '__name__', fn)}({', '.join(names)}) by position: its "
+                    f"argument {q.name!r} would receive the reference's {r!r}; pass fixed={{...}} for "
+                    f"the reference arguments it does not take, or an adapter")
         return "position", None
     raise BindingError(
         f"cannot bind {getattr(fn, '__name__', fn)}({', '.join(names)}) to the reference's "
@@ -184,6 +191,11 @@ class Binding:
         if unknown:
             raise BindingError(f"fixed: {sorted(unknown)} are not arguments of the reference "
                                f"({', '.join(ref_args)})")
+        taken = sorted(set(fixed) & {q.name for q in _params(fn)}) if not callable(adapter) else []
+        if taken:
+            raise BindingError(f"fixed: {taken} are arguments of {getattr(fn, '__name__', fn)} itself; "
+                               f"fixed is for the reference arguments it does not take (drop them from "
+                               f"fixed, or fix the reference's other arguments instead)")
         free = [a for a in ref_args if a not in fixed]
         b = cls(fn, free, fixed, adapter)
         if callable(adapter):
