@@ -186,14 +186,14 @@ def test_bench_help_lists_the_train_benchmark(capsys):
 
 
 def test_bench_yolov1_tiny_run_prints_the_table(tmp_path, capsys):
-    """Experiments 1 and 2 alone (``--only``) on a tiny set: both rows, real confidences."""
+    """Experiments 1, 2 and 2b alone (``--only``) on a tiny set: their rows, real confidences."""
     from parity_tests.bench import yolov1_experiments as v1
     code = v1.main(["--images", "8", "--val-images", "4", "--img-size", "64", "--S", "2", "--epochs", "1",
-                    "--only", "1", "2", "--out", str(tmp_path)])
+                    "--only", "1", "2", "2b", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == EXIT_OK
-    rows = [ln for ln in out.splitlines() if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
-    assert len(rows) == 2 and "| 3 " not in out and "What it shows:" in out
+    rows = [ln for ln in out.splitlines() if ln.startswith(("| 1 ", "| 2 ", "| 2b "))]
+    assert len(rows) == 3 and "| 3 " not in out and "What it shows:" in out and "(2b)" in out
     confs = [float(c) for r in rows for c in r.split("|")[3:5]]
     assert all(0 <= c <= 1 for c in confs)
     assert (tmp_path / "e1" / "weights" / "last.pt").exists() and (tmp_path / "e2" / "args.json").exists()

@@ -8,6 +8,9 @@ generated shapes set, through the toolkit's one engine (``torch_impl.train.train
    confidence collapses"). The table shows what it does here: mAP@0.5 and the mean decoded
    confidence of background boxes (boxes of cells holding no object) and of object cells (the
    best box of each object cell), on the validation images;
+2b. the same factor on the object term too (``loss=v1-focal-both``): ``Ĉ = 0`` is then a
+   zero-loss, zero-gradient point of every confidence term, so all confidences collapse to 0;
+   this is the write-up's symptom, which the factor on the no-object term alone (2) does not give;
 3. a frozen "pretrained" ResNet-18 backbone, where pretrained = trained beforehand by this
    toolkit (a YOLOv1 ResNet-18 run on a DIFFERENT generated set, seed + 1000, for
    ``--pretrain-epochs``; its backbone saved in torchvision's key layout and loaded from that
@@ -44,7 +47,7 @@ from typing import Sequence
 
 from ref_numpy.shared.cli import EXIT_OK, UsageError, add_img_size, make_parser, run
 
-EXPERIMENTS = ("1", "2", "3", "4a", "4b")
+EXPERIMENTS = ("1", "2", "2b", "3", "4a", "4b")
 BATCH, BATCH_TINY = 8, 2
 LR_SCRATCH, LR_FINETUNE = 1e-3, 1e-4
 
@@ -54,10 +57,10 @@ def _parser():
     add_img_size(p, default=128)
     p.add_argument("--images", type=int, default=2400, help="generated training images per set")
     p.add_argument("--val-images", type=int, default=200, help="generated validation images")
-    p.add_argument("--epochs", type=int, default=5, help="epochs of experiments 1, 2 and 3")
+    p.add_argument("--epochs", type=int, default=5, help="epochs of experiments 1, 2, 2b and 3")
     p.add_argument("--pretrain-epochs", type=int, default=2, help="epochs of the ResNet-18 pre-training")
     p.add_argument("--finetune-epochs", type=int, default=1, help="epochs of experiments 4a and 4b")
-    p.add_argument("--S", type=int, default=4, help="YOLOv1 grid size")
+    p.add_argument("--S", type=int, default=7, help="YOLOv1 grid size (the write-up's 7)")
     p.add_argument("--seed", type=int, default=0, help="data set and training seed")
     p.add_argument("--only", nargs="*", choices=EXPERIMENTS, default=None, help="run only these experiments")
     p.add_argument("--out", default=None, help="working directory (default: a temporary one)")
@@ -134,6 +137,14 @@ def _what_it_shows(rows: dict) -> str:
                "by the object term of the linear head, so here the confidence does not collapse and "
                "mAP is not 0" + (": the weaker background suppression costs ranking." if m2 < m1 else
                                  f" (it is even {m2 - m1:+.3f} against the v1 loss).")))
+    if "2b" in rows:
+        m, bg, obj = rows["2b"][:3]
+        ref = f" (v1 loss: {rows['1'][0]:.3f})" if "1" in rows else ""
+        out.append(f"With the factor on the object term too (2b) the mean confidences are {bg:.4f} "
+                   f"(background) and {obj:.4f} (object cells) and mAP@0.5 is {m:.3f}{ref}: "
+                   + ("the confidences collapse to 0, as the write-up reports for its experiment 2, "
+                      "because Ĉ = 0 zeroes every confidence term and its gradient."
+                      if obj < 0.05 else "the confidences do not collapse in this run."))
     if "3" in rows and "1" in rows:
         out.append(f"The frozen toolkit-pretrained ResNet-18 (3) gives {rows['3'][0]:.3f} "
                    f"({rows['3'][0] / max(rows['1'][0], 1e-9):.2f}x from scratch; the write-up: 0.0356, ~7x "
@@ -163,6 +174,7 @@ def _main(argv: Sequence[str] | None) -> int:
     data = _data(root / "shapes", args.images, args.val_images, args.img_size, args.seed)
     rows: dict = {}
     names = {"1": "1 from scratch (darknet, v1 loss)", "2": "2 focal no-object term (γ = 2)",
+             "2b": "2b the same factor on the object term too",
              "3": "3 pretrained ResNet-18, frozen", "4a": "4a fine-tuned, lr 1e-4, batch 2",
              "4b": "4b fine-tuned, lr 1e-4, batch 2, frozen BN"}
 
@@ -172,7 +184,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"  {names[key]}: mAP@0.5 {rows[key][0]:.4f}, mean conf background {bg:.4f}, "
               f"object cells {obj:.4f} ({rows[key][3]:.0f} s)", flush=True)
 
-    for key, opts in (("1", {}), ("2", {"loss": "v1-focal"})):
+    for key, opts in (("1", {}), ("2", {"loss": "v1-focal"}), ("2b", {"loss": "v1-focal-both"})):
         if key in wanted:
             t0 = time.time()
             record(key, _train(data, root / f"e{key}", args, opts, LR_SCRATCH, BATCH, args.epochs),
@@ -198,7 +210,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 t0 = time.time()
                 record(key, _train(data, root / f"e{key}", args, opts, lr0, batch, epochs), root / f"e{key}", t0)
     print(f"\nYOLOv1 experiments: {args.images} + {args.val_images} generated images ({args.img_size} px, "
-          f"S = {args.S}, B = 2); epochs: {args.epochs} (1, 2, 3), pre-training {args.pretrain_epochs}, "
+          f"S = {args.S}, B = 2); epochs: {args.epochs} (1, 2, 2b, 3), pre-training {args.pretrain_epochs}, "
           f"fine-tuning {args.finetune_epochs} (4a, 4b); {time.time() - t_all:.0f} s in all")
     print(f"| {'experiment':<44} | mAP@0.5 | mean conf, background | mean conf, object cells | time |")
     print(f"|{'-' * 46}|---------|-----------------------|-------------------------|------|")
