@@ -28,7 +28,7 @@ engine keeps a last partial batch). mAP@0.5 is the best epoch's (the engine's CO
 101-point validation). Fewer images than the default (e.g. 48 or 600) do not generalise: the
 net memorises them (train loss -> ~0, validation mAP@0.5 < 0.05). The defaults took 71
 minutes of one torch thread on a shared 2-core machine, as four ``--only`` runs two at a time
-(about 43 minutes wall; docs/yolov1_experiments.txt); the
+(about 53 minutes wall; docs/yolov1_experiments.txt); the
 write-up's absolute figures (VOC, 448 px, 135 epochs) are not the point, the comparison is.
 
 examples:
