@@ -260,7 +260,7 @@ def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0,
         obj_gamma (float): the same factor >= 0 on the object term: ``|Ĉ|^γ (IoU - Ĉ)²``; 0 (the
             paper, the default) leaves it plain. Not a focal loss: it is the negatives' factor
             put on the positives, so ``Ĉ = 0`` gives every confidence term zero loss and zero
-            gradient, and training collapses every confidence to 0 (the symptom the write-up
+            gradient, and training drives every confidence to ~0 (the symptom the write-up
             reports for its experiment 2; the sheet places the factor on the no-object term
             only, which is ``noobj_gamma``). Offered to reproduce and diagnose that collapse.
 

@@ -13,7 +13,7 @@ eval mode, its affine parameters frozen) and ``loss``, one of :data:`LOSSES`:
 - ``v1-focal``: the same with the no-object term modulated by ``Ĉ^γ``, γ = 2 (the write-up's
   experiment 2 as the sheet describes it; measured here, its confidences do not collapse);
 - ``v1-focal-both``: the same factor on the object term too (``obj_gamma`` = 2): ``Ĉ = 0`` then
-  zeroes every confidence term and its gradient, and the confidences collapse to 0 (the symptom
+  zeroes every confidence term and its gradient, and the confidences collapse to ~0 (the symptom
   the write-up reports for experiment 2);
 - ``mse``, ``adv``, ``iou`` and ``mse-corrected``, ``adv-corrected``, ``iou-corrected``: the
   section C losses (:func:`torch_impl.loss.yolo_loss_mse` ...) on the grid targets of
