@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ref_numpy._validate import as_array, check_boxes
-from ref_numpy.shared.checks import check_reduction, check_tal_version, read_finite_message
+from ref_numpy.shared.checks import check_number, check_reduction, check_tal_version, read_finite_message
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from ref_numpy.assign import task_aligned_assign, tutorial_assign_as_printed, yolov5_build_targets
 # The loss validates its inputs, then calls boxes.aligned_box_iou's kernel (_aligned_iou: YOLOv5
@@ -286,9 +286,7 @@ def yolov1_loss(preds: ArrayLike, targets: ArrayLike, lambda_coord: float = 5.0,
     if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
         raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
                          f"got {p.shape[-1]}")
-    for name, gamma in (("noobj_gamma", noobj_gamma), ("obj_gamma", obj_gamma)):
-        if not gamma >= 0:
-            raise ValueError(f"{name}: expected >= 0, got {gamma!r}")
+    noobj_gamma, obj_gamma = check_number("noobj_gamma", noobj_gamma, lo=0), check_number("obj_gamma", obj_gamma, lo=0)
     obj = t[..., 4]
     if not np.all((obj == 0) | (obj == 1)):
         raise ValueError("targets: expected obj (channel 4) in {0, 1}")

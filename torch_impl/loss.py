@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ref_numpy.shared.checks import check_reduction, check_tal_version, read_finite_message
+from ref_numpy.shared.checks import check_number, check_reduction, check_tal_version, read_finite_message
 from ref_numpy.shared.constants import MAX_LOG_WH, MIN_WH, ULTRALYTICS_DEFAULT_VERSION
 from torch_impl._typing import TensorLike
 from torch_impl._validate import as_tensor, check_boxes
@@ -189,9 +189,7 @@ def yolov1_loss(preds: TensorLike, targets: TensorLike, lambda_coord: float = 5.
     if n_cls < 0 or n_box < 1 or n_box * 5 + n_cls != p.shape[-1]:
         raise ValueError(f"preds: expected last dimension B*5 + C with C = {n_cls} from targets, "
                          f"got {p.shape[-1]}")
-    for name, gamma in (("noobj_gamma", noobj_gamma), ("obj_gamma", obj_gamma)):
-        if not gamma >= 0:
-            raise ValueError(f"{name}: expected >= 0, got {gamma!r}")
+    noobj_gamma, obj_gamma = check_number("noobj_gamma", noobj_gamma, lo=0), check_number("obj_gamma", obj_gamma, lo=0)
     obj = t[..., 4]
     if not bool(((obj == 0) | (obj == 1)).all()):
         raise ValueError("targets: expected obj (channel 4) in {0, 1}")
